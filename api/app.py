@@ -1,0 +1,50 @@
+"""The FastAPI application: routes, problem handlers and the lifecycle application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.problems import install_problem_handlers
+from api.routes import accounts, companies, contracts, postal_codes, registrations, shipments
+from lifecycle.application import LifecycleApplication
+from lifecycle.bootstrap import build_application
+from lifecycle.clock import Clock
+from lifecycle.settings import Settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    application: LifecycleApplication | None = None,
+) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        owned = application is None
+        api.state.application = application or build_application(settings, clock)
+        try:
+            yield
+        finally:
+            if owned:
+                api.state.application.close()
+
+    api = FastAPI(
+        title="Support contract lifecycle",
+        version="1.0.0",
+        description=(
+            "Event-sourced lifecycle of hardware support contracts: shipment history, accounts, "
+            "installation sites, ticket and bundle registrations, renewals and their history. "
+            "Errors are application/problem+json with a stable `code` and `message_ja`. "
+            "Every POST accepts an `Idempotency-Key` header."
+        ),
+        lifespan=lifespan,
+    )
+    install_problem_handlers(api)
+    for module in (shipments, accounts, companies, registrations, contracts, postal_codes):
+        api.include_router(module.router)
+    return api

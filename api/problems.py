@@ -1,0 +1,121 @@
+"""Every refusal as application/problem+json (RFC 9457) with a stable `code` and the
+seed's Japanese `message_ja`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eventsourcing.persistence import OperationalError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lifecycle.domain.errors import DomainError, Refusal
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+STATUS_OF = {Refusal.NOT_FOUND: 404, Refusal.CONFLICT: 409, Refusal.INVALID: 422}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, message_ja: str, request: Request, **extra: Any
+) -> JSONResponse:
+    body = {
+        "type": f"urn:lifecycle:problem:{code.lower().replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "code": code,
+        "message_ja": message_ja,
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+
+
+async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem(STATUS_OF[exc.kind], exc.code, exc.title, exc.detail, exc.message_ja, request, **exc.extra)
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _jsonable(list(exc.errors()))
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem(
+            422, "MALFORMED_JSON", "The body is not valid JSON", "The request body could not be parsed as JSON.",
+            "リクエストの形式が正しくありません。", request, errors=errors,
+        )
+    if errors and all(e["loc"][:1] == ["path"] for e in errors):
+        # A malformed id in the path names no resource.
+        return problem(
+            404, "RESOURCE_NOT_FOUND", "No such resource", f"Nothing is found at {request.url.path}.",
+            "該当する情報が見つかりません。", request, errors=errors,
+        )
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or e["loc"][0] for e in errors)
+    return problem(
+        422, "VALIDATION_ERROR", "The request does not match the schema", f"Invalid fields: {fields}.",
+        "入力内容に誤りがあります。", request, errors=errors,
+    )
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: ("NOT_FOUND", "該当する情報が見つかりません。"), 405: ("METHOD_NOT_ALLOWED", "この操作は許可されていません。")}
+    code, message_ja = codes.get(exc.status_code, (f"HTTP_{exc.status_code}", "リクエストを処理できませんでした。"))
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("event store unavailable")
+    return problem(
+        503, "STORE_UNAVAILABLE", "The event store is unavailable", "Nothing was changed; try again later.",
+        "ただいま処理できません。しばらくしてから再度お試しください。", request,
+    )
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error")
+    return problem(
+        500, "INTERNAL_ERROR", "Unexpected error", "The request failed unexpectedly; nothing was changed.",
+        "システムエラーが発生しました。", request,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OperationalError, store_unavailable)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {
+            PROBLEM_JSON: {
+                "example": {
+                    "type": f"urn:lifecycle:problem:{code.lower().replace('_', '-')}",
+                    "title": title,
+                    "status": status,
+                    "detail": title,
+                    "code": code,
+                    "message_ja": message_ja,
+                }
+            }
+        },
+    }
+    for status, description, code, title, message_ja in [
+        (404, "An unknown resource in the path", "SITE_NOT_FOUND", "Unknown installation site", "設置先拠点が見つかりません。"),
+        (409, "Conflicts with recorded state", "UNIT_ALREADY_REGISTERED", "The unit is already covered", "このシリアル番号の製品は既に登録されています。"),
+        (422, "Input that breaks a rule or the schema", "SERIAL_NOT_FOUND", "Unknown serial number", "該当のシリアルは存在しません。"),
+    ]
+}

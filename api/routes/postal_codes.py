@@ -1,0 +1,17 @@
+"""Postal-code lookup (住所検索, S-3)."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter
+
+from api.deps import AppDep
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import PostalCodePublic
+
+router = APIRouter(prefix="/v1/postal-codes", tags=["addresses"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/{code}", response_model=PostalCodePublic)
+def lookup(code: str, app: AppDep) -> dict:
+    """Prefecture, city and town of an ordinary postal code; office codes answer E2."""
+    return asdict(app.postal_codes.lookup(code))

@@ -1,0 +1,57 @@
+"""New tickets, bundles and renewals, and the call center's lookups (T-*, B-*, R-*)."""
+
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from api.deps import AppDep, IdempotencyDep
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import (
+    BundleRegistrationCreate,
+    RegistrationDetail,
+    RegistrationPublic,
+    RenewalCreate,
+    ServiceUpgradeCreate,
+    SiteRegistrations,
+    TicketRegistrationCreate,
+)
+
+router = APIRouter(prefix="/v1", tags=["registrations"], responses=PROBLEM_RESPONSES)
+
+
+@router.post("/sites/{site_id}/registrations", status_code=201, response_model=RegistrationPublic)
+def register_ticket(site_id: UUID, body: TicketRegistrationCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """Register a new support ticket for a unit at a site; the period follows the sale date."""
+    return app.register_ticket(site_id, body.ticket_id, body.verification_code, body.serial, idempotency)
+
+
+@router.post("/sites/{site_id}/bundles", status_code=201, response_model=RegistrationPublic)
+def register_bundle(site_id: UUID, body: BundleRegistrationCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """Register a maintenance bundle with the serials of its standard options."""
+    return app.register_bundle(site_id, body.serial, body.option_serials, idempotency)
+
+
+@router.get("/sites/{site_id}/registrations", response_model=SiteRegistrations)
+def site_registrations(site_id: UUID, app: AppDep) -> dict:
+    """The site's ticket list (サポートチケット一覧)."""
+    return {"site_id": site_id, "registrations": app.site_registrations(site_id)}
+
+
+@router.post("/registrations/{serial}/renewals", status_code=201, response_model=RegistrationPublic)
+def renew(serial: str, body: RenewalCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """Renew a registration with a renewal ticket while the renewal window is open."""
+    return app.renew(serial, body.ticket_id, body.verification_code, idempotency)
+
+
+@router.post("/registrations/{serial}/service-upgrades", status_code=201, response_model=RegistrationPublic)
+def upgrade_service_level(
+    serial: str, body: ServiceUpgradeCreate, app: AppDep, idempotency: IdempotencyDep
+) -> dict:
+    """Internal: a sales action upgrading the service level (Q12)."""
+    return app.upgrade_service_level(serial, body.service, body.reason, idempotency)
+
+
+@router.get("/registrations/{serial}", response_model=RegistrationDetail)
+def registration(serial: str, app: AppDep) -> dict:
+    """One registration, by the serial of the unit or of one of its bundle's options."""
+    return app.registration(serial)

@@ -1,0 +1,378 @@
+"""Request and response bodies of the HTTP contract (SPEC section 4)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+Text = Field(min_length=1, max_length=200)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- shipment history -------------------------------------------------------------------
+
+
+class OptionIn(Body):
+    serial: str = Text
+    code_no: str = Text
+    model: str = Text
+
+
+class BundleIn(Body):
+    service: str = Text
+    term_years: int
+    sold_on: date
+    ticket_model: str = Text
+    options: list[OptionIn] = []
+
+
+class ShipmentCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"serial": "S/N:A1B2C3D4E5F6G7H8 A", "code_no": "No.:12345-01", "model": "AT-x510-28GTX", "shipped_on": "2026-11-02"}
+            ]
+        }
+    )
+    serial: str = Text
+    code_no: str = Text
+    model: str = Text
+    shipped_on: date
+    bundle: BundleIn | None = None
+
+
+class ShipmentPublic(BaseModel):
+    serial: str
+    code_no: str
+    model: str
+    shipped_on: date
+    bundle: dict[str, Any] | None
+    bundle_serial: str | None
+
+
+class TicketCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ticket_id": "12345678",
+                    "verification_code": "AB12CD",
+                    "code_no": "12345-99",
+                    "service": "デリバリースタンダード",
+                    "term_years": 1,
+                    "kind": "new",
+                    "sold_on": "2026-11-10",
+                }
+            ]
+        }
+    )
+    ticket_id: str = Text
+    verification_code: str = Text
+    code_no: str = Text
+    service: str = Text
+    term_years: int
+    kind: Literal["new", "renewal"]
+    sold_on: date
+
+
+class TicketPublic(BaseModel):
+    ticket_id: str
+    code_no: str
+    service: str
+    term_years: int
+    kind: str
+    sold_on: date
+    registered_serial: str | None
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+class AccountCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "taro@example.co.jp",
+                    "password": "secret123",
+                    "name": "山田 太郎",
+                    "company_name": "株式会社サンプル",
+                    "phone": "03-1234-5678",
+                    "agree_terms": True,
+                }
+            ]
+        }
+    )
+    email: EmailStr
+    password: str = Field(max_length=200)
+    name: str = Text
+    company_name: str = Text
+    phone: str = Text
+    agree_terms: bool
+
+
+class AccountVerify(Body):
+    token: str = Field(min_length=1, max_length=500)
+
+
+class AccountUpdate(Body):
+    name: str | None = Text
+    company_name: str | None = Text
+    phone: str | None = Text
+
+
+class AccountPublic(BaseModel):
+    account_id: UUID
+    email: str
+    name: str
+    company_name: str
+    phone: str
+    status: Literal["provisional", "active"]
+
+
+# --- companies, sites, fault contacts -----------------------------------------------------
+
+
+class CompanyCreate(Body):
+    account_id: UUID
+    name: str = Text
+
+
+class CompanyUpdate(Body):
+    name: str = Text
+
+
+class CompanyPublic(BaseModel):
+    company_id: UUID
+    contract_number: str = Field(examples=["SU01234567"])
+    name: str
+    account_id: UUID
+    site_ids: list[UUID]
+
+
+class SiteCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "東京本社",
+                    "postal_code": "100-0001",
+                    "prefecture": "東京都",
+                    "city": "千代田区",
+                    "street": "千代田1-1",
+                    "building": "サンプルビル3F",
+                    "person": "佐藤 花子",
+                    "phone": "03-1234-5678",
+                    "email": "hanako@example.co.jp",
+                }
+            ]
+        }
+    )
+    name: str = Text
+    postal_code: str = Field(min_length=7, max_length=10)
+    prefecture: str | None = Field(default=None, max_length=10, description="filled from the postal code when omitted")
+    city: str | None = Field(default=None, max_length=50, description="filled from the postal code when omitted")
+    street: str = Text
+    building: str = Field(default="", max_length=200)
+    person: str = Text
+    phone: str = Text
+    email: EmailStr
+
+
+class SiteUpdate(Body):
+    name: str | None = Text
+    postal_code: str | None = Field(default=None, min_length=7, max_length=10)
+    prefecture: str | None = Field(default=None, max_length=10)
+    city: str | None = Field(default=None, max_length=50)
+    street: str | None = Text
+    building: str | None = Field(default=None, max_length=200)
+    person: str | None = Text
+    phone: str | None = Text
+    email: EmailStr | None = None
+
+
+class SitePublic(BaseModel):
+    site_id: UUID
+    company_id: UUID
+    contract_number: str
+    name: str
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str
+    person: str
+    phone: str
+    email: str
+    fault_contact_ids: list[UUID]
+
+
+class FaultContactCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "company": "株式会社サンプル",
+                    "postal_code": "1000001",
+                    "street": "千代田1-1",
+                    "person": "鈴木 一郎",
+                    "phone": "03-2345-6789",
+                    "mail1": "noc@example.co.jp",
+                    "mail2": "ichiro@example.co.jp",
+                }
+            ]
+        }
+    )
+    company: str = Text
+    postal_code: str = Field(min_length=7, max_length=10)
+    prefecture: str | None = Field(default=None, max_length=10)
+    city: str | None = Field(default=None, max_length=50)
+    street: str = Text
+    building: str = Field(default="", max_length=200)
+    person: str = Text
+    phone: str = Text
+    mail1: EmailStr
+    mail2: EmailStr | Literal[""] = ""
+
+
+class FaultContactUpdate(Body):
+    company: str | None = Text
+    postal_code: str | None = Field(default=None, min_length=7, max_length=10)
+    prefecture: str | None = Field(default=None, max_length=10)
+    city: str | None = Field(default=None, max_length=50)
+    street: str | None = Text
+    building: str | None = Field(default=None, max_length=200)
+    person: str | None = Text
+    phone: str | None = Text
+    mail1: EmailStr | None = None
+    mail2: EmailStr | Literal[""] | None = None
+
+
+class FaultContactPublic(BaseModel):
+    contact_id: UUID
+    site_id: UUID
+    company: str
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str
+    person: str
+    phone: str
+    mail1: str
+    mail2: str
+
+
+# --- registrations ------------------------------------------------------------------------
+
+
+class TicketRegistrationCreate(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"ticket_id": "12345678", "verification_code": "AB12CD", "serial": "S/N:A1B2C3D4E5F6G7H8 A"}]
+        }
+    )
+    ticket_id: str = Text
+    verification_code: str = Text
+    serial: str = Text
+
+
+class BundleRegistrationCreate(Body):
+    serial: str = Text
+    option_serials: list[str] = Field(default=[], max_length=100)
+
+
+class RenewalCreate(Body):
+    ticket_id: str = Text
+    verification_code: str = Text
+
+
+class ServiceUpgradeCreate(Body):
+    service: str = Text
+    reason: str = Field(default="", max_length=500)
+
+
+class PeriodPublic(BaseModel):
+    start: date
+    end: date
+
+
+class RenewalWindowPublic(BaseModel):
+    opens: date
+    closes: date
+
+
+class RegistrationPublic(BaseModel):
+    serial: str
+    kind: Literal["ticket", "bundle"]
+    ticket_id: str | None
+    model: str
+    code_no: str
+    service: str
+    term_years: int
+    period: PeriodPublic
+    status: Literal["future", "active", "expired_renewable", "lapsed"]
+    renewal_open: bool
+    renewal_window: RenewalWindowPublic
+    registered_on: date
+    ticket_model: str | None
+    option_serials: list[str]
+    renewal_ticket_ids: list[str]
+    site_id: UUID
+    company_id: UUID
+    contract_number: str
+
+
+class RegistrationSite(BaseModel):
+    site_id: UUID
+    name: str
+    address: str
+    person: str
+    phone: str
+
+
+class RegistrationContact(BaseModel):
+    person: str
+    company: str
+    phone: str
+    mail1: str
+    mail2: str
+
+
+class RegistrationDetail(RegistrationPublic):
+    looked_up_serial: str
+    company_name: str
+    user_name: str | None
+    site: RegistrationSite
+    fault_contacts: list[RegistrationContact]
+
+
+class SiteRegistrations(BaseModel):
+    site_id: UUID
+    registrations: list[RegistrationPublic]
+
+
+class HistoryEvent(BaseModel):
+    type: str
+    version: int
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class ContractHistoryPublic(BaseModel):
+    contract_number: str
+    company_id: UUID
+    events: list[HistoryEvent]
+
+
+class PostalCodePublic(BaseModel):
+    postal_code: str
+    prefecture: str
+    city: str
+    town: str

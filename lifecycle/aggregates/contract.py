@@ -1,0 +1,464 @@
+"""The contract of one installation company (設置先会社): its contract number, sites,
+fault contacts and registrations. Every change is one of the events below."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from lifecycle.aggregates.shipments import OptionUnit
+from lifecycle.domain.errors import (
+    FaultContactNotFound,
+    FaultContactRequired,
+    NotRegistered,
+    RenewalWindowClosed,
+    SiteNotFound,
+)
+from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
+
+
+@dataclass(frozen=True)
+class Site:
+    """An installation site (設置先拠点)."""
+
+    site_id: UUID
+    name: str
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str
+    person: str
+    phone: str
+    email: str
+
+
+@dataclass(frozen=True)
+class FaultContact:
+    """Who the vendor contacts on a fault (障害時連絡先)."""
+
+    contact_id: UUID
+    site_id: UUID
+    company: str
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str
+    person: str
+    phone: str
+    mail1: str
+    mail2: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A unit covered at a site by a ticket or a bundle, with its current support period."""
+
+    serial: str
+    site_id: UUID
+    ticket_id: str | None  # None for a maintenance bundle
+    code_no: str
+    model: str
+    service: str
+    term_years: int
+    period: SupportPeriod
+    registered_on: date
+    ticket_model: str | None = None  # the ticket model a bundle carries (B-3)
+    options: tuple[OptionUnit, ...] = ()
+    renewal_ticket_ids: tuple[str, ...] = ()
+    covered_from: date | None = None  # the first period's start; renewals keep it
+
+    def __post_init__(self) -> None:  # JSON gives lists back
+        object.__setattr__(self, "options", tuple(self.options))
+        object.__setattr__(self, "renewal_ticket_ids", tuple(self.renewal_ticket_ids))
+        if self.covered_from is None:
+            object.__setattr__(self, "covered_from", self.period.start)
+
+    @property
+    def coverage(self) -> SupportPeriod:
+        """From the first start to the current end: renewals continue without a gap."""
+        assert self.covered_from is not None
+        return SupportPeriod(self.covered_from, self.period.end)
+
+    @property
+    def is_bundle(self) -> bool:
+        return self.ticket_id is None
+
+
+SITE_FIELDS = frozenset(
+    {"name", "postal_code", "prefecture", "city", "street", "building", "person", "phone", "email"}
+)
+CONTACT_FIELDS = frozenset(
+    {
+        "company",
+        "postal_code",
+        "prefecture",
+        "city",
+        "street",
+        "building",
+        "person",
+        "phone",
+        "mail1",
+        "mail2",
+    }
+)
+
+
+class Contract(Aggregate):
+    @staticmethod
+    def create_id(contract_number: str, **_: object) -> UUID:
+        return uuid5(NAMESPACE_URL, f"/contracts/{contract_number}")
+
+    class CompanyRegistered(Aggregate.Created):
+        contract_number: str
+        account_id: UUID
+        name: str
+
+    @event(CompanyRegistered)
+    def __init__(self, contract_number: str, account_id: UUID, name: str) -> None:
+        self.contract_number = contract_number
+        self.account_id = account_id
+        self.name = name
+        # Keyed by str(uuid) so that snapshots encode as JSON objects.
+        self.sites: dict[str, Site] = {}
+        self.fault_contacts: dict[str, FaultContact] = {}
+        self.registrations: dict[str, Registration] = {}
+
+    class CompanyRenamed(Aggregate.Event):
+        name: str
+
+    @event(CompanyRenamed)
+    def _renamed(self, name: str) -> None:
+        self.name = name
+
+    def rename(self, name: str) -> None:
+        if name != self.name:
+            self._renamed(name)
+
+    # --- sites and fault contacts (S-2, S-4) ------------------------------------------
+
+    class SiteAdded(Aggregate.Event):
+        site_id: UUID
+        name: str
+        postal_code: str
+        prefecture: str
+        city: str
+        street: str
+        building: str
+        person: str
+        phone: str
+        email: str
+
+    @event(SiteAdded)
+    def add_site(
+        self,
+        site_id: UUID,
+        name: str,
+        postal_code: str,
+        prefecture: str,
+        city: str,
+        street: str,
+        building: str,
+        person: str,
+        phone: str,
+        email: str,
+    ) -> None:
+        self.sites[str(site_id)] = Site(
+            site_id, name, postal_code, prefecture, city, street, building, person, phone, email
+        )
+
+    def site(self, site_id: UUID) -> Site:
+        try:
+            return self.sites[str(site_id)]
+        except KeyError:
+            raise SiteNotFound(f"Site {site_id} is not registered.") from None
+
+    def change_site(self, site_id: UUID, changes: dict[str, Any]) -> None:
+        site = self.site(site_id)
+        assert set(changes) <= SITE_FIELDS, changes
+        changed = {k: v for k, v in changes.items() if getattr(site, k) != v}
+        if changed:
+            self._site_changed(site_id, changed)
+
+    class SiteChanged(Aggregate.Event):
+        site_id: UUID
+        changes: dict[str, Any]
+
+    @event(SiteChanged)
+    def _site_changed(self, site_id: UUID, changes: dict[str, Any]) -> None:
+        self.sites[str(site_id)] = replace(self.sites[str(site_id)], **changes)
+
+    def add_fault_contact(self, contact_id: UUID, site_id: UUID, **fields: str) -> None:
+        self.site(site_id)
+        self._fault_contact_added(contact_id=contact_id, site_id=site_id, **fields)
+
+    class FaultContactAdded(Aggregate.Event):
+        contact_id: UUID
+        site_id: UUID
+        company: str
+        postal_code: str
+        prefecture: str
+        city: str
+        street: str
+        building: str
+        person: str
+        phone: str
+        mail1: str
+        mail2: str
+
+    @event(FaultContactAdded)
+    def _fault_contact_added(
+        self,
+        contact_id: UUID,
+        site_id: UUID,
+        company: str,
+        postal_code: str,
+        prefecture: str,
+        city: str,
+        street: str,
+        building: str,
+        person: str,
+        phone: str,
+        mail1: str,
+        mail2: str,
+    ) -> None:
+        self.fault_contacts[str(contact_id)] = FaultContact(
+            contact_id,
+            site_id,
+            company,
+            postal_code,
+            prefecture,
+            city,
+            street,
+            building,
+            person,
+            phone,
+            mail1,
+            mail2,
+        )
+
+    def fault_contact(self, contact_id: UUID) -> FaultContact:
+        try:
+            return self.fault_contacts[str(contact_id)]
+        except KeyError:
+            raise FaultContactNotFound(f"Fault contact {contact_id} is not registered.") from None
+
+    def fault_contacts_of(self, site_id: UUID) -> list[FaultContact]:
+        return [c for c in self.fault_contacts.values() if c.site_id == site_id]
+
+    def change_contact(self, contact_id: UUID, changes: dict[str, Any]) -> None:
+        contact = self.fault_contact(contact_id)
+        assert set(changes) <= CONTACT_FIELDS, changes
+        changed = {k: v for k, v in changes.items() if getattr(contact, k) != v}
+        if changed:
+            self._contact_changed(contact_id, changed)
+
+    class ContactChanged(Aggregate.Event):
+        contact_id: UUID
+        changes: dict[str, Any]
+
+    @event(ContactChanged)
+    def _contact_changed(self, contact_id: UUID, changes: dict[str, Any]) -> None:
+        key = str(contact_id)
+        self.fault_contacts[key] = replace(self.fault_contacts[key], **changes)
+
+    # --- registrations (T-*, B-*, R-*) ------------------------------------------------
+
+    def check_site_ready_for_registration(self, site_id: UUID) -> None:
+        """S-5: a product is registered at a site only once the site has a fault contact."""
+        self.site(site_id)
+        if not self.fault_contacts_of(site_id):
+            raise FaultContactRequired(
+                f"Site {site_id} has no fault contact; add one before registering products."
+            )
+
+    def register_ticket(
+        self,
+        site_id: UUID,
+        serial: str,
+        ticket_id: str,
+        code_no: str,
+        model: str,
+        service: str,
+        term_years: int,
+        sold_on: date,
+        period: SupportPeriod,
+        registered_on: date,
+    ) -> None:
+        self.check_site_ready_for_registration(site_id)
+        self._ticket_registered(
+            site_id, serial, ticket_id, code_no, model, service, term_years, sold_on, period, registered_on
+        )
+
+    class TicketRegistered(Aggregate.Event):
+        site_id: UUID
+        serial: str
+        ticket_id: str
+        code_no: str
+        model: str
+        service: str
+        term_years: int
+        sold_on: date
+        period: SupportPeriod
+        registered_on: date
+
+    @event(TicketRegistered)
+    def _ticket_registered(
+        self,
+        site_id: UUID,
+        serial: str,
+        ticket_id: str,
+        code_no: str,
+        model: str,
+        service: str,
+        term_years: int,
+        sold_on: date,
+        period: SupportPeriod,
+        registered_on: date,
+    ) -> None:
+        self.registrations[serial] = Registration(
+            serial, site_id, ticket_id, code_no, model, service, term_years, period, registered_on
+        )
+
+    def register_bundle(
+        self,
+        site_id: UUID,
+        serial: str,
+        code_no: str,
+        model: str,
+        service: str,
+        term_years: int,
+        sold_on: date,
+        ticket_model: str,
+        options: tuple[OptionUnit, ...],
+        period: SupportPeriod,
+        registered_on: date,
+    ) -> None:
+        self.check_site_ready_for_registration(site_id)
+        self._bundle_registered(
+            site_id,
+            serial,
+            code_no,
+            model,
+            service,
+            term_years,
+            sold_on,
+            ticket_model,
+            options,
+            period,
+            registered_on,
+        )
+
+    class BundleRegistered(Aggregate.Event):
+        site_id: UUID
+        serial: str
+        code_no: str
+        model: str
+        service: str
+        term_years: int
+        sold_on: date
+        ticket_model: str
+        options: tuple[OptionUnit, ...]
+        period: SupportPeriod
+        registered_on: date
+
+    @event(BundleRegistered)
+    def _bundle_registered(
+        self,
+        site_id: UUID,
+        serial: str,
+        code_no: str,
+        model: str,
+        service: str,
+        term_years: int,
+        sold_on: date,
+        ticket_model: str,
+        options: tuple[OptionUnit, ...],
+        period: SupportPeriod,
+        registered_on: date,
+    ) -> None:
+        self.registrations[serial] = Registration(
+            serial,
+            site_id,
+            None,
+            code_no,
+            model,
+            service,
+            term_years,
+            period,
+            registered_on,
+            ticket_model=ticket_model,
+            options=tuple(options),
+        )
+
+    def registration(self, serial: str) -> Registration:
+        try:
+            return self.registrations[serial]
+        except KeyError:
+            raise NotRegistered(f"Unit {serial} has no registration in this contract.") from None
+
+    def renew(
+        self,
+        serial: str,
+        ticket_id: str,
+        service: str,
+        term_years: int,
+        period: SupportPeriod,
+        today: date,
+        policy: RenewalPolicy,
+    ) -> None:
+        current = self.registration(serial)
+        if not policy.is_open(current.period.end, today):
+            opens, closes = policy.window(current.period.end)
+            raise RenewalWindowClosed(
+                f"Unit {serial} can be renewed from {opens} to {closes}, not on {today}.",
+                window={"opens": opens.isoformat(), "closes": closes.isoformat()},
+            )
+        self._renewed(serial, ticket_id, service, term_years, period, current.period.end)
+
+    class Renewed(Aggregate.Event):
+        serial: str
+        ticket_id: str
+        service: str
+        term_years: int
+        period: SupportPeriod
+        previous_end: date
+
+    @event(Renewed)
+    def _renewed(
+        self,
+        serial: str,
+        ticket_id: str,
+        service: str,
+        term_years: int,
+        period: SupportPeriod,
+        previous_end: date,
+    ) -> None:
+        current = self.registrations[serial]
+        self.registrations[serial] = replace(
+            current,
+            service=service,
+            term_years=term_years,
+            period=period,
+            renewal_ticket_ids=(*current.renewal_ticket_ids, ticket_id),
+        )
+
+    class ServiceLevelUpgraded(Aggregate.Event):
+        """Q12: a sales action, recorded as an internal command."""
+
+        serial: str
+        service: str
+        reason: str
+
+    def upgrade_service_level(self, serial: str, service: str, reason: str) -> None:
+        self.registration(serial)
+        self._service_level_upgraded(serial, service, reason)
+
+    @event(ServiceLevelUpgraded)
+    def _service_level_upgraded(self, serial: str, service: str, reason: str) -> None:
+        self.registrations[serial] = replace(self.registrations[serial], service=service)

@@ -1,0 +1,37 @@
+"""Natural keys as aggregates (the library's `Index` pattern): the id is a uuid5 of the
+key, so a second claim of the same key fails with the store's integrity error."""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+
+class Index(Aggregate):
+    """Points a natural key (an e-mail address, a site id) at the aggregate that owns it."""
+
+    @staticmethod
+    def create_id(key: str, **_: object) -> UUID:
+        return uuid5(NAMESPACE_URL, key)
+
+    class Claimed(Aggregate.Created):
+        key: str
+        ref: UUID
+
+    @event(Claimed)
+    def __init__(self, key: str, ref: UUID) -> None:
+        self.key = key
+        self.ref = ref
+
+
+def email_key(email: str) -> str:
+    return f"/accounts/email/{email.strip().lower()}"
+
+
+def site_key(site_id: UUID) -> str:
+    return f"/sites/{site_id}"
+
+
+def contact_key(contact_id: UUID) -> str:
+    return f"/fault-contacts/{contact_id}"

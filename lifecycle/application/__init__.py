@@ -1,0 +1,16 @@
+"""The lifecycle application: one event store behind every command and query."""
+
+from lifecycle.application.accounts import AccountCommands
+from lifecycle.application.base import ConcurrentUpdate, IdempotencyKey
+from lifecycle.application.history import ContractHistory
+from lifecycle.application.registrations import RegistrationCommands
+
+
+class LifecycleApplication(AccountCommands, RegistrationCommands, ContractHistory):
+    """Accounts, shipment history, contracts and registrations in one application, so
+    that a registration saves the contract, the ticket and the unit atomically."""
+
+    name = "Lifecycle"
+
+
+__all__ = ["ConcurrentUpdate", "IdempotencyKey", "LifecycleApplication"]

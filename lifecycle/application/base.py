@@ -1,0 +1,137 @@
+"""The application core: one event store, one way to run a command.
+
+Every command decides against freshly loaded aggregates and saves everything it changed in
+one transaction. A concurrent change to any of them makes the save fail on the store's
+version constraint; the command then decides again on the new state, so a lost race ends in
+the proper domain refusal (already registered, ...) rather than a generic conflict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
+
+from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.idempotency import CommandAnswer
+from lifecycle.aggregates.index import Index
+from lifecycle.application.transcodings import register_value_types
+from lifecycle.clock import Clock, tokyo_today
+from lifecycle.domain.addresses import PostalCodeDirectory
+from lifecycle.domain.errors import DomainError, IdempotencyKeyReused, RecordedRefusal
+from lifecycle.domain.terms import SupportTerms
+
+A = TypeVar("A", bound=Aggregate)
+
+Answer = dict[str, Any]
+Decision = tuple[Answer, list[Aggregate]]
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    key: str
+    fingerprint: str  # of the request, so the same key with another body is refused
+
+
+class ConcurrentUpdate(DomainError):
+    code = "CONCURRENT_UPDATE"
+    title = "Too many concurrent changes; try again"
+    message_ja = "同時に更新が行われました。もう一度お試しください。"
+
+
+class LifecycleApplicationBase(Application[UUID]):
+    name = "Lifecycle"
+    snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Contract: 100}
+    max_attempts = 8
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        postal_codes: PostalCodeDirectory,
+        terms: SupportTerms,
+        secret_key: str,
+        password_hasher: Callable[[str], str],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(env=env)
+        self.clock = clock
+        self.postal_codes = postal_codes
+        self.terms = terms
+        self.secret_key = secret_key.encode()
+        self.hash_password = password_hasher
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_value_types(transcoder)
+
+    def today(self):  # noqa: ANN201 - a date in Asia/Tokyo
+        return tokyo_today(self.clock)
+
+    # --- loading ----------------------------------------------------------------------
+
+    def _load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
+        return aggregate
+
+    def _exists(self, aggregate_id: UUID) -> bool:
+        return aggregate_id in self.repository
+
+    def _indexed(self, key: str) -> UUID | None:
+        index = self._load(Index.create_id(key), Index)
+        return index.ref if index else None
+
+    # --- running commands -------------------------------------------------------------
+
+    def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Answer:
+        for _ in range(self.max_attempts):
+            if idempotency is not None:
+                recorded = self._recorded_answer(idempotency)
+                if recorded is not None:
+                    return recorded
+            try:
+                answer, changed = decide()
+            except DomainError as refusal:
+                if idempotency is None or isinstance(refusal, RecordedRefusal):
+                    raise
+                if not self._save_or_conflict(
+                    CommandAnswer(idempotency.key, idempotency.fingerprint, None, refusal.as_dict())
+                ):
+                    continue  # another request with this key answered first
+                raise
+            if idempotency is not None:
+                changed = [
+                    *changed,
+                    CommandAnswer(idempotency.key, idempotency.fingerprint, answer, None),
+                ]
+            if self._save_or_conflict(*changed):
+                return answer
+        raise ConcurrentUpdate("The command lost too many races with concurrent commands.")
+
+    def _save_or_conflict(self, *aggregates: Aggregate) -> bool:
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return False
+        return True
+
+    def _recorded_answer(self, idempotency: IdempotencyKey) -> Answer | None:
+        record = self._load(CommandAnswer.create_id(idempotency.key), CommandAnswer)
+        if record is None:
+            return None
+        if record.fingerprint != idempotency.fingerprint:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {idempotency.key!r} was first used for a different request."
+            )
+        if record.refusal is not None:
+            raise RecordedRefusal.from_dict(record.refusal)
+        return record.answer

@@ -1,0 +1,74 @@
+"""What commands and queries answer: plain dicts of the domain's words."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from lifecycle.aggregates.accounts import Account
+from lifecycle.aggregates.contract import Contract, FaultContact, Registration, Site
+from lifecycle.domain.periods import RenewalPolicy, SupportPeriod, coverage_status
+
+
+def period_view(period: SupportPeriod) -> dict[str, date]:
+    return {"start": period.start, "end": period.end}
+
+
+def account_view(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.id,
+        "email": account.email,
+        "name": account.name,
+        "company_name": account.company_name,
+        "phone": account.phone,
+        "status": account.status,
+    }
+
+
+def company_view(contract: Contract) -> dict[str, Any]:
+    return {
+        "company_id": contract.id,
+        "contract_number": contract.contract_number,
+        "name": contract.name,
+        "account_id": contract.account_id,
+        "site_ids": [site.site_id for site in contract.sites.values()],
+    }
+
+
+def site_view(contract: Contract, site: Site) -> dict[str, Any]:
+    view = asdict(site)
+    view["company_id"] = contract.id
+    view["contract_number"] = contract.contract_number
+    view["fault_contact_ids"] = [c.contact_id for c in contract.fault_contacts_of(site.site_id)]
+    return view
+
+
+def fault_contact_view(contact: FaultContact) -> dict[str, Any]:
+    return asdict(contact)
+
+
+def registration_view(
+    contract: Contract, registration: Registration, today: date, policy: RenewalPolicy
+) -> dict[str, Any]:
+    opens, closes = policy.window(registration.period.end)
+    return {
+        "serial": registration.serial,
+        "kind": "bundle" if registration.is_bundle else "ticket",
+        "ticket_id": registration.ticket_id,
+        "model": registration.model,
+        "code_no": registration.code_no,
+        "service": registration.service,
+        "term_years": registration.term_years,
+        "period": period_view(registration.period),
+        "status": coverage_status(registration.coverage, today, policy).value,
+        "renewal_open": policy.is_open(registration.period.end, today),
+        "renewal_window": {"opens": opens, "closes": closes},
+        "registered_on": registration.registered_on,
+        "ticket_model": registration.ticket_model,
+        "option_serials": [option.serial for option in registration.options],
+        "renewal_ticket_ids": list(registration.renewal_ticket_ids),
+        "site_id": registration.site_id,
+        "company_id": contract.id,
+        "contract_number": contract.contract_number,
+    }

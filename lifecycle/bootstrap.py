@@ -1,0 +1,76 @@
+"""The one place where the application is assembled from Settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from lifecycle.adapters.passwords import hash_password
+from lifecycle.adapters.postal_codes import PosutoDirectory
+from lifecycle.application import LifecycleApplication
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.settings import Settings
+
+
+class UnsupportedDatabaseUrl(ValueError):
+    pass
+
+
+def event_store_env(settings: Settings) -> dict[str, str]:
+    """The eventsourcing library's environment for LIFECYCLE_DATABASE_URL."""
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    if url.startswith(("postgresql://", "postgres://")):
+        parts = urlsplit(url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": parts.path.lstrip("/"),
+            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_POOL_SIZE": str(settings.database_pool_size),
+            "POSTGRES_MAX_OVERFLOW": str(settings.database_pool_size),
+            "POSTGRES_CONN_MAX_AGE": "600",
+            "POSTGRES_PRE_PING": "y",
+            "POSTGRES_LOCK_TIMEOUT": "5",
+        }
+        if settings.database_schema:
+            ensure_postgres_schema(env, settings.database_schema)
+            env["POSTGRES_SCHEMA"] = settings.database_schema
+        return env
+    raise UnsupportedDatabaseUrl(f"LIFECYCLE_DATABASE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
+
+
+def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def build_application(settings: Settings, clock: Clock | None = None) -> LifecycleApplication:
+    return LifecycleApplication(
+        clock=clock or SystemClock(),
+        postal_codes=PosutoDirectory(),
+        terms=settings.support_terms(),
+        secret_key=settings.signing_key(),
+        password_hasher=hash_password,
+        env=event_store_env(settings),
+    )

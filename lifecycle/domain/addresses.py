@@ -1,0 +1,68 @@
+"""Japanese addresses, phones and the postal-code directory port (S-2, S-3)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Protocol
+
+from lifecycle.domain.errors import AddressMismatch, InvalidPhone, InvalidPostalCode
+
+_PHONE = re.compile(r"^0\d{1,4}-\d{1,4}-\d{3,4}$")
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    """What the postal-code lookup (住所検索) fills in."""
+
+    postal_code: str
+    prefecture: str
+    city: str
+    town: str
+
+
+class PostalCodeDirectory(Protocol):
+    def lookup(self, postal_code: str) -> PostalAddress:
+        """The address of an ordinary postal code; raises AddressUndefined for codes
+        that are unknown or belong to one large office (大口事業所個別番号)."""
+
+
+def normalise_postal_code(text: str) -> str:
+    code = re.sub(r"[\s\-〒]", "", unicodedata.normalize("NFKC", text))
+    if not re.fullmatch(r"\d{7}", code):
+        raise InvalidPostalCode(f"{text!r} is not a 7-digit postal code.")
+    return code
+
+
+def normalise_phone(text: str) -> str:
+    """Hyphen-separated phone numbers, as the seed asks (03-1234-5678)."""
+    phone = unicodedata.normalize("NFKC", text).strip().replace("ー", "-")
+    if not _PHONE.fullmatch(phone):
+        raise InvalidPhone(f"{text!r} is not a hyphen-separated phone number like 03-1234-5678.")
+    return phone
+
+
+def _same(a: str, b: str) -> bool:
+    return unicodedata.normalize("NFKC", a).replace(" ", "") == unicodedata.normalize(
+        "NFKC", b
+    ).replace(" ", "")
+
+
+def resolve_address(
+    directory: PostalCodeDirectory, postal_code: str, prefecture: str | None, city: str | None
+) -> tuple[str, str, str]:
+    """The postal code, prefecture and city of an address: filled from the postal code
+    where not given, and checked against it where given."""
+    code = normalise_postal_code(postal_code)
+    found = directory.lookup(code)
+    if prefecture and not _same(prefecture, found.prefecture):
+        raise AddressMismatch(
+            f"Postal code {code} is in {found.prefecture}, not {prefecture}.",
+            expected_prefecture=found.prefecture,
+        )
+    if city and not _same(city, found.city):
+        raise AddressMismatch(
+            f"Postal code {code} is in {found.city}, not {city}.", expected_city=found.city
+        )
+    return code, found.prefecture, found.city

@@ -1,0 +1,282 @@
+"""Domain refusals. Each carries the SPEC's stable code, an HTTP-neutral kind and the
+seed's Japanese wording where it has one (SPEC section 4)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class Refusal(Enum):
+    """What kind of refusal an error is; the API maps each to one status."""
+
+    NOT_FOUND = "not_found"  # an unknown resource named in the path
+    CONFLICT = "conflict"  # conflicts with recorded state
+    INVALID = "invalid"  # input that breaks a rule
+
+
+class DomainError(Exception):
+    code: str = "DOMAIN_ERROR"
+    kind: Refusal = Refusal.INVALID
+    title: str = "The request breaks a rule"
+    message_ja: str = "入力内容に誤りがあります。"
+
+    def __init__(self, detail: str, *, kind: Refusal | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if kind is not None:
+            self.kind = kind
+        self.extra = extra
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "kind": self.kind.value,
+            "title": self.title,
+            "detail": self.detail,
+            "message_ja": self.message_ja,
+            "extra": self.extra,
+        }
+
+
+class RecordedRefusal(DomainError):
+    """A refusal given earlier to the same idempotent command, answered again."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RecordedRefusal:
+        error = cls(data["detail"], kind=Refusal(data["kind"]), **data.get("extra", {}))
+        error.code = data["code"]
+        error.title = data["title"]
+        error.message_ja = data["message_ja"]
+        return error
+
+
+# --- seed errors (E1, E2, E4, E5) -------------------------------------------------------
+
+
+class ProvisionalUserNotFound(DomainError):
+    code = "PROVISIONAL_USER_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No provisional account for this token"
+    message_ja = "仮ユーザー情報が登録されていません。"
+
+
+class AddressUndefined(DomainError):
+    code = "ADDRESS_UNDEFINED"
+    title = "Undefined address"
+    message_ja = "未定義の住所が入力されました。"
+
+
+class NotInShipmentHistory(DomainError):
+    code = "NOT_IN_SHIPMENT_HISTORY"
+    title = "Ticket not in the shipment history"
+    message_ja = "出荷履歴にありません。"
+
+
+class SerialNotFound(DomainError):
+    code = "SERIAL_NOT_FOUND"
+    title = "Unknown serial number"
+    message_ja = "該当のシリアルは存在しません。"
+
+
+# --- accounts -------------------------------------------------------------------------
+
+
+class TermsNotAccepted(DomainError):
+    code = "TERMS_NOT_ACCEPTED"
+    title = "The terms of use must be accepted"
+    message_ja = "利用規約への同意が必要です。"
+
+
+class WeakPassword(DomainError):
+    code = "WEAK_PASSWORD"
+    title = "Password too weak"
+    message_ja = "パスワードは英字と数字を含む8文字以上で入力してください。"
+
+
+class EmailAlreadyRegistered(DomainError):
+    code = "EMAIL_ALREADY_REGISTERED"
+    kind = Refusal.CONFLICT
+    title = "E-mail address already registered"
+    message_ja = "このメールアドレスは既に登録されています。"
+
+
+class AccountNotFound(DomainError):
+    code = "ACCOUNT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown account"
+    message_ja = "ユーザー情報が見つかりません。"
+
+
+class AccountNotActive(DomainError):
+    code = "ACCOUNT_NOT_ACTIVE"
+    kind = Refusal.CONFLICT
+    title = "The account has not been confirmed yet"
+    message_ja = "本登録が完了していません。確認メールのURLにアクセスしてください。"
+
+
+# --- companies, sites, contacts -------------------------------------------------------
+
+
+class CompanyNotFound(DomainError):
+    code = "COMPANY_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown installation company"
+    message_ja = "設置先会社が見つかりません。"
+
+
+class ContractNotFound(DomainError):
+    code = "CONTRACT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown contract number"
+    message_ja = "契約番号が見つかりません。"
+
+
+class SiteNotFound(DomainError):
+    code = "SITE_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown installation site"
+    message_ja = "設置先拠点が見つかりません。"
+
+
+class FaultContactNotFound(DomainError):
+    code = "FAULT_CONTACT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown fault contact"
+    message_ja = "障害時連絡先が見つかりません。"
+
+
+class FaultContactRequired(DomainError):
+    code = "FAULT_CONTACT_REQUIRED"
+    kind = Refusal.CONFLICT
+    title = "The site has no fault contact yet"
+    message_ja = "障害時連絡先を登録してから製品を登録してください。"
+
+
+class InvalidPostalCode(DomainError):
+    code = "INVALID_POSTAL_CODE"
+    title = "A postal code has 7 digits"
+    message_ja = "郵便番号は7桁の数字で入力してください。"
+
+
+class AddressMismatch(DomainError):
+    code = "ADDRESS_MISMATCH"
+    title = "The address does not match the postal code"
+    message_ja = "郵便番号と住所が一致しません。"
+
+
+class InvalidPhone(DomainError):
+    code = "INVALID_PHONE"
+    title = "Phone numbers are hyphen-separated digits"
+    message_ja = "電話番号はハイフン区切りで入力してください。（例：03-1234-5678）"
+
+
+# --- shipment history -----------------------------------------------------------------
+
+
+class ShipmentAlreadyRecorded(DomainError):
+    code = "SHIPMENT_ALREADY_RECORDED"
+    kind = Refusal.CONFLICT
+    title = "This serial is already in the shipment history"
+    message_ja = "このシリアル番号は既に出荷履歴に登録されています。"
+
+
+class TicketAlreadyRecorded(DomainError):
+    code = "TICKET_ALREADY_RECORDED"
+    kind = Refusal.CONFLICT
+    title = "This ticket is already in the shipment history"
+    message_ja = "このチケットIDは既に出荷履歴に登録されています。"
+
+
+class InvalidSerial(DomainError):
+    code = "INVALID_SERIAL"
+    title = "No serial number in the input"
+    message_ja = "シリアル番号を入力してください。"
+
+
+class InvalidTicketTerm(DomainError):
+    code = "INVALID_TICKET_TERM"
+    title = "Unsupported support term"
+    message_ja = "サポート期間（年数）が正しくありません。"
+
+
+# --- registrations --------------------------------------------------------------------
+
+
+class ProductCodeMismatch(DomainError):
+    code = "PRODUCT_CODE_MISMATCH"
+    title = "The ticket is for another product"
+    message_ja = "このサポートチケットは対象製品が異なるため登録できません。"
+
+
+class TicketKindMismatch(DomainError):
+    code = "TICKET_KIND_MISMATCH"
+    title = "Wrong kind of ticket for this registration"
+    message_ja = "新規用と更新用のサポートチケットは相互に使用できません。"
+
+
+class TicketNotEligible(DomainError):
+    code = "TICKET_NOT_ELIGIBLE"
+    title = "This ticket cannot be registered as a new support ticket"
+    message_ja = "新規登録できるのはデリバリースタンダード1年または5年のサポートチケットのみです。"
+
+
+class TicketAlreadyRegistered(DomainError):
+    code = "TICKET_ALREADY_REGISTERED"
+    kind = Refusal.CONFLICT
+    title = "The ticket is already registered"
+    message_ja = "このサポートチケットは既に登録されています。"
+
+
+class UnitAlreadyRegistered(DomainError):
+    code = "UNIT_ALREADY_REGISTERED"
+    kind = Refusal.CONFLICT
+    title = "The unit is already covered"
+    message_ja = "このシリアル番号の製品は既に登録されています。"
+
+
+class NotABundle(DomainError):
+    code = "NOT_A_BUNDLE"
+    title = "The serial is not a maintenance bundle unit"
+    message_ja = "このシリアル番号は保守バンドル製品ではありません。"
+
+
+class BundleOptionsMissing(DomainError):
+    code = "BUNDLE_OPTIONS_MISSING"
+    title = "Serials of standard options are missing"
+    message_ja = "標準添付オプションのシリアル番号が入力されていません。"
+
+
+class BundleOptionsInvalid(DomainError):
+    code = "BUNDLE_OPTIONS_INVALID"
+    title = "These serials are not options of this bundle"
+    message_ja = "標準添付オプションのシリアル番号が正しくありません。"
+
+
+class NotRegistered(DomainError):
+    code = "NOT_REGISTERED"
+    kind = Refusal.CONFLICT
+    title = "The unit has no registration to renew"
+    message_ja = "この製品はサポート登録されていません。"
+
+
+class RenewalWindowClosed(DomainError):
+    code = "RENEWAL_WINDOW_CLOSED"
+    kind = Refusal.CONFLICT
+    title = "Outside the renewal window"
+    message_ja = "更新可能な期間ではありません。"
+
+
+# --- idempotency ----------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    title = "The Idempotency-Key was used for another request"
+    message_ja = "同じIdempotency-Keyが異なるリクエストに使われています。"
+
+
+class InvalidTicketId(DomainError):
+    code = "INVALID_TICKET_ID"
+    title = "A ticket ID has 8 digits"
+    message_ja = "チケットIDは8桁の数字です。"
