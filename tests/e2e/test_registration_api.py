@@ -1,0 +1,331 @@
+"""The seed's flow over HTTP, on SQLite and on PostgreSQL: every rule and every refusal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from lifecycle.clock import TOKYO
+from tests.e2e.conftest import assert_problem
+from tests.scenario import Flow, next_serial, next_ticket_id
+
+
+class TestNewTicket:
+    def test_P1_period_starts_the_month_after_the_sale_and_lasts_13_months(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial = flow.ship()
+        ticket = flow.sell_ticket(sold_on="2026-11-10", term_years=1)
+        registration = flow.register(site_id, ticket, serial)
+        assert registration["period"] == {"start": "2026-12-01", "end": "2027-12-31"}
+        assert registration["serial"] == serial
+        assert registration["ticket_id"] == ticket["ticket_id"]
+        assert registration["model"] == "AT-x510-28GTX"
+
+    def test_P1_five_year_ticket_lasts_63_months(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        registration = flow.register(site_id, flow.sell_ticket(sold_on="2026-01-31", term_years=5), flow.ship())
+        assert registration["period"] == {"start": "2026-02-01", "end": "2031-04-30"}
+
+    def test_P2_late_registration_does_not_extend_the_period(self, flow: Flow, clock) -> None:  # noqa: ANN001
+        site_id = flow.ready_site()
+        ticket = flow.sell_ticket(sold_on="2026-03-15")
+        clock.set(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
+        registration = flow.register(site_id, ticket, flow.ship())
+        assert registration["period"] == {"start": "2026-04-01", "end": "2027-04-30"}
+        assert registration["registered_on"] == "2026-11-20"
+
+    def test_P4_ticket_whose_period_ended_can_be_registered_and_shows_expired(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        registration = flow.register(site_id, flow.sell_ticket(sold_on="2025-08-20"), flow.ship())
+        assert registration["period"]["end"] == "2026-09-30"
+        assert registration["status"] == "expired_renewable"
+        assert registration["renewal_open"] is True
+
+    def test_T2_printed_serial_with_label_revision_and_full_width_is_accepted(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        flow.ship(serial="A1B2C3D4E5F6G7H8")
+        printed = "Ｓ/Ｎ:ａ1ｂ2c3d4e5f6g7h8 ＡＢ"
+        registration = flow.register(site_id, flow.sell_ticket(), printed)
+        assert registration["serial"] == "A1B2C3D4E5F6G7H8"
+
+    def test_T3_unknown_serial_is_E5(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(), "serial": "NOSUCHSERIAL0001"}
+        )
+        assert_problem(response, 422, "SERIAL_NOT_FOUND", "該当のシリアルは存在しません。")
+
+    def test_T3_unknown_ticket_is_E4(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations",
+            json={"ticket_id": "99999999", "verification_code": "X", "serial": flow.ship()},
+        )
+        assert_problem(response, 422, "NOT_IN_SHIPMENT_HISTORY", "出荷履歴にありません。")
+
+    def test_T3_wrong_verification_code_is_E4(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        ticket = flow.sell_ticket()
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations",
+            json={"ticket_id": ticket["ticket_id"], "verification_code": "WRONG", "serial": flow.ship()},
+        )
+        assert_problem(response, 422, "NOT_IN_SHIPMENT_HISTORY", "出荷履歴にありません。")
+
+    def test_T4_ticket_for_another_product_is_refused(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial = flow.ship(code_no="54321-01")
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(code_no="12345-99"), "serial": serial}
+        )
+        assert_problem(response, 422, "PRODUCT_CODE_MISMATCH")
+        # Nothing was used up: the ticket still registers on the right product.
+        ticket = flow.sell_ticket(code_no="54321-77")
+        assert flow.register(site_id, ticket, serial)["serial"] == serial
+
+    def test_T5_renewal_ticket_cannot_start_a_new_coverage(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(kind="renewal"), "serial": flow.ship()}
+        )
+        assert_problem(response, 422, "TICKET_KIND_MISMATCH")
+
+    def test_T5_seven_year_or_other_service_is_not_a_new_ticket(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        for ticket in (flow.sell_ticket(term_years=7), flow.sell_ticket(service="オンサイト")):
+            response = flow.client.post(
+                f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": flow.ship()}
+            )
+            assert_problem(response, 422, "TICKET_NOT_ELIGIBLE")
+
+    def test_T6_ticket_is_registered_once(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        ticket = flow.sell_ticket()
+        flow.register(site_id, ticket, flow.ship())
+        response = flow.client.post(f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": flow.ship()})
+        assert_problem(response, 409, "TICKET_ALREADY_REGISTERED")
+
+    def test_T6_no_command_reissues_a_lost_ticket(self, flow: Flow) -> None:
+        paths = flow.client.get("/openapi.json").json()["paths"]
+        ticket_commands = [p for p in paths if "ticket" in p and "post" in paths[p]]
+        assert ticket_commands == ["/v1/tickets"]  # recording a sale; nothing reissues one
+
+    def test_T7_unit_is_covered_at_one_site_at_a_time(self, flow: Flow) -> None:
+        serial = flow.ship()
+        flow.register(flow.ready_site(), flow.sell_ticket(), serial)
+        other_site = flow.ready_site()
+        response = flow.client.post(
+            f"/v1/sites/{other_site}/registrations", json={**flow.sell_ticket(), "serial": serial}
+        )
+        assert_problem(response, 409, "UNIT_ALREADY_REGISTERED")
+
+    def test_T8_every_product_needs_its_own_registration(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        body = flow.ship(code_no="12345-01")
+        module = flow.ship(code_no="12345-02", model="AT-StackXG")
+        flow.register(site_id, flow.sell_ticket(), body)
+        response = flow.client.get(f"/v1/registrations/{module}")
+        assert_problem(response, 404, "NOT_REGISTERED")
+        flow.register(site_id, flow.sell_ticket(), module)
+        listed = flow.client.get(f"/v1/sites/{site_id}/registrations").json()["registrations"]
+        assert sorted(r["serial"] for r in listed) == sorted([body, module])
+
+    def test_S5_site_without_fault_contact_cannot_register(self, flow: Flow) -> None:
+        company = flow.company()
+        site_id = flow.site(company["company_id"])["site_id"]
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(), "serial": flow.ship()}
+        )
+        assert_problem(response, 409, "FAULT_CONTACT_REQUIRED")
+
+    def test_unknown_site_is_404(self, flow: Flow) -> None:
+        response = flow.client.post(
+            "/v1/sites/00000000-0000-0000-0000-000000000000/registrations",
+            json={**flow.sell_ticket(), "serial": flow.ship()},
+        )
+        assert_problem(response, 404, "SITE_NOT_FOUND")
+
+
+class TestBundles:
+    def bundle(self, flow: Flow, options: int = 2, sold_on: str = "2026-10-05", term_years: int = 5) -> tuple[str, list[str]]:
+        option_serials = [next_serial("OP") for _ in range(options)]
+        serial = flow.ship(
+            code_no="67890-01",
+            model="AT-x930-28GTX",
+            bundle={
+                "service": "デリバリースタンダード",
+                "term_years": term_years,
+                "sold_on": sold_on,
+                "ticket_model": "AT-x930-28GTX-NCD5",
+                "options": [
+                    {"serial": s, "code_no": "67890-10", "model": "AT-PWR1200"} for s in option_serials
+                ],
+            },
+        )
+        return serial, option_serials
+
+    def test_B1_B3_bundle_is_registered_by_serial_and_shows_its_ticket_model(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial, options = self.bundle(flow)
+        registration = flow.post(f"/v1/sites/{site_id}/bundles", {"serial": serial, "option_serials": options})
+        assert registration["kind"] == "bundle"
+        assert registration["ticket_model"] == "AT-x930-28GTX-NCD5"
+        assert registration["ticket_id"] is None
+        assert sorted(registration["option_serials"]) == sorted(options)
+
+    def test_P3_bundle_period_follows_its_sale_date_and_term(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial, options = self.bundle(flow, sold_on="2026-10-05", term_years=5)
+        registration = flow.post(f"/v1/sites/{site_id}/bundles", {"serial": serial, "option_serials": options})
+        assert registration["period"] == {"start": "2026-11-01", "end": "2032-01-31"}
+
+    def test_B1_unknown_serial_is_E5(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        response = flow.client.post(f"/v1/sites/{site_id}/bundles", json={"serial": "NOSUCHBUNDLE0001"})
+        assert_problem(response, 422, "SERIAL_NOT_FOUND", "該当のシリアルは存在しません。")
+
+    def test_B1_unit_that_is_not_a_bundle_is_refused(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        response = flow.client.post(f"/v1/sites/{site_id}/bundles", json={"serial": flow.ship()})
+        assert_problem(response, 422, "NOT_A_BUNDLE")
+
+    def test_B2_missing_option_serials_are_refused_by_name(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial, options = self.bundle(flow)
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/bundles", json={"serial": serial, "option_serials": options[:1]}
+        )
+        body = assert_problem(response, 422, "BUNDLE_OPTIONS_MISSING")
+        assert body["serials"] == options[1:]
+        assert options[1] in body["detail"]
+
+    def test_B2_wrong_option_serials_are_refused_by_name(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial, options = self.bundle(flow)
+        stranger = flow.ship()
+        response = flow.client.post(
+            f"/v1/sites/{site_id}/bundles", json={"serial": serial, "option_serials": [options[0], stranger]}
+        )
+        body = assert_problem(response, 422, "BUNDLE_OPTIONS_INVALID")
+        assert body["serials"] == [stranger]
+
+    def test_B2_each_option_is_covered_and_found_by_its_own_serial(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial, options = self.bundle(flow)
+        flow.post(f"/v1/sites/{site_id}/bundles", {"serial": serial, "option_serials": options})
+        found = flow.client.get(f"/v1/registrations/{options[1]}").json()
+        assert found["serial"] == serial
+        assert found["looked_up_serial"] == options[1]
+        response = flow.client.post(
+            f"/v1/sites/{flow.ready_site()}/registrations",
+            json={**flow.sell_ticket(code_no="67890-99"), "serial": options[0]},
+        )
+        assert_problem(response, 409, "UNIT_ALREADY_REGISTERED")
+
+
+class TestRenewal:
+    def registered(self, flow: Flow, sold_on: str = "2025-11-10") -> tuple[str, str]:
+        site_id = flow.ready_site()
+        serial = flow.ship()
+        flow.register(site_id, flow.sell_ticket(sold_on=sold_on), serial)  # 2025-12-01 … 2026-12-31
+        return site_id, serial
+
+    def renew(self, flow: Flow, serial: str, ticket: dict[str, str]):  # noqa: ANN201
+        return flow.client.post(f"/v1/registrations/{serial}/renewals", json=ticket)
+
+    def test_R3_renewal_continues_without_a_gap(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        response = self.renew(flow, serial, flow.sell_ticket(kind="renewal", term_years=1, sold_on="2026-11-01"))
+        assert response.status_code == 201, response.text
+        assert response.json()["period"] == {"start": "2027-01-01", "end": "2027-12-31"}
+        assert flow.client.get(f"/v1/registrations/{serial}").json()["period"]["end"] == "2027-12-31"
+
+    def test_R3_five_year_renewal_is_60_months(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        response = self.renew(flow, serial, flow.sell_ticket(kind="renewal", term_years=5))
+        assert response.json()["period"] == {"start": "2027-01-01", "end": "2031-12-31"}
+
+    def test_R2_window_opens_3_months_before_the_end(self, flow: Flow, clock) -> None:  # noqa: ANN001
+        _, serial = self.registered(flow)
+        clock.set(datetime(2026, 9, 30, 23, 59, tzinfo=TOKYO))
+        assert_problem(self.renew(flow, serial, flow.sell_ticket(kind="renewal")), 409, "RENEWAL_WINDOW_CLOSED")
+        clock.set(datetime(2026, 10, 1, 0, 0, tzinfo=TOKYO))
+        assert self.renew(flow, serial, flow.sell_ticket(kind="renewal")).status_code == 201
+
+    def test_R2_window_closes_90_days_after_the_end(self, flow: Flow, clock) -> None:  # noqa: ANN001
+        _, serial = self.registered(flow)
+        clock.set(datetime(2027, 4, 1, 0, 0, tzinfo=TOKYO))
+        body = assert_problem(self.renew(flow, serial, flow.sell_ticket(kind="renewal")), 409, "RENEWAL_WINDOW_CLOSED")
+        assert body["window"] == {"opens": "2026-10-01", "closes": "2027-03-31"}
+        clock.set(datetime(2027, 3, 31, 23, 59, tzinfo=TOKYO))
+        response = self.renew(flow, serial, flow.sell_ticket(kind="renewal"))
+        assert response.status_code == 201, response.text
+        assert response.json()["period"] == {"start": "2027-01-01", "end": "2027-12-31"}
+
+    def test_R1_renewal_needs_a_renewal_ticket(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        assert_problem(self.renew(flow, serial, flow.sell_ticket(kind="new")), 422, "TICKET_KIND_MISMATCH")
+
+    def test_R1_renewal_ticket_for_another_product_is_refused(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        ticket = flow.sell_ticket(kind="renewal", code_no="99999-01")
+        assert_problem(self.renew(flow, serial, ticket), 422, "PRODUCT_CODE_MISMATCH")
+
+    def test_R1_unknown_renewal_ticket_is_E4(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        response = self.renew(flow, serial, {"ticket_id": "99999998", "verification_code": "X"})
+        assert_problem(response, 422, "NOT_IN_SHIPMENT_HISTORY", "出荷履歴にありません。")
+
+    def test_R1_renewal_of_an_unknown_serial_is_E5(self, flow: Flow) -> None:
+        response = self.renew(flow, "NOSUCHSERIAL0002", flow.sell_ticket(kind="renewal"))
+        assert_problem(response, 404, "SERIAL_NOT_FOUND", "該当のシリアルは存在しません。")
+
+    def test_R1_renewal_of_an_unregistered_unit_is_refused(self, flow: Flow) -> None:
+        response = self.renew(flow, flow.ship(), flow.sell_ticket(kind="renewal"))
+        assert_problem(response, 404, "NOT_REGISTERED")
+
+    def test_R1_renewal_ticket_is_used_once(self, flow: Flow) -> None:
+        _, serial = self.registered(flow)
+        ticket = flow.sell_ticket(kind="renewal")
+        assert self.renew(flow, serial, ticket).status_code == 201
+        _, other = self.registered(flow)
+        assert_problem(self.renew(flow, other, ticket), 409, "TICKET_ALREADY_REGISTERED")
+
+    def test_P2_period_cannot_be_changed_by_any_command(self, flow: Flow) -> None:
+        site_id, serial = self.registered(flow)
+        before = flow.client.get(f"/v1/registrations/{serial}").json()["period"]
+        flow.client.patch(f"/v1/sites/{site_id}", json={"name": "大阪支店"})
+        response = flow.client.patch(f"/v1/sites/{site_id}", json={"period": {"start": "2020-01-01"}})
+        assert_problem(response, 422, "VALIDATION_ERROR")
+        assert flow.client.get(f"/v1/registrations/{serial}").json()["period"] == before
+
+
+class TestShipmentHistory:
+    def test_shipment_recorded_twice_is_409(self, flow: Flow) -> None:
+        serial = flow.ship()
+        response = flow.client.post(
+            "/v1/shipments", json={"serial": serial, "code_no": "1", "model": "m", "shipped_on": "2026-01-01"}
+        )
+        assert_problem(response, 409, "SHIPMENT_ALREADY_RECORDED")
+
+    def test_ticket_recorded_twice_is_409(self, flow: Flow) -> None:
+        ticket_id = next_ticket_id()
+        body = {"ticket_id": ticket_id, "verification_code": "C", "code_no": "12345-99",
+                "service": "デリバリースタンダード", "term_years": 1, "kind": "new", "sold_on": "2026-11-10"}
+        assert flow.client.post("/v1/tickets", json=body).status_code == 201
+        assert_problem(flow.client.post("/v1/tickets", json=body), 409, "TICKET_ALREADY_RECORDED")
+
+    def test_ticket_term_must_be_1_5_or_7_years(self, flow: Flow) -> None:
+        body = {"ticket_id": next_ticket_id(), "verification_code": "C", "code_no": "12345-99",
+                "service": "デリバリースタンダード", "term_years": 3, "kind": "new", "sold_on": "2026-11-10"}
+        assert_problem(flow.client.post("/v1/tickets", json=body), 422, "INVALID_TICKET_TERM")
+
+    def test_ticket_id_has_8_digits(self, flow: Flow) -> None:
+        body = {"ticket_id": "1234", "verification_code": "C", "code_no": "12345-99",
+                "service": "デリバリースタンダード", "term_years": 1, "kind": "new", "sold_on": "2026-11-10"}
+        assert_problem(flow.client.post("/v1/tickets", json=body), 422, "INVALID_TICKET_ID")
+
+    def test_shipment_with_an_empty_serial_is_refused(self, flow: Flow) -> None:
+        response = flow.client.post(
+            "/v1/shipments", json={"serial": "S/N:", "code_no": "1", "model": "m", "shipped_on": "2026-01-01"}
+        )
+        assert_problem(response, 422, "INVALID_SERIAL")

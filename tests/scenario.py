@@ -1,0 +1,89 @@
+"""Builders for the seed's flow over HTTP: reference data, account, company, site, contact."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from uuid import UUID
+
+from fastapi.testclient import TestClient
+
+_numbers = itertools.count(10_000_000)
+
+
+def next_ticket_id() -> str:
+    return str(next(_numbers))
+
+
+def next_serial(prefix: str = "SN") -> str:
+    return f"{prefix}{next(_numbers):014d}"[-16:]
+
+
+class Flow:
+    """A customer going through the seed's registration flow against one API."""
+
+    def __init__(self, client: TestClient, app: Any) -> None:
+        self.client = client
+        self.app = app
+
+    def post(self, path: str, body: dict[str, Any], expect: int = 201, **headers: str) -> dict[str, Any]:
+        response = self.client.post(path, json=body, headers=headers)
+        assert response.status_code == expect, response.text
+        return response.json()
+
+    def ship(self, serial: str | None = None, code_no: str = "12345-01", model: str = "AT-x510-28GTX",
+             shipped_on: str = "2026-11-02", bundle: dict[str, Any] | None = None) -> str:
+        serial = serial or next_serial()
+        body: dict[str, Any] = {"serial": serial, "code_no": code_no, "model": model, "shipped_on": shipped_on}
+        if bundle is not None:
+            body["bundle"] = bundle
+        return self.post("/v1/shipments", body)["serial"]
+
+    def sell_ticket(self, kind: str = "new", sold_on: str = "2026-11-10", term_years: int = 1,
+                    code_no: str = "12345-99", service: str = "デリバリースタンダード",
+                    verification_code: str = "AB12CD") -> dict[str, str]:
+        ticket_id = next_ticket_id()
+        self.post("/v1/tickets", {
+            "ticket_id": ticket_id, "verification_code": verification_code, "code_no": code_no,
+            "service": service, "term_years": term_years, "kind": kind, "sold_on": sold_on,
+        })
+        return {"ticket_id": ticket_id, "verification_code": verification_code}
+
+    def active_account(self, email: str | None = None) -> str:
+        email = email or f"user{next(_numbers)}@example.co.jp"
+        account = self.post("/v1/accounts", {
+            "email": email, "password": "secret123", "name": "山田 太郎", "company_name": "株式会社サンプル",
+            "phone": "03-1234-5678", "agree_terms": True,
+        })
+        token = self.app.confirmation_token(UUID(account["account_id"]))
+        self.post("/v1/accounts/verify", {"token": token}, expect=200)
+        return account["account_id"]
+
+    def company(self, account_id: str | None = None, name: str = "株式会社サンプル") -> dict[str, Any]:
+        return self.post("/v1/companies", {"account_id": account_id or self.active_account(), "name": name})
+
+    def site(self, company_id: str, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "name": "東京本社", "postal_code": "100-0001", "prefecture": "東京都", "city": "千代田区",
+            "street": "千代田1-1", "building": "サンプルビル3F", "person": "佐藤 花子",
+            "phone": "03-1234-5678", "email": "hanako@example.co.jp", **overrides,
+        }
+        return self.post(f"/v1/companies/{company_id}/sites", body)
+
+    def fault_contact(self, site_id: str, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1",
+            "person": "鈴木 一郎", "phone": "03-2345-6789", "mail1": "noc@example.co.jp",
+            "mail2": "ichiro@example.co.jp", **overrides,
+        }
+        return self.post(f"/v1/sites/{site_id}/fault-contacts", body)
+
+    def ready_site(self) -> str:
+        """A site of a fresh company, with a fault contact: ready for registrations."""
+        company = self.company()
+        site_id = self.site(company["company_id"])["site_id"]
+        self.fault_contact(site_id)
+        return site_id
+
+    def register(self, site_id: str, ticket: dict[str, str], serial: str, expect: int = 201) -> dict[str, Any]:
+        return self.post(f"/v1/sites/{site_id}/registrations", {**ticket, "serial": serial}, expect=expect)
