@@ -9,29 +9,24 @@ from fastapi import FastAPI
 
 from api.problems import install_problem_handlers
 from api.routes import accounts, companies, contracts, postal_codes, registrations, shipments
-from lifecycle.application import LifecycleApplication
-from lifecycle.bootstrap import build_application
+from lifecycle.bootstrap import build_runtime
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
 
 
-def create_app(
-    settings: Settings | None = None,
-    *,
-    clock: Clock | None = None,
-    application: LifecycleApplication | None = None,
-) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        owned = application is None
-        api.state.application = application or build_application(settings, clock)
+        runtime = build_runtime(settings, clock)
+        api.state.runtime = runtime
+        api.state.application = runtime.application
+        runtime.start()
         try:
             yield
         finally:
-            if owned:
-                api.state.application.close()
+            runtime.stop()
 
     api = FastAPI(
         title="Support contract lifecycle",

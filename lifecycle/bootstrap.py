@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from lifecycle.adapters.passwords import hash_password
@@ -74,3 +76,35 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Lifecyc
         password_hasher=hash_password,
         env=event_store_env(settings),
     )
+
+
+class BackgroundService(Protocol):
+    """Something that runs beside the API in the embedded default (projection runners,
+    the timer scheduler, the in-process mail worker): started and stopped with it."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """Everything one process runs: the application and its background services."""
+
+    settings: Settings
+    application: LifecycleApplication
+    services: list[BackgroundService] = field(default_factory=list)
+
+    def start(self) -> None:
+        for service in self.services:
+            service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.application.close()
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    application = build_application(settings, clock)
+    return Runtime(settings, application)
