@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 Text = Field(min_length=1, max_length=200)
+OptionalText = Field(default=None, min_length=1, max_length=200)
 
 
 class Body(BaseModel):
@@ -122,9 +123,9 @@ class AccountVerify(Body):
 
 
 class AccountUpdate(Body):
-    name: str | None = Text
-    company_name: str | None = Text
-    phone: str | None = Text
+    name: str | None = OptionalText
+    company_name: str | None = OptionalText
+    phone: str | None = OptionalText
 
 
 class AccountPublic(BaseModel):
@@ -186,14 +187,14 @@ class SiteCreate(Body):
 
 
 class SiteUpdate(Body):
-    name: str | None = Text
+    name: str | None = OptionalText
     postal_code: str | None = Field(default=None, min_length=7, max_length=10)
     prefecture: str | None = Field(default=None, max_length=10)
     city: str | None = Field(default=None, max_length=50)
-    street: str | None = Text
+    street: str | None = OptionalText
     building: str | None = Field(default=None, max_length=200)
-    person: str | None = Text
-    phone: str | None = Text
+    person: str | None = OptionalText
+    phone: str | None = OptionalText
     email: EmailStr | None = None
 
 
@@ -242,14 +243,14 @@ class FaultContactCreate(Body):
 
 
 class FaultContactUpdate(Body):
-    company: str | None = Text
+    company: str | None = OptionalText
     postal_code: str | None = Field(default=None, min_length=7, max_length=10)
     prefecture: str | None = Field(default=None, max_length=10)
     city: str | None = Field(default=None, max_length=50)
-    street: str | None = Text
+    street: str | None = OptionalText
     building: str | None = Field(default=None, max_length=200)
-    person: str | None = Text
-    phone: str | None = Text
+    person: str | None = OptionalText
+    phone: str | None = OptionalText
     mail1: EmailStr | None = None
     mail2: EmailStr | Literal[""] | None = None
 

@@ -32,4 +32,4 @@ def get_account(account_id: UUID, app: AppDep) -> dict:
 
 @router.patch("/{account_id}", response_model=AccountPublic)
 def change_profile(account_id: UUID, body: AccountUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.change_profile(account_id, body.model_dump(exclude_unset=True), idempotency)
+    return app.change_profile(account_id, body.model_dump(exclude_unset=True, exclude_none=True), idempotency)

@@ -50,7 +50,7 @@ def get_site(site_id: UUID, app: AppDep) -> dict:
 
 @router.patch("/sites/{site_id}", response_model=SitePublic)
 def change_site(site_id: UUID, body: SiteUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.change_site(site_id, body.model_dump(exclude_unset=True, mode="json"), idempotency)
+    return app.change_site(site_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)
 
 
 @router.post("/sites/{site_id}/fault-contacts", status_code=201, response_model=FaultContactPublic)
@@ -67,4 +67,4 @@ def get_fault_contact(contact_id: UUID, app: AppDep) -> dict:
 def change_fault_contact(
     contact_id: UUID, body: FaultContactUpdate, app: AppDep, idempotency: IdempotencyDep
 ) -> dict:
-    return app.change_fault_contact(contact_id, body.model_dump(exclude_unset=True, mode="json"), idempotency)
+    return app.change_fault_contact(contact_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)
