@@ -1,0 +1,109 @@
+"""Two `lifecycle serve` processes on one PostgreSQL store: the store, not the process,
+decides which of two concurrent registrations wins."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lifecycle.bootstrap import build_application
+from lifecycle.settings import Settings
+from tests.conftest import settings_for
+from tests.scenario import Flow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"the server exited: {process.args}"
+        try:
+            httpx.get(f"{url}/openapi.json", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, postgres_url: str) -> Settings:
+    return settings_for("postgres", tmp_path, postgres_url)
+
+
+@pytest.fixture
+def servers(settings: Settings) -> Iterator[list[str]]:
+    env = {
+        **os.environ,
+        "LIFECYCLE_DATABASE_URL": settings.database_url,
+        "LIFECYCLE_DATABASE_SCHEMA": settings.database_schema,
+        "LIFECYCLE_SECRET_KEY": settings.secret_key,
+        "LIFECYCLE_VAR_DIR": str(settings.var_dir),
+    }
+    ports = [free_port(), free_port()]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=(settings.var_dir.parent / f"server-{port}.log").open("wb"),
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, process in zip(urls, processes):
+            wait_until_up(url, process)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Settings, servers: list[str]) -> None:
+    application = build_application(settings)  # only to derive confirmation tokens
+    clients = [httpx.Client(base_url=url, timeout=10) for url in servers]
+    flow = Flow(clients[0], application)  # type: ignore[arg-type]
+    site_id = flow.ready_site()
+    other_site = flow.ready_site()
+
+    def race(requests: list[tuple[httpx.Client, str, dict]]) -> list[httpx.Response]:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            return list(pool.map(lambda r: r[0].post(r[1], json=r[2]), requests))
+
+    for _ in range(10):
+        ticket = flow.sell_ticket()
+        same_ticket = race([
+            (clients[0], f"/v1/sites/{site_id}/registrations", {**ticket, "serial": flow.ship()}),
+            (clients[1], f"/v1/sites/{site_id}/registrations", {**ticket, "serial": flow.ship()}),
+        ])
+        assert sorted(r.status_code for r in same_ticket) == [201, 409], [r.text for r in same_ticket]
+
+        serial = flow.ship()
+        same_unit = race([
+            (clients[0], f"/v1/sites/{site_id}/registrations", {**flow.sell_ticket(), "serial": serial}),
+            (clients[1], f"/v1/sites/{other_site}/registrations", {**flow.sell_ticket(), "serial": serial}),
+        ])
+        assert sorted(r.status_code for r in same_unit) == [201, 409], [r.text for r in same_unit]
+        assert [r.json()["code"] for r in same_unit if r.status_code == 409] == ["UNIT_ALREADY_REGISTERED"]
+
+    listed = [
+        r for s in (site_id, other_site)
+        for r in clients[1].get(f"/v1/sites/{s}/registrations").json()["registrations"]
+    ]
+    assert len(listed) == 20
+    assert len({r["serial"] for r in listed}) == 20
+    application.close()
