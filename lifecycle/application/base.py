@@ -8,6 +8,8 @@ the proper domain refusal (already registered, ...) rather than a generic confli
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -93,6 +95,10 @@ class LifecycleApplicationBase(Application[UUID]):
     # --- running commands -------------------------------------------------------------
 
     def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Answer:
+        if idempotency is not None:
+            # Bodies may hold passwords: the log keeps only a keyed hash of their fingerprint.
+            sealed = hmac.new(self.secret_key, idempotency.fingerprint.encode(), hashlib.sha256).hexdigest()
+            idempotency = IdempotencyKey(idempotency.key, sealed)
         for _ in range(self.max_attempts):
             if idempotency is not None:
                 recorded = self._recorded_answer(idempotency)

@@ -329,3 +329,23 @@ class TestShipmentHistory:
             "/v1/shipments", json={"serial": "S/N:", "code_no": "1", "model": "m", "shipped_on": "2026-01-01"}
         )
         assert_problem(response, 422, "INVALID_SERIAL")
+
+
+class TestServiceUpgrade:
+    def test_Q12_service_upgrade_is_an_internal_command_recorded_as_an_event(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        serial = flow.ship()
+        registration = flow.register(site_id, flow.sell_ticket(), serial)
+        response = flow.client.post(
+            f"/v1/registrations/{serial}/service-upgrades", json={"service": "オンサイトスタンダード", "reason": "営業対応"}
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["service"] == "オンサイトスタンダード"
+        assert response.json()["period"] == registration["period"]  # P-2: the period stays
+        history = flow.client.get(f"/v1/contracts/{registration['contract_number']}/history").json()["events"]
+        assert history[-1]["type"] == "ServiceLevelUpgraded"
+        assert history[-1]["data"] == {"serial": serial, "service": "オンサイトスタンダード", "reason": "営業対応"}
+
+    def test_Q12_upgrade_of_an_unregistered_unit_is_refused(self, flow: Flow) -> None:
+        response = flow.client.post(f"/v1/registrations/{flow.ship()}/service-upgrades", json={"service": "X"})
+        assert_problem(response, 404, "NOT_REGISTERED")
