@@ -9,7 +9,7 @@ from uuid import UUID
 
 from lifecycle.application.contracts import ContractCommands
 
-_ENVELOPE = ("originator_id", "originator_version", "timestamp")
+_ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 
 def plain(value: Any) -> Any:
