@@ -23,6 +23,30 @@ def serve(
     uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
 
 
+accounts_cli = typer.Typer(help="Support-desk aids for accounts.", no_args_is_help=True)
+cli.add_typer(accounts_cli, name="accounts")
+
+
+@accounts_cli.command("confirmation-token")
+def confirmation_token(account_id: str) -> None:
+    """Print the token of an account's confirmation URL, for a user whose mail did not
+    arrive (seed E6). It activates the account only while it is provisional and unexpired."""
+    from uuid import UUID
+
+    from lifecycle.bootstrap import build_application
+    from lifecycle.domain.errors import DomainError
+    from lifecycle.settings import Settings
+
+    application = build_application(Settings())
+    try:
+        typer.echo(application.confirmation_token(UUID(account_id)))
+    except (DomainError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        application.close()
+
+
 def main() -> None:
     cli()
 
