@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+
 import typer
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 cli = typer.Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 
@@ -20,7 +23,22 @@ def serve(
     workers: int = typer.Option(1, help="Server processes (PostgreSQL only: SQLite is one process)."),
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", http=NoDelayH11Protocol)
+
+
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
+
+    With --workers N, uvicorn binds the listening socket itself with proto 0, so asyncio does
+    not set TCP_NODELAY on accepted sockets, and every keep-alive answer then waits ~40 ms for
+    the client's delayed ACK (uvicorn issue #3149). A single process is not affected.
+    """
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
 
 
 accounts_cli = typer.Typer(help="Support-desk aids for accounts.", no_args_is_help=True)
