@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
 from api.routes import accounts, companies, contracts, postal_codes, registrations, shipments
 from lifecycle.bootstrap import build_runtime
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     install_problem_handlers(api)
+    api.add_middleware(LogPositionHeader)
     for module in (shipments, accounts, companies, registrations, contracts, postal_codes):
         api.include_router(module.router)
     return api

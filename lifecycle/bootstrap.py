@@ -11,7 +11,9 @@ from lifecycle.adapters.passwords import hash_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.application import LifecycleApplication
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.projections.system import ReadModels
 from lifecycle.settings import Settings
+from workers.notifications import Notifications, build_notifications
 
 
 class UnsupportedDatabaseUrl(ValueError):
@@ -94,6 +96,8 @@ class Runtime:
     settings: Settings
     application: LifecycleApplication
     services: list[BackgroundService] = field(default_factory=list)
+    read_models: ReadModels | None = None
+    notifications: Notifications | None = None  # timers, scheduler and mail sending
 
     def start(self) -> None:
         for service in self.services:
@@ -102,9 +106,26 @@ class Runtime:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
+        if self.notifications is not None:
+            self.notifications.close()
         self.application.close()
+
+
+def build_read_models(settings: Settings, application: LifecycleApplication) -> ReadModels:
+    return ReadModels(
+        application,
+        batch_size=settings.projection_batch_size,
+        poll_interval=settings.projection_poll_seconds,
+        wait_timeout=settings.read_wait_seconds,
+    )
 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     application = build_application(settings, clock)
-    return Runtime(settings, application)
+    read_models = build_read_models(settings, application)
+    runtime = Runtime(settings, application, read_models=read_models)
+    if settings.run_projections:
+        runtime.services.append(read_models)
+    runtime.notifications = build_notifications(settings, application, clock)
+    runtime.services += runtime.notifications.embedded_services()
+    return runtime

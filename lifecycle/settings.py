@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from datetime import time
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +33,72 @@ class Settings(BaseSettings):
     # ... and the renewal window: from this many months before the end to this many days after.
     renewal_lead_months: int = 3
     renewal_grace_days: int = 90
+
+    # --- read models (projections) ------------------------------------------------------
+    # Run the projection runners in this process (with several processes on PostgreSQL,
+    # one of them runs each projection at a time; the others stand by).
+    run_projections: bool = True
+    projection_batch_size: int = Field(default=1000, ge=1)
+    # How often a runner looks at the log when no save woke it (saves in this process, and
+    # on PostgreSQL in any process, wake it at once).
+    projection_poll_seconds: float = Field(default=1.0, gt=0)
+    # How long a read with min_position waits for its read model before answering 503.
+    read_wait_seconds: float = Field(default=5.0, ge=0)
+    # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
+    ending_soon_days: int = 90
+
+    # --- mails, timers and workers (M-1…M-4) ------------------------------------------
+    # The dramatiq broker of `lifecycle worker`. Unset: the embedded default, where the API
+    # process runs the scheduler and the mail worker itself.
+    redis_url: str = ""
+    redis_namespace: str = "lifecycle"  # dramatiq's key prefix, so deployments can share a Redis
+    # SMTP. Unset host: mails are written to the Maildir (default var_dir/mail).
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_seconds: float = 20.0
+    maildir: Path | None = None
+    # The sender and the vendor's contacts quoted in the mails (M-2).
+    mail_from: str = "support@example.com"
+    vendor_name: str = "サンプル株式会社"
+    call_center_name: str = "コールセンター"
+    call_center_phone: str = "0120-000-000"
+    call_center_mail: str = "callcenter@example.com"
+    call_center_hours: str = "月～金 9:00～17:00（土日祝日・12月29日～1月3日は除く）"
+    # The heading of the call-center block per service (the seed: デリバリーサービス 連絡窓口).
+    service_desk_names: dict[str, str] = Field(
+        default_factory=lambda: {"デリバリースタンダード": "デリバリーサービス", "Delivery Standard": "デリバリーサービス"}
+    )
+    contracts_desk_name: str = "サービス業務管理部"
+    contracts_desk_mail: str = "contracts@example.com"
+    # The confirmation URL of A-2 is this base with ?token=...
+    confirmation_url_base: str = "http://localhost:8000/confirm"
+    # When mails go out, Asia/Tokyo: service-in this many business days after the
+    # registration day (never later than M-1's 4), reminders on their day, at this time.
+    service_in_business_days: int = Field(default=1, ge=0, le=4)
+    mail_send_time: time = time(10, 0)
+    # Beyond the seed: a second reminder a month before the end, and a notice on the end day.
+    renewal_reminder_one_month: bool = True
+    expiry_notice: bool = True
+    # Timers: how often the scheduler looks for due ones; how long a worker holds one while
+    # sending; when a timer enqueued but not sent is enqueued again (a lost message).
+    scheduler_interval_seconds: float = 5.0
+    notification_claim_seconds: float = 120.0
+    notification_requeue_seconds: float = 600.0
+    # Retries of a failed send, kept in the timer (durable): the n-th waits
+    # min(base * 2**(n-1), max) seconds; after max_attempts failures the mail is listed as failed.
+    notification_max_attempts: int = 6
+    notification_retry_base_seconds: float = 60.0
+    notification_retry_max_seconds: float = 3600.0
+    worker_threads: int = 4
+    worker_prefetch: int = 64
+    # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
+    allow_clock_override: bool = False
+
+    def mail_directory(self) -> Path:
+        return self.maildir if self.maildir is not None else self.var_dir / "mail"
 
     def support_terms(self) -> SupportTerms:
         return SupportTerms(

@@ -25,6 +25,23 @@ class Flow:
     def __init__(self, client: TestClient, app: Any) -> None:
         self.client = client
         self.app = app
+        # Read-your-writes: remember the log position of every command answered and ask
+        # each read to reflect at least that much, as a client of the service should.
+        self.position = 0
+        client.event_hooks = {
+            "request": [*client.event_hooks["request"], self._read_at_least_what_was_written],
+            "response": [*client.event_hooks["response"], self._remember_position],
+        }
+
+    def _remember_position(self, response: Any) -> None:
+        reached = response.headers.get("X-Log-Position")
+        if reached:
+            self.position = max(self.position, int(reached))
+
+    def _read_at_least_what_was_written(self, request: Any) -> None:
+        if request.method == "GET" and request.url.path.startswith("/v1/") and self.position:
+            if "min_position" not in request.url.params:
+                request.url = request.url.copy_merge_params({"min_position": self.position})
 
     def post(self, path: str, body: dict[str, Any], expect: int = 201, **headers: str) -> dict[str, Any]:
         response = self.client.post(path, json=body, headers=headers)

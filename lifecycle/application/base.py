@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
+from lifecycle.application.positions import log_position_of, note_position
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.clock import Clock, tokyo_today
 from lifecycle.domain.addresses import PostalCodeDirectory
@@ -67,6 +68,8 @@ class LifecycleApplicationBase(Application[UUID]):
         self.terms = terms
         self.secret_key = secret_key.encode()
         self.hash_password = password_hasher
+        # Called after each save, e.g. to wake this process's projection runners.
+        self.save_listeners: list[Callable[[], None]] = []
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -119,16 +122,30 @@ class LifecycleApplicationBase(Application[UUID]):
                     *changed,
                     CommandAnswer(idempotency.key, idempotency.fingerprint, answer, None),
                 ]
-            if self._save_or_conflict(*changed):
-                return answer
+            position = self._save_at(*changed)
+            if position is not None:
+                # The log position reached: reads may ask to see at least this (read-your-writes).
+                note_position(position)
+                return {**answer, "position": position}
         raise ConcurrentUpdate("The command lost too many races with concurrent commands.")
 
     def _save_or_conflict(self, *aggregates: Aggregate) -> bool:
+        return self._save_at(*aggregates) is not None
+
+    def _save_at(self, *aggregates: Aggregate) -> int | None:
+        """Saves in one transaction; answers the log position reached, or None when a
+        concurrent change won the race."""
         try:
-            self.save(*aggregates)
+            recordings = self.save(*aggregates)
         except IntegrityError:
-            return False
-        return True
+            return None
+        if recordings:
+            return recordings[-1].notification.id
+        return self.recorder.max_notification_id() or 0
+
+    def _notify(self, recordings: list[Any]) -> None:
+        for listener in self.save_listeners:
+            listener()
 
     def _recorded_answer(self, idempotency: IdempotencyKey) -> Answer | None:
         record = self._load(CommandAnswer.create_id(idempotency.key), CommandAnswer)
@@ -140,4 +157,7 @@ class LifecycleApplicationBase(Application[UUID]):
             )
         if record.refusal is not None:
             raise RecordedRefusal.from_dict(record.refusal)
-        return record.answer
+        # Saved last in the command's transaction: its position is the first answer's.
+        position = log_position_of(self.recorder, record.id, 1)
+        note_position(position)
+        return {**record.answer, "position": position}

@@ -1,0 +1,99 @@
+"""What every read model's projection has: its tables and topics, one handler per event
+(the library's `Projection.process_event`, dispatched on the event's class), and the rows
+of the batch being applied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
+
+from lifecycle.projections.store import Changes, ReadModelView, Row, Table
+
+_MISSING = object()
+
+
+class Rows:
+    """The rows a batch reads and writes. Reads go through a cache kept across batches (the
+    runner is the only writer of its view), so catching up does not query row by row; the
+    cache is dropped whenever a batch is rolled back."""
+
+    def __init__(self, view: ReadModelView, capacity: int = 400_000) -> None:
+        self.view = view
+        self.capacity = capacity
+        self.changes = Changes()
+        self._cache: dict[str, dict[Any, Row | None]] = {name: {} for name in view.tables}
+        self._size = 0
+        # True while the cache holds every row of the view: a miss then means "no such row".
+        self._complete = False
+
+    def begin(self) -> None:
+        self.changes = Changes()
+        if self._size == 0 and not self._complete:
+            self._complete = self.view.position() == 0
+
+    def end(self) -> None:
+        self.changes = Changes()
+        if self._size > self.capacity:
+            self.forget()
+
+    def forget(self) -> None:
+        self._cache = {name: {} for name in self.view.tables}
+        self._size = 0
+        self._complete = False
+
+    def get(self, table: str, key: Any) -> Row | None:
+        """The row (to change in place and `put` back), or None."""
+        cache = self._cache[table]
+        row = cache.get(key, _MISSING)
+        if row is _MISSING:
+            row = None if self._complete else self.view.fetch(table, key)
+            cache[key] = row
+            self._size += 1
+        return row  # type: ignore[return-value]
+
+    def put(self, table: str, row: Row) -> Row:
+        spec = self.view.tables[table]
+        if row.keys() != spec.columns.keys():
+            row = {**spec.blank(), **{k: v for k, v in row.items() if k in spec.columns}}
+        key = row[spec.key]
+        if self._cache[table].get(key, _MISSING) is _MISSING:
+            self._size += 1
+        self._cache[table][key] = row
+        self.changes.upserts.setdefault(table, {})[key] = row
+        self.changes.deletes.get(table, set()).discard(key)
+        return row
+
+    def delete(self, table: str, key: Any) -> None:
+        self._cache[table][key] = None
+        self.changes.upserts.get(table, {}).pop(key, None)
+        self.changes.deletes.setdefault(table, set()).add(key)
+
+
+def topics_of(*event_classes: type) -> tuple[str, ...]:
+    return tuple(get_topic(cls) for cls in event_classes)
+
+
+class ReadModelProjection(Projection[ReadModelView]):
+    """A projection into tables. Subclasses give `name`, `tables`, `topics` and register one
+    handler per event class on `process_event`."""
+
+    name = ""
+    tables: ClassVar[tuple[Table, ...]] = ()
+    topics: tuple[str, ...] = ()
+
+    def __init__(self, view: ReadModelView) -> None:
+        super().__init__(view)
+        self.rows = Rows(view)
+
+    @classmethod
+    def table_specs(cls) -> Iterable[Table]:
+        return cls.tables
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Events this read model does not show change nothing."""

@@ -1,0 +1,222 @@
+"""Coverage of units: each registration (a unit covered at a site by a ticket or a bundle)
+with its current period, each term of it (the first ticket or bundle, then each renewal:
+the rows of the site's ticket list, サポートチケット一覧), and every shipped unit with the
+registration that covers it now. The ticket list, the call-center lookup, the entitlement
+check and the expiry dashboard read it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+
+from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.shipments import Unit
+from lifecycle.projections.base import ReadModelProjection, topics_of
+from lifecycle.projections.store import Table
+
+REGISTRATIONS = Table(
+    "registrations",
+    {
+        "registration_id": "text",
+        "serial": "text",
+        "contract_id": "text",
+        "site_id": "text",
+        "kind": "text",  # ticket | bundle
+        "ticket_id": "text",
+        "code_no": "text",
+        "model": "text",
+        "service": "text",
+        "term_years": "integer",
+        "period_start": "text",  # ISO dates compare as text in both stores
+        "period_end": "text",
+        "end_month": "text",  # YYYY-MM of period_end, for the dashboard's grouping
+        "covered_from": "text",
+        "registered_on": "text",
+        "ticket_model": "text",
+        "option_serials": "text",  # JSON list
+        "renewal_ticket_ids": "text",  # JSON list
+        "is_current": "integer",  # 0 once the unit is covered by a later registration
+        "terms": "integer",
+        "position": "bigint",
+    },
+    key="registration_id",
+    indexes=(("site_id",), ("is_current", "period_end"), ("contract_id",), ("serial",)),
+)
+TERMS = Table(
+    "terms",
+    {
+        "term_key": "text",  # contract:serial:ticket (or "bundle")
+        "registration_id": "text",
+        "serial": "text",
+        "seq": "integer",
+        "source": "text",  # new | bundle | renewal
+        "ticket_id": "text",
+        "service": "text",
+        "term_years": "integer",
+        "period_start": "text",
+        "period_end": "text",
+        "registered_on": "text",
+        "position": "bigint",
+    },
+    key="term_key",
+    indexes=(("registration_id",), ("ticket_id",)),
+)
+UNITS = Table(
+    "units",
+    {
+        "serial": "text",
+        "code_no": "text",
+        "model": "text",
+        "bundle_serial": "text",
+        "registration_id": "text",
+    },
+    key="serial",
+)
+
+
+def term_key(contract_id: Any, serial: str, ticket_id: str | None) -> str:
+    return f"{contract_id}:{serial}:{ticket_id or 'bundle'}"
+
+
+class Coverage(ReadModelProjection):
+    name = "coverage"
+    tables = (REGISTRATIONS, TERMS, UNITS)
+    topics = topics_of(
+        Unit.Shipped,
+        Contract.TicketRegistered,
+        Contract.BundleRegistered,
+        Contract.Renewed,
+        Contract.ServiceLevelUpgraded,
+    )
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Other events do not change coverage."""
+
+    @process_event.register(Unit.Shipped)
+    def _shipped(self, e: Unit.Shipped, _: Tracking) -> None:
+        self.rows.put(
+            "units",
+            {"serial": e.serial, "code_no": e.code_no, "model": e.model, "bundle_serial": e.bundle_serial},
+        )
+
+    def _registered(self, e: Any, tracking: Tracking, kind: str, options: list[str]) -> None:
+        contract_id = str(e.originator_id)
+        ticket_id = getattr(e, "ticket_id", None)
+        registration_id = f"{e.serial}@{tracking.notification_id}"
+        for serial in (e.serial, *options):
+            unit = self.rows.get("units", serial) or {"serial": serial}
+            previous = unit.get("registration_id")
+            if previous and previous != registration_id:
+                earlier = self.rows.get("registrations", previous)
+                if earlier is not None and earlier["serial"] == serial:
+                    earlier["is_current"] = 0
+                    self.rows.put("registrations", earlier)
+            unit["registration_id"] = registration_id
+            self.rows.put("units", unit)
+        key = term_key(contract_id, e.serial, ticket_id)
+        self.rows.put(
+            "registrations",
+            {
+                "registration_id": registration_id,
+                "serial": e.serial,
+                "contract_id": contract_id,
+                "site_id": str(e.site_id),
+                "kind": kind,
+                "ticket_id": ticket_id,
+                "code_no": e.code_no,
+                "model": e.model,
+                "service": e.service,
+                "term_years": e.term_years,
+                "period_start": e.period.start.isoformat(),
+                "period_end": e.period.end.isoformat(),
+                "end_month": e.period.end.isoformat()[:7],
+                "covered_from": e.period.start.isoformat(),
+                "registered_on": e.registered_on.isoformat(),
+                "ticket_model": getattr(e, "ticket_model", None),
+                "option_serials": json.dumps(options),
+                "renewal_ticket_ids": "[]",
+                "is_current": 1,
+                "terms": 1,
+                "position": tracking.notification_id,
+            },
+        )
+        self.rows.put(
+            "terms",
+            {
+                "term_key": key,
+                "registration_id": registration_id,
+                "serial": e.serial,
+                "seq": 1,
+                "source": "new" if kind == "ticket" else "bundle",
+                "ticket_id": ticket_id,
+                "service": e.service,
+                "term_years": e.term_years,
+                "period_start": e.period.start.isoformat(),
+                "period_end": e.period.end.isoformat(),
+                "registered_on": e.registered_on.isoformat(),
+                "position": tracking.notification_id,
+            },
+        )
+
+    @process_event.register(Contract.TicketRegistered)
+    def _ticket_registered(self, e: Contract.TicketRegistered, tracking: Tracking) -> None:
+        self._registered(e, tracking, "ticket", [])
+
+    @process_event.register(Contract.BundleRegistered)
+    def _bundle_registered(self, e: Contract.BundleRegistered, tracking: Tracking) -> None:
+        self._registered(e, tracking, "bundle", [option.serial for option in e.options])
+
+    def _registration_of(self, e: Any) -> dict[str, Any] | None:
+        unit = self.rows.get("units", e.serial)
+        if unit is None or not unit.get("registration_id"):
+            return None
+        registration = self.rows.get("registrations", unit["registration_id"])
+        if registration is None or registration["contract_id"] != str(e.originator_id):
+            return None
+        return registration
+
+    @process_event.register(Contract.Renewed)
+    def _renewed(self, e: Contract.Renewed, tracking: Tracking) -> None:
+        registration = self._registration_of(e)
+        if registration is None:
+            return
+        renewals = [*json.loads(registration["renewal_ticket_ids"]), e.ticket_id]
+        registration.update(
+            service=e.service,
+            term_years=e.term_years,
+            period_start=e.period.start.isoformat(),
+            period_end=e.period.end.isoformat(),
+            end_month=e.period.end.isoformat()[:7],
+            renewal_ticket_ids=json.dumps(renewals),
+            terms=registration["terms"] + 1,
+        )
+        self.rows.put("registrations", registration)
+        self.rows.put(
+            "terms",
+            {
+                "term_key": term_key(e.originator_id, e.serial, e.ticket_id),
+                "registration_id": registration["registration_id"],
+                "serial": e.serial,
+                "seq": registration["terms"],
+                "source": "renewal",
+                "ticket_id": e.ticket_id,
+                "service": e.service,
+                "term_years": e.term_years,
+                "period_start": e.period.start.isoformat(),
+                "period_end": e.period.end.isoformat(),
+                "registered_on": e.timestamp.date().isoformat(),
+                "position": tracking.notification_id,
+            },
+        )
+
+    @process_event.register(Contract.ServiceLevelUpgraded)
+    def _upgraded(self, e: Contract.ServiceLevelUpgraded, _: Tracking) -> None:
+        registration = self._registration_of(e)
+        if registration is None:
+            return
+        registration["service"] = e.service
+        self.rows.put("registrations", registration)

@@ -1,0 +1,141 @@
+"""The parties of each contract (SPEC Q-1, seed p.21): installation companies, registrant
+accounts, sites and fault contacts, as the call center and the inquiry check read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+
+from lifecycle.aggregates.accounts import Account
+from lifecycle.aggregates.contract import Contract
+from lifecycle.projections.base import ReadModelProjection, topics_of
+from lifecycle.projections.store import Table
+
+ADDRESS = {"postal_code": "text", "prefecture": "text", "city": "text", "street": "text", "building": "text"}
+
+CONTRACTS = Table(
+    "contracts",
+    {"contract_id": "text", "contract_number": "text", "name": "text", "account_id": "text"},
+    key="contract_id",
+    indexes=(("contract_number",),),
+)
+ACCOUNTS = Table(
+    "accounts",
+    {"account_id": "text", "email": "text", "name": "text", "company_name": "text", "phone": "text"},
+    key="account_id",
+)
+SITES = Table(
+    "sites",
+    {
+        "site_id": "text",
+        "contract_id": "text",
+        "name": "text",
+        **ADDRESS,
+        "person": "text",
+        "phone": "text",
+        "email": "text",
+    },
+    key="site_id",
+    indexes=(("contract_id",),),
+)
+CONTACTS = Table(
+    "contacts",
+    {
+        "contact_id": "text",
+        "site_id": "text",
+        "contract_id": "text",
+        "company": "text",
+        **ADDRESS,
+        "person": "text",
+        "phone": "text",
+        "mail1": "text",
+        "mail2": "text",
+    },
+    key="contact_id",
+    indexes=(("site_id",), ("contract_id",)),
+)
+
+
+def _fields(event: Any, table: Table) -> dict[str, Any]:
+    return {name: getattr(event, name) for name in table.columns if hasattr(event, name)}
+
+
+class Parties(ReadModelProjection):
+    name = "parties"
+    tables = (CONTRACTS, ACCOUNTS, SITES, CONTACTS)
+    topics = topics_of(
+        Contract.CompanyRegistered,
+        Contract.CompanyRenamed,
+        Contract.SiteAdded,
+        Contract.SiteChanged,
+        Contract.FaultContactAdded,
+        Contract.ContactChanged,
+        Account.SignedUp,
+        Account.ProfileChanged,
+    )
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        """Other events do not change the parties."""
+
+    @process_event.register(Contract.CompanyRegistered)
+    def _company_registered(self, e: Contract.CompanyRegistered, _: Tracking) -> None:
+        self.rows.put(
+            "contracts",
+            {
+                "contract_id": str(e.originator_id),
+                "contract_number": e.contract_number,
+                "name": e.name,
+                "account_id": str(e.account_id),
+            },
+        )
+
+    @process_event.register(Contract.CompanyRenamed)
+    def _company_renamed(self, e: Contract.CompanyRenamed, _: Tracking) -> None:
+        row = self.rows.get("contracts", str(e.originator_id))
+        if row is not None:
+            row["name"] = e.name
+            self.rows.put("contracts", row)
+
+    @process_event.register(Contract.SiteAdded)
+    def _site_added(self, e: Contract.SiteAdded, _: Tracking) -> None:
+        self.rows.put("sites", {**_fields(e, SITES), "site_id": str(e.site_id), "contract_id": str(e.originator_id)})
+
+    @process_event.register(Contract.SiteChanged)
+    def _site_changed(self, e: Contract.SiteChanged, _: Tracking) -> None:
+        row = self.rows.get("sites", str(e.site_id))
+        if row is not None:
+            row.update({k: v for k, v in e.changes.items() if k in SITES.columns and k != SITES.key})
+            self.rows.put("sites", row)
+
+    @process_event.register(Contract.FaultContactAdded)
+    def _contact_added(self, e: Contract.FaultContactAdded, _: Tracking) -> None:
+        self.rows.put(
+            "contacts",
+            {
+                **_fields(e, CONTACTS),
+                "contact_id": str(e.contact_id),
+                "site_id": str(e.site_id),
+                "contract_id": str(e.originator_id),
+            },
+        )
+
+    @process_event.register(Contract.ContactChanged)
+    def _contact_changed(self, e: Contract.ContactChanged, _: Tracking) -> None:
+        row = self.rows.get("contacts", str(e.contact_id))
+        if row is not None:
+            row.update({k: v for k, v in e.changes.items() if k in CONTACTS.columns and k != CONTACTS.key})
+            self.rows.put("contacts", row)
+
+    @process_event.register(Account.SignedUp)
+    def _signed_up(self, e: Account.SignedUp, _: Tracking) -> None:
+        self.rows.put("accounts", {**_fields(e, ACCOUNTS), "account_id": str(e.originator_id)})
+
+    @process_event.register(Account.ProfileChanged)
+    def _profile_changed(self, e: Account.ProfileChanged, _: Tracking) -> None:
+        row = self.rows.get("accounts", str(e.originator_id))
+        if row is not None:
+            row.update({k: v for k, v in e.changes.items() if k in ACCOUNTS.columns and k != ACCOUNTS.key})
+            self.rows.put("accounts", row)

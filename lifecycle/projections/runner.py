@@ -1,0 +1,284 @@
+"""Running projections: read the application's log after the view's tracking position, apply
+a batch of events to the read model, commit the rows with the new position, repeat.
+
+The log is polled (SQLite's recorder has no subscriptions) and the poll is cut short when
+the application saves in this process or, on PostgreSQL, when another process NOTIFYs the
+events channel. With several API processes on PostgreSQL each projection is run by the one
+process that holds its advisory lock; the others stand by and take over when that process
+dies (its session, and so its lock, ends). The compare-and-set on the tracking position in
+`ReadModelView.commit` keeps even a mistaken second runner from applying anything twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore
+
+from lifecycle.projections.base import ReadModelProjection
+from lifecycle.projections.store import PositionMoved
+
+log = logging.getLogger(__name__)
+
+
+class Leadership:
+    """Whether this process runs a projection. SQLite is one process: it always does."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+class AdvisoryLock(Leadership):
+    """A PostgreSQL session-level advisory lock held on a connection of its own for as long
+    as this process runs the projection."""
+
+    def __init__(self, datastore: PostgresDatastore, key: str) -> None:
+        self._datastore = datastore
+        self._key = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        self._conn: Any = None
+
+    def acquire(self) -> bool:
+        if self._conn is not None:
+            try:
+                self._conn.execute("SELECT 1")
+                return True
+            except Exception:  # the session ended: so did the lock
+                self.release()
+        try:
+            conn = self._datastore.pool.getconn()
+        except Exception:
+            return False
+        try:
+            held = conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (self._key,)).fetchone()["held"]
+        except Exception:
+            self._datastore.pool.putconn(conn)
+            return False
+        if held:
+            self._conn = conn
+            return True
+        self._datastore.pool.putconn(conn)
+        return False
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except Exception:
+            log.debug("advisory unlock failed; the session's end releases it", exc_info=True)
+        try:
+            self._datastore.pool.putconn(conn)
+        except Exception:
+            log.debug("could not return the lock's connection", exc_info=True)
+
+
+class PostgresWakeups:
+    """LISTENs to the events table's channel, so a runner hears of saves made by other
+    processes at once instead of at its next poll."""
+
+    def __init__(self, datastore: PostgresDatastore, channel: str, wake: Callable[[], None]) -> None:
+        self._datastore = datastore
+        self._channel = channel
+        self._wake = wake
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._listen, name=f"listen-{channel}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _listen(self) -> None:
+        from psycopg.sql import SQL, Identifier
+
+        while not self._stopping.is_set():
+            try:
+                with self._datastore.get_connection() as conn:
+                    conn.execute(SQL("LISTEN {}").format(Identifier(self._channel)))
+                    while not self._stopping.is_set():
+                        for _ in conn.notifies(timeout=0.5, stop_after=1):
+                            self._wake()
+                    conn.execute(SQL("UNLISTEN {}").format(Identifier(self._channel)))
+            except Exception:
+                log.warning("listening for new events failed; retrying", exc_info=True)
+                self._stopping.wait(2.0)
+
+
+class ProjectionRunner:
+    """Keeps one read model up to date with the log. A BackgroundService of the Runtime."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        projection: ReadModelProjection,
+        *,
+        leadership: Leadership | None = None,
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.projection = projection
+        self.view = projection.view
+        self.name = projection.name
+        self.leadership = leadership or Leadership()
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.is_leader = False
+        self.events_processed = 0
+        self.batches_committed = 0
+        self.last_error: str | None = None
+        self._committed: int | None = None  # the position this process knows is committed
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._advanced = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    # --- the log ---------------------------------------------------------------------
+
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def position(self) -> int:
+        """The committed tracking position, as stored."""
+        position = self.view.position()
+        self._note_committed(position)
+        return position
+
+    def run_once(self) -> int:
+        """Applies the next batch; answers how many notifications it moved past (0: none new)."""
+        start = self._committed if self._committed is not None else self.position()
+        head = self.head()
+        if head <= start:
+            return 0
+        notifications = self.app.recorder.select_notifications(
+            start=start,
+            limit=self.batch_size,
+            stop=head,
+            topics=self.projection.topics,
+            inclusive_of_start=False,
+        )
+        # Every topic before `head` has been read when the batch is not full.
+        end = notifications[-1].id if len(notifications) == self.batch_size else head
+        rows = self.projection.rows
+        rows.begin()
+        try:
+            to_event = self.app.mapper.to_domain_event
+            tracking_name = self.view.tracking_name
+            for notification in notifications:
+                self.projection.process_event(to_event(notification), Tracking(tracking_name, notification.id))
+            self.view.commit(start, end, rows.changes)
+        except BaseException:
+            rows.forget()  # the cache may hold rows of the rolled-back batch
+            self._committed = None
+            raise
+        rows.end()
+        self.events_processed += len(notifications)
+        self.batches_committed += 1
+        self._note_committed(end, force=True)
+        return end - start
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Runs batches until the view reaches `until` (default: the head now)."""
+        target = self.head() if until is None else until
+        moved = 0
+        while (self._committed or self.position()) < target:
+            step = self.run_once()
+            if step == 0:
+                break
+            moved += step
+        return moved
+
+    def _note_committed(self, position: int, *, force: bool = False) -> None:
+        with self._advanced:
+            if force or self._committed is None or position > self._committed:
+                self._committed = position
+            self._advanced.notify_all()
+
+    # --- read-your-writes ------------------------------------------------------------
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Blocks until the read model has reached `position` or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        self.nudge()
+        delay = 0.005
+        while True:
+            known = self._committed
+            if known is not None and known >= position:
+                return True
+            if not self.is_leader or known is None:
+                if self.position() >= position:  # another process may run it
+                    return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with self._advanced:
+                self._advanced.wait(min(remaining, delay))
+            delay = min(delay * 2, 0.1)
+
+    # --- as a background service -----------------------------------------------------
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=f"projection-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.leadership.release()
+        self.is_leader = False
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            self.is_leader = self.leadership.acquire()
+            if not self.is_leader:
+                self._stopping.wait(2.0)  # standing by for the process that runs it
+                continue
+            try:
+                moved = self.run_once()
+                self.last_error = None
+                backoff = 0.5
+            except PositionMoved:
+                log.info("projection %s: position moved elsewhere; reloading", self.name)
+                continue
+            except Exception as error:
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if moved == 0:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def status(self) -> dict[str, Any]:
+        head = self.head()
+        position = self.position()
+        return {
+            "name": self.name,
+            "position": position,
+            "head": head,
+            "lag": max(head - position, 0),
+            "running_here": self.is_leader,
+            "events_processed": self.events_processed,
+            "last_error": self.last_error,
+        }

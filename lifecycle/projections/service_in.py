@@ -1,0 +1,146 @@
+"""Service-in of each registration (SPEC M-1): every new ticket, bundle or renewal waits
+for its completion mail, due no later than the 4th business day counting from the day after
+registration; it leaves the waiting list when ServiceInNotified is recorded."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from eventsourcing.dispatch import singledispatchmethod
+from eventsourcing.persistence import Tracking
+
+from lifecycle.aggregates.contract import Contract
+from lifecycle.clock import TOKYO
+from lifecycle.domain.business_calendar import JAPAN, BusinessCalendar
+from lifecycle.projections.base import ReadModelProjection, topics_of
+from lifecycle.projections.coverage import term_key
+from lifecycle.projections.store import Table
+
+SERVICE_IN_DAYS = 4  # M-1
+
+SERVICE_INS = Table(
+    "service_ins",
+    {
+        "term_key": "text",
+        "contract_id": "text",
+        "serial": "text",
+        "site_id": "text",
+        "ticket_id": "text",
+        "source": "text",  # new | bundle | renewal
+        "registered_on": "text",
+        "period_start": "text",
+        "period_end": "text",
+        "deadline": "text",
+        "notified_at": "text",  # NULL while waiting
+        "position": "bigint",
+    },
+    key="term_key",
+    indexes=(("notified_at", "deadline"), ("contract_id",)),
+)
+# Which terms of a unit in a contract still wait, oldest first: a ServiceInNotified that
+# names no ticket is for the oldest of them.
+WAITING = Table("waiting", {"unit_key": "text", "term_keys": "text"}, key="unit_key")
+
+SERVICE_IN_NOTIFIED = "lifecycle.aggregates.contract:Contract.ServiceInNotified"
+
+
+def service_in_deadline(registered_on: date, calendar: BusinessCalendar = JAPAN) -> date:
+    return calendar.nth_business_day_after(registered_on, SERVICE_IN_DAYS)
+
+
+class ServiceIn(ReadModelProjection):
+    name = "service_in"
+    tables = (SERVICE_INS, WAITING)
+    topics = (
+        *topics_of(Contract.TicketRegistered, Contract.BundleRegistered, Contract.Renewed),
+        SERVICE_IN_NOTIFIED,
+    )
+    calendar: BusinessCalendar = JAPAN
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if type(domain_event).__name__ == "ServiceInNotified":
+            self._notified(domain_event)
+
+    def _waiting(self, contract_id: str, serial: str) -> dict[str, Any]:
+        unit_key = f"{contract_id}:{serial}"
+        return self.rows.get("waiting", unit_key) or {"unit_key": unit_key, "term_keys": "[]"}
+
+    def _registered(self, e: Any, tracking: Tracking, source: str, registered_on: date, site_id: Any) -> None:
+        contract_id = str(e.originator_id)
+        ticket_id = getattr(e, "ticket_id", None)
+        key = term_key(contract_id, e.serial, ticket_id)
+        self.rows.put(
+            "service_ins",
+            {
+                "term_key": key,
+                "contract_id": contract_id,
+                "serial": e.serial,
+                "site_id": str(site_id) if site_id else None,
+                "ticket_id": ticket_id,
+                "source": source,
+                "registered_on": registered_on.isoformat(),
+                "period_start": e.period.start.isoformat(),
+                "period_end": e.period.end.isoformat(),
+                "deadline": service_in_deadline(registered_on, self.calendar).isoformat(),
+                "notified_at": None,
+                "position": tracking.notification_id,
+            },
+        )
+        waiting = self._waiting(contract_id, e.serial)
+        waiting["term_keys"] = json.dumps([*json.loads(waiting["term_keys"]), key])
+        self.rows.put("waiting", waiting)
+
+    @process_event.register(Contract.TicketRegistered)
+    def _ticket_registered(self, e: Contract.TicketRegistered, tracking: Tracking) -> None:
+        self._registered(e, tracking, "new", e.registered_on, e.site_id)
+
+    @process_event.register(Contract.BundleRegistered)
+    def _bundle_registered(self, e: Contract.BundleRegistered, tracking: Tracking) -> None:
+        self._registered(e, tracking, "bundle", e.registered_on, e.site_id)
+
+    @process_event.register(Contract.Renewed)
+    def _renewed(self, e: Contract.Renewed, tracking: Tracking) -> None:
+        # The site is the registration's: take it from the unit's earlier term.
+        waiting = self._waiting(str(e.originator_id), e.serial)
+        site_id = None
+        for key in reversed(json.loads(waiting["term_keys"])):
+            row = self.rows.get("service_ins", key)
+            if row is not None:
+                site_id = row["site_id"]
+                break
+        if site_id is None:
+            site_id = self._site_of(str(e.originator_id), e.serial)
+        renewed_on = getattr(e, "renewed_on", None) or e.timestamp.astimezone(TOKYO).date()
+        self._registered(e, tracking, "renewal", renewed_on, site_id)
+
+    def _site_of(self, contract_id: str, serial: str) -> str | None:
+        rows = self.view.query(
+            "SELECT site_id FROM {service_ins} WHERE contract_id = :c AND serial = :s ORDER BY position DESC LIMIT 1",
+            {"c": contract_id, "s": serial},
+        )
+        return rows[0]["site_id"] if rows else None
+
+    def _notified(self, e: Any) -> None:
+        """The completion mail of the unit's waiting term with the mailed period (the
+        oldest waiting one if none matches)."""
+        contract_id = str(e.originator_id)
+        waiting = self._waiting(contract_id, e.serial)
+        keys = json.loads(waiting["term_keys"])
+        period = getattr(e, "period", None)
+        rows = [(key, self.rows.get("service_ins", key)) for key in keys]
+        rows = [(key, row) for key, row in rows if row is not None]
+        if not rows:
+            return
+        matching = [
+            (key, row) for key, row in rows if period is not None and row["period_end"] == period.end.isoformat()
+        ]
+        key, row = (matching or rows)[0]
+        sent_at = getattr(e, "sent_at", None) or e.timestamp
+        row["notified_at"] = sent_at.isoformat()
+        self.rows.put("service_ins", row)
+        keys.remove(key)
+        waiting["term_keys"] = json.dumps(keys)
+        self.rows.put("waiting", waiting)

@@ -1,0 +1,301 @@
+"""Read-model views: the tables a projection writes, in the event store's own database,
+changed in the same transaction as the projection's tracking position.
+
+Each view is one of the eventsourcing library's tracking recorders (PostgreSQL or SQLite)
+extended with the projection's tables. A batch of changes is committed only if the tracking
+position is still the one the batch started from (compare-and-set), so two processes that
+both believe they run a projection can never apply the same events twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eventsourcing.persistence import TrackingRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+Row = dict[str, Any]
+
+TRACKING_TABLE = "projection_tracking"  # PostgreSQL; SQLite's recorder has one fixed table
+REBUILD_SUFFIX = "__rebuild"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of a read model: its columns (name -> SQL type), key and indexes."""
+
+    name: str
+    columns: Mapping[str, str]
+    key: str
+    indexes: tuple[tuple[str, ...], ...] = ()
+
+    def blank(self) -> Row:
+        return dict.fromkeys(self.columns)
+
+
+class PositionMoved(Exception):
+    """The tracking position is not where the batch started: another runner (or a rebuild
+    swapped in) got there first. The batch is rolled back and the runner starts again."""
+
+
+@dataclass
+class Changes:
+    """What one batch changes: rows to write and keys to delete, per table."""
+
+    upserts: dict[str, dict[Any, Row]] = field(default_factory=dict)
+    deletes: dict[str, set[Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(self.upserts.values()) or any(self.deletes.values())
+
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class ReadModelView(TrackingRecorder):
+    """What both stores share. `suffix` names a generation: "" is the live one, a rebuild
+    writes into tables with REBUILD_SUFFIX and swaps them in."""
+
+    projection_name: str
+    tables: dict[str, Table]
+    suffix: str
+
+    def _setup(self, projection_name: str, tables: Iterable[Table], suffix: str) -> None:
+        self.projection_name = projection_name
+        self.tables = {t.name: t for t in tables}
+        self.suffix = suffix
+
+    # --- names ----------------------------------------------------------------------
+
+    @property
+    def tracking_name(self) -> str:
+        return f"{self.projection_name}{self.suffix}"
+
+    def bare(self, name: str, suffix: str | None = None) -> str:
+        """The stored name of one of this read model's tables."""
+        return f"rm_{self.projection_name}_{name}{self.suffix if suffix is None else suffix}"
+
+    def table(self, name: str, suffix: str | None = None) -> str:
+        """The name as queries give it (PostgreSQL: within the store's schema)."""
+        return self.qualify(self.bare(name, suffix))
+
+    def qualify(self, name: str) -> str:
+        return name
+
+    def _index_name(self, table: Table, columns: tuple[str, ...], suffix: str) -> str:
+        digest = hashlib.blake2b(f"{self.projection_name}.{table.name}.{columns}".encode(), digest_size=4).hexdigest()
+        return f"ix_{self.projection_name}_{table.name}_{digest}{suffix}"[:63]
+
+    # --- the store's own ways (implemented per store) ---------------------------------
+
+    def _execute_script(self, statements: Sequence[str]) -> None:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        """Runs a read with `:name` parameters; `{name}` in the SQL is this view's table."""
+        raise NotImplementedError
+
+    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+        raise NotImplementedError
+
+    def swap_in(self, fresh: ReadModelView) -> None:
+        raise NotImplementedError
+
+    # --- shared ---------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        statements = []
+        for t in self.tables.values():
+            columns = ", ".join(f"{name} {kind}" for name, kind in t.columns.items())
+            statements.append(f"CREATE TABLE IF NOT EXISTS {self.table(t.name)} ({columns}, PRIMARY KEY ({t.key}))")
+            for index in t.indexes:
+                statements.append(
+                    f"CREATE INDEX IF NOT EXISTS {self._index_name(t, index, self.suffix)} "
+                    f"ON {self.table(t.name)} ({', '.join(index)})"
+                )
+        self._execute_script(statements)
+
+    def drop_tables(self) -> None:
+        self._execute_script([f"DROP TABLE IF EXISTS {self.table(t)}" for t in self.tables])
+        self._reset_tracking()
+
+    def _reset_tracking(self) -> None:
+        raise NotImplementedError
+
+    def position(self) -> int:
+        return self.max_tracking_id(self.tracking_name) or 0
+
+    def fetch(self, table: str, key: Any) -> Row | None:
+        t = self.tables[table]
+        rows = self.query(f"SELECT * FROM {{{table}}} WHERE {t.key} = :key", {"key": key})
+        return rows[0] if rows else None
+
+    def _sql(self, sql: str) -> str:
+        return sql.format(**{name: self.table(name) for name in self.tables})
+
+    def _upsert_sql(self, table: Table, placeholder: str) -> str:
+        columns = list(table.columns)
+        values = ", ".join(placeholder.format(c) for c in columns)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != table.key)
+        return (
+            f"INSERT INTO {self.table(table.name)} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT ({table.key}) DO UPDATE SET {updates}"
+        )
+
+
+class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
+    def __init__(
+        self, datastore: PostgresDatastore, *, projection_name: str, tables: Iterable[Table], suffix: str = ""
+    ) -> None:
+        super().__init__(datastore, tracking_table_name=TRACKING_TABLE)
+        self._setup(projection_name, tables, suffix)
+
+    def qualify(self, name: str) -> str:
+        return f'"{self.datastore.schema}".{name}'
+
+    def _execute_script(self, statements: Sequence[str]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in statements:
+                curs.execute(statement)  # type: ignore[arg-type]
+
+    def _pg(self, sql: str) -> str:
+        return _NAMED_PARAM.sub(r"%(\1)s", self._sql(sql).replace("%", "%%"))
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._pg(sql), dict(params or {}), prepare=True)  # type: ignore[arg-type]
+            return [dict(row) for row in curs.fetchall()]
+
+    def _tracking_sql(self, sql: str) -> str:
+        return sql.format(tracking=f'"{self.datastore.schema}"."{self.tracking_table_name}"')
+
+    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
+                (self.tracking_name,),
+            )
+            found = curs.fetchone()
+            if ((found and found["notification_id"]) or 0) != (expected or 0):
+                raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found}")
+            _write_changes(curs, self, changes, "%({})s")
+            curs.execute(
+                self._tracking_sql(
+                    "INSERT INTO {tracking} VALUES (%s, %s) ON CONFLICT (application_name) "
+                    "DO UPDATE SET notification_id = excluded.notification_id"
+                ),
+                (self.tracking_name, position),
+            )
+
+    def _reset_tracking(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._tracking_sql("DELETE FROM {tracking} WHERE application_name = %s"), (self.tracking_name,)
+            )
+
+    def swap_in(self, fresh: ReadModelView) -> None:
+        """Replaces the live tables by the rebuilt ones in one transaction: readers wait
+        for the swap (milliseconds), never see a half-built model, and never stop."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
+                (self.tracking_name,),
+            )
+            for t in self.tables.values():
+                curs.execute(f"DROP TABLE IF EXISTS {self.table(t.name)}")  # type: ignore[arg-type]
+                curs.execute(f"ALTER TABLE {fresh.table(t.name)} RENAME TO {self.bare(t.name)}")  # type: ignore[arg-type]
+                for index in t.indexes:
+                    old, new = self._index_name(t, index, fresh.suffix), self._index_name(t, index, self.suffix)
+                    curs.execute(f"ALTER INDEX {self.qualify(old)} RENAME TO {new}")  # type: ignore[arg-type]
+                pkey = f"{self.bare(t.name, fresh.suffix)}_pkey"[:63]
+                curs.execute(  # type: ignore[arg-type]
+                    f"ALTER INDEX IF EXISTS {self.qualify(pkey)} RENAME TO {self.bare(t.name)}_pkey"
+                )
+            _move_tracking(curs, self._tracking_sql("{tracking}"), fresh.tracking_name, self.tracking_name, "%s")
+
+
+class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
+    def __init__(
+        self, datastore: SQLiteDatastore, *, projection_name: str, tables: Iterable[Table], suffix: str = ""
+    ) -> None:
+        super().__init__(datastore)
+        self._setup(projection_name, tables, suffix)
+
+    def _execute_script(self, statements: Sequence[str]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in statements:
+                curs.execute(statement)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._sql(sql), dict(params or {}))
+            return [dict(row) for row in curs.fetchall()]
+
+    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (self.tracking_name,))
+            found = curs.fetchone()
+            if ((found and found[0]) or 0) != (expected or 0):
+                raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found and found[0]}")
+            _write_changes(curs, self, changes, ":{}")
+            curs.execute(
+                "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) "
+                "DO UPDATE SET notification_id = excluded.notification_id",
+                (self.tracking_name, position),
+            )
+
+    def _reset_tracking(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
+
+    def swap_in(self, fresh: ReadModelView) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            for t in self.tables.values():
+                curs.execute(f"DROP TABLE IF EXISTS {self.table(t.name)}")
+                curs.execute(f"ALTER TABLE {fresh.table(t.name)} RENAME TO {self.bare(t.name)}")
+                # SQLite cannot rename an index: make the live-named ones anew.
+                for index in t.indexes:
+                    curs.execute(f"DROP INDEX IF EXISTS {self._index_name(t, index, fresh.suffix)}")
+                    curs.execute(
+                        f"CREATE INDEX IF NOT EXISTS {self._index_name(t, index, self.suffix)} "
+                        f"ON {self.table(t.name)} ({', '.join(index)})"
+                    )
+            _move_tracking(curs, "tracking", fresh.tracking_name, self.tracking_name, "?")
+
+
+def _write_changes(curs: Any, view: ReadModelView, changes: Changes, placeholder: str) -> None:
+    for name, keys in changes.deletes.items():
+        if keys:
+            t = view.tables[name]
+            mark = placeholder.format("key")
+            curs.executemany(f"DELETE FROM {view.table(name)} WHERE {t.key} = {mark}", [{"key": k} for k in keys])
+    for name, rows in changes.upserts.items():
+        if rows:
+            curs.executemany(view._upsert_sql(view.tables[name], placeholder), list(rows.values()))
+
+
+def _move_tracking(curs: Any, table: str, source: str, target: str, mark: str) -> None:
+    curs.execute(f"SELECT notification_id FROM {table} WHERE application_name = {mark}", (source,))
+    found = curs.fetchone()
+    position = (found["notification_id"] if isinstance(found, dict) else found[0]) if found else 0
+    curs.execute(f"DELETE FROM {table} WHERE application_name IN ({mark}, {mark})", (source, target))
+    curs.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (target, position))
+
+
+def build_view(datastore: Any, projection_name: str, tables: Iterable[Table], suffix: str = "") -> ReadModelView:
+    """The view for the event store's database, its tables created when missing."""
+    view: ReadModelView
+    if isinstance(datastore, PostgresDatastore):
+        view = PostgresReadModel(datastore, projection_name=projection_name, tables=tables, suffix=suffix)
+    elif isinstance(datastore, SQLiteDatastore):
+        view = SQLiteReadModel(datastore, projection_name=projection_name, tables=tables, suffix=suffix)
+    else:  # pragma: no cover - the settings only make these two
+        raise TypeError(f"No read-model view for {type(datastore).__name__}")
+    view.create_table()  # the library's tracking table
+    view.create_tables()
+    return view

@@ -1,0 +1,153 @@
+"""All read models of one process: their views, their runners, read-your-writes waits,
+health, and rebuilds."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+
+from lifecycle.domain.errors import DomainError
+from lifecycle.projections.base import ReadModelProjection
+from lifecycle.projections.coverage import Coverage
+from lifecycle.projections.parties import Parties
+from lifecycle.projections.runner import AdvisoryLock, Leadership, PostgresWakeups, ProjectionRunner
+from lifecycle.projections.service_in import ServiceIn
+from lifecycle.projections.store import REBUILD_SUFFIX, ReadModelView, build_view
+
+log = logging.getLogger(__name__)
+
+PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn)}
+
+
+class ReadModelBehind(DomainError):
+    """A read asked for a log position its read model has not reached within the wait."""
+
+    code = "READ_MODEL_BEHIND"
+    title = "The read model has not caught up yet; try again"
+    message_ja = "最新の情報を反映中です。しばらくしてから再度お試しください。"
+
+
+class UnknownProjection(DomainError):
+    code = "UNKNOWN_PROJECTION"
+    title = "No such projection"
+    message_ja = "指定された集計は存在しません。"
+
+
+class ReadModels:
+    """The views of every projection, and (when `run`) their runners as background services."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        *,
+        projections: Iterable[type[ReadModelProjection]] = PROJECTIONS.values(),
+        batch_size: int = 1000,
+        poll_interval: float = 1.0,
+        wait_timeout: float = 5.0,
+    ) -> None:
+        self.app = app
+        self.wait_timeout = wait_timeout
+        self.datastore = app.factory.datastore  # type: ignore[attr-defined]
+        self.runners: dict[str, ProjectionRunner] = {}
+        for cls in projections:
+            view = build_view(self.datastore, cls.name, cls.tables)
+            self.runners[cls.name] = ProjectionRunner(
+                app,
+                cls(view),
+                leadership=self._leadership(cls.name),
+                batch_size=batch_size,
+                poll_interval=poll_interval,
+            )
+        self._wakeups: PostgresWakeups | None = None
+        if isinstance(self.datastore, PostgresDatastore) and isinstance(app.recorder, PostgresApplicationRecorder):
+            self._wakeups = PostgresWakeups(self.datastore, app.recorder.channel_name, self.nudge)
+
+    def _leadership(self, name: str) -> Leadership:
+        if isinstance(self.datastore, PostgresDatastore):
+            return AdvisoryLock(self.datastore, f"lifecycle-projection:{self.datastore.schema}:{name}")
+        return Leadership()
+
+    def view(self, name: str) -> ReadModelView:
+        return self.runners[name].view
+
+    # --- as a background service -----------------------------------------------------
+
+    def start(self, catch_up_seconds: float = 10.0) -> None:
+        # Bring the read models up to date before serving (bounded: a long log finishes
+        # catching up in the background), so a restarted service reads what it wrote.
+        deadline = time.monotonic() + catch_up_seconds
+        for runner in self.runners.values():
+            if runner.leadership.acquire():
+                runner.is_leader = True
+                try:
+                    while time.monotonic() < deadline and runner.run_once():
+                        pass
+                except Exception:
+                    log.exception("catching up %s at start failed; its runner retries", runner.name)
+        for runner in self.runners.values():
+            runner.start()
+        self.app.save_listeners.append(self.nudge)  # type: ignore[attr-defined]
+        if self._wakeups is not None:
+            self._wakeups.start()
+
+    def stop(self) -> None:
+        if self.nudge in self.app.save_listeners:  # type: ignore[attr-defined]
+            self.app.save_listeners.remove(self.nudge)  # type: ignore[attr-defined]
+        if self._wakeups is not None:
+            self._wakeups.stop()
+        for runner in self.runners.values():
+            runner.stop()
+
+    def nudge(self) -> None:
+        for runner in self.runners.values():
+            runner.nudge()
+
+    def catch_up(self) -> None:
+        """Brings every read model up to the head of the log in this thread (tools, tests)."""
+        for runner in self.runners.values():
+            runner.catch_up()
+
+    # --- read-your-writes ------------------------------------------------------------
+
+    def wait_for(self, position: int | None, *names: str) -> None:
+        """Returns once each named read model has reached `position`; refuses after the
+        bounded wait so that a caller never reads older data than it wrote."""
+        if not position:
+            return
+        for name in names or tuple(self.runners):
+            if not self.runners[name].wait_for(position, self.wait_timeout):
+                raise ReadModelBehind(
+                    f"Read model {name} has not reached log position {position} within {self.wait_timeout}s.",
+                    projection=name,
+                    min_position=position,
+                )
+
+    # --- health ----------------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        return [runner.status() for runner in self.runners.values()]
+
+    # --- rebuild ---------------------------------------------------------------------
+
+    def rebuild(self, name: str, batch_size: int = 5000) -> int:
+        """Replays the whole log into fresh tables, then swaps them in for the live ones in
+        one transaction; reads go on meanwhile. Answers the position of the rebuilt model.
+        A live runner notices its position moved and continues from the rebuilt one."""
+        if name not in self.runners:
+            raise UnknownProjection(f"No projection named {name!r}; known: {', '.join(self.runners)}.")
+        cls = type(self.runners[name].projection)
+        fresh = build_view(self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX)
+        fresh.drop_tables()
+        fresh.create_tables()
+        builder = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)
+        builder.catch_up()
+        position = fresh.position()
+        self.view(name).swap_in(fresh)
+        log.info("projection %s rebuilt up to position %s and swapped in", name, position)
+        self.runners[name].nudge()
+        return position

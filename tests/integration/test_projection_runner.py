@@ -1,0 +1,138 @@
+"""The projection runner on SQLite and PostgreSQL: it catches up, commits rows with their
+tracking position, resumes after a crash where it stopped, and never lets two runners
+apply the same events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.bootstrap import build_application
+from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.projections.coverage import Coverage
+from lifecycle.projections.runner import AdvisoryLock, ProjectionRunner
+from lifecycle.projections.store import PositionMoved, build_view
+from lifecycle.projections.system import ReadModels
+from lifecycle.settings import Settings
+from tests.conftest import settings_for
+
+SITE = {
+    "name": "東京本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤 花子",
+    "phone": "03-1234-5678", "email": "hanako@example.co.jp",
+}
+CONTACT = {
+    "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木 一郎",
+    "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "",
+}
+
+
+@pytest.fixture
+def app(store_settings: Settings) -> Iterator[Any]:
+    application = build_application(store_settings, FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))
+    yield application
+    application.close()
+
+
+def register_units(app: Any, count: int, start: int = 0) -> str:
+    """`count` units registered at one new site; answers the site id."""
+    account = app.sign_up(f"u{start}@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
+    app.verify_account(app.confirmation_token(account["account_id"]))
+    company = app.register_company(account["account_id"], "株式会社サンプル")
+    site = app.add_site(company["company_id"], SITE)
+    app.add_fault_contact(site["site_id"], CONTACT)
+    for n in range(start, start + count):
+        serial = f"SN{n:08d}"
+        app.record_shipment(serial, "12345-01", "AT-x510", date(2026, 1, 5))
+        app.record_ticket_sale(f"{n + 20_000_000}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+        app.register_ticket(site["site_id"], f"{n + 20_000_000}", "C", serial)
+    return site["site_id"]
+
+
+def coverage_rows(view: Any) -> list[dict[str, Any]]:
+    return view.query("SELECT serial, period_end, is_current FROM {registrations} ORDER BY serial")
+
+
+class TestProjectionRunner:
+    def test_runner_catches_up_and_tracks_the_head_of_the_log(self, app: Any) -> None:
+        register_units(app, 3)
+        runner = ProjectionRunner(app, Coverage(build_view(app.factory.datastore, "coverage", Coverage.tables)))
+        runner.catch_up()
+        assert [r["serial"] for r in coverage_rows(runner.view)] == ["SN00000000", "SN00000001", "SN00000002"]
+        assert runner.position() == app.recorder.max_notification_id()
+        assert runner.status()["lag"] == 0
+
+    def test_a_crash_mid_batch_loses_nothing_and_applies_nothing_twice(self, app: Any) -> None:
+        register_units(app, 4)
+        view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+
+        class Crashing(Coverage):
+            crashes = 1
+
+            def process_event(self, domain_event: Any, tracking: Any) -> None:
+                super().process_event(domain_event, tracking)
+                if type(domain_event).__name__ == "TicketRegistered" and Crashing.crashes:
+                    Crashing.crashes -= 1
+                    raise RuntimeError("the process died here")
+
+        crashing = ProjectionRunner(app, Crashing(view), batch_size=3)
+        with pytest.raises(RuntimeError):
+            crashing.catch_up()
+        before = view.position()
+        assert len(coverage_rows(view)) == 0  # the batch was rolled back with its position
+        restarted = ProjectionRunner(app, Coverage(view), batch_size=3)
+        assert restarted.position() == before
+        restarted.catch_up()
+        rows = view.query("SELECT serial, terms FROM {registrations} ORDER BY serial")
+        assert [(r["serial"], r["terms"]) for r in rows] == [(f"SN0000000{n}", 1) for n in range(4)]
+        assert len(view.query("SELECT * FROM {terms}")) == 4
+
+    def test_a_second_runner_with_a_stale_position_cannot_commit(self, app: Any) -> None:
+        register_units(app, 1)
+        view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+        first, second = ProjectionRunner(app, Coverage(view)), ProjectionRunner(app, Coverage(view))
+        assert second.position() == 0
+        first.catch_up()
+        register_units(app, 1, start=1)
+        second._committed = 0  # it believes nothing was applied yet
+        with pytest.raises(PositionMoved):
+            second.run_once()
+        second.catch_up()  # it reloads the position and goes on from there
+        rows = view.query("SELECT serial, terms FROM {registrations} ORDER BY serial")
+        assert [(r["serial"], r["terms"]) for r in rows] == [("SN00000000", 1), ("SN00000001", 1)]
+
+    def test_read_models_wait_for_a_position_and_refuse_after_the_bound(self, app: Any) -> None:
+        read_models = ReadModels(app, wait_timeout=0.2)
+        read_models.start()
+        try:
+            site_id = register_units(app, 1)
+            read_models.wait_for(app.recorder.max_notification_id(), "coverage")
+            rows = read_models.view("coverage").query("SELECT site_id FROM {registrations}")
+            assert rows == [{"site_id": str(site_id)}]
+            with pytest.raises(Exception) as refused:
+                read_models.wait_for(app.recorder.max_notification_id() + 100, "coverage")
+            assert getattr(refused.value, "code", None) == "READ_MODEL_BEHIND"
+        finally:
+            read_models.stop()
+
+
+@pytest.mark.postgres
+def test_only_one_process_runs_a_projection_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    settings = settings_for("postgres", tmp_path, postgres_url)
+    first_app = build_application(settings)
+    second_app = build_application(settings)
+    try:
+        key = f"lifecycle-projection:{settings.database_schema}:coverage"
+        first, second = AdvisoryLock(first_app.factory.datastore, key), AdvisoryLock(second_app.factory.datastore, key)
+        assert first.acquire() is True
+        assert second.acquire() is False
+        assert first.acquire() is True  # still held
+        first.release()  # as when its process dies and the session ends
+        assert second.acquire() is True
+        second.release()
+    finally:
+        first_app.close()
+        second_app.close()
