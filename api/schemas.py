@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 Text = Field(min_length=1, max_length=200)
 OptionalText = Field(default=None, min_length=1, max_length=200)
@@ -377,3 +377,37 @@ class PostalCodePublic(BaseModel):
     prefecture: str
     city: str
     town: str
+
+
+# --- notifications and timers (M-1…M-4; admin) ------------------------------------------
+
+
+class TimersRun(Body):
+    as_of: AwareDatetime = Field(description="Fire every timer due by this instant (ISO 8601 with offset).")
+
+
+class NotificationPublic(BaseModel):
+    notification_id: UUID
+    kind: Literal["service_in", "renewal_reminder", "account_confirmation"]
+    aggregate_id: UUID
+    serial: str | None
+    stage: Literal["three_months", "one_month", "expiry_day"] | None
+    period_end: date | None
+    due_at: datetime
+    state: Literal["pending", "sent", "cancelled", "skipped", "failed"]
+    attempts: int
+    failures: int
+    interrupted: int
+    last_error: str | None
+    recipients: list[str]
+    message_id: str | None
+    settled_at: datetime | None
+
+
+class TimersFired(BaseModel):
+    as_of: datetime
+    fired: list[NotificationPublic]
+
+
+class NotificationList(BaseModel):
+    notifications: list[NotificationPublic]

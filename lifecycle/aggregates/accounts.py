@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -69,3 +70,27 @@ class Account(Aggregate):
     def _profile_changed(self, changes: dict[str, Any]) -> None:
         for name, value in changes.items():
             setattr(self, name, value)
+
+    # --- the confirmation mail (A-2) --------------------------------------------------
+
+    def has_confirmation_mail(self, notification_id: UUID) -> bool:
+        # Snapshots taken before mails were recorded lack the attribute.
+        return str(notification_id) in self.__dict__.setdefault("confirmation_mails", {})
+
+    class ConfirmationMailSent(Aggregate.Event):
+        notification_id: UUID
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_confirmation_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        if not self.has_confirmation_mail(notification_id):
+            self._confirmation_mail_sent(notification_id, list(recipients), message_id, sent_at)
+
+    @event(ConfirmationMailSent)
+    def _confirmation_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        self.__dict__.setdefault("confirmation_mails", {})[str(notification_id)] = message_id

@@ -4,13 +4,14 @@ fault contacts and registrations. Every change is one of the events below."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.shipments import OptionUnit
+from lifecycle.clock import TOKYO
 from lifecycle.domain.errors import (
     FaultContactNotFound,
     FaultContactRequired,
@@ -419,15 +420,22 @@ class Contract(Aggregate):
                 f"Unit {serial} can be renewed from {opens} to {closes}, not on {today}.",
                 window={"opens": opens.isoformat(), "closes": closes.isoformat()},
             )
-        self._renewed(serial, ticket_id, service, term_years, period, current.period.end)
+        self._renewed(serial, ticket_id, service, term_years, period, current.period.end, today)
 
     class Renewed(Aggregate.Event):
+        class_version = 2
+
         serial: str
         ticket_id: str
         service: str
         term_years: int
         period: SupportPeriod
         previous_end: date
+        renewed_on: date  # v2: the Tokyo business date, as registered_on is for registrations
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["renewed_on"] = state["timestamp"].astimezone(TOKYO).date()
 
     @event(Renewed)
     def _renewed(
@@ -438,6 +446,7 @@ class Contract(Aggregate):
         term_years: int,
         period: SupportPeriod,
         previous_end: date,
+        renewed_on: date,
     ) -> None:
         current = self.registrations[serial]
         self.registrations[serial] = replace(
@@ -462,3 +471,93 @@ class Contract(Aggregate):
     @event(ServiceLevelUpgraded)
     def _service_level_upgraded(self, serial: str, service: str, reason: str) -> None:
         self.registrations[serial] = replace(self.registrations[serial], service=service)
+
+    # --- mails sent (M-1…M-4) ------------------------------------------------------------
+    # Each mail is recorded once, under the id of its notification (the timer that sent it).
+
+    def _notified(self) -> dict[str, str]:
+        # Snapshots taken before mails were recorded lack the attribute.
+        return self.__dict__.setdefault("notifications_sent", {})
+
+    def has_notified(self, notification_id: UUID) -> bool:
+        return str(notification_id) in self._notified()
+
+    def notification_recipients(self, serial: str, registrant_email: str) -> list[str]:
+        """M-1, M-3: the registrant and mail1/mail2 of every fault contact of the unit's
+        site, as they are now (S-4: later mails go to the current contacts)."""
+        registration = self.registration(serial)
+        addresses = [registrant_email]
+        for contact in self.fault_contacts_of(registration.site_id):
+            addresses += [contact.mail1, contact.mail2]
+        unique: dict[str, str] = {}
+        for address in addresses:
+            if address and address.strip():
+                unique.setdefault(address.strip().lower(), address.strip())
+        return list(unique.values())
+
+    class ServiceInNotified(Aggregate.Event):
+        notification_id: UUID
+        serial: str
+        period: SupportPeriod
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_service_in_notified(
+        self, notification_id: UUID, serial: str, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        registration = self.registration(serial)
+        if not self.has_notified(notification_id):
+            self._service_in_notified(
+                notification_id, serial, registration.period, list(recipients), message_id, sent_at
+            )
+
+    @event(ServiceInNotified)
+    def _service_in_notified(
+        self,
+        notification_id: UUID,
+        serial: str,
+        period: SupportPeriod,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+    ) -> None:
+        self._notified()[str(notification_id)] = message_id
+
+    class RenewalReminderSent(Aggregate.Event):
+        notification_id: UUID
+        serial: str
+        stage: str  # three_months (M-3), one_month, expiry_day
+        period_end: date
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_renewal_reminder_sent(
+        self,
+        notification_id: UUID,
+        serial: str,
+        stage: str,
+        period_end: date,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+    ) -> None:
+        self.registration(serial)
+        if not self.has_notified(notification_id):
+            self._renewal_reminder_sent(
+                notification_id, serial, stage, period_end, list(recipients), message_id, sent_at
+            )
+
+    @event(RenewalReminderSent)
+    def _renewal_reminder_sent(
+        self,
+        notification_id: UUID,
+        serial: str,
+        stage: str,
+        period_end: date,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+    ) -> None:
+        self._notified()[str(notification_id)] = message_id

@@ -3,10 +3,11 @@
 from lifecycle.application.accounts import AccountCommands
 from lifecycle.application.base import ConcurrentUpdate, IdempotencyKey
 from lifecycle.application.history import ContractHistory
+from lifecycle.application.notifications import NotificationRecords
 from lifecycle.application.registrations import RegistrationCommands
 
 
-class LifecycleApplication(AccountCommands, RegistrationCommands, ContractHistory):
+class LifecycleApplication(NotificationRecords, AccountCommands, RegistrationCommands, ContractHistory):
     """Accounts, shipment history, contracts and registrations in one application, so
     that a registration saves the contract, the ticket and the unit atomically."""
 

@@ -1,0 +1,50 @@
+"""Operating the mails: failed notifications and sending them again; and, as a test aid
+that exists only when LIFECYCLE_ALLOW_CLOCK_OVERRIDE=true, firing the timers as of a
+given instant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request
+
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import NotificationList, NotificationPublic, TimersFired, TimersRun
+from workers.notifications import Notifications
+
+
+def get_notifications(request: Request) -> Notifications:
+    return request.app.state.runtime.notifications
+
+
+NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
+clock_override = APIRouter(prefix="/v1/admin", tags=["admin (test aid)"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/notifications/failed", response_model=NotificationList)
+def failed_notifications(notifications: NotificationsDep) -> dict:
+    """Mails whose sends kept failing after the last retry (or were refused for good)."""
+    return {"notifications": notifications.failed()}
+
+
+@router.get("/notifications/{notification_id}", response_model=NotificationPublic)
+def notification(notification_id: UUID, notifications: NotificationsDep) -> dict:
+    """One notification's timer: when it is due, its state, attempts and recipients."""
+    return notifications.notification(notification_id)
+
+
+@router.post("/notifications/{notification_id}/resend", response_model=NotificationPublic, status_code=202)
+def resend_notification(notification_id: UUID, notifications: NotificationsDep) -> dict:
+    """Make a failed mail due again at once and hand it to the workers (409 unless failed)."""
+    return notifications.resend(notification_id)
+
+
+@clock_override.post("/timers/run", response_model=TimersFired)
+def run_timers(body: TimersRun, notifications: NotificationsDep) -> dict:
+    """Test aid (LIFECYCLE_ALLOW_CLOCK_OVERRIDE=true only): fire every timer due by `as_of`
+    and answer what was handed to the workers. The mails are then sent by the workers as
+    usual; their recorded `sent_at` is the service's own clock."""
+    return {"as_of": body.as_of, "fired": notifications.run_timers(body.as_of)}

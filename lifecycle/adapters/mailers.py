@@ -1,0 +1,183 @@
+"""Where rendered mails go: a real SMTP server, or a Maildir (the embedded default).
+
+Both take an `OutgoingMail` whose bytes and Message-ID were fixed before the first attempt.
+A `MailRefused` means the server answered the message with a refusal, so it certainly did
+not take it; any other error (a dropped connection, a timeout) leaves it unknown whether
+the server took the message, and the caller must send the very same bytes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from lifecycle.policies.mails import OutgoingMail
+
+log = logging.getLogger(__name__)
+
+
+class MailRefused(Exception):
+    """The server refused the message (4xx/5xx to MAIL, RCPT or DATA): it was not taken."""
+
+    def __init__(self, detail: str, *, permanent: bool) -> None:
+        super().__init__(detail)
+        self.permanent = permanent
+
+
+class Mailer(ABC):
+    @abstractmethod
+    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+        """Hand the mail over; answer the recipients that were accepted."""
+
+    def close(self) -> None:  # noqa: B027 - most mailers hold nothing
+        pass
+
+
+class SmtpMailer(Mailer):
+    """Real SMTP through smtplib: plain, STARTTLS or implicit TLS, with optional AUTH.
+
+    Each worker thread keeps its connection open between mails (the sink benchmark sends
+    thousands); a connection idle for a while is checked with NOOP before use, so that a
+    server-side timeout is found before the message is sent rather than in the middle."""
+
+    IDLE_CHECK_SECONDS = 2.0
+
+    def __init__(
+        self,
+        host: str,
+        port: int = 25,
+        *,
+        security: str = "none",
+        username: str = "",
+        password: str = "",
+        timeout: float = 20.0,
+        local_hostname: str | None = None,
+    ) -> None:
+        if security not in ("none", "starttls", "ssl"):
+            raise ValueError(f"SMTP security must be none, starttls or ssl, not {security!r}")
+        self.host, self.port, self.security = host, port, security
+        self.username, self.password, self.timeout = username, password, timeout
+        self.local_hostname = local_hostname or socket.getfqdn()
+        self._local = threading.local()
+        self._all: list[smtplib.SMTP] = []
+        self._lock = threading.Lock()
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        connection: smtplib.SMTP
+        if self.security == "ssl":
+            connection = smtplib.SMTP_SSL(
+                self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout, context=context
+            )
+        else:
+            connection = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            if self.security == "starttls":
+                connection.starttls(context=context)
+        connection.ehlo_or_helo_if_needed()
+        if self.username:
+            connection.login(self.username, self.password)
+        with self._lock:
+            self._all.append(connection)
+        return connection
+
+    def _connection(self) -> smtplib.SMTP:
+        connection: smtplib.SMTP | None = getattr(self._local, "connection", None)
+        last_used: float = getattr(self._local, "last_used", 0.0)
+        if connection is not None and time.monotonic() - last_used > self.IDLE_CHECK_SECONDS:
+            try:
+                connection.noop()
+            except (smtplib.SMTPException, OSError):
+                self._drop(connection)
+                connection = None
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+        return connection
+
+    def _drop(self, connection: smtplib.SMTP) -> None:
+        self._local.connection = None
+        with self._lock:
+            if connection in self._all:
+                self._all.remove(connection)
+        try:
+            connection.close()
+        except OSError:
+            pass
+
+    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+        connection = self._connection()
+        try:
+            refused = connection.sendmail(mail.sender, list(mail.recipients), mail.data)
+        except smtplib.SMTPRecipientsRefused as error:
+            self._reset(connection)
+            raise MailRefused(f"every recipient was refused: {error.recipients}", permanent=True) from error
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+            self._reset(connection)
+            raise MailRefused(f"{error.smtp_code} {error.smtp_error!r}", permanent=error.smtp_code >= 500) from error
+        except BaseException:
+            # Unknown whether the server took it; this connection is no longer usable.
+            self._drop(connection)
+            raise
+        self._local.last_used = time.monotonic()
+        if refused:
+            log.warning("mail %s: recipients refused: %s", mail.message_id, refused)
+        return tuple(r for r in mail.recipients if r not in refused)
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        try:
+            connection.rset()
+            self._local.last_used = time.monotonic()
+        except (smtplib.SMTPException, OSError):
+            self._drop(connection)
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            try:
+                connection.quit()
+            except (smtplib.SMTPException, OSError):
+                connection.close()
+
+
+class MaildirMailer(Mailer):
+    """Delivers into a Maildir (new/, cur/, tmp/) readable by any mail client.
+
+    The file name is derived from the Message-ID, and delivery is write-to-tmp then rename:
+    sending one notification again finds its file and delivers nothing twice."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def unique_name(mail: OutgoingMail) -> str:
+        return "lifecycle." + hashlib.sha256(mail.message_id.encode()).hexdigest()[:32]
+
+    def delivered(self, mail: OutgoingMail) -> bool:
+        name = self.unique_name(mail)
+        if (self.path / "new" / name).exists():
+            return True
+        # A mail client moves read mail to cur/ as NAME:2,FLAGS.
+        return any(entry.startswith(name) for entry in os.listdir(self.path / "cur"))
+
+    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+        if not self.delivered(mail):
+            name = self.unique_name(mail)
+            envelope = f"Return-Path: <{mail.sender}>\r\nDelivered-To: {', '.join(mail.recipients)}\r\n".encode()
+            temporary = self.path / "tmp" / f"{name}.{os.getpid()}.{threading.get_ident()}"
+            with open(temporary, "wb") as file:
+                file.write(envelope + mail.data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self.path / "new" / name)
+        return mail.recipients

@@ -1,0 +1,267 @@
+"""Sending one notification, once (M-4).
+
+The broker delivers a notification id at least once, and a worker can die at any
+instant. `deliver` makes that safe with three records around the one step that cannot be
+undone, handing the message to the mail server:
+
+1. claim: the timer row is held for `lease` (one sender at a time); a row that is not
+   pending, or held by a live worker, is left alone.
+2. record-before: the rendered message, with its deterministic Message-ID, is committed
+   to the row's outbox before the server sees a byte of it.
+3. send, then record-after: the ServiceInNotified / RenewalReminderSent /
+   ConfirmationMailSent event is saved on the aggregate, then the row is settled.
+
+A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
+once the lease has run out (the scheduler enqueues it again):
+- before 2: nothing was sent; the mail is rendered and sent now. No loss.
+- between 2 and the server's acceptance: nothing was delivered; the outbox is sent.
+- between the server's acceptance and 3: the server may hold the message, and no
+  protocol can tell (SMTP has no two-phase commit). The outbox is sent again: the very
+  same bytes with the same Message-ID, which mail stores use to recognise a copy (our
+  Maildir writer, and e.g. a mail catcher set to ignore duplicate ids, keep one). So a
+  recipient never gets two different mails for one notification, nor none.
+- after 3: the aggregate already records the notification; nothing is sent again.
+The window of the third case is one database commit long; `interrupted` on the row counts
+how often a send was resumed after a worker died holding it.
+
+Failures are retried through the timer itself (durable, unlike a broker's delayed
+message): the n-th failure makes the row due again after min(base * 2**(n-1), max)
+seconds; after `max_attempts` failures, or at once on a permanent refusal (5xx), it is
+`failed`, listed for an operator and sendable again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import OperationalError
+
+from lifecycle.adapters.mailers import Mailer, MailRefused
+from lifecycle.clock import Clock, SystemClock, tokyo_today
+from lifecycle.domain.errors import DomainError
+from lifecycle.policies.mails import MailComposer, OutgoingMail
+from lifecycle.policies.notifications import NotificationKind
+from lifecycle.policies.timers import SENT, SKIPPED, TimerRow, TimerStore
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(str, Enum):
+    SENT = "sent"
+    ALREADY_SENT = "already_sent"  # its event was in the log: nothing was sent again
+    SKIPPED = "skipped"  # no longer wanted (renewed, activated, expired)
+    NOT_CLAIMED = "not_claimed"  # not pending, or another worker holds it
+    RETRY = "retry"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_seconds: float = 60.0
+    max_seconds: float = 3600.0
+
+    def retry_at(self, failures: int, now: datetime) -> datetime | None:
+        """When to try again after the `failures`-th failure; None: give up."""
+        if failures >= self.max_attempts:
+            return None
+        return now + timedelta(seconds=min(self.max_seconds, self.base_seconds * 2 ** (failures - 1)))
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A mail ready to go, and how to record it once the server has taken it."""
+
+    mail: OutgoingMail
+    record: Callable[[tuple[str, ...], datetime], None]
+
+
+@dataclass(frozen=True)
+class Settled:
+    outcome: Outcome
+    reason: str = ""
+
+
+class NotificationSender:
+    def __init__(
+        self,
+        application: Any,  # LifecycleApplication: loads aggregates, records the mails
+        store: TimerStore,
+        composer: MailComposer,
+        mailer: Mailer,
+        *,
+        clock: Clock,
+        confirmation_url_base: str,
+        retry: RetryPolicy,
+        lease_seconds: float,
+        wall_clock: Clock | None = None,
+    ) -> None:
+        self.app = application
+        self.store = store
+        self.composer = composer
+        self.mailer = mailer
+        self.clock = clock  # the domain's: due times, sent_at
+        self.wall_clock = wall_clock or SystemClock()  # leases between processes
+        self.confirmation_url_base = confirmation_url_base
+        self.retry = retry
+        self.lease = timedelta(seconds=lease_seconds)
+
+    def deliver(self, notification_id: UUID) -> Outcome:
+        now = self.wall_clock.now()
+        row = self.store.claim(notification_id, now, now + self.lease)
+        if row is None:
+            return Outcome.NOT_CLAIMED
+        prepared = self._prepare(row)
+        if isinstance(prepared, Settled):
+            state = SENT if prepared.outcome is Outcome.ALREADY_SENT else SKIPPED
+            self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
+            return prepared.outcome
+        mail = prepared.mail
+        if row.outbox is not None:
+            # A send of this notification was interrupted after its message was recorded:
+            # the server may hold it, so send exactly those bytes again (same Message-ID).
+            log.warning("notification %s: sending the recorded message %s again", notification_id, row.message_id)
+            mail = OutgoingMail(row.message_id or mail.message_id, mail.sender, row.recipients, mail.subject, row.outbox)
+        else:
+            self.store.put_in_outbox(notification_id, mail.data, mail.recipients, mail.message_id)
+        try:
+            accepted = self.mailer.send(mail)
+        except MailRefused as refusal:
+            return self._failed(row, f"refused: {refusal}", keep_outbox=False, permanent=refusal.permanent)
+        except Exception as error:  # noqa: BLE001 - any other error leaves it unknown whether the server took it
+            return self._failed(row, f"{type(error).__name__}: {error}", keep_outbox=True)
+        sent_at = self.clock.now()
+        self._record(prepared.record, accepted, sent_at)
+        self.store.settle(notification_id, SENT, sent_at)
+        return Outcome.SENT
+
+    def _record(self, record: Callable[[tuple[str, ...], datetime], None], accepted: tuple[str, ...], at: datetime) -> None:
+        # The mail is out: try hard to record it within the lease, or it would be sent again.
+        for attempt in range(5):
+            try:
+                record(accepted, at)
+                return
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * 2**attempt)
+
+    def _failed(self, row: TimerRow, error: str, *, keep_outbox: bool, permanent: bool = False) -> Outcome:
+        failures = row.failures + 1
+        retry_at = None if permanent else self.retry.retry_at(failures, self.clock.now())
+        log.warning("notification %s: send %d failed (%s); %s", row.notification_id, failures, error,
+                    f"again at {retry_at.isoformat()}" if retry_at else "giving up")
+        self.store.record_failure(row.notification_id, error, retry_at, self.clock.now(), keep_outbox=keep_outbox)
+        return Outcome.RETRY if retry_at else Outcome.FAILED
+
+    # --- what to send -------------------------------------------------------------------
+
+    def _prepare(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        try:
+            if timer.kind is NotificationKind.SERVICE_IN:
+                return self._service_in(row)
+            if timer.kind is NotificationKind.RENEWAL_REMINDER:
+                return self._renewal_reminder(row)
+            return self._account_confirmation(row)
+        except DomainError as error:  # the aggregate no longer has what the mail is about
+            return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
+
+    def _service_in(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        contract = self.app.company(timer.aggregate_id)
+        if contract.has_notified(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        assert timer.serial is not None
+        registration = contract.registration(timer.serial)
+        account = self.app.account(contract.account_id)
+        recipients = contract.notification_recipients(timer.serial, account.email)
+        mail = self.composer.service_in(
+            timer.notification_id,
+            recipients,
+            self.clock.now(),
+            contract_number=contract.contract_number,
+            user_name=account.name,
+            registration=registration,
+            site=contract.site(registration.site_id),
+        )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.app.record_service_in_notified(
+                contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at
+            )
+
+        return Letter(mail, record)
+
+    def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        contract = self.app.company(timer.aggregate_id)
+        if contract.has_notified(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        assert timer.serial is not None and timer.stage is not None and timer.period_end is not None
+        registration = contract.registration(timer.serial)
+        if registration.period.end != timer.period_end:
+            return Settled(Outcome.SKIPPED, f"renewed: the period now ends {registration.period.end}")
+        window = self.app.terms.renewal.window(timer.period_end)
+        if tokyo_today(self.clock) > window[1]:
+            return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
+        account = self.app.account(contract.account_id)
+        recipients = contract.notification_recipients(timer.serial, account.email)
+        mail = self.composer.renewal_reminder(
+            timer.notification_id,
+            recipients,
+            self.clock.now(),
+            stage=timer.stage.value,
+            contract_number=contract.contract_number,
+            user_name=account.name,
+            registration=registration,
+            site=contract.site(registration.site_id),
+            period=registration.period,
+            window=window,
+        )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.app.record_renewal_reminder_sent(
+                contract.id,
+                timer.notification_id,
+                timer.serial,
+                timer.stage.value,
+                timer.period_end,
+                list(accepted),
+                mail.message_id,
+                at,
+            )
+
+        return Letter(mail, record)
+
+    def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        account = self.app.account(timer.aggregate_id)
+        if account.has_confirmation_mail(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        if account.is_active:
+            return Settled(Outcome.SKIPPED, "the account is already active")
+        if self.clock.now() > account.confirmation_expires_at:
+            return Settled(Outcome.SKIPPED, "the confirmation URL has expired")
+        token = self.app.confirmation_token(account.id)
+        separator = "&" if "?" in self.confirmation_url_base else "?"
+        mail = self.composer.account_confirmation(
+            timer.notification_id,
+            account.email,
+            self.clock.now(),
+            user_name=account.name,
+            url=f"{self.confirmation_url_base}{separator}token={token}",
+            expires_at=account.confirmation_expires_at,
+        )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.app.record_confirmation_mail_sent(account.id, timer.notification_id, list(accepted), mail.message_id, at)
+
+        return Letter(mail, record)

@@ -1,0 +1,192 @@
+"""The mails themselves: Japanese templates (Jinja2) in the voice of the seed's completion
+mail (p.21, p.27, p.33), rendered into UTF-8 MIME messages with a Message-ID derived from
+the notification, so that every attempt to send one notification is the same message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+from uuid import UUID
+
+import jinja2
+
+from lifecycle.aggregates.contract import Registration, Site
+from lifecycle.clock import TOKYO
+from lifecycle.domain.periods import SupportPeriod
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """Who sends the mails and whom the customer calls (M-2): settings, not code."""
+
+    name: str
+    mail_from: str
+    call_center_name: str
+    call_center_phone: str
+    call_center_mail: str
+    call_center_hours: str
+    contracts_desk_name: str
+    contracts_desk_mail: str
+    service_desk_names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def mail_domain(self) -> str:
+        return self.mail_from.rpartition("@")[2] or "localhost"
+
+    def desk_name(self, service: str) -> str:
+        return self.service_desk_names.get(service, service)
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One rendered mail: the envelope and the exact bytes to hand to the mail server."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    data: bytes
+
+
+def message_id_of(notification_id: UUID, vendor: Vendor) -> str:
+    """Deterministic: a resent notification carries the same Message-ID, which lets any
+    mail store recognise the copy (RFC 5322 3.6.4)."""
+    return f"<{notification_id}@{vendor.mail_domain}>"
+
+
+def _ymd(value: date | datetime) -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(TOKYO)
+    return f"{value:%Y/%m/%d}"
+
+
+def _ymd_hm(value: datetime) -> str:
+    return f"{value.astimezone(TOKYO):%Y/%m/%d %H:%M}"
+
+
+def site_address(site: Site) -> str:
+    return f"〒{site.postal_code[:3]}-{site.postal_code[3:]} {site.prefecture}{site.city}{site.street}{site.building}"
+
+
+def product_name(registration: Registration) -> str:
+    """The seed's 製品名 of the product line: the model and the service with its term."""
+    if registration.is_bundle and registration.ticket_model:
+        return f"{registration.model} {registration.ticket_model}"
+    return f"{registration.model} {registration.service}{registration.term_years}年保守"
+
+
+class MailComposer:
+    def __init__(self, vendor: Vendor) -> None:
+        self.vendor = vendor
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("lifecycle.policies", "templates"),
+            autoescape=False,  # plain-text mails
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        self.templates.filters["ymd"] = _ymd
+        self.templates.filters["ymd_hm"] = _ymd_hm
+
+    def _compose(
+        self, template: str, notification_id: UUID, recipients: Sequence[str], now: datetime, **context: Any
+    ) -> OutgoingMail:
+        module = self.templates.get_template(template).make_module({"vendor": self.vendor, **context})
+        subject = str(module.subject).strip()  # type: ignore[attr-defined]
+        body = str(module)
+        message = EmailMessage(policy=SMTP)
+        message["Subject"] = subject
+        message["From"] = Address(self.vendor.name, addr_spec=self.vendor.mail_from)
+        message["To"] = ", ".join(recipients)
+        message["Date"] = format_datetime(now.astimezone(TOKYO))
+        message["Message-ID"] = message_id_of(notification_id, self.vendor)
+        message.set_content(body, charset="utf-8", cte="base64")
+        return OutgoingMail(
+            message_id=message_id_of(notification_id, self.vendor),
+            sender=self.vendor.mail_from,
+            recipients=tuple(recipients),
+            subject=subject,
+            data=message.as_bytes(),
+        )
+
+    def service_in(
+        self,
+        notification_id: UUID,
+        recipients: Sequence[str],
+        now: datetime,
+        *,
+        contract_number: str,
+        user_name: str,
+        registration: Registration,
+        site: Site,
+    ) -> OutgoingMail:
+        """The completion mail (サービスイン) of a new ticket, a bundle or a renewal (M-2)."""
+        return self._compose(
+            "service_in.txt.j2",
+            notification_id,
+            recipients,
+            now,
+            contract_number=contract_number,
+            user_name=user_name,
+            registration=registration,
+            period=registration.period,
+            product_name=product_name(registration),
+            desk_name=self.vendor.desk_name(registration.service),
+            site={"name": site.name, "address": site_address(site)},
+        )
+
+    def renewal_reminder(
+        self,
+        notification_id: UUID,
+        recipients: Sequence[str],
+        now: datetime,
+        *,
+        stage: str,
+        contract_number: str,
+        user_name: str,
+        registration: Registration,
+        site: Site,
+        period: SupportPeriod,
+        window: tuple[date, date],
+    ) -> OutgoingMail:
+        """M-3 and the optional later reminders, in the same voice."""
+        return self._compose(
+            "renewal_reminder.txt.j2",
+            notification_id,
+            recipients,
+            now,
+            stage=stage,
+            contract_number=contract_number,
+            user_name=user_name,
+            registration=registration,
+            period=period,
+            window={"opens": window[0], "closes": window[1]},
+            product_name=product_name(registration),
+            site={"name": site.name, "address": site_address(site)},
+        )
+
+    def account_confirmation(
+        self,
+        notification_id: UUID,
+        recipient: str,
+        now: datetime,
+        *,
+        user_name: str,
+        url: str,
+        expires_at: datetime,
+    ) -> OutgoingMail:
+        """A-2: the confirmation URL, valid 24 hours."""
+        return self._compose(
+            "account_confirmation.txt.j2",
+            notification_id,
+            [recipient],
+            now,
+            user_name=user_name,
+            url=url,
+            expires_at=expires_at,
+        )

@@ -1,0 +1,91 @@
+"""The periodic scheduler: bring the timer table up to the log, then hand every due timer's
+notification id to the broker. It keeps no state of its own: after a restart of Redis, the
+workers or the API it finds the same pending rows, and a message the broker lost is
+enqueued again once `requeue_seconds` have passed since it was enqueued."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from lifecycle.clock import Clock, SystemClock
+from lifecycle.policies.timer_projection import TimerProjection
+from lifecycle.policies.timers import TimerRow, TimerStore
+
+log = logging.getLogger(__name__)
+
+
+class TimerScheduler:
+    def __init__(
+        self,
+        projection: TimerProjection,
+        store: TimerStore,
+        enqueue: Callable[[Sequence[UUID]], None],
+        clock: Clock,
+        *,
+        interval_seconds: float,
+        requeue_seconds: float,
+        batch_size: int = 1000,
+        wall_clock: Clock | None = None,
+    ) -> None:
+        self.projection = projection
+        self.store = store
+        self.enqueue = enqueue
+        self.clock = clock  # the domain's: what is due
+        self.wall_clock = wall_clock or SystemClock()  # when a message was enqueued
+        self.interval = interval_seconds
+        self.requeue = timedelta(seconds=requeue_seconds)
+        self.batch_size = batch_size
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, as_of: datetime | None = None) -> list[TimerRow]:
+        """Fire every timer due by `as_of` (default: now); answers the timers fired."""
+        self.projection.catch_up()
+        fired: list[TimerRow] = []
+        while True:
+            now = self.wall_clock.now()
+            rows = self.store.take_due(as_of or self.clock.now(), now, now - self.requeue, self.batch_size)
+            if not rows:
+                return fired
+            ids = [row.notification_id for row in rows]
+            try:
+                self.enqueue(ids)
+            except Exception:
+                self.store.forget_enqueue(ids)
+                raise
+            fired += rows
+            if len(rows) < self.batch_size:
+                return fired
+
+    # --- as a background service --------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                fired = self.run_once()
+                if fired:
+                    log.info("scheduler: enqueued %d due notification(s)", len(fired))
+            except Exception:
+                log.exception("scheduler: run failed; trying again in %.1fs", self.interval)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="timer-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

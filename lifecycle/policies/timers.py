@@ -1,0 +1,476 @@
+"""Durable timers: one row per notification, in the event store's own database (SQLite or
+PostgreSQL), never only in the broker.
+
+The rows are a projection of the event log (timer_projection.py): the process managers'
+decisions, and the tracking position of the last event applied, are committed in one
+transaction, so the table can always be dropped and rebuilt from the log. A rebuilt table
+forgets only the operational columns: sends in progress, retry counts and failures (a
+failed mail becomes due again).
+
+A row's life: `pending` until its mail is recorded as sent (`sent`), or it is no longer
+wanted (`cancelled` by a renewal or an activation, `skipped` when found obsolete at send
+time), or its sends kept failing (`failed`, listed for an operator, who can send it again).
+While pending, the scheduler marks it `enqueued_at` when it hands its id to the broker, and
+a worker holds it (`claimed_until`) while sending; the rendered message is kept in `outbox`
+from just before it is handed to the mail server until the send is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+from lifecycle.policies.notifications import (
+    CancelConfirmation,
+    CancelReminders,
+    NotificationKind,
+    ReminderStage,
+    Schedule,
+    Settle,
+    Timer,
+    TimerChange,
+)
+
+PENDING, SENT, CANCELLED, SKIPPED, FAILED = "pending", "sent", "cancelled", "skipped", "failed"
+TRACKING_NAME = "notification_timers"
+
+
+class PositionMoved(Exception):
+    """Another process applied events from the same position first; nothing was written."""
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    """A timer as stored, with the state of its mail."""
+
+    timer: Timer
+    state: str
+    enqueued_at: datetime | None
+    claimed_until: datetime | None
+    attempts: int  # sends started
+    failures: int  # sends that ended in an error
+    interrupted: int  # sends resumed after the worker holding them stopped
+    last_error: str | None
+    outbox: bytes | None
+    recipients: tuple[str, ...]
+    message_id: str | None
+    settled_at: datetime | None
+
+    @property
+    def notification_id(self) -> UUID:
+        return self.timer.notification_id
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.timer
+        return {
+            "notification_id": str(t.notification_id),
+            "kind": t.kind.value,
+            "aggregate_id": str(t.aggregate_id),
+            "serial": t.serial,
+            "stage": t.stage.value if t.stage else None,
+            "period_end": t.period_end.isoformat() if t.period_end else None,
+            "due_at": t.due_at.isoformat(),
+            "state": self.state,
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "interrupted": self.interrupted,
+            "last_error": self.last_error,
+            "recipients": list(self.recipients),
+            "message_id": self.message_id,
+            "settled_at": self.settled_at.isoformat() if self.settled_at else None,
+        }
+
+
+COLUMNS = (
+    "notification_id, kind, aggregate_id, serial, stage, period_end, due_at, state, enqueued_at, "
+    "claimed_until, attempts, failures, interrupted, last_error, outbox, recipients, message_id, settled_at"
+)
+
+
+class TimerStore(ABC):
+    """The timer table and its tracking position. SQL is written once with %s placeholders;
+    the two subclasses say how their database spells names, instants and locks."""
+
+    table: str
+    tracking_table: str
+    skip_locked = ""
+
+    # --- dialect ------------------------------------------------------------------------
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]: ...
+
+    @abstractmethod
+    def create_table_statements(self) -> list[str]: ...
+
+    def sql(self, statement: str) -> str:
+        return statement
+
+    def instant(self, value: datetime | None) -> Any:
+        return value
+
+    def from_instant(self, value: Any) -> datetime | None:
+        return value
+
+    def day(self, value: date | None) -> Any:
+        return value
+
+    def from_day(self, value: Any) -> date | None:
+        return value
+
+    def blob(self, value: Any) -> bytes | None:
+        return bytes(value) if value is not None else None
+
+    def _execute(self, cursor: Any, statement: str, params: Sequence[Any] = ()) -> None:
+        cursor.execute(self.sql(statement), tuple(params))
+
+    # --- the table ----------------------------------------------------------------------
+
+    def create_tables(self) -> None:
+        with self.transaction(commit=True) as cursor:
+            for statement in self.create_table_statements():
+                self._execute(cursor, statement)
+
+    def _row(self, row: Any) -> TimerRow:
+        stage = row["stage"]
+        return TimerRow(
+            timer=Timer(
+                notification_id=UUID(row["notification_id"]),
+                kind=NotificationKind(row["kind"]),
+                aggregate_id=UUID(row["aggregate_id"]),
+                due_at=self.from_instant(row["due_at"]),  # type: ignore[arg-type]
+                serial=row["serial"],
+                stage=ReminderStage(stage) if stage else None,
+                period_end=self.from_day(row["period_end"]),
+            ),
+            state=row["state"],
+            enqueued_at=self.from_instant(row["enqueued_at"]),
+            claimed_until=self.from_instant(row["claimed_until"]),
+            attempts=row["attempts"],
+            failures=row["failures"],
+            interrupted=row["interrupted"],
+            last_error=row["last_error"],
+            outbox=self.blob(row["outbox"]),
+            recipients=tuple(json.loads(row["recipients"] or "[]")),
+            message_id=row["message_id"],
+            settled_at=self.from_instant(row["settled_at"]),
+        )
+
+    # --- the projection's side ----------------------------------------------------------
+
+    def position(self) -> int | None:
+        with self.transaction(commit=False) as cursor:
+            return self._position(cursor)
+
+    def _position(self, cursor: Any) -> int | None:
+        self._execute(cursor, f"SELECT position FROM {self.tracking_table} WHERE name = %s", (TRACKING_NAME,))
+        row = cursor.fetchone()
+        return row["position"] if row else None
+
+    def apply(self, changes: Sequence[TimerChange], expected: int | None, position: int) -> None:
+        """Apply one batch of the process managers' decisions and move the tracking position
+        from `expected` to `position`, in one transaction (compare-and-set on the position)."""
+        with self.transaction(commit=True) as cursor:
+            self._lock_tracking(cursor)
+            if self._position(cursor) != expected:
+                raise PositionMoved(f"timers tracking is not at {expected}")
+            for change in changes:
+                self._apply(cursor, change)
+            if expected is None:
+                self._execute(
+                    cursor,
+                    f"INSERT INTO {self.tracking_table} (name, position) VALUES (%s, %s)",
+                    (TRACKING_NAME, position),
+                )
+            else:
+                self._execute(
+                    cursor, f"UPDATE {self.tracking_table} SET position = %s WHERE name = %s", (position, TRACKING_NAME)
+                )
+
+    def _lock_tracking(self, cursor: Any) -> None:
+        """Serialise batches from several processes (PostgreSQL); SQLite's writer lock does."""
+
+    def _apply(self, cursor: Any, change: TimerChange) -> None:
+        if isinstance(change, Schedule):
+            t = change.timer
+            self._execute(
+                cursor,
+                f"INSERT INTO {self.table} (notification_id, kind, aggregate_id, serial, stage, period_end, "
+                "due_at, state, attempts, failures, interrupted, recipients) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '[]') ON CONFLICT (notification_id) DO NOTHING",
+                (
+                    str(t.notification_id),
+                    t.kind.value,
+                    str(t.aggregate_id),
+                    t.serial,
+                    t.stage.value if t.stage else None,
+                    self.day(t.period_end),
+                    self.instant(t.due_at),
+                    PENDING,
+                ),
+            )
+        elif isinstance(change, Settle):
+            # The mail's event is in the log: whatever a worker was doing, it is sent.
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET state = %s, outbox = NULL, claimed_until = NULL "
+                "WHERE notification_id = %s AND state <> %s",
+                (SENT, str(change.notification_id), SENT),
+            )
+        elif isinstance(change, CancelReminders):
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND serial = %s "
+                "AND period_end = %s AND state IN (%s, %s)",
+                (
+                    CANCELLED,
+                    str(change.contract_id),
+                    NotificationKind.RENEWAL_REMINDER.value,
+                    change.serial,
+                    self.day(change.period_end),
+                    PENDING,
+                    FAILED,
+                ),
+            )
+        elif isinstance(change, CancelConfirmation):
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND state IN (%s, %s)",
+                (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value, PENDING, FAILED),
+            )
+        else:  # pragma: no cover - exhaustive
+            raise TypeError(change)
+
+    def clear(self) -> None:
+        """Forget every timer and the tracking position: the projection then rebuilds them."""
+        with self.transaction(commit=True) as cursor:
+            self._lock_tracking(cursor)
+            self._execute(cursor, f"DELETE FROM {self.table}")
+            self._execute(cursor, f"DELETE FROM {self.tracking_table} WHERE name = %s", (TRACKING_NAME,))
+
+    # --- the scheduler's side -----------------------------------------------------------
+
+    def take_due(self, as_of: datetime, now: datetime, requeue_before: datetime, limit: int) -> list[TimerRow]:
+        """Pending timers due by `as_of` that no worker holds and that were not enqueued since
+        `requeue_before`, marked enqueued at `now`; a message lost by the broker is so
+        enqueued again once `requeue_before` passes its enqueue."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET enqueued_at = %s WHERE notification_id IN ("
+                f"SELECT notification_id FROM {self.table} WHERE state = %s AND due_at <= %s "
+                "AND (enqueued_at IS NULL OR enqueued_at < %s) AND (claimed_until IS NULL OR claimed_until < %s) "
+                f"ORDER BY due_at LIMIT %s{self.skip_locked}) RETURNING {COLUMNS}",
+                (
+                    self.instant(now),
+                    PENDING,
+                    self.instant(as_of),
+                    self.instant(requeue_before),
+                    self.instant(now),
+                    limit,
+                ),
+            )
+            rows = [self._row(r) for r in cursor.fetchall()]
+        return sorted(rows, key=lambda r: r.timer.due_at)
+
+    def forget_enqueue(self, notification_ids: Sequence[UUID]) -> None:
+        """The broker did not take them: let the next scheduler run try again."""
+        with self.transaction(commit=True) as cursor:
+            for notification_id in notification_ids:
+                self._execute(
+                    cursor,
+                    f"UPDATE {self.table} SET enqueued_at = NULL WHERE notification_id = %s",
+                    (str(notification_id),),
+                )
+
+    # --- the sender's side --------------------------------------------------------------
+
+    def get(self, notification_id: UUID) -> TimerRow | None:
+        with self.transaction(commit=False) as cursor:
+            self._execute(cursor, f"SELECT {COLUMNS} FROM {self.table} WHERE notification_id = %s", (str(notification_id),))
+            row = cursor.fetchone()
+        return self._row(row) if row else None
+
+    def claim(self, notification_id: UUID, now: datetime, until: datetime) -> TimerRow | None:
+        """Hold a pending timer for sending until `until`, unless a worker holds it now.
+        Answers None when it is not pending or is held: there is nothing to do."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET claimed_until = %s, attempts = attempts + 1, "
+                "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END) "
+                "WHERE notification_id = %s AND state = %s AND (claimed_until IS NULL OR claimed_until < %s) "
+                f"RETURNING {COLUMNS}",
+                (self.instant(until), str(notification_id), PENDING, self.instant(now)),
+            )
+            row = cursor.fetchone()
+        return self._row(row) if row else None
+
+    def put_in_outbox(self, notification_id: UUID, data: bytes, recipients: Sequence[str], message_id: str) -> None:
+        """Record-before: the exact message, committed before the server sees it."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET outbox = %s, recipients = %s, message_id = %s WHERE notification_id = %s",
+                (data, json.dumps(list(recipients)), message_id, str(notification_id)),
+            )
+
+    def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None:
+        """Sent (its event recorded) or skipped: done with for good."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET state = %s, settled_at = %s, claimed_until = NULL, outbox = NULL, "
+                "last_error = COALESCE(%s, last_error) WHERE notification_id = %s AND state = %s",
+                (state, self.instant(at), note, str(notification_id), PENDING),
+            )
+
+    def record_failure(
+        self, notification_id: UUID, error: str, retry_at: datetime | None, at: datetime, *, keep_outbox: bool
+    ) -> None:
+        """A send ended in an error: due again at `retry_at`, or failed for good when None.
+        The outbox is kept when the server may have taken the message, so the retry sends
+        the very same message (same Message-ID) rather than a new one."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET failures = failures + 1, last_error = %s, claimed_until = NULL, "
+                "enqueued_at = NULL, due_at = COALESCE(%s, due_at), state = %s, settled_at = %s"
+                + ("" if keep_outbox else ", outbox = NULL")
+                + " WHERE notification_id = %s AND state = %s",
+                (
+                    error[:2000],
+                    self.instant(retry_at),
+                    PENDING if retry_at is not None else FAILED,
+                    None if retry_at is not None else self.instant(at),
+                    str(notification_id),
+                    PENDING,
+                ),
+            )
+
+    # --- the operator's side ------------------------------------------------------------
+
+    def failed(self) -> list[TimerRow]:
+        with self.transaction(commit=False) as cursor:
+            self._execute(
+                cursor, f"SELECT {COLUMNS} FROM {self.table} WHERE state = %s ORDER BY settled_at, due_at", (FAILED,)
+            )
+            return [self._row(r) for r in cursor.fetchall()]
+
+    def resend(self, notification_id: UUID, now: datetime) -> TimerRow | None:
+        """A failed mail made due again at once, with a fresh count of failures."""
+        with self.transaction(commit=True) as cursor:
+            self._execute(
+                cursor,
+                f"UPDATE {self.table} SET state = %s, failures = 0, due_at = %s, enqueued_at = NULL, "
+                f"settled_at = NULL WHERE notification_id = %s AND state = %s RETURNING {COLUMNS}",
+                (PENDING, self.instant(now), str(notification_id), FAILED),
+            )
+            row = cursor.fetchone()
+        return self._row(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        with self.transaction(commit=False) as cursor:
+            self._execute(cursor, f"SELECT state, COUNT(*) AS n FROM {self.table} GROUP BY state")
+            return {row["state"]: row["n"] for row in cursor.fetchall()}
+
+
+class SQLiteTimerStore(TimerStore):
+    table = "notification_timers"
+    tracking_table = "notification_timers_tracking"
+
+    def __init__(self, datastore: SQLiteDatastore) -> None:
+        self.datastore = datastore
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def sql(self, statement: str) -> str:
+        return statement.replace("%s", "?")
+
+    # Instants as fixed-width UTC text, so that comparing text compares instants.
+    def instant(self, value: datetime | None) -> Any:
+        return None if value is None else value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+    def from_instant(self, value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value).replace(tzinfo=timezone.utc)
+
+    def day(self, value: date | None) -> Any:
+        return None if value is None else value.isoformat()
+
+    def from_day(self, value: Any) -> date | None:
+        return None if value is None else date.fromisoformat(value)
+
+    def create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            "notification_id TEXT PRIMARY KEY, kind TEXT NOT NULL, aggregate_id TEXT NOT NULL, serial TEXT, "
+            "stage TEXT, period_end TEXT, due_at TEXT NOT NULL, state TEXT NOT NULL, enqueued_at TEXT, "
+            "claimed_until TEXT, attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
+            "interrupted INTEGER NOT NULL, last_error TEXT, outbox BLOB, recipients TEXT NOT NULL, "
+            "message_id TEXT, settled_at TEXT)",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_due ON {self.table} (state, due_at)",
+            f"CREATE INDEX IF NOT EXISTS {self.table}_aggregate ON {self.table} (aggregate_id, kind)",
+            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+        ]
+
+
+class PostgresTimerStore(TimerStore):
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, datastore: PostgresDatastore) -> None:
+        self.datastore = datastore
+        schema = '"' + datastore.schema.replace('"', '""') + '"'
+        self.table = f"{schema}.notification_timers"
+        self.tracking_table = f"{schema}.notification_timers_tracking"
+        self._index_prefix = "notification_timers"
+
+    @contextmanager
+    def transaction(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _lock_tracking(self, cursor: Any) -> None:
+        self._execute(cursor, f"LOCK TABLE {self.tracking_table} IN EXCLUSIVE MODE")
+
+    def create_table_statements(self) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.table} ("
+            "notification_id TEXT PRIMARY KEY, kind TEXT NOT NULL, aggregate_id TEXT NOT NULL, serial TEXT, "
+            "stage TEXT, period_end DATE, due_at TIMESTAMPTZ NOT NULL, state TEXT NOT NULL, "
+            "enqueued_at TIMESTAMPTZ, claimed_until TIMESTAMPTZ, attempts INTEGER NOT NULL, "
+            "failures INTEGER NOT NULL, interrupted INTEGER NOT NULL, last_error TEXT, outbox BYTEA, "
+            "recipients TEXT NOT NULL, message_id TEXT, settled_at TIMESTAMPTZ)",
+            f"CREATE INDEX IF NOT EXISTS {self._index_prefix}_due ON {self.table} (state, due_at)",
+            f"CREATE INDEX IF NOT EXISTS {self._index_prefix}_aggregate ON {self.table} (aggregate_id, kind)",
+            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+        ]
+
+    def create_tables(self) -> None:
+        # Several processes may start at once: CREATE ... IF NOT EXISTS can still race on
+        # PostgreSQL's catalog, so serialise on an advisory lock.
+        with self.transaction(commit=True) as cursor:
+            self._execute(cursor, "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
+            for statement in self.create_table_statements():
+                self._execute(cursor, statement)
+
+
+def timer_store_for(datastore: Any) -> TimerStore:
+    """The timer store in the application's own database."""
+    if isinstance(datastore, PostgresDatastore):
+        return PostgresTimerStore(datastore)
+    if isinstance(datastore, SQLiteDatastore):
+        return SQLiteTimerStore(datastore)
+    raise TypeError(f"no timer store for {type(datastore).__name__}")

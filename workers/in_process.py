@@ -1,0 +1,73 @@
+"""The embedded default's worker: threads in the API process that send what the scheduler
+dispatches, so `lifecycle serve` alone delivers mails (to the Maildir unless SMTP is set).
+
+It runs the same `deliver` as the dramatiq actor; its queue lives in memory, which loses
+nothing the timers do not keep: an id dropped at shutdown is still a pending row, and the
+scheduler dispatches it again after `notification_requeue_seconds`."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+
+class InProcessWorker:
+    def __init__(self, deliver: Callable[[UUID], object], threads: int = 2) -> None:
+        self.deliver = deliver
+        self.threads = max(1, threads)
+        self._queue: queue.Queue[UUID | None] = queue.Queue()
+        self._queued: set[UUID] = set()
+        self._lock = threading.Lock()
+        self._workers: list[threading.Thread] = []
+        self._idle = threading.Condition(self._lock)
+        self._busy = 0
+        self._stopping = threading.Event()
+
+    def dispatch(self, notification_ids: Sequence[UUID]) -> None:
+        with self._lock:
+            for notification_id in notification_ids:
+                if notification_id not in self._queued:
+                    self._queued.add(notification_id)
+                    self._queue.put(notification_id)
+
+    def _work(self) -> None:
+        while True:
+            notification_id = self._queue.get()
+            if notification_id is None or self._stopping.is_set():
+                return  # what is left in the queue is still pending in the timer table
+            with self._lock:
+                self._queued.discard(notification_id)
+                self._busy += 1
+            try:
+                self.deliver(notification_id)
+            except Exception:
+                log.exception("notification %s: delivery failed; the scheduler will dispatch it again", notification_id)
+            finally:
+                with self._lock:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait until everything dispatched so far has been handled (tests, benchmarks)."""
+        with self._lock:
+            return self._idle.wait_for(lambda: not self._queued and self._busy == 0, timeout)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        for index in range(self.threads):
+            thread = threading.Thread(target=self._work, name=f"mail-worker-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for _ in self._workers:
+            self._queue.put(None)
+        for thread in self._workers:
+            thread.join(timeout=30)
+        self._workers = []
