@@ -6,9 +6,12 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from lifecycle.application import IdempotencyKey, LifecycleApplication
+from lifecycle.projections.dashboards import Dashboards
+from lifecycle.projections.lookups import SupportDesk
+from lifecycle.projections.system import ReadModels
 
 
 def get_application(request: Request) -> LifecycleApplication:
@@ -39,3 +42,28 @@ async def get_idempotency_key(
 
 AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
+
+
+def get_support_desk(request: Request) -> SupportDesk:
+    return request.app.state.runtime.support_desk
+
+
+def get_dashboards(request: Request) -> Dashboards:
+    return request.app.state.runtime.dashboards
+
+
+def get_read_models(request: Request) -> ReadModels:
+    return request.app.state.runtime.read_models
+
+
+SupportDeskDep = Annotated[SupportDesk, Depends(get_support_desk)]
+DashboardsDep = Annotated[Dashboards, Depends(get_dashboards)]
+ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
+MinPositionQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="Wait (bounded) until the read models show this log position, as answered by a "
+        "command in its X-Log-Position header (read-your-writes); 503 READ_MODEL_BEHIND if they do not in time.",
+    ),
+]

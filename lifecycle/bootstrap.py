@@ -11,6 +11,8 @@ from lifecycle.adapters.passwords import hash_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.application import LifecycleApplication
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.projections.dashboards import Dashboards
+from lifecycle.projections.lookups import SupportDesk
 from lifecycle.projections.system import ReadModels
 from lifecycle.settings import Settings
 from workers.notifications import Notifications, build_notifications
@@ -97,6 +99,8 @@ class Runtime:
     application: LifecycleApplication
     services: list[BackgroundService] = field(default_factory=list)
     read_models: ReadModels | None = None
+    support_desk: SupportDesk | None = None  # reads of the read models
+    dashboards: Dashboards | None = None
     notifications: Notifications | None = None  # timers, scheduler and mail sending
 
     def start(self) -> None:
@@ -124,6 +128,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     application = build_application(settings, clock)
     read_models = build_read_models(settings, application)
     runtime = Runtime(settings, application, read_models=read_models)
+    runtime.support_desk = SupportDesk(read_models, application.clock, application.terms.renewal, settings.ending_soon_days)
+    runtime.dashboards = Dashboards(read_models, application.clock, application.terms.renewal)
     if settings.run_projections:
         runtime.services.append(read_models)
     runtime.notifications = build_notifications(settings, application, clock)

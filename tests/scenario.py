@@ -39,7 +39,8 @@ class Flow:
             self.position = max(self.position, int(reached))
 
     def _read_at_least_what_was_written(self, request: Any) -> None:
-        if request.method == "GET" and request.url.path.startswith("/v1/") and self.position:
+        is_read = request.method == "GET" or request.url.path.endswith("/check")
+        if is_read and request.url.path.startswith("/v1/") and self.position:
             if "min_position" not in request.url.params:
                 request.url = request.url.copy_merge_params({"min_position": self.position})
 

@@ -4,15 +4,14 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AppDep, IdempotencyDep
+from api.deps import AppDep, IdempotencyDep, MinPositionQuery, SupportDeskDep
 from api.problems import PROBLEM_RESPONSES
+from api.read_schemas import RegistrationLookup, SiteTicketList
 from api.schemas import (
     BundleRegistrationCreate,
-    RegistrationDetail,
     RegistrationPublic,
     RenewalCreate,
     ServiceUpgradeCreate,
-    SiteRegistrations,
     TicketRegistrationCreate,
 )
 
@@ -31,10 +30,11 @@ def register_bundle(site_id: UUID, body: BundleRegistrationCreate, app: AppDep, 
     return app.register_bundle(site_id, body.serial, body.option_serials, idempotency)
 
 
-@router.get("/sites/{site_id}/registrations", response_model=SiteRegistrations)
-def site_registrations(site_id: UUID, app: AppDep) -> dict:
-    """The site's ticket list (サポートチケット一覧)."""
-    return {"site_id": site_id, "registrations": app.site_registrations(site_id)}
+@router.get("/sites/{site_id}/registrations", response_model=SiteTicketList)
+def site_registrations(site_id: UUID, desk: SupportDeskDep, min_position: MinPositionQuery = None) -> dict:
+    """The site's ticket list (サポートチケット一覧): its registrations, and every ticket over time
+    with its status, service-in state and whether renewal is open, ordered active, future, expired."""
+    return desk.site_tickets(site_id, min_position)
 
 
 @router.post("/registrations/{serial}/renewals", status_code=201, response_model=RegistrationPublic)
@@ -51,7 +51,8 @@ def upgrade_service_level(
     return app.upgrade_service_level(serial, body.service, body.reason, idempotency)
 
 
-@router.get("/registrations/{serial}", response_model=RegistrationDetail)
-def registration(serial: str, app: AppDep) -> dict:
-    """One registration, by the serial of the unit or of one of its bundle's options."""
-    return app.registration(serial)
+@router.get("/registrations/{serial}", response_model=RegistrationLookup)
+def registration(serial: str, desk: SupportDeskDep, min_position: MinPositionQuery = None) -> dict:
+    """One registration for the call center (seed p.21), by the serial of the unit or of one
+    of its bundle's options: ticket ID, user name, model, serial, site, period, fault contacts."""
+    return desk.registration(serial, min_position)

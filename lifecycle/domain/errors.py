@@ -13,6 +13,7 @@ class Refusal(Enum):
     NOT_FOUND = "not_found"  # an unknown resource named in the path
     CONFLICT = "conflict"  # conflicts with recorded state
     INVALID = "invalid"  # input that breaks a rule
+    UNAVAILABLE = "unavailable"  # not now: try again (a read model still catching up)
 
 
 class DomainError(Exception):

@@ -11,7 +11,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from lifecycle.domain.errors import DomainError
+from lifecycle.domain.errors import DomainError, Refusal
 from lifecycle.projections.base import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
@@ -28,12 +28,14 @@ class ReadModelBehind(DomainError):
     """A read asked for a log position its read model has not reached within the wait."""
 
     code = "READ_MODEL_BEHIND"
+    kind = Refusal.UNAVAILABLE
     title = "The read model has not caught up yet; try again"
     message_ja = "最新の情報を反映中です。しばらくしてから再度お試しください。"
 
 
 class UnknownProjection(DomainError):
     code = "UNKNOWN_PROJECTION"
+    kind = Refusal.NOT_FOUND
     title = "No such projection"
     message_ja = "指定された集計は存在しません。"
 

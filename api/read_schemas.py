@@ -1,0 +1,199 @@
+"""Response bodies of the reads served from read models (projections): the ticket list,
+the call-center lookup, the entitlement and inquiry checks, the dashboards and health."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.schemas import Body, PeriodPublic, RegistrationContact, RegistrationPublic, RegistrationSite
+
+TermStatus = Literal["active", "future", "expired_renewable", "lapsed", "expired"]
+
+
+class ServiceInState(BaseModel):
+    state: Literal["waiting", "overdue", "notified"]
+    deadline: date = Field(description="M-1: the 4th business day counting from the day after registration")
+    notified_at: str | None
+
+
+class TicketRow(BaseModel):
+    """One row of the ticket list: a ticket (new or renewal) or a bundle with its own period."""
+
+    ticket_id: str | None
+    kind: Literal["new", "bundle", "renewal"]
+    model: str
+    serial: str
+    service: str
+    term_years: int
+    period: PeriodPublic
+    status: TermStatus
+    ending_soon: bool = Field(description="Active and ending within 90 days")
+    service_in: ServiceInState | None
+    renewal_open: bool = Field(description="The seed's 更新 button: the renewal window is open now")
+    registered_on: date | None
+    contract_number: str | None
+    site_id: UUID
+
+
+class RegistrationListed(RegistrationPublic):
+    ending_soon: bool
+    current: bool = Field(description="False once the unit is covered by a later registration")
+    service_in: ServiceInState | None
+    terms: list[TicketRow] = Field(description="Its tickets over time, ordered active, future, expired")
+
+
+class EarlierRegistration(BaseModel):
+    serial: str
+    site_id: UUID
+    company_id: UUID
+    period: PeriodPublic
+    registered_on: date
+
+
+class RegistrationLookup(RegistrationListed):
+    looked_up_serial: str
+    company_name: str
+    user_name: str | None
+    site: RegistrationSite
+    fault_contacts: list[RegistrationContact]
+    earlier_registrations: list[EarlierRegistration]
+
+
+class SiteTicketList(BaseModel):
+    site_id: UUID
+    site_name: str
+    registrations: list[RegistrationListed]
+    tickets: list[TicketRow] = Field(description="サポートチケット一覧: ordered active, future, expired")
+
+
+# --- entitlement and inquiry checks --------------------------------------------------------
+
+
+class EntitlementCheck(Body):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"serials": ["S/N:A1B2C3D4E5F6G7H8 A", "UNKNOWN01"]}]})
+    serials: list[str] = Field(min_length=1, max_length=100)
+
+
+class Entitlement(BaseModel):
+    serial: str
+    normalised_serial: str | None
+    status: Literal["covered", "not_covered", "unknown"]
+    model: str | None = None
+    start: date | None = None
+    end: date | None = None
+    service: str | None = None
+    registration_serial: str | None = None
+
+
+class EntitlementResults(BaseModel):
+    checked_on: date
+    results: list[Entitlement]
+
+
+class InquiryCheck(Body):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"contract_number": "SU01234567", "phone": "03-2345-6789"}]}
+    )
+    contract_number: str | None = Field(default=None, max_length=20)
+    serial: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=30)
+    company: str | None = Field(default=None, max_length=200)
+
+
+class InquiryMatch(BaseModel):
+    role: Literal["registrant", "site", "fault_contact"]
+    field: Literal["email", "phone", "company"]
+
+
+class InquiryResult(BaseModel):
+    contract_number: str | None
+    is_party: bool
+    matched: list[InquiryMatch]
+
+
+# --- dashboards ----------------------------------------------------------------------------
+
+
+class ExpiryCounts(BaseModel):
+    ending_30: int
+    ending_60: int
+    ending_90: int
+    ending_180: int
+    expired_renewable: int = Field(description="Ended, and the renewal window is still open")
+    lapsed: int = Field(description="Ended, and can no longer be renewed")
+
+
+class MonthCount(BaseModel):
+    month: str = Field(examples=["2027-03"])
+    count: int
+
+
+class CompanyCount(BaseModel):
+    company_id: UUID
+    contract_number: str | None
+    company_name: str | None
+    count: int
+
+
+class ExpiryItem(BaseModel):
+    serial: str
+    kind: Literal["ticket", "bundle"]
+    ticket_id: str | None
+    model: str
+    service: str
+    period: PeriodPublic
+    days_left: int = Field(description="Days from today to the end; negative once ended")
+    renewal_open: bool
+    renewal_closes: date
+    site_id: UUID
+    company_id: UUID
+    contract_number: str | None
+    company_name: str | None
+
+
+class ExpiryDashboard(BaseModel):
+    as_of: date
+    list: str
+    counts: ExpiryCounts
+    by_month: list[MonthCount]
+    by_company: list[CompanyCount]
+    total: int
+    limit: int
+    offset: int
+    items: list[ExpiryItem]
+
+
+class ServiceInCounts(BaseModel):
+    waiting: int
+    overdue: int
+    due_today: int
+
+
+class ServiceInItem(BaseModel):
+    serial: str
+    ticket_id: str | None
+    kind: Literal["new", "bundle", "renewal"]
+    registered_on: date
+    deadline: date
+    overdue: bool
+    days_overdue: int
+    period: PeriodPublic
+    site_id: UUID | None
+    site_name: str | None
+    company_id: UUID
+    contract_number: str | None
+    company_name: str | None
+
+
+class ServiceInDashboard(BaseModel):
+    as_of: date
+    counts: ServiceInCounts
+    total: int
+    limit: int
+    offset: int
+    items: list[ServiceInItem]
