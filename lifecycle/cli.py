@@ -65,6 +65,13 @@ def confirmation_token(account_id: str) -> None:
         application.close()
 
 
+from workers.cli import notifications_cli, timers_cli, worker  # noqa: E402
+
+cli.command()(worker)
+cli.add_typer(notifications_cli, name="notifications")
+cli.add_typer(timers_cli, name="timers")
+
+
 def main() -> None:
     cli()
 

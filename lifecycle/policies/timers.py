@@ -29,6 +29,7 @@ from uuid import UUID
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
+from lifecycle.clock import TOKYO
 from lifecycle.policies.notifications import (
     CancelConfirmation,
     CancelReminders,
@@ -78,7 +79,7 @@ class TimerRow:
             "serial": t.serial,
             "stage": t.stage.value if t.stage else None,
             "period_end": t.period_end.isoformat() if t.period_end else None,
-            "due_at": t.due_at.isoformat(),
+            "due_at": t.due_at.astimezone(TOKYO).isoformat(),
             "state": self.state,
             "attempts": self.attempts,
             "failures": self.failures,
@@ -86,7 +87,7 @@ class TimerRow:
             "last_error": self.last_error,
             "recipients": list(self.recipients),
             "message_id": self.message_id,
-            "settled_at": self.settled_at.isoformat() if self.settled_at else None,
+            "settled_at": self.settled_at.astimezone(TOKYO).isoformat() if self.settled_at else None,
         }
 
 

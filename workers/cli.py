@@ -1,0 +1,116 @@
+"""`lifecycle worker`, `lifecycle notifications ...` and `lifecycle timers ...`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from uuid import UUID
+
+import typer
+
+from lifecycle.settings import Settings
+
+notifications_cli = typer.Typer(help="Mails: the failed ones, sending them again.", no_args_is_help=True)
+timers_cli = typer.Typer(help="The timers of the mails.", no_args_is_help=True)
+
+
+def worker(
+    threads: int = typer.Option(0, help="Worker threads (default LIFECYCLE_WORKER_THREADS)."),
+    scheduler: bool = typer.Option(True, help="Also run the scheduler that enqueues due timers."),
+) -> None:
+    """Send mails: take notification ids from Redis (LIFECYCLE_REDIS_URL) and send them over
+    SMTP (LIFECYCLE_SMTP_HOST; unset: the Maildir)."""
+    from workers.process import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_worker(Settings(), threads=threads or None, scheduler=scheduler)
+
+
+def _notifications():  # noqa: ANN202
+    from lifecycle.bootstrap import build_application
+    from workers.notifications import build_notifications
+
+    settings = Settings()
+    application = build_application(settings)
+    return application, build_notifications(settings, application)
+
+
+def _print(value: object) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+@notifications_cli.command("failed")
+def failed() -> None:
+    """List the mails whose sends failed after the last retry."""
+    application, notifications = _notifications()
+    try:
+        _print(notifications.failed())
+    finally:
+        notifications.close()
+        application.close()
+
+
+@notifications_cli.command("resend")
+def resend(notification_id: str) -> None:
+    """Make a failed mail due again and hand it to the workers."""
+    from lifecycle.domain.errors import DomainError
+
+    application, notifications = _notifications()
+    try:
+        _print(notifications.resend(UUID(notification_id)))
+    except (DomainError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        notifications.close()
+        application.close()
+
+
+@notifications_cli.command("show")
+def show(notification_id: str) -> None:
+    """One notification's timer and state."""
+    from lifecycle.domain.errors import DomainError
+
+    application, notifications = _notifications()
+    try:
+        _print(notifications.notification(UUID(notification_id)))
+    except (DomainError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        notifications.close()
+        application.close()
+
+
+@timers_cli.command("rebuild")
+def rebuild() -> None:
+    """Drop the timer table and derive it again from the event log (sent mails stay sent)."""
+    application, notifications = _notifications()
+    try:
+        typer.echo(f"applied {notifications.rebuild()} events")
+    finally:
+        notifications.close()
+        application.close()
+
+
+@timers_cli.command("run")
+def run(as_of: datetime = typer.Option(None, help="Fire timers due by this instant (default: now).")) -> None:
+    """Fire every due timer once: enqueue them for the workers (needs LIFECYCLE_REDIS_URL)."""
+    settings = Settings()
+    if not settings.redis_url:
+        typer.echo("error: LIFECYCLE_REDIS_URL is not set; with the embedded default `lifecycle serve` fires timers",
+                   err=True)
+        raise typer.Exit(1)
+    if as_of is not None and not settings.allow_clock_override:
+        typer.echo("error: --as-of is a test aid: it needs LIFECYCLE_ALLOW_CLOCK_OVERRIDE=true", err=True)
+        raise typer.Exit(1)
+    if as_of is not None and as_of.tzinfo is None:
+        typer.echo("error: --as-of needs an offset, e.g. 2027-01-06T10:00:00+09:00", err=True)
+        raise typer.Exit(1)
+    application, notifications = _notifications()
+    try:
+        _print(notifications.run_timers(as_of))
+    finally:
+        notifications.close()
+        application.close()

@@ -1,0 +1,56 @@
+"""`lifecycle worker`: a production worker process. It takes notification ids from the
+Redis broker with dramatiq worker threads and, unless told not to, runs the scheduler that
+brings the timer table up to the log and enqueues what is due. Several such processes can
+run side by side: the timer rows' claims keep any one mail to one sender at a time."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import dramatiq
+
+from lifecycle.bootstrap import build_application
+from lifecycle.settings import Settings
+from workers.notifications import build_notifications
+
+log = logging.getLogger(__name__)
+
+
+class BrokerRequired(SystemExit):
+    pass
+
+
+def run_worker(settings: Settings, *, threads: int | None = None, scheduler: bool = True) -> None:
+    if not settings.redis_url:
+        raise BrokerRequired(
+            "LIFECYCLE_REDIS_URL is not set: with the embedded default, `lifecycle serve` runs the worker itself."
+        )
+    application = build_application(settings)
+    notifications = build_notifications(settings, application)
+    assert notifications.broker is not None
+    worker = dramatiq.Worker(notifications.broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
+    # dramatiq's default prefetch (2 per thread) starves the threads between Redis round trips.
+    worker.queue_prefetch = settings.worker_prefetch
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("worker: signal %d, stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.start()
+    if scheduler:
+        notifications.scheduler.start()
+    log.info("worker: %d threads on %s (scheduler %s)", worker.worker_threads, settings.redis_namespace,
+             "on" if scheduler else "off")
+    try:
+        stopping.wait()
+    finally:
+        if scheduler:
+            notifications.scheduler.stop()
+        worker.stop(timeout=int(settings.notification_claim_seconds * 1000))
+        notifications.close()
+        application.close()
