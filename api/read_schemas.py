@@ -3,8 +3,8 @@ the call-center lookup, the entitlement and inquiry checks, the dashboards and h
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal
+from datetime import date, datetime
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -197,3 +197,20 @@ class ServiceInDashboard(BaseModel):
     limit: int
     offset: int
     items: list[ServiceInItem]
+
+
+# --- the auditor's view ----------------------------------------------------------------------
+
+
+class ContractAsOf(BaseModel):
+    """A contract as it stood at an instant, rebuilt from its events up to then."""
+
+    contract_number: str
+    company_id: UUID
+    as_of: datetime | None
+    version: int = Field(description="The contract's last event version at that instant")
+    name: str
+    account_id: UUID
+    sites: list[dict[str, Any]]
+    fault_contacts: list[dict[str, Any]]
+    registrations: list[RegistrationPublic]

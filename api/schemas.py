@@ -369,6 +369,9 @@ class HistoryEvent(BaseModel):
 class ContractHistoryPublic(BaseModel):
     contract_number: str
     company_id: UUID
+    total: int = Field(description="Events matching the filters, before paging")
+    offset: int = 0
+    limit: int | None = None
     events: list[HistoryEvent]
 
 

@@ -72,6 +72,12 @@ cli.add_typer(notifications_cli, name="notifications")
 cli.add_typer(timers_cli, name="timers")
 
 
+from lifecycle.operations_cli import audit_cli, projections_cli  # noqa: E402
+
+cli.add_typer(audit_cli, name="audit")
+cli.add_typer(projections_cli, name="projections")
+
+
 def main() -> None:
     cli()
 

@@ -1,15 +1,41 @@
-"""The auditor's history of a contract."""
+"""The auditor's view of a contract: its history (paged, filtered) and its state at any instant."""
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from api.deps import AppDep
 from api.problems import PROBLEM_RESPONSES
+from api.read_schemas import ContractAsOf
 from api.schemas import ContractHistoryPublic
 
 router = APIRouter(prefix="/v1/contracts", tags=["audit"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/{contract_number}/history", response_model=ContractHistoryPublic)
-def contract_history(contract_number: str, app: AppDep) -> dict:
+def contract_history(
+    contract_number: str,
+    app: AppDep,
+    event_type: Annotated[
+        list[str] | None, Query(alias="type", description="Only events of these types (repeat the parameter)")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="Recorded at or after this instant (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Recorded before this instant (ISO 8601)")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
     """Every event of the contract, in order, with its type, version, timestamp and data."""
-    return app.contract_history(contract_number)
+    return app.contract_history(contract_number, event_type, since, until, limit, offset)
+
+
+@router.get("/{contract_number}", response_model=ContractAsOf)
+def contract_as_of(
+    contract_number: str,
+    app: AppDep,
+    as_of: Annotated[
+        datetime | None, Query(description="The instant (ISO 8601 with offset); default: now")
+    ] = None,
+) -> dict:
+    """The contract as it stood at `as_of`, rebuilt from its events recorded up to then."""
+    return app.contract_as_of(contract_number, as_of)

@@ -1,4 +1,4 @@
-"""The auditor's view of a contract: every event, in order."""
+"""The auditor's view of a contract: every event, in order, and its state at any instant."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
+from lifecycle.aggregates.contract import Contract
 from lifecycle.application.contracts import ContractCommands
+from lifecycle.application.views import registration_view
+from lifecycle.clock import TOKYO
+from lifecycle.domain.errors import ContractNotFound, DomainError, Refusal
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -27,8 +33,37 @@ def plain(value: Any) -> Any:
     return value
 
 
+CONTRACT_EVENT_TYPES = sorted(
+    name
+    for name, value in vars(Contract).items()
+    if isinstance(value, type) and issubclass(value, Aggregate.Event) and name not in ("Event", "Created")
+)
+
+
+class UnknownEventType(DomainError):
+    code = "UNKNOWN_EVENT_TYPE"
+    title = "No such event type"
+    message_ja = "指定されたイベント種別は存在しません。"
+
+
 class ContractHistory(ContractCommands):
-    def contract_history(self, contract_number: str) -> dict[str, Any]:
+    def contract_history(
+        self,
+        contract_number: str,
+        types: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """Every event of the contract in order; optionally only some types, those recorded
+        in [since, until), and one page of them."""
+        unknown = sorted(set(types or ()) - set(CONTRACT_EVENT_TYPES))
+        if unknown:
+            raise UnknownEventType(
+                f"Unknown event types: {', '.join(unknown)}.", unknown=unknown, known=CONTRACT_EVENT_TYPES
+            )
+        since, until = _aware(since), _aware(until)
         contract = self.contract_by_number(contract_number)
         events = [
             {
@@ -38,5 +73,56 @@ class ContractHistory(ContractCommands):
                 "data": plain({k: v for k, v in domain_event.__dict__.items() if k not in _ENVELOPE}),
             }
             for domain_event in self.events.get(contract.id)
+            if (not types or type(domain_event).__name__ in types)
+            and (since is None or domain_event.timestamp >= since)
+            and (until is None or domain_event.timestamp < until)
         ]
-        return {"contract_number": contract.contract_number, "company_id": contract.id, "events": events}
+        page = events[offset : None if limit is None else offset + limit]
+        return {
+            "contract_number": contract.contract_number,
+            "company_id": contract.id,
+            "total": len(events),
+            "offset": offset,
+            "limit": limit,
+            "events": page,
+        }
+
+    def contract_as_of(self, contract_number: str, as_of: datetime | None = None) -> dict[str, Any]:
+        """The contract as it stood at `as_of` (default: now), rebuilt from its events up to
+        that instant; statuses as of that instant's date in Tokyo."""
+        as_of = _aware(as_of)
+        contract = self.contract_by_number(contract_number)
+        version = contract.version
+        if as_of is not None:
+            version = 0
+            for domain_event in self.events.get(contract.id):
+                if domain_event.timestamp > as_of:
+                    break
+                version = domain_event.originator_version
+            if version == 0:
+                raise ContractNotFound(
+                    f"Contract {contract_number} was not registered yet at {as_of.isoformat()}.",
+                    kind=Refusal.NOT_FOUND,
+                )
+            contract = self.repository.get(contract.id, version=version)
+        day = (as_of or self.clock.now()).astimezone(TOKYO).date()
+        return {
+            "contract_number": contract.contract_number,
+            "company_id": contract.id,
+            "as_of": as_of,
+            "version": version,
+            "name": contract.name,
+            "account_id": contract.account_id,
+            "sites": [plain(site) for site in contract.sites.values()],
+            "fault_contacts": [plain(c) for c in contract.fault_contacts.values()],
+            "registrations": [
+                registration_view(contract, r, day, self.terms.renewal) for r in contract.registrations.values()
+            ],
+        }
+
+
+def _aware(instant: datetime | None) -> datetime | None:
+    """Instants carry an offset (SPEC 4); one without is taken as Asia/Tokyo time."""
+    if instant is not None and instant.tzinfo is None:
+        return instant.replace(tzinfo=TOKYO)
+    return instant

@@ -1,0 +1,97 @@
+"""The auditor's export of the whole log: JSON Lines, one stored event per line in log order,
+each line carrying the SHA-256 of the previous line's hash and its own content (a hash
+chain), and a closing line with the count and the last hash. Altering, removing or
+reordering any event breaks the chain at that event; cutting lines off the end breaks the
+closing line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TextIO
+
+FORMAT = "lifecycle-audit/1"
+GENESIS = "0" * 64
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(previous: str, record: dict[str, Any]) -> str:
+    return hashlib.sha256(previous.encode() + _canonical(record)).hexdigest()
+
+
+def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000) -> int:
+    """Writes every stored event of the application's log; answers how many."""
+    previous, count, position = GENESIS, 0, 0
+    out.write(json.dumps({"format": FORMAT, "exported_at": datetime.now(timezone.utc).isoformat()}) + "\n")
+    while True:
+        notifications = recorder.select_notifications(start=position, limit=batch_size, inclusive_of_start=False)
+        for n in notifications:
+            record = {
+                "position": n.id,
+                "originator_id": str(n.originator_id),
+                "originator_version": n.originator_version,
+                "topic": n.topic,
+                "state": json.loads(n.state),  # the transcoder's JSON, as stored
+            }
+            record["prev"] = previous
+            previous = chain_hash(previous, record)
+            out.write(json.dumps({**record, "hash": previous}, ensure_ascii=False) + "\n")
+            count += 1
+            position = n.id
+        if len(notifications) < batch_size:
+            break
+    out.write(json.dumps({"end": True, "count": count, "last_hash": previous}) + "\n")
+    return count
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    count: int
+    line: int | None = None  # 1-based line of the first bad record
+    position: int | None = None  # the log position it names (or where one is missing)
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"OK: {self.count} events, hash chain intact"
+        return f"TAMPERED at position {self.position} (line {self.line}): {self.reason}"
+
+
+def verify_log(lines: Iterable[str]) -> Verdict:
+    previous, count, last_position = GENESIS, 0, 0
+    numbered: Iterator[tuple[int, str]] = enumerate(lines, start=1)
+    for number, text in numbered:
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return Verdict(False, count, number, last_position + 1, "not a JSON line")
+        if number == 1 and "format" in record:
+            if record["format"] != FORMAT:
+                return Verdict(False, 0, 1, None, f"unknown format {record['format']!r}")
+            continue
+        if record.get("end") is True:
+            if record.get("count") != count or record.get("last_hash") != previous:
+                return Verdict(False, count, number, last_position + 1, "events are missing at the end")
+            return Verdict(True, count)
+        position = record.get("position")
+        claimed = record.pop("hash", None)
+        if not isinstance(position, int):
+            return Verdict(False, count, number, last_position + 1, "a record without a position")
+        if record.get("prev") != previous:
+            reason = "the previous event is missing or out of order"
+            return Verdict(False, count, number, position, reason)
+        if chain_hash(previous, record) != claimed:
+            return Verdict(False, count, number, position, "the event's content was altered")
+        if position <= last_position:
+            return Verdict(False, count, number, position, "positions are out of order")
+        previous, last_position, count = claimed, position, count + 1
+    return Verdict(False, count, None, last_position + 1, "the closing line is missing (cut off)")

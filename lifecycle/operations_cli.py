@@ -1,0 +1,84 @@
+"""`lifecycle audit ...` and `lifecycle projections ...`: the auditor's export and its check,
+and operating the read models."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+audit_cli = typer.Typer(help="The auditor's verifiable export of the whole log.", no_args_is_help=True)
+projections_cli = typer.Typer(help="The read models: status and rebuilds.", no_args_is_help=True)
+
+
+@audit_cli.command("export")
+def audit_export(
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
+) -> None:
+    """Write every event of the log as JSON Lines with a hash chain."""
+    from lifecycle.audit import export_log
+    from lifecycle.bootstrap import build_application
+    from lifecycle.settings import Settings
+
+    application = build_application(Settings())
+    try:
+        if output is None:
+            count = export_log(application.recorder, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8") as out:
+                count = export_log(application.recorder, out)
+        typer.echo(f"exported {count} events", err=True)
+    finally:
+        application.close()
+
+
+@audit_cli.command("verify")
+def audit_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="An export to check.")) -> None:
+    """Exit 0 when the export is unaltered; otherwise exit 1 naming the first bad position."""
+    from lifecycle.audit import verify_log
+
+    with file.open(encoding="utf-8") as lines:
+        verdict = verify_log(lines)
+    typer.echo(str(verdict), err=not verdict.ok)
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@projections_cli.command("rebuild")
+def projections_rebuild(
+    name: str | None = typer.Argument(None, help="One projection; all when omitted."),
+) -> None:
+    """Replay the whole log into fresh tables and swap them in; running services keep reading."""
+    from lifecycle.bootstrap import build_application, build_read_models
+    from lifecycle.domain.errors import DomainError
+    from lifecycle.settings import Settings
+
+    settings = Settings()
+    application = build_application(settings)
+    try:
+        read_models = build_read_models(settings, application)
+        for projection in [name] if name else list(read_models.runners):
+            position = read_models.rebuild(projection)
+            typer.echo(f"{projection}: rebuilt up to log position {position}")
+    except DomainError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        application.close()
+
+
+@projections_cli.command("status")
+def projections_status() -> None:
+    """Each projection's position against the head of the log."""
+    from lifecycle.bootstrap import build_application, build_read_models
+    from lifecycle.settings import Settings
+
+    settings = Settings()
+    application = build_application(settings)
+    try:
+        for status in build_read_models(settings, application).status():
+            typer.echo(json.dumps(status))
+    finally:
+        application.close()
