@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
 from api.routes import accounts, admin, companies, contracts, postal_codes, registrations, shipments
-from api.routes import dashboards, support_desk
+from api.routes import dashboards, health, support_desk
 from lifecycle.bootstrap import build_runtime
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.add_middleware(LogPositionHeader)
     for module in (shipments, accounts, companies, registrations, contracts, postal_codes):
         api.include_router(module.router)
-    for module in (support_desk, dashboards):
+    for module in (support_desk, dashboards, health):
         api.include_router(module.router)
     api.include_router(admin.router)
     if settings.allow_clock_override:

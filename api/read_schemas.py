@@ -214,3 +214,22 @@ class ContractAsOf(BaseModel):
     sites: list[dict[str, Any]]
     fault_contacts: list[dict[str, Any]]
     registrations: list[RegistrationPublic]
+
+
+# --- operations ------------------------------------------------------------------------------
+
+
+class ProjectionStatus(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag: int
+    running_here: bool = Field(description="This process runs it (on PostgreSQL one process per projection does)")
+    events_processed: int
+    last_error: str | None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "lagging", "unavailable"]
+    log_head: int = 0
+    projections: list[ProjectionStatus]

@@ -1,0 +1,82 @@
+"""Health and metrics: each projection's position against the head of the log, at
+/v1/health (JSON) and /metrics (Prometheus text format)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from api.deps import ReadModelsDep
+from api.read_schemas import Health
+from lifecycle.projections.system import ReadModels
+
+router = APIRouter(tags=["operations"])
+
+# A projection further behind the log than this is reported as lagging.
+LAGGING_AFTER = 1000
+
+
+@router.get("/v1/health", response_model=Health, responses={503: {"model": Health}})
+def health(read_models: ReadModelsDep) -> Any:
+    """200 while the event store answers (status `lagging` when a read model is far behind or
+    failing); 503 when the event store cannot be read."""
+    try:
+        projections = read_models.status()
+    except Exception as error:  # the store is down: say so instead of failing the probe
+        return JSONResponse({"status": "unavailable", "detail": type(error).__name__, "projections": []}, 503)
+    lagging = any(p["lag"] > LAGGING_AFTER or p["last_error"] for p in projections)
+    head = max((p["head"] for p in projections), default=0)
+    return {"status": "lagging" if lagging else "ok", "log_head": head, "projections": projections}
+
+
+class ProjectionCollector(Collector):
+    """Reads the projections' positions at each scrape."""
+
+    def __init__(self, read_models: ReadModels) -> None:
+        self.read_models = read_models
+
+    def collect(self) -> Iterator[Any]:
+        head = GaugeMetricFamily("lifecycle_log_head_position", "Notification id of the last event in the log")
+        position = GaugeMetricFamily(
+            "lifecycle_projection_position", "Last log position applied to the read model", labels=["projection"]
+        )
+        lag = GaugeMetricFamily("lifecycle_projection_lag_events", "Log positions not yet applied", labels=["projection"])
+        running = GaugeMetricFamily(
+            "lifecycle_projection_running_here", "1 when this process runs the projection", labels=["projection"]
+        )
+        processed = CounterMetricFamily(
+            "lifecycle_projection_events_processed", "Events applied by this process", labels=["projection"]
+        )
+        failing = GaugeMetricFamily(
+            "lifecycle_projection_failing", "1 when the projection's last batch failed", labels=["projection"]
+        )
+        statuses = self.read_models.status()
+        head.add_metric([], max((s["head"] for s in statuses), default=0))
+        for s in statuses:
+            position.add_metric([s["name"]], s["position"])
+            lag.add_metric([s["name"]], s["lag"])
+            running.add_metric([s["name"]], int(s["running_here"]))
+            processed.add_metric([s["name"]], s["events_processed"])
+            failing.add_metric([s["name"]], int(bool(s["last_error"])))
+        yield from (head, position, lag, running, processed, failing)
+
+
+def _registry(request: Request) -> CollectorRegistry:
+    # One registry per app, so several apps in one process (tests) do not share metrics.
+    state = request.app.state
+    if getattr(state, "metrics_registry", None) is None:
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(ProjectionCollector(state.runtime.read_models))
+        state.metrics_registry = registry
+    return state.metrics_registry
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(_registry(request)), media_type=CONTENT_TYPE_LATEST)
