@@ -1,16 +1,39 @@
 """Recording the mails sent (M-4): one event per notification, on the contract or the
-account it concerns. Recording twice is harmless: the aggregate ignores an id it has."""
+account it concerns. Recording twice is harmless: the aggregate ignores an id it has.
+
+The sender passes the aggregate it rendered the mail from: the mail has just been handed
+to the server, and saving it straight away keeps the unrecorded moment as short as one
+insert. Should a concurrent command have changed the aggregate since, the save fails on
+its version and the record is made again on a freshly loaded one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import TypeVar
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
+from lifecycle.aggregates.accounts import Account
+from lifecycle.aggregates.contract import Contract
 from lifecycle.application.accounts import AccountCommands
 from lifecycle.application.contracts import ContractCommands
 
+A = TypeVar("A", bound=Aggregate)
+
 
 class NotificationRecords(AccountCommands, ContractCommands):
+    def _record_mail(self, loaded: A | None, load: Callable[[], A], apply: Callable[[A], None]) -> None:
+        first = [loaded] if loaded is not None else []
+
+        def decide():  # noqa: ANN202
+            aggregate = first.pop() if first else load()
+            apply(aggregate)
+            return {}, [aggregate]
+
+        self._execute(decide, None)
+
     def record_service_in_notified(
         self,
         contract_id: UUID,
@@ -19,13 +42,14 @@ class NotificationRecords(AccountCommands, ContractCommands):
         recipients: list[str],
         message_id: str,
         sent_at: datetime,
+        *,
+        contract: Contract | None = None,
     ) -> None:
-        def decide():  # noqa: ANN202
-            contract = self.company(contract_id)
-            contract.record_service_in_notified(notification_id, serial, recipients, message_id, sent_at)
-            return {}, [contract]
-
-        self._execute(decide, None)
+        self._record_mail(
+            contract,
+            lambda: self.company(contract_id),
+            lambda c: c.record_service_in_notified(notification_id, serial, recipients, message_id, sent_at),
+        )
 
     def record_renewal_reminder_sent(
         self,
@@ -37,22 +61,29 @@ class NotificationRecords(AccountCommands, ContractCommands):
         recipients: list[str],
         message_id: str,
         sent_at: datetime,
+        *,
+        contract: Contract | None = None,
     ) -> None:
-        def decide():  # noqa: ANN202
-            contract = self.company(contract_id)
-            contract.record_renewal_reminder_sent(
+        self._record_mail(
+            contract,
+            lambda: self.company(contract_id),
+            lambda c: c.record_renewal_reminder_sent(
                 notification_id, serial, stage, period_end, recipients, message_id, sent_at
-            )
-            return {}, [contract]
-
-        self._execute(decide, None)
+            ),
+        )
 
     def record_confirmation_mail_sent(
-        self, account_id: UUID, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+        self,
+        account_id: UUID,
+        notification_id: UUID,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+        *,
+        account: Account | None = None,
     ) -> None:
-        def decide():  # noqa: ANN202
-            account = self.account(account_id)
-            account.record_confirmation_mail_sent(notification_id, recipients, message_id, sent_at)
-            return {}, [account]
-
-        self._execute(decide, None)
+        self._record_mail(
+            account,
+            lambda: self.account(account_id),
+            lambda a: a.record_confirmation_mail_sent(notification_id, recipients, message_id, sent_at),
+        )

@@ -195,7 +195,7 @@ class NotificationSender:
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
             self.app.record_service_in_notified(
-                contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at
+                contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
             )
 
         return Letter(mail, record)
@@ -237,6 +237,7 @@ class NotificationSender:
                 list(accepted),
                 mail.message_id,
                 at,
+                contract=contract,
             )
 
         return Letter(mail, record)
@@ -262,6 +263,8 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_confirmation_mail_sent(account.id, timer.notification_id, list(accepted), mail.message_id, at)
+            self.app.record_confirmation_mail_sent(
+                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            )
 
         return Letter(mail, record)
