@@ -346,19 +346,6 @@ class RegistrationContact(BaseModel):
     mail2: str
 
 
-class RegistrationDetail(RegistrationPublic):
-    looked_up_serial: str
-    company_name: str
-    user_name: str | None
-    site: RegistrationSite
-    fault_contacts: list[RegistrationContact]
-
-
-class SiteRegistrations(BaseModel):
-    site_id: UUID
-    registrations: list[RegistrationPublic]
-
-
 class HistoryEvent(BaseModel):
     type: str
     version: int

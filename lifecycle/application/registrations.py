@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract, Registration
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.base import Answer, IdempotencyKey
@@ -185,34 +184,3 @@ class RegistrationCommands(ContractCommands, ShipmentCommands):
             return self._view(contract, contract.registrations[registration.serial]), [contract]
 
         return self._execute(decide, idempotency)
-
-    # --- queries (read from aggregates until the projections take over) ---------------
-
-    def site_registrations(self, site_id: UUID) -> list[Answer]:
-        contract = self.contract_of_site(site_id)
-        contract.site(site_id)
-        return [self._view(contract, r) for r in contract.registrations.values() if r.site_id == site_id]
-
-    def registration(self, serial: str) -> Answer:
-        """One registration as the call center needs it (seed p.21): ticket ID, user name,
-        model, serial, installation site, period and fault contacts."""
-        unit, contract, registration = self._covered_unit(serial)
-        site = contract.site(registration.site_id)
-        account = self._load(contract.account_id, Account)
-        return {
-            **self._view(contract, registration),
-            "looked_up_serial": unit.serial,
-            "company_name": contract.name,
-            "user_name": account.name if account else None,
-            "site": {
-                "site_id": site.site_id,
-                "name": site.name,
-                "address": f"{site.prefecture}{site.city}{site.street}{site.building}",
-                "person": site.person,
-                "phone": site.phone,
-            },
-            "fault_contacts": [
-                {"person": c.person, "company": c.company, "phone": c.phone, "mail1": c.mail1, "mail2": c.mail2}
-                for c in contract.fault_contacts_of(registration.site_id)
-            ],
-        }

@@ -4,6 +4,7 @@ of the batch being applied."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -22,14 +23,16 @@ class Rows:
     runner is the only writer of its view), so catching up does not query row by row; the
     cache is dropped whenever a batch is rolled back."""
 
-    def __init__(self, view: ReadModelView, capacity: int = 400_000) -> None:
+    def __init__(self, view: ReadModelView, capacity: int = 200_000) -> None:
         self.view = view
         self.capacity = capacity
         self.changes = Changes()
         self._cache: dict[str, dict[Any, Row | None]] = {name: {} for name in view.tables}
         self._size = 0
-        # True while the cache holds every row of the view: a miss then means "no such row".
+        # True while the cache, with the keys evicted from it, covers every row of the view:
+        # a key in neither then has no row, and is not looked up.
         self._complete = False
+        self._evicted: dict[str, set[Any]] = {name: set() for name in view.tables}
 
     def begin(self) -> None:
         self.changes = Changes()
@@ -39,10 +42,19 @@ class Rows:
     def end(self) -> None:
         self.changes = Changes()
         if self._size > self.capacity:
-            self.forget()
+            self._evict_oldest_half()
+
+    def _evict_oldest_half(self) -> None:
+        for name, cache in self._cache.items():
+            keys = list(itertools.islice(cache, len(cache) // 2))
+            for key in keys:
+                if cache.pop(key) is not None:
+                    self._evicted[name].add(key)
+        self._size = sum(len(cache) for cache in self._cache.values())
 
     def forget(self) -> None:
         self._cache = {name: {} for name in self.view.tables}
+        self._evicted = {name: set() for name in self.view.tables}
         self._size = 0
         self._complete = False
 
@@ -51,7 +63,8 @@ class Rows:
         cache = self._cache[table]
         row = cache.get(key, _MISSING)
         if row is _MISSING:
-            row = None if self._complete else self.view.fetch(table, key)
+            known_missing = self._complete and key not in self._evicted[table]
+            row = None if known_missing else self.view.fetch(table, key)
             cache[key] = row
             self._size += 1
         return row  # type: ignore[return-value]

@@ -16,7 +16,7 @@ WINDOWS = (30, 60, 90, 180)
 EXPIRY_LISTS = ("ending_30", "ending_60", "ending_90", "ending_180", "expired_renewable", "lapsed")
 EXPIRY_SORTS = {
     "end": "r.period_end, r.serial",
-    "-end": "r.period_end DESC, r.serial",
+    "-end": "r.period_end DESC, r.serial DESC",
     "serial": "r.serial",
     "contract_number": "c.contract_number, r.period_end, r.serial",
     "company": "c.name, r.period_end, r.serial",
@@ -41,10 +41,15 @@ class ExpiryFilters:
 
 
 def _expiry_where(filters: ExpiryFilters) -> tuple[str, dict[str, Any]]:
+    """Conditions on the registrations alone (companies by subquery), so that the counts and
+    the first pages are read from the coverage index without a join."""
     clauses, params = ["r.is_current = 1"], {}
     if filters.contract_number:
-        clauses.append("c.contract_number = :contract_number")
+        clauses.append("r.contract_id IN (SELECT contract_id FROM {contracts} WHERE contract_number = :contract_number)")
         params["contract_number"] = filters.contract_number.strip().upper()
+    if filters.company:
+        clauses.append("r.contract_id IN (SELECT contract_id FROM {contracts} WHERE name LIKE :company)")
+        params["company"] = f"%{filters.company}%"
     if filters.site_id:
         clauses.append("r.site_id = :site_id")
         params["site_id"] = filters.site_id
@@ -54,9 +59,6 @@ def _expiry_where(filters: ExpiryFilters) -> tuple[str, dict[str, Any]]:
     if filters.model:
         clauses.append("r.model = :model")
         params["model"] = filters.model
-    if filters.company:
-        clauses.append("c.name LIKE :company")
-        params["company"] = f"%{filters.company}%"
     return " AND ".join(clauses), params
 
 
@@ -76,6 +78,7 @@ class Dashboards:
         """SQL naming tables of several read models (they share the database)."""
         names = {
             "registrations": self.coverage.table("registrations"),
+            "end_counts": self.coverage.table("end_counts"),
             "service_ins": self.service_in_view.table("service_ins"),
             "contracts": self.parties.table("contracts"),
             "sites": self.parties.table("sites"),
@@ -98,6 +101,15 @@ class Dashboards:
             return "r.period_end < :today AND r.period_end >= :lapsed_before"
         return "r.period_end < :lapsed_before"  # lapsed
 
+    @staticmethod
+    def _in_list(name: str, end: str, bounds: dict[str, str]) -> bool:
+        """The same lists as `_list_condition`, for end dates already counted."""
+        if name.startswith("ending_"):
+            return bounds["today"] <= end <= bounds[f"d{name.removeprefix('ending_')}"]
+        if name == "expired_renewable":
+            return bounds["lapsed_before"] <= end < bounds["today"]
+        return end < bounds["lapsed_before"]
+
     def expiry(
         self,
         list_name: str = "ending_90",
@@ -107,48 +119,78 @@ class Dashboards:
         offset: int = 0,
         min_position: int | None = None,
         export: bool = False,
+        top_companies: int = 50,
     ) -> dict[str, Any]:
         self.read_models.wait_for(min_position, "coverage", "parties")
         today = self.today()
         where, params = _expiry_where(filters or ExpiryFilters())
-        params.update(self.expiry_bounds(today))
-        source = "{registrations} r LEFT JOIN {contracts} c ON c.contract_id = r.contract_id"
-        counts_sql = ", ".join(
-            f"COALESCE(SUM(CASE WHEN {self._list_condition(name)} THEN 1 ELSE 0 END), 0) AS {name}"
+        bounds = self.expiry_bounds(today)
+        params.update(bounds)
+        # Coverage ends on few distinct days (month ends): count per end date, then add up;
+        # unfiltered, from the counts the projection keeps.
+        if filters is None or filters == ExpiryFilters():
+            per_end = self._query("SELECT period_end, count FROM {end_counts} WHERE count > 0", {})
+        else:
+            per_end = self._query(
+                f"SELECT r.period_end AS period_end, COUNT(*) AS count FROM {{registrations}} r WHERE {where} "
+                "GROUP BY r.period_end",
+                params,
+            )
+        counts = {
+            name: sum(int(row["count"]) for row in per_end if self._in_list(name, row["period_end"], bounds))
             for name in EXPIRY_LISTS
-        )
-        counts = self._query(f"SELECT {counts_sql} FROM {source} WHERE {where}", params)[0]
+        }
+        months: dict[str, int] = {}
+        for row in sorted(per_end, key=lambda r: r["period_end"]):
+            if self._in_list(list_name, row["period_end"], bounds):
+                months[row["period_end"][:7]] = months.get(row["period_end"][:7], 0) + int(row["count"])
         selected = f"{where} AND {self._list_condition(list_name)}"
-        by_month = self._query(
-            f"SELECT r.end_month AS month, COUNT(*) AS count FROM {source} WHERE {selected} "
-            "GROUP BY r.end_month ORDER BY r.end_month",
-            params,
-        )
         by_company = self._query(
-            f"SELECT r.contract_id AS company_id, c.contract_number AS contract_number, c.name AS company_name, "
-            f"COUNT(*) AS count FROM {source} WHERE {selected} "
-            "GROUP BY r.contract_id, c.contract_number, c.name ORDER BY COUNT(*) DESC, c.contract_number",
-            params,
+            f"SELECT r.contract_id AS company_id, COUNT(*) AS count FROM {{registrations}} r WHERE {selected} "
+            "GROUP BY r.contract_id ORDER BY COUNT(*) DESC, r.contract_id LIMIT :top",
+            {**params, "top": top_companies},
         )
         page = {"limit": EXPORT_LIMIT, "offset": 0} if export else {"limit": limit, "offset": offset}
-        items = self._query(
-            "SELECT r.serial, r.kind, r.ticket_id, r.model, r.service, r.period_start, r.period_end, "
-            "r.covered_from, r.site_id, r.contract_id, c.contract_number, c.name AS company_name "
-            f"FROM {source} WHERE {selected} ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
-            {**params, **page},
-        )
-        total = int(counts[list_name])
+        if sort in ("company", "contract_number"):  # sorted by the company's fields: join first
+            items = self._query(
+                "SELECT r.* FROM {registrations} r LEFT JOIN {contracts} c ON c.contract_id = r.contract_id "
+                f"WHERE {selected} ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
+                {**params, **page},
+            )
+        else:
+            items = self._query(
+                f"SELECT r.* FROM {{registrations}} r WHERE {selected} "
+                f"ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
+                {**params, **page},
+            )
+        companies = self._companies({r["contract_id"] for r in items} | {r["company_id"] for r in by_company})
         return {
             "as_of": today,
             "list": list_name,
-            "counts": {name: int(counts[name]) for name in EXPIRY_LISTS},
-            "by_month": [{"month": r["month"], "count": int(r["count"])} for r in by_month],
-            "by_company": [{**r, "count": int(r["count"])} for r in by_company],
-            "total": total,
+            "counts": counts,
+            "by_month": [{"month": month, "count": count} for month, count in months.items()],
+            "by_company": [
+                {**companies.get(r["company_id"], {}), "company_id": r["company_id"], "count": int(r["count"])}
+                for r in by_company
+            ],
+            "total": counts[list_name],
             "limit": page["limit"],
             "offset": page["offset"],
-            "items": [self._expiry_item(r, today) for r in items],
+            "items": [self._expiry_item({**r, **companies.get(r["contract_id"], {})}, today) for r in items],
         }
+
+    def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        ids = sorted(contract_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join(f":c{i}" for i in range(len(chunk)))
+            for row in self._query(
+                f"SELECT contract_id, contract_number, name FROM {{contracts}} WHERE contract_id IN ({marks})",
+                {f"c{i}": c for i, c in enumerate(chunk)},
+            ):
+                found[row["contract_id"]] = {"contract_number": row["contract_number"], "company_name": row["name"]}
+        return found
 
     def _expiry_item(self, row: dict[str, Any], today: date) -> dict[str, Any]:
         end = date.fromisoformat(row["period_end"])
@@ -165,8 +207,8 @@ class Dashboards:
             "renewal_closes": closes,
             "site_id": row["site_id"],
             "company_id": row["contract_id"],
-            "contract_number": row["contract_number"],
-            "company_name": row["company_name"],
+            "contract_number": row.get("contract_number"),
+            "company_name": row.get("company_name"),
         }
 
     # --- service-in --------------------------------------------------------------------

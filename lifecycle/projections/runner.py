@@ -27,6 +27,8 @@ from lifecycle.projections.store import PositionMoved
 
 log = logging.getLogger(__name__)
 
+ANALYZE_AFTER_ROWS = 20_000
+
 
 class Leadership:
     """Whether this process runs a projection. SQLite is one process: it always does."""
@@ -141,6 +143,7 @@ class ProjectionRunner:
         self.batches_committed = 0
         self.last_error: str | None = None
         self._committed: int | None = None  # the position this process knows is committed
+        self._rows_since_analyze = 0
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._advanced = threading.Condition()
@@ -162,6 +165,9 @@ class ProjectionRunner:
         start = self._committed if self._committed is not None else self.position()
         head = self.head()
         if head <= start:
+            if self._rows_since_analyze > ANALYZE_AFTER_ROWS:
+                self.view.analyze()  # caught up after a large catch-up: let the planner know
+                self._rows_since_analyze = 0
             return 0
         notifications = self.app.recorder.select_notifications(
             start=start,
@@ -177,14 +183,19 @@ class ProjectionRunner:
         try:
             to_event = self.app.mapper.to_domain_event
             tracking_name = self.view.tracking_name
+            process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
             for notification in notifications:
-                self.projection.process_event(to_event(notification), Tracking(tracking_name, notification.id))
+                process_event(to_event(notification), Tracking(tracking_name, notification.id))
             self.view.commit(start, end, rows.changes)
         except BaseException:
             rows.forget()  # the cache may hold rows of the rolled-back batch
             self._committed = None
             raise
+        self._rows_since_analyze += sum(len(r) for r in rows.changes.upserts.values())
         rows.end()
+        if self._rows_since_analyze > ANALYZE_AFTER_ROWS and len(notifications) < self.batch_size:
+            self.view.analyze()
+            self._rows_since_analyze = 0
         self.events_processed += len(notifications)
         self.batches_committed += 1
         self._note_committed(end, force=True)

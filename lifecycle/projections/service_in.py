@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -39,13 +40,13 @@ SERVICE_INS = Table(
     key="term_key",
     indexes=(("notified_at", "deadline"), ("contract_id",)),
 )
-# Which terms of a unit in a contract still wait, oldest first: a ServiceInNotified that
-# names no ticket is for the oldest of them.
-WAITING = Table("waiting", {"unit_key": "text", "term_keys": "text"}, key="unit_key")
+# Per unit in a contract: its site, and which of its terms still wait, oldest first.
+WAITING = Table("waiting", {"unit_key": "text", "site_id": "text", "term_keys": "text"}, key="unit_key")
 
 SERVICE_IN_NOTIFIED = "lifecycle.aggregates.contract:Contract.ServiceInNotified"
 
 
+@lru_cache(maxsize=8192)  # one calendar walk per registration day
 def service_in_deadline(registered_on: date, calendar: BusinessCalendar = JAPAN) -> date:
     return calendar.nth_business_day_after(registered_on, SERVICE_IN_DAYS)
 
@@ -91,6 +92,7 @@ class ServiceIn(ReadModelProjection):
         )
         waiting = self._waiting(contract_id, e.serial)
         waiting["term_keys"] = json.dumps([*json.loads(waiting["term_keys"]), key])
+        waiting["site_id"] = str(site_id) if site_id else waiting.get("site_id")
         self.rows.put("waiting", waiting)
 
     @process_event.register(Contract.TicketRegistered)
@@ -103,25 +105,10 @@ class ServiceIn(ReadModelProjection):
 
     @process_event.register(Contract.Renewed)
     def _renewed(self, e: Contract.Renewed, tracking: Tracking) -> None:
-        # The site is the registration's: take it from the unit's earlier term.
-        waiting = self._waiting(str(e.originator_id), e.serial)
-        site_id = None
-        for key in reversed(json.loads(waiting["term_keys"])):
-            row = self.rows.get("service_ins", key)
-            if row is not None:
-                site_id = row["site_id"]
-                break
-        if site_id is None:
-            site_id = self._site_of(str(e.originator_id), e.serial)
+        # A renewal stays at the registration's site.
+        site_id = self._waiting(str(e.originator_id), e.serial).get("site_id")
         renewed_on = getattr(e, "renewed_on", None) or e.timestamp.astimezone(TOKYO).date()
         self._registered(e, tracking, "renewal", renewed_on, site_id)
-
-    def _site_of(self, contract_id: str, serial: str) -> str | None:
-        rows = self.view.query(
-            "SELECT site_id FROM {service_ins} WHERE contract_id = :c AND serial = :s ORDER BY position DESC LIMIT 1",
-            {"c": contract_id, "s": serial},
-        )
-        return rows[0]["site_id"] if rows else None
 
     def _notified(self, e: Any) -> None:
         """The completion mail of the unit's waiting term with the mailed period (the

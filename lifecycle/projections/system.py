@@ -150,6 +150,7 @@ class ReadModels:
         builder.catch_up()
         position = fresh.position()
         self.view(name).swap_in(fresh)
+        self.view(name).analyze()
         log.info("projection %s rebuilt up to position %s and swapped in", name, position)
         self.runners[name].nudge()
         return position

@@ -149,7 +149,7 @@ class TestExpiryDashboard:
         members = [u for u in expected_lists(units)["lapsed"] if u.company == company]
         filtered = dashboards.expiry("lapsed", ExpiryFilters(contract_number=company), sort="-end", limit=500)
         assert [i["serial"] for i in filtered["items"]] == [
-            u.serial for u in sorted(members, key=lambda u: (-u.end.toordinal(), u.serial))
+            u.serial for u in sorted(members, key=lambda u: (u.end, u.serial), reverse=True)
         ]
         assert filtered["counts"]["lapsed"] == len(members)
         everything = dashboards.expiry("ending_180", limit=500)["items"]

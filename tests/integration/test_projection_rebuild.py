@@ -133,6 +133,12 @@ def check_rebuild_equals_incremental(store_settings: Any, steps: list[tuple[str,
         read_models.catch_up()
         incremental = dump(read_models)
         assert any(incremental.values())
+        coverage = read_models.view("coverage")  # the kept counts are the registrations' counts
+        grouped = coverage.query(
+            "SELECT period_end, COUNT(*) AS n FROM {registrations} WHERE is_current = 1 GROUP BY period_end"
+        )
+        kept = coverage.query("SELECT period_end, count FROM {end_counts} WHERE count <> 0")
+        assert {r["period_end"]: r["count"] for r in kept} == {r["period_end"]: r["n"] for r in grouped}
         for name in read_models.runners:
             assert read_models.rebuild(name) == app.recorder.max_notification_id()
         assert dump(read_models) == incremental

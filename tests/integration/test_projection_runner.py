@@ -136,3 +136,51 @@ def test_only_one_process_runs_a_projection_on_postgres(postgres_url: str, tmp_p
     finally:
         first_app.close()
         second_app.close()
+
+
+def test_a_changed_read_model_definition_is_rebuilt_from_zero(app: Any) -> None:
+    register_units(app, 2)
+    view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+    ProjectionRunner(app, Coverage(view)).catch_up()
+    assert view.position() > 0
+    from dataclasses import replace
+
+    wider = [replace(t, columns={**t.columns, "note": "text"}) if t.name == "units" else t for t in Coverage.tables]
+    changed = build_view(app.factory.datastore, "coverage", wider)
+    assert changed.position() == 0 and changed.query("SELECT * FROM {units}") == []
+    assert build_view(app.factory.datastore, "coverage", wider).position() == 0  # same definition: kept
+
+
+@pytest.mark.postgres
+def test_two_processes_on_postgres_run_each_projection_once_and_take_over(postgres_url: str, tmp_path: Path) -> None:
+    """Two API processes (here: two applications with their own connection pools): each
+    projection runs in one of them; both serve reads; when that one stops, the other takes
+    over from the committed position."""
+    settings = settings_for("postgres", tmp_path, postgres_url)
+    first_app, second_app = build_application(settings), build_application(settings)
+    first, second = ReadModels(first_app, wait_timeout=10), ReadModels(second_app, wait_timeout=10)
+    first.start()
+    second.start()
+    try:
+        register_units(first_app, 2)
+        head = first_app.recorder.max_notification_id()
+        first.wait_for(head)
+        second.wait_for(head)
+        for name in first.runners:
+            assert [first.runners[name].is_leader, second.runners[name].is_leader].count(True) == 1
+        for name in first.runners:  # each event applied once, by one of the two
+            topics = first.runners[name].projection.topics
+            in_log = len(first_app.recorder.select_notifications(None, 10**6, topics=topics))
+            assert first.runners[name].events_processed + second.runners[name].events_processed == in_log
+        leader, standby = (first, second) if first.runners["coverage"].is_leader else (second, first)
+        leader.stop()
+        register_units(second_app, 1, start=2)
+        standby.wait_for(second_app.recorder.max_notification_id(), "coverage")
+        assert standby.runners["coverage"].is_leader
+        rows = standby.view("coverage").query("SELECT serial, terms FROM {registrations} ORDER BY serial")
+        assert [(r["serial"], r["terms"]) for r in rows] == [(f"SN0000000{n}", 1) for n in range(3)]
+    finally:
+        first.stop()
+        second.stop()
+        first_app.close()
+        second_app.close()
