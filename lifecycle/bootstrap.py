@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -71,15 +73,41 @@ def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
+@contextmanager
+def creating_tables(env: dict[str, str]) -> Iterator[None]:
+    """Server processes starting together on one PostgreSQL database would race on
+    CREATE ... IF NOT EXISTS (a duplicate pg_type row): they create tables one at a time."""
+    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+        yield
+        return
+    import psycopg
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('lifecycle: creating tables'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('lifecycle: creating tables'))")
+
+
 def build_application(settings: Settings, clock: Clock | None = None) -> LifecycleApplication:
-    return LifecycleApplication(
-        clock=clock or SystemClock(),
-        postal_codes=PosutoDirectory(),
-        terms=settings.support_terms(),
-        secret_key=settings.signing_key(),
-        password_hasher=hash_password,
-        env=event_store_env(settings),
-    )
+    env = event_store_env(settings)
+    with creating_tables(env):
+        return LifecycleApplication(
+            clock=clock or SystemClock(),
+            postal_codes=PosutoDirectory(),
+            terms=settings.support_terms(),
+            secret_key=settings.signing_key(),
+            password_hasher=hash_password,
+            env=env,
+        )
 
 
 class BackgroundService(Protocol):
@@ -126,6 +154,11 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
 
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     application = build_application(settings, clock)
+    with creating_tables(event_store_env(settings)):
+        return _assemble_runtime(settings, application, clock)
+
+
+def _assemble_runtime(settings: Settings, application: LifecycleApplication, clock: Clock | None) -> Runtime:
     read_models = build_read_models(settings, application)
     runtime = Runtime(settings, application, read_models=read_models)
     runtime.support_desk = SupportDesk(read_models, application.clock, application.terms.renewal, settings.ending_soon_days)

@@ -52,6 +52,7 @@ def servers(settings: Settings) -> Iterator[list[str]]:
         "LIFECYCLE_DATABASE_SCHEMA": settings.database_schema,
         "LIFECYCLE_SECRET_KEY": settings.secret_key,
         "LIFECYCLE_VAR_DIR": str(settings.var_dir),
+        "LIFECYCLE_DATABASE_POOL_SIZE": "4",
     }
     ports = [free_port(), free_port()]
     processes = [
@@ -82,7 +83,9 @@ def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Se
 
     def race(requests: list[tuple[httpx.Client, str, dict]]) -> list[httpx.Response]:
         with ThreadPoolExecutor(len(requests)) as pool:
-            return list(pool.map(lambda r: r[0].post(r[1], json=r[2]), requests))
+            answers = list(pool.map(lambda r: r[0].post(r[1], json=r[2]), requests))
+        flow.position = max([flow.position, *(int(a.headers.get("X-Log-Position", 0)) for a in answers)])
+        return answers
 
     for _ in range(10):
         ticket = flow.sell_ticket()
@@ -102,7 +105,9 @@ def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Se
 
     listed = [
         r for s in (site_id, other_site)
-        for r in clients[1].get(f"/v1/sites/{s}/registrations").json()["registrations"]
+        for r in clients[1].get(
+            f"/v1/sites/{s}/registrations", params={"min_position": flow.position}
+        ).json()["registrations"]
     ]
     assert len(listed) == 20
     assert len({r["serial"] for r in listed}) == 20
