@@ -1,26 +1,26 @@
 """Sending one notification, once (M-4).
 
 The broker delivers a notification id at least once, and a worker can die at any
-instant. `deliver` makes that safe with three records around the one step that cannot be
+instant. `deliver` makes that safe with records before and after the one step that cannot be
 undone, handing the message to the mail server:
 
-1. claim: the timer row is held for `lease` (one sender at a time); a row that is not
-   pending, or held by a live worker, is left alone.
-2. record-before: the rendered message, with its deterministic Message-ID, is committed
-   to the row's outbox before the server sees a byte of it.
-3. send, then record-after: the ServiceInNotified / RenewalReminderSent /
+1. claim and record-before, in one commit: the timer row is held for `lease` (one sender
+   at a time; a row that is not pending, or held by a live worker, is left alone), and the
+   rendered message, with its deterministic Message-ID, is written to the row's outbox
+   before the server sees a byte of it.
+2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
    ConfirmationMailSent event is saved on the aggregate, then the row is settled.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
 once the lease has run out (the scheduler enqueues it again):
-- before 2: nothing was sent; the mail is rendered and sent now. No loss.
-- between 2 and the server's acceptance: nothing was delivered; the outbox is sent.
-- between the server's acceptance and 3: the server may hold the message, and no
+- before 1: nothing was sent; the mail is rendered and sent now. No loss.
+- between 1 and the server's acceptance: nothing was delivered; the outbox is sent.
+- between the server's acceptance and 2: the server may hold the message, and no
   protocol can tell (SMTP has no two-phase commit). The outbox is sent again: the very
   same bytes with the same Message-ID, which mail stores use to recognise a copy (our
   Maildir writer, and e.g. a mail catcher set to ignore duplicate ids, keep one). So a
   recipient never gets two different mails for one notification, nor none.
-- after 3: the aggregate already records the notification; nothing is sent again.
+- after 2: the aggregate already records the notification; nothing is sent again.
 The window of the third case is one database commit long; `interrupted` on the row counts
 how often a send was resumed after a worker died holding it.
 
@@ -48,7 +48,7 @@ from lifecycle.clock import Clock, SystemClock, tokyo_today
 from lifecycle.domain.errors import DomainError
 from lifecycle.policies.mails import MailComposer, OutgoingMail
 from lifecycle.policies.notifications import NotificationKind
-from lifecycle.policies.timers import SENT, SKIPPED, TimerRow, TimerStore
+from lifecycle.policies.timers import PENDING, SENT, SKIPPED, TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -114,29 +114,34 @@ class NotificationSender:
         self.lease = timedelta(seconds=lease_seconds)
 
     def deliver(self, notification_id: UUID) -> Outcome:
-        now = self.wall_clock.now()
-        row = self.store.claim(notification_id, now, now + self.lease)
-        if row is None:
+        row = self.store.get(notification_id)
+        if row is None or row.state != PENDING:
             return Outcome.NOT_CLAIMED
         prepared = self._prepare(row)
         if isinstance(prepared, Settled):
             state = SENT if prepared.outcome is Outcome.ALREADY_SENT else SKIPPED
             self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
             return prepared.outcome
-        mail = prepared.mail
-        if row.outbox is not None:
-            # A send of this notification was interrupted after its message was recorded:
-            # the server may hold it, so send exactly those bytes again (same Message-ID).
-            log.warning("notification %s: sending the recorded message %s again", notification_id, row.message_id)
-            mail = OutgoingMail(row.message_id or mail.message_id, mail.sender, row.recipients, mail.subject, row.outbox)
-        else:
-            self.store.put_in_outbox(notification_id, mail.data, mail.recipients, mail.message_id)
+        now = self.wall_clock.now()
+        rendered = prepared.mail
+        claimed = self.store.claim(
+            notification_id, now, now + self.lease, rendered.data, rendered.recipients, rendered.message_id
+        )
+        if claimed is None:
+            return Outcome.NOT_CLAIMED
+        assert claimed.outbox is not None
+        mail = OutgoingMail(claimed.message_id or rendered.message_id, rendered.sender, claimed.recipients,
+                            rendered.subject, claimed.outbox)
+        if mail.data != rendered.data:
+            # An earlier send of this notification was interrupted after its message was
+            # recorded: the server may hold it, so send exactly those bytes again.
+            log.warning("notification %s: sending the recorded message %s again", notification_id, mail.message_id)
         try:
             accepted = self.mailer.send(mail)
         except MailRefused as refusal:
-            return self._failed(row, f"refused: {refusal}", keep_outbox=False, permanent=refusal.permanent)
+            return self._failed(claimed, f"refused: {refusal}", keep_outbox=False, permanent=refusal.permanent)
         except Exception as error:  # noqa: BLE001 - any other error leaves it unknown whether the server took it
-            return self._failed(row, f"{type(error).__name__}: {error}", keep_outbox=True)
+            return self._failed(claimed, f"{type(error).__name__}: {error}", keep_outbox=True)
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
         self.store.settle(notification_id, SENT, sent_at)

@@ -302,29 +302,35 @@ class TimerStore(ABC):
             row = cursor.fetchone()
         return self._row(row) if row else None
 
-    def claim(self, notification_id: UUID, now: datetime, until: datetime) -> TimerRow | None:
-        """Hold a pending timer for sending until `until`, unless a worker holds it now.
+    def claim(
+        self, notification_id: UUID, now: datetime, until: datetime, data: bytes, recipients: Sequence[str], message_id: str
+    ) -> TimerRow | None:
+        """Hold a pending timer for sending until `until`, unless a worker holds it now, and
+        record the message about to be sent (record-before) in the same commit. An outbox
+        left by an interrupted or failed send is kept: that message is the one to send.
         Answers None when it is not pending or is held: there is nothing to do."""
         with self.transaction(commit=True) as cursor:
             self._execute(
                 cursor,
                 f"UPDATE {self.table} SET claimed_until = %s, attempts = attempts + 1, "
-                "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END) "
+                "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END), "
+                "recipients = CASE WHEN outbox IS NULL THEN %s ELSE recipients END, "
+                "message_id = CASE WHEN outbox IS NULL THEN %s ELSE message_id END, "
+                "outbox = COALESCE(outbox, %s) "
                 "WHERE notification_id = %s AND state = %s AND (claimed_until IS NULL OR claimed_until < %s) "
                 f"RETURNING {COLUMNS}",
-                (self.instant(until), str(notification_id), PENDING, self.instant(now)),
+                (
+                    self.instant(until),
+                    json.dumps(list(recipients)),
+                    message_id,
+                    data,
+                    str(notification_id),
+                    PENDING,
+                    self.instant(now),
+                ),
             )
             row = cursor.fetchone()
         return self._row(row) if row else None
-
-    def put_in_outbox(self, notification_id: UUID, data: bytes, recipients: Sequence[str], message_id: str) -> None:
-        """Record-before: the exact message, committed before the server sees it."""
-        with self.transaction(commit=True) as cursor:
-            self._execute(
-                cursor,
-                f"UPDATE {self.table} SET outbox = %s, recipients = %s, message_id = %s WHERE notification_id = %s",
-                (data, json.dumps(list(recipients)), message_id, str(notification_id)),
-            )
 
     def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None:
         """Sent (its event recorded) or skipped: done with for good."""
