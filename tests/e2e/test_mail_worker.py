@@ -173,6 +173,28 @@ def test_M3_worker_process_sends_no_reminder_after_a_renewal(stack: Stack, clock
     assert all("サポートサービス登録完了のご連絡" in m.subject for m in mails)
 
 
+@pytest.mark.parametrize("stack", [{"notification_requeue_seconds": 1}], indirect=True)
+def test_M4_a_message_lost_with_redis_is_enqueued_again_and_sent_once(stack: Stack) -> None:
+    site_id, _, _ = stack.registered_site()
+    stack.flow.register(site_id, stack.flow.sell_ticket(), stack.flow.ship())
+    [fired] = stack.run_timers("2026-11-24T10:00:00+09:00")  # enqueued while no worker runs
+    connection = redis.Redis.from_url(REDIS_URL)
+    lost = list(connection.scan_iter(f"{stack.settings.redis_namespace}*"))
+    assert lost  # the message is in Redis ...
+    connection.delete(*lost)  # ... and gone, as after a restart of a Redis that keeps nothing on disk
+
+    stack.start_worker()
+    assert stack.run_timers("2026-11-24T10:00:00+09:00") == []  # enqueued a moment ago: not yet again
+    time.sleep(1.2)
+    [again] = stack.run_timers("2026-11-24T10:00:00+09:00")
+    assert again["notification_id"] == fired["notification_id"]
+    stack.sink.wait_for(1)
+    _wait_until(lambda: stack.notifications.notification(uuid.UUID(fired["notification_id"]))["state"] == "sent")
+    time.sleep(1.2)
+    assert stack.run_timers("2026-11-24T10:00:00+09:00") == []  # sent: never enqueued again
+    assert len(stack.sink.quiet_for(0.5)) == 1
+
+
 def _wait_until(condition: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
