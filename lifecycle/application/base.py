@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
@@ -70,6 +70,11 @@ class LifecycleApplicationBase(Application[UUID]):
         self.hash_password = password_hasher
         # Called after each save, e.g. to wake this process's projection runners.
         self.save_listeners: list[Callable[[], None]] = []
+        # Aggregates of a type that is never snapshotted are read without first asking the
+        # snapshot store (one query instead of two per aggregate).
+        self._unsnapshotted = Repository(event_store=self.events)
+        # Index aggregates never change once claimed: key -> ref, found ones only.
+        self._index_refs: dict[str, UUID] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -81,8 +86,9 @@ class LifecycleApplicationBase(Application[UUID]):
     # --- loading ----------------------------------------------------------------------
 
     def _load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        repository = self.repository if cls in self.snapshotting_intervals else self._unsnapshotted
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate = repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
@@ -92,8 +98,15 @@ class LifecycleApplicationBase(Application[UUID]):
         return aggregate_id in self.repository
 
     def _indexed(self, key: str) -> UUID | None:
-        index = self._load(Index.create_id(key), Index)
-        return index.ref if index else None
+        ref = self._index_refs.get(key)
+        if ref is None:
+            index = self._load(Index.create_id(key), Index)
+            if index is None:
+                return None
+            if len(self._index_refs) >= 100_000:
+                self._index_refs.clear()
+            ref = self._index_refs[key] = index.ref
+        return ref
 
     # --- running commands -------------------------------------------------------------
 
