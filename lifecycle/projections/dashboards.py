@@ -145,18 +145,16 @@ class Dashboards:
             if self._in_list(list_name, row["period_end"], bounds):
                 months[row["period_end"][:7]] = months.get(row["period_end"][:7], 0) + int(row["count"])
         selected = f"{where} AND {self._list_condition(list_name)}"
-        by_company = self._query(
+        # Counted per company from the index alone; the sorts by company use these counts too.
+        per_company = self._query(
             f"SELECT r.contract_id AS company_id, COUNT(*) AS count FROM {{registrations}} r WHERE {selected} "
-            "GROUP BY r.contract_id ORDER BY COUNT(*) DESC, r.contract_id LIMIT :top",
-            {**params, "top": top_companies},
+            "GROUP BY r.contract_id",
+            params,
         )
+        by_company = sorted(per_company, key=lambda r: (-int(r["count"]), r["company_id"]))[:top_companies]
         page = {"limit": EXPORT_LIMIT, "offset": 0} if export else {"limit": limit, "offset": offset}
-        if sort in ("company", "contract_number"):  # sorted by the company's fields: join first
-            items = self._query(
-                "SELECT r.* FROM {registrations} r LEFT JOIN {contracts} c ON c.contract_id = r.contract_id "
-                f"WHERE {selected} ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
-                {**params, **page},
-            )
+        if sort in ("company", "contract_number"):
+            items = self._page_by_company(sort, per_company, selected, params, page)
         else:
             items = self._query(
                 f"SELECT r.* FROM {{registrations}} r WHERE {selected} "
@@ -179,9 +177,47 @@ class Dashboards:
             "items": [self._expiry_item({**r, **companies.get(r["contract_id"], {})}, today) for r in items],
         }
 
+    def _page_by_company(
+        self,
+        sort: str,
+        per_company: list[dict[str, Any]],
+        selected: str,
+        params: dict[str, Any],
+        page: dict[str, int],
+    ) -> list[dict[str, Any]]:
+        """A page sorted by company name or contract number, then end: the companies are
+        ordered here from their counts, and only those on the page are read."""
+        companies = self._companies({r["company_id"] for r in per_company})
+        field = "company_name" if sort == "company" else "contract_number"
+        ordered = sorted(
+            per_company, key=lambda r: (companies.get(r["company_id"], {}).get(field) or "", r["company_id"])
+        )
+        skip, wanted, items = page["offset"], page["limit"], []
+        for company in ordered:
+            count = int(company["count"])
+            if skip >= count:
+                skip -= count
+                continue
+            rows = self._query(
+                f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.contract_id = :company_id "
+                "ORDER BY r.period_end, r.serial LIMIT :limit OFFSET :offset",
+                {**params, "company_id": company["company_id"], "limit": wanted, "offset": skip},
+            )
+            items += rows
+            wanted -= len(rows)
+            skip = 0
+            if wanted <= 0:
+                break
+        return items
+
     def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
         ids = sorted(contract_ids)
+        if len(ids) > 500:  # most of them: read them all at once
+            return {
+                row["contract_id"]: {"contract_number": row["contract_number"], "company_name": row["name"]}
+                for row in self._query("SELECT contract_id, contract_number, name FROM {contracts}", {})
+            }
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join(f":c{i}" for i in range(len(chunk)))

@@ -152,6 +152,14 @@ class TestExpiryDashboard:
             u.serial for u in sorted(members, key=lambda u: (u.end, u.serial), reverse=True)
         ]
         assert filtered["counts"]["lapsed"] == len(members)
+        # The scenario's two companies in the order of their names (code points: ベ before 株).
+        name_of = {company: filtered["items"][0]["company_name"]}
+        name_of.update({u.company: "株式会社アルファ" if name_of[company] != "株式会社アルファ" else "ベータ工業株式会社"
+                        for u in units if u.company != company})
+        lapsed = expected_lists(units)["lapsed"]
+        by_name = [u.serial for u in sorted(lapsed, key=lambda u: (name_of[u.company], u.end, u.serial))]
+        pages = [dashboards.expiry("lapsed", sort="company", limit=5, offset=o)["items"] for o in range(0, len(lapsed), 5)]
+        assert [i["serial"] for page in pages for i in page] == by_name
         everything = dashboards.expiry("ending_180", limit=500)["items"]
         pages = [dashboards.expiry("ending_180", limit=4, offset=o)["items"] for o in range(0, len(everything), 4)]
         assert [i["serial"] for page in pages for i in page] == [i["serial"] for i in everything]
