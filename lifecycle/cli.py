@@ -6,7 +6,11 @@ import socket
 
 import typer
 import uvicorn
-from uvicorn.protocols.http.h11_impl import H11Protocol
+
+try:  # the protocol uvicorn's "auto" would pick: httptools when installed, else h11
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HTTPProtocol
+except ImportError:
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _HTTPProtocol
 
 cli = typer.Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 
@@ -23,10 +27,10 @@ def serve(
     workers: int = typer.Option(1, help="Server processes (PostgreSQL only: SQLite is one process)."),
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", http=NoDelayH11Protocol)
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", http=NoDelayHTTPProtocol)
 
 
-class NoDelayH11Protocol(H11Protocol):
+class NoDelayHTTPProtocol(_HTTPProtocol):
     """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
 
     With --workers N, uvicorn binds the listening socket itself with proto 0, so asyncio does
