@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     smtp_timeout_seconds: float = 20.0
+    smtp_ca_file: Path | None = None  # a private CA for the relay's certificate (default: the system's)
     maildir: Path | None = None
     # The sender and the vendor's contacts quoted in the mails (M-2).
     mail_from: str = "support@example.com"

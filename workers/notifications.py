@@ -67,6 +67,7 @@ def mailer_from(settings: Settings) -> Mailer:
             username=settings.smtp_username,
             password=settings.smtp_password,
             timeout=settings.smtp_timeout_seconds,
+            ca_file=settings.smtp_ca_file,
         )
     return MaildirMailer(settings.mail_directory())
 

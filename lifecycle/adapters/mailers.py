@@ -60,18 +60,20 @@ class SmtpMailer(Mailer):
         password: str = "",
         timeout: float = 20.0,
         local_hostname: str | None = None,
+        ca_file: str | Path | None = None,
     ) -> None:
         if security not in ("none", "starttls", "ssl"):
             raise ValueError(f"SMTP security must be none, starttls or ssl, not {security!r}")
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.timeout = username, password, timeout
         self.local_hostname = local_hostname or socket.getfqdn()
+        self.ca_file = str(ca_file) if ca_file else None
         self._local = threading.local()
         self._all: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.ca_file)
         connection: smtplib.SMTP
         if self.security == "ssl":
             connection = smtplib.SMTP_SSL(
