@@ -386,6 +386,14 @@ class TimerStore(ABC):
             row = cursor.fetchone()
         return self._row(row) if row else None
 
+    def of(self, aggregate_id: UUID) -> list[TimerRow]:
+        """Every timer of a contract or an account, by due time."""
+        with self.transaction(commit=False) as cursor:
+            self._execute(
+                cursor, f"SELECT {COLUMNS} FROM {self.table} WHERE aggregate_id = %s ORDER BY due_at", (str(aggregate_id),)
+            )
+            return [self._row(r) for r in cursor.fetchall()]
+
     def counts(self) -> dict[str, int]:
         with self.transaction(commit=False) as cursor:
             self._execute(cursor, f"SELECT state, COUNT(*) AS n FROM {self.table} GROUP BY state")

@@ -61,9 +61,10 @@ class Service:
 
     def registered_site(self) -> tuple[str, str]:
         """A ready site of a fresh account; answers (site_id, registrant e-mail)."""
-        account_id = self.flow.active_account()
+        self.account_id = account_id = self.flow.active_account()
         email = self.client.get(f"/v1/accounts/{account_id}").json()["email"]
         company = self.flow.company(account_id)
+        self.company_id = company["company_id"]
         site_id = self.flow.site(company["company_id"])["site_id"]
         self.contact_id = self.flow.fault_contact(site_id)["contact_id"]
         return site_id, email
@@ -281,7 +282,9 @@ class TestSentOnce:
             service.flow.register(site_id, service.flow.sell_ticket(sold_on="2026-11-10"), service.flow.ship())
             service.run_timers("2026-11-24T10:00:00+09:00")  # service-in sent; reminders pending
         with TestClient(create_app(settings, clock=clock)) as client:  # the API restarted
+            ids = service.account_id, service.company_id
             service = Service(client, smtp_sink)
+            service.account_id, service.company_id = ids
             before = {r.notification_id: (r.state, r.timer.due_at) for r in _all_rows(service)}
             assert service.notifications.rebuild() > 0
             after = {r.notification_id: (r.state, r.timer.due_at) for r in _all_rows(service)}
@@ -298,11 +301,9 @@ class TestSentOnce:
 
 
 def _all_rows(service: Service) -> list[Any]:
+    """The timers of the service's last account and its company."""
     store = service.notifications.store
-    with store.transaction(commit=False) as cursor:
-        store._execute(cursor, f"SELECT notification_id FROM {store.table}")
-        ids = [UUID(row["notification_id"]) for row in cursor.fetchall()]
-    return [store.get(i) for i in ids]
+    return [*store.of(UUID(service.account_id)), *store.of(UUID(service.company_id))]
 
 
 class TestConfirmationMail:
