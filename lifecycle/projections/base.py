@@ -35,11 +35,16 @@ class Rows:
         self._evicted: dict[str, set[Any]] = {name: set() for name in view.tables}
 
     def begin(self) -> None:
+        # A new Changes: the previous batch's may still be being committed.
         self.changes = Changes()
         if self._size == 0 and not self._complete:
             self._complete = self.view.position() == 0
 
+    def over_capacity(self) -> bool:
+        return self._size > self.capacity
+
     def end(self) -> None:
+        """After a commit (and none pending): keeps the cache within its capacity."""
         self.changes = Changes()
         if self._size > self.capacity:
             self._evict_oldest_half()

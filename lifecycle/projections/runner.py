@@ -15,15 +15,16 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.projections.base import ReadModelProjection
-from lifecycle.projections.store import PositionMoved
+from lifecycle.projections.store import Changes, PositionMoved
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +166,58 @@ class ProjectionRunner:
         start = self._committed if self._committed is not None else self.position()
         head = self.head()
         if head <= start:
-            if self._rows_since_analyze > ANALYZE_AFTER_ROWS:
-                self.view.analyze()  # caught up after a large catch-up: let the planner know
-                self._rows_since_analyze = 0
+            self._analyze_after_catching_up()
             return 0
+        notifications, end = self._fetch(start, head)
+        changes, count = self._apply(notifications)
+        try:
+            self.view.commit(start, end, changes)
+        except BaseException:
+            self._abandon()
+            raise
+        self._committed_batch(end, changes, count)
+        self.projection.rows.end()
+        return end - start
+
+    def catch_up(self, until: int | None = None, deadline: float | None = None) -> int:
+        """Runs batches until the view reaches `until` (default: the head now), or until the
+        monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
+        read from the log and the previous one committed; a failed commit abandons them all."""
+        target = self.head() if until is None else until
+        start = self._committed if self._committed is not None else self.position()
+        first = start
+        pending: tuple[Future[None], int, Changes, int] | None = None
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader,
+            ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}") as committer,
+        ):
+            try:
+                fetched = reader.submit(self._fetch, start, target) if start < target else None
+                while fetched is not None and (deadline is None or time.monotonic() < deadline):
+                    notifications, end = fetched.result()
+                    fetched = reader.submit(self._fetch, end, target) if end < target else None
+                    changes, count = self._apply(notifications)
+                    if pending is not None:
+                        self._finish(pending)
+                    pending = (committer.submit(self.view.commit, start, end, changes), end, changes, count)
+                    start = end
+                    if self.projection.rows.over_capacity():
+                        self._finish(pending)
+                        pending = None
+                        self.projection.rows.end()
+                if pending is not None:
+                    self._finish(pending)
+                self.projection.rows.end()
+            except BaseException:
+                self._abandon()
+                raise
+        if start >= target:
+            self._analyze_after_catching_up()
+        return start - first
+
+    def _fetch(self, start: int, head: int) -> tuple[Sequence[Notification], int]:
+        """The next batch of this projection's events after `start`, up to `head`, and the
+        position it reaches."""
         notifications = self.app.recorder.select_notifications(
             start=start,
             limit=self.batch_size,
@@ -176,8 +225,11 @@ class ProjectionRunner:
             topics=self.projection.topics,
             inclusive_of_start=False,
         )
-        # Every topic before `head` has been read when the batch is not full.
-        end = notifications[-1].id if len(notifications) == self.batch_size else head
+        # Every topic up to `head` has been read when the batch is not full.
+        return notifications, notifications[-1].id if len(notifications) == self.batch_size else head
+
+    def _apply(self, notifications: Sequence[Notification]) -> tuple[Changes, int]:
+        """Applies a batch to the rows; answers its changes."""
         rows = self.projection.rows
         rows.begin()
         try:
@@ -186,31 +238,31 @@ class ProjectionRunner:
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
             for notification in notifications:
                 process_event(to_event(notification), Tracking(tracking_name, notification.id))
-            self.view.commit(start, end, rows.changes)
         except BaseException:
-            rows.forget()  # the cache may hold rows of the rolled-back batch
-            self._committed = None
+            self._abandon()
             raise
-        self._rows_since_analyze += sum(len(r) for r in rows.changes.upserts.values())
-        rows.end()
-        if self._rows_since_analyze > ANALYZE_AFTER_ROWS and len(notifications) < self.batch_size:
-            self.view.analyze()
-            self._rows_since_analyze = 0
-        self.events_processed += len(notifications)
+        # Copies: the next batch changes the cached rows while this one is being committed.
+        return rows.changes.copy(), len(notifications)
+
+    def _finish(self, pending: tuple[Future[None], int, Changes, int]) -> None:
+        future, end, changes, count = pending
+        future.result()
+        self._committed_batch(end, changes, count)
+
+    def _committed_batch(self, end: int, changes: Changes, count: int) -> None:
+        self._rows_since_analyze += sum(len(r) for r in changes.upserts.values())
+        self.events_processed += count
         self.batches_committed += 1
         self._note_committed(end, force=True)
-        return end - start
 
-    def catch_up(self, until: int | None = None) -> int:
-        """Runs batches until the view reaches `until` (default: the head now)."""
-        target = self.head() if until is None else until
-        moved = 0
-        while (self._committed or self.position()) < target:
-            step = self.run_once()
-            if step == 0:
-                break
-            moved += step
-        return moved
+    def _abandon(self) -> None:
+        self.projection.rows.forget()  # the cache may hold rows of rolled-back batches
+        self._committed = None
+
+    def _analyze_after_catching_up(self) -> None:
+        if self._rows_since_analyze > ANALYZE_AFTER_ROWS:
+            self.view.analyze()  # after a large catch-up: fresh statistics for the planner
+            self._rows_since_analyze = 0
 
     def _note_committed(self, position: int, *, force: bool = False) -> None:
         with self._advanced:
@@ -265,7 +317,7 @@ class ProjectionRunner:
                 self._stopping.wait(2.0)  # standing by for the process that runs it
                 continue
             try:
-                moved = self.run_once()
+                moved = self.catch_up()
                 self.last_error = None
                 backoff = 0.5
             except PositionMoved:

@@ -53,6 +53,12 @@ class Changes:
     def __bool__(self) -> bool:
         return any(self.upserts.values()) or any(self.deletes.values())
 
+    def copy(self) -> Changes:
+        return Changes(
+            {name: {key: dict(row) for key, row in rows.items()} for name, rows in self.upserts.items()},
+            {name: set(keys) for name, keys in self.deletes.items()},
+        )
+
 
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 

@@ -87,8 +87,7 @@ class ReadModels:
             if runner.leadership.acquire():
                 runner.is_leader = True
                 try:
-                    while time.monotonic() < deadline and runner.run_once():
-                        pass
+                    runner.catch_up(deadline=deadline)
                 except Exception:
                     log.exception("catching up %s at start failed; its runner retries", runner.name)
         for runner in self.runners.values():
