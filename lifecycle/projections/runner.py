@@ -218,15 +218,18 @@ class ProjectionRunner:
     def _fetch(self, start: int, head: int) -> tuple[Sequence[Notification], int]:
         """The next batch of this projection's events after `start`, up to `head`, and the
         position it reaches."""
+        # A bounded range of the log per query: its cost does not depend on how far behind the
+        # projection is, nor on the planner's statistics for the events table.
+        stop = min(head, start + max(10 * self.batch_size, 10_000))
         notifications = self.app.recorder.select_notifications(
             start=start,
             limit=self.batch_size,
-            stop=head,
+            stop=stop,
             topics=self.projection.topics,
             inclusive_of_start=False,
         )
-        # Every topic up to `head` has been read when the batch is not full.
-        return notifications, notifications[-1].id if len(notifications) == self.batch_size else head
+        # Every event up to `stop` has been read when the batch is not full.
+        return notifications, notifications[-1].id if len(notifications) == self.batch_size else stop
 
     def _apply(self, notifications: Sequence[Notification]) -> tuple[Changes, int]:
         """Applies a batch to the rows; answers its changes."""

@@ -212,6 +212,9 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
 
     def commit(self, expected: int | None, position: int, changes: Changes) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            # Without waiting for the WAL flush: a crash can lose only whole batches, rows and
+            # position together, and the runner applies them again from the log.
+            curs.execute("SET LOCAL synchronous_commit TO OFF")
             curs.execute(
                 self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
                 (self.tracking_name,),
