@@ -12,6 +12,7 @@ from lifecycle.application import IdempotencyKey, LifecycleApplication
 from lifecycle.projections.dashboards import Dashboards
 from lifecycle.projections.lookups import SupportDesk
 from lifecycle.projections.system import ReadModels
+from workers.notifications import Notifications
 
 
 def get_application(request: Request) -> LifecycleApplication:
@@ -67,3 +68,10 @@ MinPositionQuery = Annotated[
         "command in its X-Log-Position header (read-your-writes); 503 READ_MODEL_BEHIND if they do not in time.",
     ),
 ]
+
+
+def get_notifications(request: Request) -> Notifications:
+    return request.app.state.runtime.notifications
+
+
+NotificationsDep = Annotated[Notifications, Depends(get_notifications)]

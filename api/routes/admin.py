@@ -4,21 +4,13 @@ given instant."""
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 
+from api.deps import NotificationsDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import NotificationList, NotificationPublic, TimersFired, TimersRun
-from workers.notifications import Notifications
-
-
-def get_notifications(request: Request) -> Notifications:
-    return request.app.state.runtime.notifications
-
-
-NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
 clock_override = APIRouter(prefix="/v1/admin", tags=["admin (test aid)"], responses=PROBLEM_RESPONSES)
