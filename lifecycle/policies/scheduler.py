@@ -1,7 +1,8 @@
 """The periodic scheduler: bring the timer table up to the log, then hand every due timer's
 notification id to the broker. It keeps no state of its own: after a restart of Redis, the
-workers or the API it finds the same pending rows, and a message the broker lost is
-enqueued again once `requeue_seconds` have passed since it was enqueued."""
+workers or the API it finds the same pending rows; a message the broker lost is enqueued
+again once `requeue_seconds` have passed since it was enqueued, and the mail of a worker
+that died while holding it as soon as its claim has run out."""
 
 from __future__ import annotations
 

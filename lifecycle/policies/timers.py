@@ -262,22 +262,25 @@ class TimerStore(ABC):
     # --- the scheduler's side -----------------------------------------------------------
 
     def take_due(self, as_of: datetime, now: datetime, requeue_before: datetime, limit: int) -> list[TimerRow]:
-        """Pending timers due by `as_of` that no worker holds and that were not enqueued since
-        `requeue_before`, marked enqueued at `now`; a message lost by the broker is so
-        enqueued again once `requeue_before` passes its enqueue."""
+        """Pending timers due by `as_of` that no live worker holds, marked enqueued at `now`.
+        A timer already enqueued is taken again when its message may be lost: enqueued
+        before `requeue_before` (the broker lost it), or held by a worker whose claim ran out
+        (the worker died with it; counted as interrupted, its claim cleared)."""
         with self.transaction(commit=True) as cursor:
             self._execute(
                 cursor,
-                f"UPDATE {self.table} SET enqueued_at = %s WHERE notification_id IN ("
-                f"SELECT notification_id FROM {self.table} WHERE state = %s AND due_at <= %s "
-                "AND (enqueued_at IS NULL OR enqueued_at < %s) AND (claimed_until IS NULL OR claimed_until < %s) "
+                f"UPDATE {self.table} SET enqueued_at = %s, claimed_until = NULL, "
+                "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END) "
+                f"WHERE notification_id IN (SELECT notification_id FROM {self.table} WHERE state = %s "
+                "AND due_at <= %s AND (claimed_until IS NULL OR claimed_until < %s) "
+                "AND (enqueued_at IS NULL OR enqueued_at < %s OR claimed_until IS NOT NULL) "
                 f"ORDER BY due_at LIMIT %s{self.skip_locked}) RETURNING {COLUMNS}",
                 (
                     self.instant(now),
                     PENDING,
                     self.instant(as_of),
-                    self.instant(requeue_before),
                     self.instant(now),
+                    self.instant(requeue_before),
                     limit,
                 ),
             )
