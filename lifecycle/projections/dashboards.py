@@ -192,22 +192,42 @@ class Dashboards:
         ordered = sorted(
             per_company, key=lambda r: (companies.get(r["company_id"], {}).get(field) or "", r["company_id"])
         )
-        skip, wanted, items = page["offset"], page["limit"], []
+        # Which part of which company's rows the page holds.
+        segments: list[tuple[str, int, int]] = []
+        skip, wanted = page["offset"], page["limit"]
         for company in ordered:
             count = int(company["count"])
             if skip >= count:
                 skip -= count
                 continue
-            rows = self._query(
-                f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.contract_id = :company_id "
-                "ORDER BY r.period_end, r.serial LIMIT :limit OFFSET :offset",
-                {**params, "company_id": company["company_id"], "limit": wanted, "offset": skip},
-            )
-            items += rows
-            wanted -= len(rows)
+            take = min(count - skip, wanted)
+            segments.append((company["company_id"], skip, take))
+            wanted -= take
             skip = 0
             if wanted <= 0:
                 break
+        # Companies with few rows in the list are read together; a large one by its slice.
+        whole = [c for c, skip, take in segments if skip == 0 and take <= 200]
+        rows_of: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(whole), 500):
+            chunk = whole[start : start + 500]
+            marks = ", ".join(f":w{i}" for i in range(len(chunk)))
+            for row in self._query(
+                f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.contract_id IN ({marks})",
+                {**params, **{f"w{i}": c for i, c in enumerate(chunk)}},
+            ):
+                rows_of.setdefault(row["contract_id"], []).append(row)
+        items: list[dict[str, Any]] = []
+        for company_id, skip, take in segments:
+            if company_id in whole:
+                rows = sorted(rows_of.get(company_id, []), key=lambda r: (r["period_end"], r["serial"]))[:take]
+            else:
+                rows = self._query(
+                    f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.contract_id = :company_id "
+                    "ORDER BY r.period_end, r.serial LIMIT :limit OFFSET :offset",
+                    {**params, "company_id": company_id, "limit": take, "offset": skip},
+                )
+            items += rows
         return items
 
     def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:

@@ -193,7 +193,11 @@ class ProjectionRunner:
         ):
             try:
                 fetched = reader.submit(self._fetch, start, target) if start < target else None
-                while fetched is not None and (deadline is None or time.monotonic() < deadline):
+                while (
+                    fetched is not None
+                    and not self._stopping.is_set()
+                    and (deadline is None or time.monotonic() < deadline)
+                ):
                     notifications, end = fetched.result()
                     fetched = reader.submit(self._fetch, end, target) if end < target else None
                     changes, count = self._apply(notifications)
