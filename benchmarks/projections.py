@@ -131,7 +131,7 @@ def main() -> None:
         print(f"catch-up from zero, batch size {args.batch_size}:")
         total_seconds = 0.0
         for cls in PROJECTIONS.values():
-            view = build_view(app.factory.datastore, cls.name, cls.tables)
+            view = build_view(app.factory.datastore, cls.name, cls.tables, topics=cls.topics)
             view.drop_tables()  # from zero, also when reusing a log
             view.create_tables()
             runner = ProjectionRunner(app, cls(view), batch_size=args.batch_size)
@@ -148,7 +148,7 @@ def main() -> None:
         # As the service does it: the three runners at once, each in its own thread.
         runners = []
         for cls in PROJECTIONS.values():
-            view = build_view(app.factory.datastore, cls.name, cls.tables)
+            view = build_view(app.factory.datastore, cls.name, cls.tables, topics=cls.topics)
             view.drop_tables()
             view.create_tables()
             runners.append(ProjectionRunner(app, cls(view), batch_size=args.batch_size))

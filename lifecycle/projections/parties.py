@@ -58,6 +58,9 @@ CONTACTS = Table(
 )
 
 
+ACCOUNT_EMAIL_CHANGED = "lifecycle.aggregates.accounts:Account.EmailChanged"
+
+
 def _fields(event: Any, table: Table) -> dict[str, Any]:
     return {name: getattr(event, name) for name in table.columns if hasattr(event, name)}
 
@@ -74,11 +77,16 @@ class Parties(ReadModelProjection):
         Contract.ContactChanged,
         Account.SignedUp,
         Account.ProfileChanged,
-    )
+    ) + (ACCOUNT_EMAIL_CHANGED,)
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Other events do not change the parties."""
+        if type(domain_event).__name__ == "EmailChanged":  # A-3, confirmed by the new address
+            row = self.rows.get("accounts", str(domain_event.originator_id))
+            if row is not None:
+                row["email"] = domain_event.email
+                self.rows.put("accounts", row)
 
     @process_event.register(Contract.CompanyRegistered)
     def _company_registered(self, e: Contract.CompanyRegistered, _: Tracking) -> None:

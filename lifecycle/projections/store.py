@@ -70,6 +70,7 @@ class ReadModelView(TrackingRecorder):
     projection_name: str
     tables: dict[str, Table]
     suffix: str
+    topics: tuple[str, ...] = ()
 
     def _setup(self, projection_name: str, tables: Iterable[Table], suffix: str) -> None:
         self.projection_name = projection_name
@@ -131,7 +132,11 @@ class ReadModelView(TrackingRecorder):
         self._execute_script([f"ANALYZE {self.table(t)}" for t in self.tables])
 
     def fingerprint(self) -> str:
-        spec = repr([(t.name, sorted(t.columns.items()), t.key, t.indexes) for t in self.tables.values()])
+        """Of the tables and of the events that fill them: a change to either rebuilds."""
+        spec = repr(
+            [(t.name, sorted(t.columns.items()), t.key, t.indexes) for t in self.tables.values()]
+            + sorted(getattr(self, "topics", ()))
+        )
         return hashlib.blake2b(spec.encode(), digest_size=8).hexdigest()
 
     def ensure_definition(self) -> None:
@@ -375,7 +380,9 @@ def _move_tracking(curs: Any, table: str, source: str, target: str, mark: str) -
     curs.execute(f"INSERT INTO {table} VALUES ({mark}, {mark})", (target, position))
 
 
-def build_view(datastore: Any, projection_name: str, tables: Iterable[Table], suffix: str = "") -> ReadModelView:
+def build_view(
+    datastore: Any, projection_name: str, tables: Iterable[Table], suffix: str = "", topics: Iterable[str] = ()
+) -> ReadModelView:
     """The view for the event store's database, its tables created when missing."""
     view: ReadModelView
     if isinstance(datastore, PostgresDatastore):
@@ -384,6 +391,7 @@ def build_view(datastore: Any, projection_name: str, tables: Iterable[Table], su
         view = SQLiteReadModel(datastore, projection_name=projection_name, tables=tables, suffix=suffix)
     else:  # pragma: no cover - the settings only make these two
         raise TypeError(f"No read-model view for {type(datastore).__name__}")
+    view.topics = tuple(topics)
     view.create_table()  # the library's tracking table
     if not suffix:
         view.ensure_definition()

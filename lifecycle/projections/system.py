@@ -57,7 +57,7 @@ class ReadModels:
         self.datastore = app.factory.datastore  # type: ignore[attr-defined]
         self.runners: dict[str, ProjectionRunner] = {}
         for cls in projections:
-            view = build_view(self.datastore, cls.name, cls.tables)
+            view = build_view(self.datastore, cls.name, cls.tables, topics=cls.topics)
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
@@ -142,7 +142,7 @@ class ReadModels:
         if name not in self.runners:
             raise UnknownProjection(f"No projection named {name!r}; known: {', '.join(self.runners)}.")
         cls = type(self.runners[name].projection)
-        fresh = build_view(self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX)
+        fresh = build_view(self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX, topics=cls.topics)
         fresh.drop_tables()
         fresh.create_tables()
         builder = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)

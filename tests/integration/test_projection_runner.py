@@ -59,7 +59,7 @@ def coverage_rows(view: Any) -> list[dict[str, Any]]:
 class TestProjectionRunner:
     def test_runner_catches_up_and_tracks_the_head_of_the_log(self, app: Any) -> None:
         register_units(app, 3)
-        runner = ProjectionRunner(app, Coverage(build_view(app.factory.datastore, "coverage", Coverage.tables)))
+        runner = ProjectionRunner(app, Coverage(build_view(app.factory.datastore, "coverage", Coverage.tables, topics=Coverage.topics)))
         runner.catch_up()
         assert [r["serial"] for r in coverage_rows(runner.view)] == ["SN00000000", "SN00000001", "SN00000002"]
         assert runner.position() == app.recorder.max_notification_id()
@@ -67,7 +67,7 @@ class TestProjectionRunner:
 
     def test_a_crash_mid_batch_loses_nothing_and_applies_nothing_twice(self, app: Any) -> None:
         register_units(app, 4)
-        view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+        view = build_view(app.factory.datastore, "coverage", Coverage.tables, topics=Coverage.topics)
 
         class Crashing(Coverage):
             crashes = 1
@@ -92,7 +92,7 @@ class TestProjectionRunner:
 
     def test_a_second_runner_with_a_stale_position_cannot_commit(self, app: Any) -> None:
         register_units(app, 1)
-        view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+        view = build_view(app.factory.datastore, "coverage", Coverage.tables, topics=Coverage.topics)
         first, second = ProjectionRunner(app, Coverage(view)), ProjectionRunner(app, Coverage(view))
         assert second.position() == 0
         first.catch_up()
@@ -140,15 +140,15 @@ def test_only_one_process_runs_a_projection_on_postgres(postgres_url: str, tmp_p
 
 def test_a_changed_read_model_definition_is_rebuilt_from_zero(app: Any) -> None:
     register_units(app, 2)
-    view = build_view(app.factory.datastore, "coverage", Coverage.tables)
+    view = build_view(app.factory.datastore, "coverage", Coverage.tables, topics=Coverage.topics)
     ProjectionRunner(app, Coverage(view)).catch_up()
     assert view.position() > 0
     from dataclasses import replace
 
     wider = [replace(t, columns={**t.columns, "note": "text"}) if t.name == "units" else t for t in Coverage.tables]
-    changed = build_view(app.factory.datastore, "coverage", wider)
+    changed = build_view(app.factory.datastore, "coverage", wider, topics=Coverage.topics)
     assert changed.position() == 0 and changed.query("SELECT * FROM {units}") == []
-    assert build_view(app.factory.datastore, "coverage", wider).position() == 0  # same definition: kept
+    assert build_view(app.factory.datastore, "coverage", wider, topics=Coverage.topics).position() == 0  # same definition: kept
 
 
 @pytest.mark.postgres
