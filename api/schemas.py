@@ -126,6 +126,8 @@ class AccountUpdate(Body):
     name: str | None = OptionalText
     company_name: str | None = OptionalText
     phone: str | None = OptionalText
+    # A-3: a new login ID takes effect only through the confirmation mail sent to it.
+    email: EmailStr | None = None
 
 
 class AccountPublic(BaseModel):
@@ -135,6 +137,29 @@ class AccountPublic(BaseModel):
     company_name: str
     phone: str
     status: Literal["provisional", "active"]
+    pending_email: str | None = None  # A-3: waiting for the confirmation mail's URL
+    password_reset_required: bool = False  # Q17: set after the e-mail changed
+
+
+class EmailChangeConfirm(Body):
+    token: str = Field(min_length=1, max_length=500)
+
+
+class PasswordResetCreate(Body):
+    email: EmailStr
+
+
+class PasswordResetAccepted(BaseModel):
+    """The same answer whether or not the address is registered (A-4)."""
+
+    status: Literal["accepted"] = "accepted"
+    detail: str
+    message_ja: str
+
+
+class PasswordResetConfirm(Body):
+    token: str = Field(min_length=1, max_length=500)
+    password: str = Field(max_length=200)
 
 
 # --- companies, sites, fault contacts -----------------------------------------------------
@@ -378,7 +403,9 @@ class TimersRun(Body):
 
 class NotificationPublic(BaseModel):
     notification_id: UUID
-    kind: Literal["service_in", "renewal_reminder", "account_confirmation"]
+    kind: Literal[
+        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset"
+    ]
     aggregate_id: UUID
     serial: str | None
     stage: Literal["three_months", "one_month", "expiry_day"] | None

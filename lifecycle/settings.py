@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     contracts_desk_mail: str = "contracts@example.com"
     # The confirmation URL of A-2 is this base with ?token=...
     confirmation_url_base: str = "http://localhost:8000/confirm"
+    # The URL mailed to a new address (A-3) and the reset link (A-4), each with ?token=...
+    email_change_url_base: str = "http://localhost:8000/email/confirm"
+    password_reset_url_base: str = "http://localhost:8000/password-reset"
     # When mails go out, Asia/Tokyo: service-in this many business days after the
     # registration day (never later than M-1's 4), reminders on their day, at this time.
     service_in_business_days: int = Field(default=1, ge=0, le=4)

@@ -103,6 +103,8 @@ class Notifications:
             self.mailer,
             clock=clock,
             confirmation_url_base=settings.confirmation_url_base,
+            email_change_url_base=settings.email_change_url_base,
+            password_reset_url_base=settings.password_reset_url_base,
             retry=RetryPolicy(
                 settings.notification_max_attempts,
                 settings.notification_retry_base_seconds,

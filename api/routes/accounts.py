@@ -1,4 +1,4 @@
-"""Sign-up, confirmation and profile (A-1…A-3)."""
+"""Sign-up, confirmation, profile, e-mail change and forgotten password (A-1…A-4)."""
 
 from uuid import UUID
 
@@ -6,9 +6,24 @@ from fastapi import APIRouter
 
 from api.deps import AppDep, IdempotencyDep
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import AccountCreate, AccountPublic, AccountUpdate, AccountVerify
+from api.schemas import (
+    AccountCreate,
+    AccountPublic,
+    AccountUpdate,
+    AccountVerify,
+    EmailChangeConfirm,
+    PasswordResetAccepted,
+    PasswordResetConfirm,
+    PasswordResetCreate,
+)
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
+
+PASSWORD_RESET_ACCEPTED = {
+    "status": "accepted",
+    "detail": "If the address is the login ID of an active account, a reset link has been mailed to it.",
+    "message_ja": "ご入力のメールアドレスが登録されている場合は、パスワード再設定のご案内をお送りしました。",
+}
 
 
 @router.post("", status_code=201, response_model=AccountPublic)
@@ -25,6 +40,27 @@ def verify(body: AccountVerify, app: AppDep, idempotency: IdempotencyDep) -> dic
     return app.verify_account(body.token, idempotency)
 
 
+@router.post("/email/confirm", response_model=AccountPublic)
+def confirm_email_change(body: EmailChangeConfirm, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """A-3: the token of the URL mailed to the new address makes it the login ID; the
+    password must then be set again (`password_reset_required`, Q17)."""
+    return app.confirm_email_change(body.token, idempotency)
+
+
+@router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted)
+def request_password_reset(body: PasswordResetCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """A-4: mails a single-use reset link to an active account's login ID. The answer is
+    the same whether or not the address is registered."""
+    app.request_password_reset(str(body.email), idempotency)
+    return PASSWORD_RESET_ACCEPTED
+
+
+@router.post("/password-reset/confirm", response_model=AccountPublic)
+def confirm_password_reset(body: PasswordResetConfirm, app: AppDep, idempotency: IdempotencyDep) -> dict:
+    """A-4: sets the new password (A-1's strength rule) with the mailed link, once."""
+    return app.reset_password(body.token, body.password, idempotency)
+
+
 @router.get("/{account_id}", response_model=AccountPublic)
 def get_account(account_id: UUID, app: AppDep) -> dict:
     return app.get_account(account_id)
@@ -32,4 +68,9 @@ def get_account(account_id: UUID, app: AppDep) -> dict:
 
 @router.patch("/{account_id}", response_model=AccountPublic)
 def change_profile(account_id: UUID, body: AccountUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.change_profile(account_id, body.model_dump(exclude_unset=True, exclude_none=True), idempotency)
+    """A-3: name, company name, phone; a new `email` is requested here and mailed a
+    confirmation URL (24 hours) — it shows as `pending_email` until confirmed."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    if "email" in changes:
+        changes["email"] = str(changes["email"])
+    return app.change_profile(account_id, changes, idempotency)

@@ -1,14 +1,19 @@
-"""Accounts of the people who register (ユーザー登録者), A-1…A-3."""
+"""Accounts of the people who register (ユーザー登録者), A-1…A-4."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from lifecycle.domain.errors import ProvisionalUserNotFound
+from lifecycle.domain.errors import (
+    AccountNotActive,
+    EmailChangeNotFound,
+    PasswordResetNotFound,
+    ProvisionalUserNotFound,
+)
 
 PROVISIONAL = "provisional"
 ACTIVE = "active"
@@ -94,3 +99,119 @@ class Account(Aggregate):
         self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
         self.__dict__.setdefault("confirmation_mails", {})[str(notification_id)] = message_id
+
+    # --- the e-mail change (A-3) ------------------------------------------------------
+
+    def email_change(self) -> dict[str, Any] | None:
+        """The pending change: {"email", "requested_at", "expires_at"}, or None."""
+        return self.__dict__.get("pending_email_change")
+
+    @property
+    def password_reset_required(self) -> bool:
+        """Q17: after the e-mail (the user ID) changed, the password must be set again."""
+        return bool(self.__dict__.get("must_set_password", False))
+
+    class EmailChangeRequested(Aggregate.Event):
+        new_email: str
+        requested_at: datetime
+        expires_at: datetime
+
+    def request_email_change(self, new_email: str, now: datetime, validity: timedelta) -> None:
+        if self.status != ACTIVE:
+            raise AccountNotActive("Only an active account can change its e-mail address.")
+        self._email_change_requested(new_email, now, now + validity)
+
+    @event(EmailChangeRequested)
+    def _email_change_requested(self, new_email: str, requested_at: datetime, expires_at: datetime) -> None:
+        self.pending_email_change = {"email": new_email, "requested_at": requested_at, "expires_at": expires_at}
+
+    class EmailChanged(Aggregate.Event):
+        email: str
+        previous_email: str
+
+    def confirm_email_change(self, now: datetime) -> None:
+        """A-3: applies the pending change once, within its 24 hours."""
+        pending = self.email_change()
+        if pending is None or now > pending["expires_at"]:
+            raise EmailChangeNotFound("No e-mail change is waiting for this token.")
+        self._email_changed(pending["email"], self.email)
+
+    @event(EmailChanged)
+    def _email_changed(self, email: str, previous_email: str) -> None:
+        self.email = email
+        self.pending_email_change = None
+        self.must_set_password = True
+
+    # --- the forgotten password (A-4) -------------------------------------------------
+
+    def password_reset(self) -> dict[str, Any] | None:
+        """The pending reset: {"requested_at", "expires_at"}, or None."""
+        return self.__dict__.get("pending_password_reset")
+
+    class PasswordResetRequested(Aggregate.Event):
+        requested_at: datetime
+        expires_at: datetime
+
+    def request_password_reset(self, now: datetime, validity: timedelta) -> None:
+        self._password_reset_requested(now, now + validity)
+
+    @event(PasswordResetRequested)
+    def _password_reset_requested(self, requested_at: datetime, expires_at: datetime) -> None:
+        self.pending_password_reset = {"requested_at": requested_at, "expires_at": expires_at}
+
+    class PasswordChanged(Aggregate.Event):
+        password_hash: str
+
+    def reset_password(self, password_hash: str, now: datetime) -> None:
+        """A-4: the link works once, within its validity; Q17's requirement is met."""
+        pending = self.password_reset()
+        if pending is None or now > pending["expires_at"]:
+            raise PasswordResetNotFound("No password reset is waiting for this token.")
+        self._password_changed(password_hash)
+
+    @event(PasswordChanged)
+    def _password_changed(self, password_hash: str) -> None:
+        self.password_hash = password_hash
+        self.pending_password_reset = None
+        self.must_set_password = False
+
+    # --- the mails of A-3 and A-4 -----------------------------------------------------
+
+    def has_mail(self, notification_id: UUID) -> bool:
+        return str(notification_id) in self.__dict__.setdefault("account_mails", {})
+
+    class EmailChangeMailSent(Aggregate.Event):
+        notification_id: UUID
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_email_change_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        if not self.has_mail(notification_id):
+            self._email_change_mail_sent(notification_id, list(recipients), message_id, sent_at)
+
+    @event(EmailChangeMailSent)
+    def _email_change_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        self.__dict__.setdefault("account_mails", {})[str(notification_id)] = message_id
+
+    class PasswordResetMailSent(Aggregate.Event):
+        notification_id: UUID
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_password_reset_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        if not self.has_mail(notification_id):
+            self._password_reset_mail_sent(notification_id, list(recipients), message_id, sent_at)
+
+    @event(PasswordResetMailSent)
+    def _password_reset_mail_sent(
+        self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        self.__dict__.setdefault("account_mails", {})[str(notification_id)] = message_id

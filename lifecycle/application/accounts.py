@@ -1,10 +1,11 @@
-"""Sign-up, confirmation and profile edits (A-1, A-2, A-3)."""
+"""Sign-up, confirmation, profile edits, e-mail change and password reset (A-1…A-4)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,10 @@ from lifecycle.application.views import account_view
 from lifecycle.domain.addresses import normalise_phone
 from lifecycle.domain.errors import (
     AccountNotFound,
+    DomainError,
     EmailAlreadyRegistered,
+    EmailChangeNotFound,
+    PasswordResetNotFound,
     ProvisionalUserNotFound,
     Refusal,
     TermsNotAccepted,
@@ -24,6 +28,8 @@ from lifecycle.domain.errors import (
 )
 
 CONFIRMATION_VALIDITY = timedelta(hours=24)
+EMAIL_CHANGE_VALIDITY = timedelta(hours=24)  # A-3
+PASSWORD_RESET_VALIDITY = timedelta(hours=24)  # A-4: the seed is silent; as its other URLs
 
 
 def check_password_strength(password: str) -> None:
@@ -105,15 +111,119 @@ class AccountCommands(LifecycleApplicationBase):
     def change_profile(
         self, account_id: UUID, changes: dict[str, Any], idempotency: IdempotencyKey | None = None
     ) -> Answer:
-        """A-3 for name, company name and phone; the e-mail (the user ID) is changed only
-        through a confirmation mail to the new address."""
+        """A-3 for name, company name and phone. A new e-mail (the user ID) is only
+        requested here: it takes effect through the confirmation mail to the new address."""
 
         def decide():  # noqa: ANN202
             account = self.account(account_id)
             normalised = dict(changes)
+            new_email = normalised.pop("email", None)
             if "phone" in normalised:
                 normalised["phone"] = normalise_phone(normalised["phone"])
             account.change_profile(normalised)
+            if new_email is not None and new_email.strip() != account.email:
+                new_email = new_email.strip()
+                owner = self._indexed(email_key(new_email))
+                if owner is not None and owner != account.id:
+                    raise EmailAlreadyRegistered(f"{new_email} is already registered.")
+                account.request_email_change(new_email, self.clock.now(), EMAIL_CHANGE_VALIDITY)
             return account_view(account), [account]
 
         return self._execute(decide, idempotency)
+
+    # --- A-3: the e-mail change ---------------------------------------------------------
+
+    def email_change_token(self, account_id: UUID) -> str:
+        """The token of the URL mailed to the new address: bound to that address and the
+        instant of the request, derived, never stored. A later request, or the change
+        itself, makes it worthless."""
+        account = self.account(account_id)
+        signature = self._email_change_signature(account)
+        if signature is None:
+            raise EmailChangeNotFound(f"Account {account_id} has no e-mail change waiting.")
+        return f"{account.id.hex}.{signature}"
+
+    def _email_change_signature(self, account: Account) -> str | None:
+        pending = account.email_change()
+        if pending is None:
+            return None
+        message = f"email-change:{account.id}:{pending['email']}:{pending['requested_at'].isoformat()}"
+        return hmac.new(self.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def confirm_email_change(self, token: str, idempotency: IdempotencyKey | None = None) -> Answer:
+        """Applies the change: EmailChanged, the new address claimed in the Index. The old
+        address stays claimed by this account (the Index is never released), so nobody else
+        can sign up with an ID that the account's history and mails still name; the
+        account may take it back. The password must then be set again (Q17)."""
+
+        def decide():  # noqa: ANN202
+            unknown = EmailChangeNotFound("No e-mail change is waiting for this token.")
+            account = self._account_of_signed_token(token, self._email_change_signature, unknown)
+            pending = account.email_change()
+            assert pending is not None
+            account.confirm_email_change(self.clock.now())
+            key = email_key(pending["email"])
+            owner = self._indexed(key)
+            if owner is not None and owner != account.id:
+                raise EmailAlreadyRegistered(f"{pending['email']} is already registered.")
+            claimed = [Index(key, account.id)] if owner is None else []
+            return account_view(account), [account, *claimed]
+
+        return self._execute(decide, idempotency)
+
+    # --- A-4: the forgotten password ----------------------------------------------------
+
+    def request_password_reset(self, email: str, idempotency: IdempotencyKey | None = None) -> Answer:
+        """Records PasswordResetRequested for an active account whose login ID this is;
+        any other address is silently ignored: the answer is the same either way."""
+
+        def decide():  # noqa: ANN202
+            owner = self._indexed(email_key(email))
+            account = self._load(owner, Account) if owner is not None else None
+            if account is None or not account.is_active or email_key(account.email) != email_key(email):
+                return {}, []
+            account.request_password_reset(self.clock.now(), PASSWORD_RESET_VALIDITY)
+            return {}, [account]
+
+        self._execute(decide, idempotency)
+        return {}
+
+    def password_reset_token(self, account_id: UUID) -> str:
+        """The token of the reset link: bound to the request and to the current password
+        hash, so it works once (the change replaces both) and a newer request voids it."""
+        account = self.account(account_id)
+        signature = self._password_reset_signature(account)
+        if signature is None:
+            raise PasswordResetNotFound(f"Account {account_id} has no password reset waiting.")
+        return f"{account.id.hex}.{signature}"
+
+    def _password_reset_signature(self, account: Account) -> str | None:
+        pending = account.password_reset()
+        if pending is None:
+            return None
+        message = f"password-reset:{account.id}:{pending['requested_at'].isoformat()}:{account.password_hash}"
+        return hmac.new(self.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def reset_password(self, token: str, password: str, idempotency: IdempotencyKey | None = None) -> Answer:
+        def decide():  # noqa: ANN202
+            unknown = PasswordResetNotFound("No password reset is waiting for this token.")
+            account = self._account_of_signed_token(token, self._password_reset_signature, unknown)
+            check_password_strength(password)
+            account.reset_password(self.hash_password(password), self.clock.now())
+            return account_view(account), [account]
+
+        return self._execute(decide, idempotency)
+
+    def _account_of_signed_token(
+        self, token: str, signature_of: Callable[[Account], str | None], unknown: DomainError
+    ) -> Account:
+        account_hex, _, signature = token.strip().partition(".")
+        try:
+            account_id = UUID(hex=account_hex)
+        except ValueError:
+            raise unknown from None
+        account = self._load(account_id, Account)
+        expected = signature_of(account) if account is not None else None
+        if account is None or expected is None or not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise unknown
+        return account

@@ -87,3 +87,35 @@ class NotificationRecords(AccountCommands, ContractCommands):
             lambda: self.account(account_id),
             lambda a: a.record_confirmation_mail_sent(notification_id, recipients, message_id, sent_at),
         )
+
+    def record_email_change_mail_sent(
+        self,
+        account_id: UUID,
+        notification_id: UUID,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+        *,
+        account: Account | None = None,
+    ) -> None:
+        self._record_mail(
+            account,
+            lambda: self.account(account_id),
+            lambda a: a.record_email_change_mail_sent(notification_id, recipients, message_id, sent_at),
+        )
+
+    def record_password_reset_mail_sent(
+        self,
+        account_id: UUID,
+        notification_id: UUID,
+        recipients: list[str],
+        message_id: str,
+        sent_at: datetime,
+        *,
+        account: Account | None = None,
+    ) -> None:
+        self._record_mail(
+            account,
+            lambda: self.account(account_id),
+            lambda a: a.record_password_reset_mail_sent(notification_id, recipients, message_id, sent_at),
+        )

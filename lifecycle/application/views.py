@@ -23,6 +23,9 @@ def account_view(account: Account) -> dict[str, Any]:
         "company_name": account.company_name,
         "phone": account.phone,
         "status": account.status,
+        # the address waiting for its confirmation mail; Q17: set the password again.
+        "pending_email": (account.email_change() or {}).get("email"),
+        "password_reset_required": account.password_reset_required,
     }
 
 

@@ -116,6 +116,24 @@ class AccountNotActive(DomainError):
     message_ja = "本登録が完了していません。確認メールのURLにアクセスしてください。"
 
 
+class EmailChangeNotFound(DomainError):
+    """A-3: the token names no e-mail change waiting (unknown, expired or already used)."""
+
+    code = "EMAIL_CHANGE_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No e-mail change is waiting for this token"
+    message_ja = "メールアドレス変更の受付情報が見つかりません。URLの有効期限（24時間）が切れたか、既に変更済みです。"
+
+
+class PasswordResetNotFound(DomainError):
+    """A-4: the reset link is unknown, expired or already used (single use)."""
+
+    code = "PASSWORD_RESET_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No password reset is waiting for this token"
+    message_ja = "パスワード再設定の受付情報が見つかりません。URLの有効期限が切れたか、既に使用済みです。もう一度お手続きください。"
+
+
 # --- companies, sites, contacts -------------------------------------------------------
 
 

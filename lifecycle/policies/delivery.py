@@ -9,7 +9,8 @@ undone, handing the message to the mail server:
    rendered message, with its deterministic Message-ID, is written to the row's outbox
    before the server sees a byte of it.
 2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
-   ConfirmationMailSent event is saved on the aggregate, then the row is settled.
+   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent event is saved on the
+   aggregate, then the row is settled.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
 once the lease has run out (the scheduler enqueues it again):
@@ -47,7 +48,7 @@ from lifecycle.adapters.mailers import Mailer, MailRefused
 from lifecycle.clock import Clock, SystemClock, tokyo_today
 from lifecycle.domain.errors import DomainError
 from lifecycle.policies.mails import MailComposer, OutgoingMail
-from lifecycle.policies.notifications import NotificationKind
+from lifecycle.policies.notifications import NotificationKind, email_change_id, password_reset_id
 from lifecycle.policies.timers import PENDING, SENT, SKIPPED, TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class NotificationSender:
         clock: Clock,
         confirmation_url_base: str,
         retry: RetryPolicy,
+        email_change_url_base: str = "http://localhost:8000/email/confirm",
+        password_reset_url_base: str = "http://localhost:8000/password-reset",
         lease_seconds: float,
         wall_clock: Clock | None = None,
     ) -> None:
@@ -110,6 +113,8 @@ class NotificationSender:
         self.clock = clock  # the domain's: due times, sent_at
         self.wall_clock = wall_clock or SystemClock()  # leases between processes
         self.confirmation_url_base = confirmation_url_base
+        self.email_change_url_base = email_change_url_base
+        self.password_reset_url_base = password_reset_url_base
         self.retry = retry
         self.lease = timedelta(seconds=lease_seconds)
 
@@ -175,6 +180,10 @@ class NotificationSender:
                 return self._service_in(row)
             if timer.kind is NotificationKind.RENEWAL_REMINDER:
                 return self._renewal_reminder(row)
+            if timer.kind is NotificationKind.EMAIL_CHANGE_CONFIRMATION:
+                return self._email_change_confirmation(row)
+            if timer.kind is NotificationKind.PASSWORD_RESET:
+                return self._password_reset(row)
             return self._account_confirmation(row)
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
@@ -273,3 +282,61 @@ class NotificationSender:
             )
 
         return Letter(mail, record)
+
+    def _email_change_confirmation(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        account = self.app.account(timer.aggregate_id)
+        if account.has_mail(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        pending = account.email_change()
+        if pending is None or email_change_id(account.id, pending["requested_at"]) != timer.notification_id:
+            return Settled(Outcome.SKIPPED, "the e-mail change was applied or superseded")
+        if self.clock.now() > pending["expires_at"]:
+            return Settled(Outcome.SKIPPED, "the e-mail change URL has expired")
+        mail = self.composer.email_change_confirmation(
+            timer.notification_id,
+            pending["email"],
+            self.clock.now(),
+            user_name=account.name,
+            current_email=account.email,
+            url=_with_token(self.email_change_url_base, self.app.email_change_token(account.id)),
+            expires_at=pending["expires_at"],
+        )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.app.record_email_change_mail_sent(
+                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            )
+
+        return Letter(mail, record)
+
+    def _password_reset(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        account = self.app.account(timer.aggregate_id)
+        if account.has_mail(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        pending = account.password_reset()
+        if pending is None or password_reset_id(account.id, pending["requested_at"]) != timer.notification_id:
+            return Settled(Outcome.SKIPPED, "the password reset was used or superseded")
+        if self.clock.now() > pending["expires_at"]:
+            return Settled(Outcome.SKIPPED, "the password reset link has expired")
+        mail = self.composer.password_reset(
+            timer.notification_id,
+            account.email,
+            self.clock.now(),
+            user_name=account.name,
+            url=_with_token(self.password_reset_url_base, self.app.password_reset_token(account.id)),
+            expires_at=pending["expires_at"],
+        )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.app.record_password_reset_mail_sent(
+                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            )
+
+        return Letter(mail, record)
+
+
+def _with_token(base: str, token: str) -> str:
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}token={token}"

@@ -190,3 +190,48 @@ class MailComposer:
             url=url,
             expires_at=expires_at,
         )
+
+    def email_change_confirmation(
+        self,
+        notification_id: UUID,
+        recipient: str,
+        now: datetime,
+        *,
+        user_name: str,
+        current_email: str,
+        url: str,
+        expires_at: datetime,
+    ) -> OutgoingMail:
+        """A-3: to the new address, the URL that makes it the login ID, valid 24 hours."""
+        return self._compose(
+            "email_change_confirmation.txt.j2",
+            notification_id,
+            [recipient],
+            now,
+            user_name=user_name,
+            current_email=current_email,
+            new_email=recipient,
+            url=url,
+            expires_at=expires_at,
+        )
+
+    def password_reset(
+        self,
+        notification_id: UUID,
+        recipient: str,
+        now: datetime,
+        *,
+        user_name: str,
+        url: str,
+        expires_at: datetime,
+    ) -> OutgoingMail:
+        """A-4 (Q15): the single-use link to set a new password."""
+        return self._compose(
+            "password_reset.txt.j2",
+            notification_id,
+            [recipient],
+            now,
+            user_name=user_name,
+            url=url,
+            expires_at=expires_at,
+        )

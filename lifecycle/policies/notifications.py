@@ -10,6 +10,9 @@ projection (timers.py) stores what they decide, the sender (delivery.py) carries
   A registration made after a reminder's day gets the 3-month one at once; Renewed cancels
   the reminders of the period it continues.
 - SignedUp makes the confirmation mail due at once; Activated cancels it if still unsent.
+- EmailChangeRequested (A-3) makes the confirmation mail to the new address due at once,
+  PasswordResetRequested (A-4) the reset mail; a request applied or superseded before its
+  mail went out is skipped by the sender.
 - The *Notified/*Sent events settle the notification they record.
 """
 
@@ -36,6 +39,8 @@ class NotificationKind(str, Enum):
     SERVICE_IN = "service_in"
     RENEWAL_REMINDER = "renewal_reminder"
     ACCOUNT_CONFIRMATION = "account_confirmation"
+    EMAIL_CHANGE_CONFIRMATION = "email_change_confirmation"  # A-3
+    PASSWORD_RESET = "password_reset"  # A-4
 
 
 class ReminderStage(str, Enum):
@@ -98,6 +103,16 @@ def reminder_id(contract_id: UUID, serial: str, period_end: date, stage: Reminde
 
 def confirmation_id(account_id: UUID, expires_at: datetime) -> UUID:
     return uuid5(NAMESPACE_URL, f"/notifications/account-confirmation/{account_id}/{expires_at.isoformat()}")
+
+
+def email_change_id(account_id: UUID, requested_at: datetime) -> UUID:
+    """One confirmation mail per e-mail change request (A-3)."""
+    return uuid5(NAMESPACE_URL, f"/notifications/email-change/{account_id}/{requested_at.isoformat()}")
+
+
+def password_reset_id(account_id: UUID, requested_at: datetime) -> UUID:
+    """One reset mail per password reset request (A-4)."""
+    return uuid5(NAMESPACE_URL, f"/notifications/password-reset/{account_id}/{requested_at.isoformat()}")
 
 
 @dataclass(frozen=True)
@@ -241,6 +256,40 @@ class NotificationPolicies:
     def _(self, event: Account.ConfirmationMailSent) -> list[TimerChange]:
         return [Settle(event.notification_id)]
 
+    @changes_for.register
+    def _(self, event: Account.EmailChangeRequested) -> list[TimerChange]:
+        return [
+            Schedule(
+                Timer(
+                    email_change_id(event.originator_id, event.requested_at),
+                    NotificationKind.EMAIL_CHANGE_CONFIRMATION,
+                    event.originator_id,
+                    event.requested_at,
+                )
+            )
+        ]
+
+    @changes_for.register
+    def _(self, event: Account.PasswordResetRequested) -> list[TimerChange]:
+        return [
+            Schedule(
+                Timer(
+                    password_reset_id(event.originator_id, event.requested_at),
+                    NotificationKind.PASSWORD_RESET,
+                    event.originator_id,
+                    event.requested_at,
+                )
+            )
+        ]
+
+    @changes_for.register
+    def _(self, event: Account.EmailChangeMailSent) -> list[TimerChange]:
+        return [Settle(event.notification_id)]
+
+    @changes_for.register
+    def _(self, event: Account.PasswordResetMailSent) -> list[TimerChange]:
+        return [Settle(event.notification_id)]
+
 
 # The events the policies react to, for filtering the log by topic.
 HANDLED_EVENTS: tuple[type, ...] = (
@@ -252,4 +301,8 @@ HANDLED_EVENTS: tuple[type, ...] = (
     Account.SignedUp,
     Account.Activated,
     Account.ConfirmationMailSent,
+    Account.EmailChangeRequested,
+    Account.PasswordResetRequested,
+    Account.EmailChangeMailSent,
+    Account.PasswordResetMailSent,
 )

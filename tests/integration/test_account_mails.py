@@ -1,0 +1,101 @@
+"""A-3 and A-4 mails over HTTP on SQLite and PostgreSQL, as A-2's in test_mails.py: the
+embedded scheduler and worker send to a real SMTP server on 127.0.0.1; the test fires the
+timers, reads the mail, and opens the URL in it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from uuid import UUID
+
+from lifecycle.clock import FixedClock
+
+from tests.e2e.conftest import assert_problem
+from tests.integration.test_mails import Service, service, store  # noqa: F401 - the fixtures
+from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
+
+
+def account_events(service: Service, account_id: str) -> list[object]:
+    return list(service.client.app.state.application.events.get(UUID(account_id)))
+
+
+def token_in(body: str, url_base: str) -> str:
+    match = re.search(re.escape(url_base) + r"\?token=(\S+)", body)
+    assert match is not None, body
+    return match.group(1)
+
+
+class TestEmailChangeMail:
+    def test_A3_the_new_address_is_mailed_a_url_that_makes_it_the_login_id(self, service: Service) -> None:
+        account_id = service.flow.active_account()
+        old = service.client.get(f"/v1/accounts/{account_id}").json()["email"]
+        response = service.client.patch(f"/v1/accounts/{account_id}", json={"email": "moved@example.co.jp"})
+        assert response.status_code == 200, response.text
+
+        [fired] = service.run_timers("2026-11-20T10:00:00+09:00")
+        assert fired["kind"] == "email_change_confirmation"
+        [mail] = service.sink.wait_for(1)
+        assert mail.recipients == ("moved@example.co.jp",)
+        assert mail.message_id == f"<{fired['notification_id']}@example.com>"
+        assert "メールアドレス変更のご確認" in mail.subject
+        for line in ["山田 太郎 様", f"変更前：{old}", "変更後：moved@example.co.jp",
+                     "このURLの有効期限は 2026/11/21 10:00 までの24時間です。"]:
+            assert line in mail.body, line
+        [sent] = [e for e in account_events(service, account_id) if type(e).__name__ == "EmailChangeMailSent"]
+        assert sent.recipients == ["moved@example.co.jp"] and str(sent.notification_id) == fired["notification_id"]
+
+        token = token_in(mail.body, "http://localhost:8000/email/confirm")
+        changed = service.client.post("/v1/accounts/email/confirm", json={"token": token})
+        assert changed.status_code == 200, changed.text
+        assert changed.json()["email"] == "moved@example.co.jp"
+        assert changed.json()["password_reset_required"] is True
+        assert_problem(service.client.post("/v1/accounts/email/confirm", json={"token": token}), 404,
+                       "EMAIL_CHANGE_NOT_FOUND")
+        # Sent once: firing the timers again sends nothing.
+        assert service.run_timers("2026-11-20T11:00:00+09:00") == []
+        assert len(service.sink.quiet_for(0.2)) == 1
+
+    def test_A3_a_request_superseded_before_its_mail_went_out_is_not_mailed(
+        self, service: Service, clock: FixedClock
+    ) -> None:
+        account_id = service.flow.active_account()
+        service.client.patch(f"/v1/accounts/{account_id}", json={"email": "first@example.co.jp"})
+        clock.set(clock.now() + timedelta(minutes=5))
+        service.client.patch(f"/v1/accounts/{account_id}", json={"email": "second@example.co.jp"})
+        service.run_timers("2026-11-20T10:10:00+09:00")
+        mails = service.sink.quiet_for(0.3)
+        assert [m.recipients for m in mails] == [("second@example.co.jp",)]
+
+
+class TestPasswordResetMail:
+    def test_A4_a_registered_address_is_mailed_a_single_use_link(self, service: Service) -> None:
+        account_id = service.flow.active_account()
+        email = service.client.get(f"/v1/accounts/{account_id}").json()["email"]
+        answer = service.client.post("/v1/accounts/password-reset", json={"email": email})
+        assert answer.status_code == 202, answer.text
+
+        [fired] = service.run_timers("2026-11-20T10:00:00+09:00")
+        assert fired["kind"] == "password_reset"
+        [mail] = service.sink.wait_for(1)
+        assert mail.recipients == (email,)
+        assert "パスワード再設定のご案内" in mail.subject
+        assert "このURLは一度だけご利用いただけます。有効期限は 2026/11/21 10:00 までです。" in mail.body
+        [sent] = [e for e in account_events(service, account_id) if type(e).__name__ == "PasswordResetMailSent"]
+        assert sent.recipients == [email]
+
+        token = token_in(mail.body, "http://localhost:8000/password-reset")
+        confirm = "/v1/accounts/password-reset/confirm"
+        reset = service.client.post(confirm, json={"token": token, "password": "newpass456"})
+        assert reset.status_code == 200, reset.text
+        again = service.client.post(confirm, json={"token": token, "password": "newpass789"})
+        assert_problem(again, 404, "PASSWORD_RESET_NOT_FOUND")
+
+    def test_A4_an_unknown_address_gets_the_same_answer_and_no_mail(self, service: Service) -> None:
+        account_id = service.flow.active_account()
+        email = service.client.get(f"/v1/accounts/{account_id}").json()["email"]
+        known = service.client.post("/v1/accounts/password-reset", json={"email": email})
+        unknown = service.client.post("/v1/accounts/password-reset", json={"email": "nobody@example.co.jp"})
+        assert (known.status_code, known.json()) == (unknown.status_code, unknown.json()) == (202, known.json())
+        fired = service.run_timers("2026-11-20T10:00:00+09:00")
+        assert [f["kind"] for f in fired] == ["password_reset"]
+        assert [m.recipients for m in service.sink.quiet_for(0.3)] == [(email,)]
