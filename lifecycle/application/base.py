@@ -26,7 +26,7 @@ from lifecycle.application.positions import log_position_of, note_position
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.clock import Clock, tokyo_today
 from lifecycle.domain.addresses import PostalCodeDirectory
-from lifecycle.domain.errors import DomainError, IdempotencyKeyReused, RecordedRefusal
+from lifecycle.domain.errors import DomainError, IdempotencyKeyReused, RecordedRefusal, Refusal
 from lifecycle.domain.terms import SupportTerms
 
 A = TypeVar("A", bound=Aggregate)
@@ -43,6 +43,7 @@ class IdempotencyKey:
 
 class ConcurrentUpdate(DomainError):
     code = "CONCURRENT_UPDATE"
+    kind = Refusal.CONFLICT  # nothing was changed; the client may retry
     title = "Too many concurrent changes; try again"
     message_ja = "同時に更新が行われました。もう一度お試しください。"
 

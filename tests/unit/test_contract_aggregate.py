@@ -123,3 +123,22 @@ def test_contract_replayed_from_a_snapshot_equals_the_one_replayed_from_events(a
     assert from_snapshot.sites == replayed.sites == contract.sites
     assert from_snapshot.fault_contacts == replayed.fault_contacts == contract.fault_contacts
     assert from_snapshot.registrations == replayed.registrations == contract.registrations
+
+
+def test_a_command_that_keeps_losing_races_is_a_409_and_changes_nothing(application: LifecycleApplication) -> None:
+    from lifecycle.aggregates.index import Index
+    from lifecycle.application import ConcurrentUpdate
+    from lifecycle.domain.errors import Refusal
+
+    application.save(Index("/race", uuid4()))
+    attempts = []
+
+    def decide():  # noqa: ANN202 - always saves into a version another command already took
+        attempts.append(1)
+        return {}, [Index("/race", uuid4())]
+
+    with pytest.raises(ConcurrentUpdate) as refused:
+        application._execute(decide, None)
+    assert refused.value.kind is Refusal.CONFLICT
+    assert len(attempts) == application.max_attempts
+    assert len(list(application.events.get(Index.create_id("/race")))) == 1
