@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,18 +101,22 @@ class ReadModelView(TrackingRecorder):
 
     # --- the store's own ways (implemented per store) ---------------------------------
 
+    @abstractmethod
     def _execute_script(self, statements: Sequence[str]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Runs a read with `:name` parameters; `{name}` in the SQL is this view's table."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def commit(self, expected: int | None, position: int, changes: Changes) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def swap_in(self, fresh: ReadModelView) -> None:
-        raise NotImplementedError
+        ...
 
     # --- shared ---------------------------------------------------------------------
 
@@ -155,15 +160,17 @@ class ReadModelView(TrackingRecorder):
         self.drop_tables()
         self._store_fingerprint()
 
+    @abstractmethod
     def _store_fingerprint(self) -> None:
-        raise NotImplementedError
+        ...
 
     def drop_tables(self) -> None:
         self._execute_script([f"DROP TABLE IF EXISTS {self.table(t)}" for t in self.tables])
         self._reset_tracking()
 
+    @abstractmethod
     def _reset_tracking(self) -> None:
-        raise NotImplementedError
+        ...
 
     def position(self) -> int:
         return self.max_tracking_id(self.tracking_name) or 0
