@@ -72,50 +72,8 @@ class NotificationRecords(AccountCommands, ContractCommands):
             ),
         )
 
-    def record_confirmation_mail_sent(
-        self,
-        account_id: UUID,
-        notification_id: UUID,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        *,
-        account: Account | None = None,
+    def record_account_mail_sent(
+        self, account_id: UUID, record: Callable[[Account], None], *, account: Account | None = None
     ) -> None:
-        self._record_mail(
-            account,
-            lambda: self.account(account_id),
-            lambda a: a.record_confirmation_mail_sent(notification_id, recipients, message_id, sent_at),
-        )
-
-    def record_email_change_mail_sent(
-        self,
-        account_id: UUID,
-        notification_id: UUID,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        *,
-        account: Account | None = None,
-    ) -> None:
-        self._record_mail(
-            account,
-            lambda: self.account(account_id),
-            lambda a: a.record_email_change_mail_sent(notification_id, recipients, message_id, sent_at),
-        )
-
-    def record_password_reset_mail_sent(
-        self,
-        account_id: UUID,
-        notification_id: UUID,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        *,
-        account: Account | None = None,
-    ) -> None:
-        self._record_mail(
-            account,
-            lambda: self.account(account_id),
-            lambda a: a.record_password_reset_mail_sent(notification_id, recipients, message_id, sent_at),
-        )
+        """A-2, A-3, A-4: `record` applies the mail's own event (ConfirmationMailSent, ...)."""
+        self._record_mail(account, lambda: self.account(account_id), record)

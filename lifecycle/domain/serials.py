@@ -17,7 +17,7 @@ def _fold(text: str) -> str:
 
 
 def normalise_serial(printed: str) -> str:
-    """The serial part of a printed `S/N:XXXXXXXXXXXXXXXX REV` label (T-2).
+    """The serial part of a printed `S/N:<16 alphanumerics> <revision>` label (T-2).
 
     Strips the label and leading spaces, cuts at the first space (dropping the 1-3
     character revision) and keeps the first 16 alphanumerics, in upper case.

@@ -266,19 +266,20 @@ class NotificationSender:
         if self.clock.now() > account.confirmation_expires_at:
             return Settled(Outcome.SKIPPED, "the confirmation URL has expired")
         token = self.app.confirmation_token(account.id)
-        separator = "&" if "?" in self.confirmation_url_base else "?"
         mail = self.composer.account_confirmation(
             timer.notification_id,
             account.email,
             self.clock.now(),
             user_name=account.name,
-            url=f"{self.confirmation_url_base}{separator}token={token}",
+            url=_with_token(self.confirmation_url_base, token),
             expires_at=account.confirmation_expires_at,
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_confirmation_mail_sent(
-                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            self.app.record_account_mail_sent(
+                account.id,
+                lambda a: a.record_confirmation_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
+                account=account,
             )
 
         return Letter(mail, record)
@@ -304,8 +305,10 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_email_change_mail_sent(
-                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            self.app.record_account_mail_sent(
+                account.id,
+                lambda a: a.record_email_change_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
+                account=account,
             )
 
         return Letter(mail, record)
@@ -330,8 +333,10 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_password_reset_mail_sent(
-                account.id, timer.notification_id, list(accepted), mail.message_id, at, account=account
+            self.app.record_account_mail_sent(
+                account.id,
+                lambda a: a.record_password_reset_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
+                account=account,
             )
 
         return Letter(mail, record)
