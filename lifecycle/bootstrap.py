@@ -107,6 +107,7 @@ def build_application(settings: Settings, clock: Clock | None = None) -> Lifecyc
             secret_key=settings.signing_key(),
             password_hasher=hash_password,
             env=env,
+            contract_cache_size=settings.contract_cache_size,
         )
 
 
@@ -148,6 +149,7 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         application,
         batch_size=settings.projection_batch_size,
         poll_interval=settings.projection_poll_seconds,
+        gather_seconds=settings.projection_gather_seconds,
         wait_timeout=settings.read_wait_seconds,
     )
 

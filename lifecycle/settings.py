@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # A PostgreSQL schema of its own (created when missing); tests give each run one.
     database_schema: str = ""
     database_pool_size: int = 10
+    # Contracts kept in memory per process (each use still reads what was saved since); 0: none.
+    contract_cache_size: int = Field(default=1000, ge=0)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
     var_dir: Path = Path("./var")
@@ -42,6 +44,9 @@ class Settings(BaseSettings):
     # How often a runner looks at the log when no save woke it (saves in this process, and
     # on PostgreSQL in any process, wake it at once).
     projection_poll_seconds: float = Field(default=1.0, gt=0)
+    # While saves keep coming, how long a runner lets them gather between batches (fewer,
+    # larger transactions). A read with min_position does not wait for it.
+    projection_gather_seconds: float = Field(default=0.05, ge=0)
     # How long a read with min_position waits for its read model before answering 503.
     read_wait_seconds: float = Field(default=5.0, ge=0)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).

@@ -130,6 +130,18 @@ class Contract(Aggregate):
         self.fault_contacts: dict[str, FaultContact] = {}
         self.registrations: dict[str, Registration] = {}
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Contract:
+        """The copy each command gets of a cached contract. Everything the containers hold
+        (frozen dataclasses, strings, events) is immutable, so copying the containers makes a
+        deep copy: a command's changes never reach the cached contract, at a fraction of
+        `copy.deepcopy`'s cost for a company with many registrations."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(
+            (name, type(value)(value) if isinstance(value, dict | list) else value)
+            for name, value in self.__dict__.items()
+        )
+        return copy
+
     class CompanyRenamed(Aggregate.Event):
         name: str
 

@@ -62,6 +62,7 @@ class LifecycleApplicationBase(Application[UUID]):
         secret_key: str,
         password_hasher: Callable[[str], str],
         env: dict[str, str] | None = None,
+        contract_cache_size: int = 1000,
     ) -> None:
         super().__init__(env=env)
         self.clock = clock
@@ -71,9 +72,18 @@ class LifecycleApplicationBase(Application[UUID]):
         self.hash_password = password_hasher
         # Called after each save, e.g. to wake this process's projection runners.
         self.save_listeners: list[Callable[[], None]] = []
-        # Aggregates of a type that is never snapshotted are read without first asking the
-        # snapshot store (one query instead of two per aggregate).
+        # Other aggregates are small and never snapshotted: they are read without first asking
+        # the snapshot store (one query instead of two per aggregate).
         self._unsnapshotted = Repository(event_store=self.events)
+        # Contracts grow with every registration of their company, and nearly every command
+        # loads one: recently used ones stay in memory and each load reads only the events
+        # saved since (by any process), instead of a snapshot and up to 99 events after it.
+        self._contracts = Repository(
+            event_store=self.events,
+            snapshot_store=self.snapshots,
+            cache_maxsize=contract_cache_size if contract_cache_size > 0 else None,
+            fastforward=True,
+        )
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
 
@@ -87,7 +97,7 @@ class LifecycleApplicationBase(Application[UUID]):
     # --- loading ----------------------------------------------------------------------
 
     def _load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        repository = self.repository if cls in self.snapshotting_intervals else self._unsnapshotted
+        repository = self._contracts if cls is Contract else self._unsnapshotted
         try:
             aggregate = repository.get(aggregate_id)
         except AggregateNotFoundError:

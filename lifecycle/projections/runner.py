@@ -45,15 +45,23 @@ class AdvisoryLock(Leadership):
     """A PostgreSQL session-level advisory lock held on a connection of its own for as long
     as this process runs the projection."""
 
+    # How often a held lock's session is checked. Between checks a runner may go on after
+    # its session died; the compare-and-set on the position keeps that harmless.
+    RECHECK_SECONDS = 1.0
+
     def __init__(self, datastore: PostgresDatastore, key: str) -> None:
         self._datastore = datastore
         self._key = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
         self._conn: Any = None
+        self._checked_at = 0.0
 
     def acquire(self) -> bool:
         if self._conn is not None:
+            if time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
+                return True
             try:
                 self._conn.execute("SELECT 1")
+                self._checked_at = time.monotonic()
                 return True
             except Exception:  # the session ended: so did the lock
                 self.release()
@@ -68,6 +76,7 @@ class AdvisoryLock(Leadership):
             return False
         if held:
             self._conn = conn
+            self._checked_at = time.monotonic()
             return True
         self._datastore.pool.putconn(conn)
         return False
@@ -131,6 +140,7 @@ class ProjectionRunner:
         leadership: Leadership | None = None,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
+        gather_seconds: float = 0.05,
     ) -> None:
         self.app = app
         self.projection = projection
@@ -139,6 +149,9 @@ class ProjectionRunner:
         self.leadership = leadership or Leadership()
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        # While saves keep coming, the pause between batches: fewer, larger transactions
+        # instead of one per save. A read waiting for its write cuts it short.
+        self.gather_seconds = gather_seconds
         self.is_leader = False
         self.events_processed = 0
         self.batches_committed = 0
@@ -146,6 +159,7 @@ class ProjectionRunner:
         self._committed: int | None = None  # the position this process knows is committed
         self._rows_since_analyze = 0
         self._wake = threading.Event()
+        self._hurry = threading.Event()
         self._stopping = threading.Event()
         self._advanced = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -183,38 +197,43 @@ class ProjectionRunner:
         """Runs batches until the view reaches `until` (default: the head now), or until the
         monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
         read from the log and the previous one committed; a failed commit abandons them all."""
-        target = self.head() if until is None else until
-        start = self._committed if self._committed is not None else self.position()
-        first = start
-        pending: tuple[Future[None], int, Changes, int] | None = None
         with (
             ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader,
             ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}") as committer,
         ):
-            try:
-                fetched = reader.submit(self._fetch, start, target) if start < target else None
-                while (
-                    fetched is not None
-                    and not self._stopping.is_set()
-                    and (deadline is None or time.monotonic() < deadline)
-                ):
-                    notifications, end = fetched.result()
-                    fetched = reader.submit(self._fetch, end, target) if end < target else None
-                    changes, count = self._apply(notifications)
-                    if pending is not None:
-                        self._finish(pending)
-                    pending = (committer.submit(self.view.commit, start, end, changes), end, changes, count)
-                    start = end
-                    if self.projection.rows.over_capacity():
-                        self._finish(pending)
-                        pending = None
-                        self.projection.rows.end()
+            return self._catch_up(reader, committer, until, deadline)
+
+    def _catch_up(
+        self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor, until: int | None, deadline: float | None
+    ) -> int:
+        target = self.head() if until is None else until
+        start = self._committed if self._committed is not None else self.position()
+        first = start
+        pending: tuple[Future[None], int, Changes, int] | None = None
+        try:
+            fetched = reader.submit(self._fetch, start, target) if start < target else None
+            while (
+                fetched is not None
+                and not self._stopping.is_set()
+                and (deadline is None or time.monotonic() < deadline)
+            ):
+                notifications, end = fetched.result()
+                fetched = reader.submit(self._fetch, end, target) if end < target else None
+                changes, count = self._apply(notifications)
                 if pending is not None:
                     self._finish(pending)
-                self.projection.rows.end()
-            except BaseException:
-                self._abandon()
-                raise
+                pending = (committer.submit(self.view.commit, start, end, changes), end, changes, count)
+                start = end
+                if self.projection.rows.over_capacity():
+                    self._finish(pending)
+                    pending = None
+                    self.projection.rows.end()
+            if pending is not None:
+                self._finish(pending)
+            self.projection.rows.end()
+        except BaseException:
+            self._abandon()
+            raise
         if start >= target:
             self._analyze_after_catching_up()
         return start - first
@@ -282,7 +301,7 @@ class ProjectionRunner:
     def wait_for(self, position: int, timeout: float) -> bool:
         """Blocks until the read model has reached `position` or `timeout` seconds passed."""
         deadline = time.monotonic() + timeout
-        self.nudge()
+        self.hurry()
         delay = 0.005
         while True:
             known = self._committed
@@ -301,6 +320,12 @@ class ProjectionRunner:
     # --- as a background service -----------------------------------------------------
 
     def nudge(self) -> None:
+        """New events were saved: look at the log."""
+        self._wake.set()
+
+    def hurry(self) -> None:
+        """A read waits for this read model: look at the log now, without gathering."""
+        self._hurry.set()
         self._wake.set()
 
     def start(self) -> None:
@@ -310,13 +335,21 @@ class ProjectionRunner:
 
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
+        self.hurry()
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.leadership.release()
         self.is_leader = False
 
     def _run(self) -> None:
+        # The runner's own threads for reading ahead and committing, kept for its lifetime.
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader,
+            ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}") as committer,
+        ):
+            self._run_with(reader, committer)
+
+    def _run_with(self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor) -> None:
         backoff = 0.5
         while not self._stopping.is_set():
             self.is_leader = self.leadership.acquire()
@@ -324,7 +357,7 @@ class ProjectionRunner:
                 self._stopping.wait(2.0)  # standing by for the process that runs it
                 continue
             try:
-                moved = self.catch_up()
+                moved = self._catch_up(reader, committer, None, None)
                 self.last_error = None
                 backoff = 0.5
             except PositionMoved:
@@ -339,6 +372,9 @@ class ProjectionRunner:
             if moved == 0:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
+            elif self.gather_seconds > 0:
+                self._hurry.wait(self.gather_seconds)
+            self._hurry.clear()
 
     def status(self) -> dict[str, Any]:
         head = self.head()

@@ -50,6 +50,7 @@ class ReadModels:
         projections: Iterable[type[ReadModelProjection]] = PROJECTIONS.values(),
         batch_size: int = 1000,
         poll_interval: float = 1.0,
+        gather_seconds: float = 0.05,
         wait_timeout: float = 5.0,
     ) -> None:
         self.app = app
@@ -64,6 +65,7 @@ class ReadModels:
                 leadership=self._leadership(cls.name),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
+                gather_seconds=gather_seconds,
             )
         self._wakeups: PostgresWakeups | None = None
         if isinstance(self.datastore, PostgresDatastore) and isinstance(app.recorder, PostgresApplicationRecorder):

@@ -118,6 +118,24 @@ class TestProjectionRunner:
         finally:
             read_models.stop()
 
+    def test_a_stream_of_saves_is_applied_in_few_batches_and_a_waiting_read_skips_the_gathering(
+        self, app: Any
+    ) -> None:
+        # A long gathering pause: without the read's hurry, wait_for would give up after 5 s.
+        read_models = ReadModels(app, gather_seconds=60, wait_timeout=5)
+        read_models.start()
+        runner = read_models.runners["coverage"]
+        try:
+            saves_before = app.recorder.max_notification_id() or 0
+            register_units(app, 4)  # 20 saves, each of them wakes the runner
+            assert app.recorder.max_notification_id() - saves_before >= 20
+            read_models.wait_for(app.recorder.max_notification_id(), "coverage")
+            assert [r["serial"] for r in coverage_rows(runner.view)] == [f"SN0000000{n}" for n in range(4)]
+            # One batch for the first save, then nothing until the read asked.
+            assert runner.batches_committed <= 3
+        finally:
+            read_models.stop()
+
 
 @pytest.mark.postgres
 def test_only_one_process_runs_a_projection_on_postgres(postgres_url: str, tmp_path: Path) -> None:

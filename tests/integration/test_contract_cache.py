@@ -1,0 +1,85 @@
+"""Contracts kept in memory between commands: every load still sees what any process saved
+since, and a command's unsaved changes never reach the next command."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from copy import deepcopy
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from lifecycle.aggregates.contract import Contract
+from lifecycle.bootstrap import build_application
+from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.settings import Settings
+from tests.integration.test_projection_runner import CONTACT, SITE
+
+NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)
+
+
+@pytest.fixture
+def two_processes(store_settings: Settings) -> Iterator[tuple[Any, Any]]:
+    """Two applications on one store, as two server processes would be."""
+    first = build_application(store_settings, FixedClock(NOW))
+    second = build_application(store_settings, FixedClock(NOW))
+    yield first, second
+    first.close()
+    second.close()
+
+
+def company_with_site(app: Any) -> tuple[str, str]:
+    account = app.sign_up("c@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
+    app.verify_account(app.confirmation_token(account["account_id"]))
+    company = app.register_company(account["account_id"], "株式会社サンプル")
+    site = app.add_site(company["company_id"], SITE)
+    app.add_fault_contact(site["site_id"], CONTACT)
+    return company["company_id"], site["site_id"]
+
+
+def test_a_cached_contract_shows_what_another_process_saved_since(two_processes: tuple[Any, Any]) -> None:
+    first, second = two_processes
+    company_id, site_id = company_with_site(first)
+    assert first.get_site(site_id)["name"] == "東京本社"  # the first process now holds the contract
+    second.rename_company(company_id, "株式会社サンプル商事")
+    second.change_site(site_id, {"name": "大阪支店"})
+    second.record_shipment("SN0001", "12345-01", "AT-x510", date(2026, 1, 5))
+    second.record_ticket_sale("20000001", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+    second.register_ticket(site_id, "20000001", "C", "SN0001")
+
+    assert first.get_company(company_id)["name"] == "株式会社サンプル商事"
+    assert first.get_site(site_id)["name"] == "大阪支店"
+    # A command in the first process decides on the current contract: the unit is taken.
+    first.record_shipment("SN0002", "12345-01", "AT-x510", date(2026, 1, 5))
+    first.record_ticket_sale("20000002", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+    answer = first.register_ticket(site_id, "20000002", "C", "SN0002")
+    assert answer["serial"] == "SN0002"
+    assert set(first.company(company_id).registrations) == {"SN0001", "SN0002"}
+
+
+def test_changes_a_command_did_not_save_do_not_reach_the_next_command(two_processes: tuple[Any, Any]) -> None:
+    app, _ = two_processes
+    company_id, site_id = company_with_site(app)
+    loaded = app.company(company_id)
+    loaded.rename("未保存の名前")  # as a command refused after changing its copy
+    loaded.change_site(site_id, {"name": "未保存の拠点"})
+
+    again = app.company(company_id)
+    assert again.name == "株式会社サンプル"
+    assert again.site(site_id).name == "東京本社"
+    assert again.version == loaded.version - 2
+    app.rename_company(company_id, "株式会社サンプル商事")  # saves one event, not the unsaved ones
+    history = [type(e).__name__ for e in app.events.get(company_id)]
+    assert history.count("CompanyRenamed") == 1
+    assert "SiteChanged" not in history
+
+
+def test_a_contract_copy_shares_no_container_with_the_original() -> None:
+    contract = Contract(contract_number="SU00000001", account_id=UUID(int=1), name="株式会社サンプル")
+    copy = deepcopy(contract)
+    assert copy.__dict__ == contract.__dict__
+    for name, value in contract.__dict__.items():
+        if isinstance(value, dict | list):
+            assert copy.__dict__[name] is not value, name
