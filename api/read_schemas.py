@@ -231,5 +231,6 @@ class ProjectionStatus(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "lagging", "unavailable"]
+    process_id: int = Field(description="The server process that answered (`running_here` is about it)")
     log_head: int = 0
     projections: list[ProjectionStatus]

@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-
 import typer
-import uvicorn
-
-try:  # the protocol uvicorn's "auto" would pick: httptools when installed, else h11
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HTTPProtocol
-except ImportError:
-    from uvicorn.protocols.http.h11_impl import H11Protocol as _HTTPProtocol
 
 cli = typer.Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 
@@ -27,22 +19,11 @@ def serve(
     workers: int = typer.Option(1, help="Server processes (PostgreSQL only: SQLite is one process)."),
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", http=NoDelayHTTPProtocol)
+    from lifecycle.server import serve as run_server
 
-
-class NoDelayHTTPProtocol(_HTTPProtocol):
-    """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
-
-    With --workers N, uvicorn binds the listening socket itself with proto 0, so asyncio does
-    not set TCP_NODELAY on accepted sockets, and every keep-alive answer then waits ~40 ms for
-    the client's delayed ACK (uvicorn issue #3149). A single process is not affected.
-    """
-
-    def connection_made(self, transport) -> None:  # noqa: ANN001
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().connection_made(transport)
+    status = run_server(host, port, workers)
+    if status:
+        raise typer.Exit(status)
 
 
 accounts_cli = typer.Typer(help="Support-desk aids for accounts.", no_args_is_help=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,10 +30,18 @@ def health(read_models: ReadModelsDep) -> Any:
     try:
         projections = read_models.status()
     except Exception as error:  # the store is down: say so instead of failing the probe
-        return JSONResponse({"status": "unavailable", "detail": type(error).__name__, "projections": []}, 503)
+        return JSONResponse(
+            {"status": "unavailable", "process_id": os.getpid(), "detail": type(error).__name__, "projections": []},
+            503,
+        )
     lagging = any(p["lag"] > LAGGING_AFTER or p["last_error"] for p in projections)
     head = max((p["head"] for p in projections), default=0)
-    return {"status": "lagging" if lagging else "ok", "log_head": head, "projections": projections}
+    return {
+        "status": "lagging" if lagging else "ok",
+        "process_id": os.getpid(),
+        "log_head": head,
+        "projections": projections,
+    }
 
 
 class ProjectionCollector(Collector):

@@ -125,6 +125,31 @@ def test_contract_replayed_from_a_snapshot_equals_the_one_replayed_from_events(a
     assert from_snapshot.registrations == replayed.registrations == contract.registrations
 
 
+def test_a_contract_saved_one_event_at_a_time_is_snapshotted_as_it_was_saved(application: LifecycleApplication) -> None:
+    """The snapshot at the interval is taken from the contract just saved, not replayed:
+    it must hold exactly what the events say."""
+    contract, site_id = contract_with_site()
+    contract.add_fault_contact(uuid4(), site_id, **CONTACT)
+    application.save(contract)
+    n = 0
+    while contract.version < 100:
+        contract.register_ticket(site_id=site_id, serial=f"S{n:03d}", ticket_id=f"{n:08d}", code_no="1234501",
+                                 model="M", service="S", term_years=1, sold_on=date(2026, 11, 10),
+                                 period=SupportPeriod(date(2026, 12, 1), date(2027, 12, 31)),
+                                 registered_on=date(2026, 11, 20))
+        application.save(contract)
+        n += 1
+    assert application.snapshots is not None
+    snapshots = list(application.snapshots.get(contract.id))
+    assert [s.originator_version for s in snapshots] == [100]
+    from_snapshot = snapshots[0].mutate(None)
+    replayed = None
+    for domain_event in application.events.get(contract.id):
+        replayed = domain_event.mutate(replayed)
+    assert from_snapshot.version == replayed.version == 100
+    assert from_snapshot.__dict__ == replayed.__dict__
+
+
 def test_a_command_that_keeps_losing_races_is_a_409_and_changes_nothing(application: LifecycleApplication) -> None:
     from lifecycle.aggregates.index import Index
     from lifecycle.application import ConcurrentUpdate

@@ -1,0 +1,126 @@
+"""`lifecycle serve --workers N`: N processes share the port, keep-alive clients that connect
+together are spread over them, a process that dies is replaced, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from lifecycle.settings import Settings
+from tests.conftest import settings_for
+from tests.integration.test_postgres_several_servers import free_port, wait_until_up
+
+pytestmark = pytest.mark.postgres
+
+
+def children(pid: int) -> set[int]:
+    """The server processes the supervisor started (not multiprocessing's resource tracker)."""
+    found = set()
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.add(int(child))
+        except OSError:
+            continue
+    return found
+
+
+def answering_processes(url: str, connections: int = 16) -> set[int]:
+    """The process ids behind `connections` keep-alive connections opened together (all
+    connected before the first request, as a client's pool does at start)."""
+    host, port = httpx.URL(url).host, httpx.URL(url).port
+    sockets = [socket.create_connection((host, port), timeout=10) for _ in range(connections)]
+    try:
+        for sock in sockets:
+            sock.sendall(f"GET /v1/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        return {json.loads(read_answer(sock))["process_id"] for sock in sockets}
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return body
+
+
+@pytest.fixture
+def server(tmp_path: Path, postgres_url: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    settings: Settings = settings_for("postgres", tmp_path, postgres_url)
+    env = {
+        **os.environ,
+        "LIFECYCLE_DATABASE_URL": settings.database_url,
+        "LIFECYCLE_DATABASE_SCHEMA": settings.database_schema,
+        "LIFECYCLE_SECRET_KEY": settings.secret_key,
+        "LIFECYCLE_VAR_DIR": str(settings.var_dir),
+        "LIFECYCLE_DATABASE_POOL_SIZE": "3",
+    }
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, process)
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_connections_opened_together_are_spread_over_the_processes(server: tuple[subprocess.Popen, str]) -> None:
+    process, url = server
+    workers = children(process.pid)
+    assert len(workers) >= 2
+    wait_until_all_answer(url, workers)
+    assert answering_processes(url) == workers
+
+
+def wait_until_all_answer(url: str, workers: set[int], timeout: float = 30) -> None:
+    """Until every process has started its app (one at a time: the kernel sends each new
+    connection to one of them)."""
+    deadline = time.monotonic() + timeout
+    answered: set[int] = set()
+    while answered != workers and time.monotonic() < deadline:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            answered.add(client.get("/v1/health").json()["process_id"])
+    assert answered == workers
+
+
+def test_a_dead_process_is_replaced_and_sigterm_stops_them_all(server: tuple[subprocess.Popen, str]) -> None:
+    process, url = server
+    first = children(process.pid)
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = children(process.pid)
+        if victim not in now and len(now) == len(first):
+            break
+        time.sleep(0.2)
+    replaced = children(process.pid)
+    assert victim not in replaced and len(replaced) == len(first)
+    wait_until_all_answer(url, replaced)
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    for pid in replaced:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
