@@ -27,10 +27,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server exited: {process.args}"
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"the server exited with {process.returncode}: {process.args}\n{tail}")
         try:
             httpx.get(f"{url}/openapi.json", timeout=1)
             return
@@ -64,8 +66,8 @@ def servers(settings: Settings) -> Iterator[list[str]]:
     ]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
-        for url, process in zip(urls, processes):
-            wait_until_up(url, process)
+        for url, process, port in zip(urls, processes, ports):
+            wait_until_up(url, process, log=settings.var_dir.parent / f"server-{port}.log")
         yield urls
     finally:
         for process in processes:
