@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import threading
+import time
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -65,9 +67,23 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _serve_one(host: str, port: int) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
+    _stop_with_parent()
     sock = listening_socket(host, port)
     config = uvicorn.Config(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _stop_with_parent() -> None:
+    """A server process whose supervisor was killed (SIGKILL, OOM) would go on holding the
+    port and its database connections: it shuts down when it notices it was orphaned."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 class Supervisor:

@@ -66,8 +66,8 @@ class AdvisoryLock(Leadership):
             except Exception:  # the session ended: so did the lock
                 self.release()
         try:
-            conn = self._datastore.pool.getconn()
-        except Exception:
+            conn = self._datastore.pool.getconn(timeout=self.RECHECK_SECONDS)
+        except Exception:  # no connection now (the database may be down): stand by
             return False
         try:
             held = conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (self._key,)).fetchone()["held"]
@@ -333,11 +333,17 @@ class ProjectionRunner:
         self._thread = threading.Thread(target=self._run, name=f"projection-{self.name}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
+        self.request_stop()
+        self.join(timeout)
+
+    def request_stop(self) -> None:
         self._stopping.set()
         self.hurry()
+
+    def join(self, timeout: float) -> None:
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=max(timeout, 0.0))
         self.leadership.release()
         self.is_leader = False
 

@@ -103,8 +103,12 @@ class ReadModels:
             self.app.save_listeners.remove(self.nudge)  # type: ignore[attr-defined]
         if self._wakeups is not None:
             self._wakeups.stop()
+        # All at once: a runner busy with a batch does not hold up the others' stopping.
         for runner in self.runners.values():
-            runner.stop()
+            runner.request_stop()
+        deadline = time.monotonic() + 30.0
+        for runner in self.runners.values():
+            runner.join(deadline - time.monotonic())
 
     def nudge(self) -> None:
         for runner in self.runners.values():

@@ -82,8 +82,31 @@ def server(tmp_path: Path, postgres_url: str) -> Iterator[tuple[subprocess.Popen
         yield process, url
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def test_the_processes_stop_when_the_supervisor_is_killed(server: tuple[subprocess.Popen, str]) -> None:
+    process, url = server
+    workers = children(process.pid)
+    wait_until_all_answer(url, workers)
+    process.kill()  # SIGKILL: the supervisor cannot pass anything on
+    process.wait()
+    deadline = time.monotonic() + 40
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
 
 
 def test_connections_opened_together_are_spread_over_the_processes(server: tuple[subprocess.Popen, str]) -> None:
@@ -122,5 +145,4 @@ def test_a_dead_process_is_replaced_and_sigterm_stops_them_all(server: tuple[sub
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
-    for pid in replaced:
-        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert not any(alive(pid) for pid in replaced)
