@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from dramatiq.broker import Broker
+from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.adapters.mailers import MaildirMailer, Mailer, SmtpMailer
 from lifecycle.clock import Clock, SystemClock
@@ -25,6 +26,7 @@ from lifecycle.policies.notifications import NotificationPolicies, NotificationS
 from lifecycle.policies.scheduler import TimerScheduler
 from lifecycle.policies.timer_projection import TimerProjection
 from lifecycle.policies.timers import timer_store_for
+from lifecycle.projections.runner import AdvisoryLock, Leadership
 from lifecycle.settings import Settings
 from workers.actors import BrokerDispatcher, declare_send_notification
 from workers.in_process import InProcessWorker
@@ -127,6 +129,7 @@ class Notifications:
             clock,
             interval_seconds=settings.scheduler_interval_seconds,
             requeue_seconds=settings.notification_requeue_seconds,
+            leadership=scheduler_leadership(application),
         )
 
     def embedded_services(self) -> list[Any]:
@@ -168,6 +171,14 @@ class Notifications:
         self.mailer.close()
         if self.broker is not None:
             self.broker.close()
+
+
+def scheduler_leadership(application: Any) -> Leadership:
+    """On PostgreSQL an advisory lock, so that one process at a time runs the scheduler."""
+    datastore = getattr(application.factory, "datastore", None)
+    if isinstance(datastore, PostgresDatastore):
+        return AdvisoryLock(datastore, f"lifecycle-timer-scheduler:{datastore.schema}")
+    return Leadership()
 
 
 def build_notifications(settings: Settings, application: Any, clock: Clock | None = None) -> Notifications:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.policies.timer_projection import TimerProjection
+from lifecycle.projections.runner import Leadership
 from lifecycle.policies.timers import TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class TimerScheduler:
         requeue_seconds: float,
         batch_size: int = 1000,
         wall_clock: Clock | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.projection = projection
         self.store = store
@@ -40,6 +42,10 @@ class TimerScheduler:
         self.interval = interval_seconds
         self.requeue = timedelta(seconds=requeue_seconds)
         self.batch_size = batch_size
+        # With several processes on PostgreSQL, one of them runs the loop at a time (the
+        # others would only redo its work and lose the compare-and-set on the timers).
+        self.leadership = leadership or Leadership()
+        self.runs = 0
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -71,6 +77,10 @@ class TimerScheduler:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
+                if not self.leadership.acquire():
+                    self._stopping.wait(self.interval)
+                    continue
+                self.runs += 1
                 fired = self.run_once()
                 if fired:
                     log.info("scheduler: enqueued %d due notification(s)", len(fired))
@@ -90,3 +100,4 @@ class TimerScheduler:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
+        self.leadership.release()

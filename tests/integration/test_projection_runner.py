@@ -4,6 +4,7 @@ apply the same events."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -202,3 +203,30 @@ def test_two_processes_on_postgres_run_each_projection_once_and_take_over(postgr
         second.stop()
         first_app.close()
         second_app.close()
+
+
+@pytest.mark.postgres
+def test_one_process_at_a_time_runs_the_timer_scheduler_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    from workers.notifications import build_notifications
+
+    settings = settings_for("postgres", tmp_path, postgres_url).model_copy(update={"scheduler_interval_seconds": 0.05})
+    apps = [build_application(settings), build_application(settings)]
+    schedulers = [build_notifications(settings, app).scheduler for app in apps]
+    for scheduler in schedulers:
+        scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while sum(s.runs for s in schedulers) < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(s.runs > 0 for s in schedulers) == [False, True]
+        leader, standby = sorted(schedulers, key=lambda s: s.runs, reverse=True)
+        leader.stop()  # its lock goes with it: the other takes over
+        deadline = time.monotonic() + 10
+        while standby.runs == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert standby.runs > 0
+    finally:
+        for scheduler in schedulers:
+            scheduler.stop()
+        for app in apps:
+            app.close()
