@@ -11,6 +11,7 @@ concurrency. Every non-201 answer counts as an error.
     .venv/bin/python benchmarks/registrations_http.py            # defaults: 1, 4, 16 clients, 20 s each
     .venv/bin/python benchmarks/registrations_http.py --workers 3 --duration 15 --concurrency 16
     .venv/bin/python benchmarks/registrations_http.py --server-env LIFECYCLE_RUN_PROJECTIONS=false
+    .venv/bin/python benchmarks/registrations_http.py --with-worker     # as docker-compose deploys it
 
 Each level's line also shows the CPU used by the server processes (and how it spread over
 them), their PostgreSQL backends, the client and everything else on the machine (a busy
@@ -119,6 +120,13 @@ class Service:
             **(extra_env or {}),
         }
         self.process: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
+
+    def start_worker(self) -> None:
+        """`lifecycle worker` beside the API, as docker-compose runs it (scheduler included)."""
+        self.worker_log = open(self.log_path.with_name("worker.log"), "wb")  # noqa: SIM115
+        self.worker = subprocess.Popen([sys.executable, "-m", "lifecycle.cli", "worker"], cwd=REPO, env=self.env,
+                                       stdout=self.worker_log, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
         command = [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1",
@@ -145,10 +153,10 @@ class Service:
             time.sleep(0.2)
 
     def pids(self) -> list[int]:
-        """The server's process and its worker processes."""
+        """The server's process and its worker processes (and `lifecycle worker`, if any)."""
         if self.process is None:
             return []
-        pids = [self.process.pid]
+        pids = [self.process.pid] + ([self.worker.pid] if self.worker is not None else [])
         for pid in list(pids):
             try:
                 children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -158,6 +166,13 @@ class Service:
         return pids
 
     def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -500,6 +515,9 @@ def main() -> int:
                         help="registrations/s the reference data is sized for (unique tickets per level)")
     parser.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for the service, e.g. LIFECYCLE_RUN_PROJECTIONS=false (repeatable)")
+    parser.add_argument("--with-worker", action="store_true",
+                        help="the docker-compose deployment: a Redis broker (db 15 of 127.0.0.1:6379) and one "
+                             "`lifecycle worker` (scheduler, timers, mails) beside the API; its CPU counts as server")
     parser.add_argument("--reconnect", action="store_true",
                         help="a new connection for every request (default: keep-alive connections)")
     parser.add_argument("--skip-pgbench", action="store_true")
@@ -536,10 +554,15 @@ def main() -> int:
         settings = Settings(database_url=db_url, secret_key=secret_key, var_dir=workdir / "var", _env_file=None)
         app = build_application(settings)
         extra_env = dict(item.split("=", 1) for item in args.server_env)
+        if args.with_worker:
+            extra_env.setdefault("LIFECYCLE_REDIS_URL", "redis://127.0.0.1:6379/15")
+            extra_env.setdefault("LIFECYCLE_REDIS_NAMESPACE", f"lifecycle-bench-{os.getpid()}")
         service = Service(db_url, args.workers, args.pool_size, secret_key, workdir, extra_env)
         service.start()
+        if args.with_worker:
+            service.start_worker()
         log(f"service: lifecycle serve --workers {args.workers} on 127.0.0.1:{service.port}, "
-            f"pool size {args.pool_size} per process"
+            f"pool size {args.pool_size} per process" + (", with one lifecycle worker" if args.with_worker else "")
             + "".join(f", {k}={v}" for k, v in extra_env.items()))
 
         levels = [("warm-up", max(args.concurrency), args.warmup)] + [
@@ -615,7 +638,8 @@ def main() -> int:
     # --- the table --------------------------------------------------------------------
     all_pass = not mismatch
     print()
-    print(f"workers={args.workers} pool={args.pool_size} sites={args.sites} duration={args.duration:g}s")
+    print(f"workers={args.workers} pool={args.pool_size} sites={args.sites} duration={args.duration:g}s"
+          + (" with-worker" if args.with_worker else ""))
     header = (f"{'clients':>7} {'svc TPS':>8} {'pgbench':>8} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} "
               f"{'p99 ms':>7} {'errors':>6} {'other%':>6}  result")
     print(header)
@@ -646,7 +670,7 @@ def main() -> int:
         args.json.write_text(json.dumps({
             "machine": machine(), "postgresql": server_version, "date": time.strftime("%Y-%m-%d %H:%M %z"),
             "code": code_version(), "workers": args.workers, "pool_size": args.pool_size, "sites": args.sites,
-            "server_env": args.server_env,
+            "server_env": args.server_env, "with_worker": args.with_worker,
             "duration_s": args.duration, "levels": out, "all_pass": all_pass,
         }, indent=2))
     return 0 if all_pass else 1
