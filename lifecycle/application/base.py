@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import random
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -92,6 +95,8 @@ class LifecycleApplicationBase(Application[UUID]):
             cache_maxsize=contract_cache_size if contract_cache_size > 0 else None,
             fastforward=True,
         )
+        # Striped: commands on one contract in this process take turns (see _execute).
+        self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
 
@@ -129,12 +134,24 @@ class LifecycleApplicationBase(Application[UUID]):
 
     # --- running commands -------------------------------------------------------------
 
-    def _execute(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Answer:
+    def _execute(
+        self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None, *, serialize_on: UUID | None = None
+    ) -> Answer:
+        """Runs a command; `serialize_on` (an aggregate id) makes this process's commands on
+        that aggregate take turns instead of racing each other to the store."""
+        if serialize_on is None:
+            return self._execute_optimistically(decide, idempotency)
+        with self._command_locks[serialize_on.int % len(self._command_locks)]:
+            return self._execute_optimistically(decide, idempotency)
+
+    def _execute_optimistically(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Answer:
         if idempotency is not None:
             # Bodies may hold passwords: the log keeps only a keyed hash of their fingerprint.
             sealed = hmac.new(self.secret_key, idempotency.fingerprint.encode(), hashlib.sha256).hexdigest()
             idempotency = IdempotencyKey(idempotency.key, sealed)
-        for _ in range(self.max_attempts):
+        for attempt in range(self.max_attempts):
+            if attempt:  # lost a race (to another process): let the winners finish first
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))
             if idempotency is not None:
                 recorded = self._recorded_answer(idempotency)
                 if recorded is not None:

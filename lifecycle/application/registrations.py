@@ -10,6 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from lifecycle.aggregates.contract import Contract, Registration
+from lifecycle.aggregates.index import site_key
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.base import Answer, IdempotencyKey
 from lifecycle.application.contracts import ContractCommands
@@ -82,7 +83,7 @@ class RegistrationCommands(ContractCommands, ShipmentCommands):
             )
             return self._view(contract, contract.registrations[unit.serial]), [contract, ticket, unit]
 
-        return self._execute(decide, idempotency)
+        return self._execute(decide, idempotency, serialize_on=self._indexed(site_key(site_id)))
 
     def register_bundle(
         self,
@@ -131,7 +132,7 @@ class RegistrationCommands(ContractCommands, ShipmentCommands):
             )
             return self._view(contract, contract.registrations[unit.serial]), [contract, *units]
 
-        return self._execute(decide, idempotency)
+        return self._execute(decide, idempotency, serialize_on=self._indexed(site_key(site_id)))
 
     def _covered_unit(self, serial: str) -> tuple[Unit, Contract, Registration]:
         """The unit named in the path, the contract covering it and its registration."""

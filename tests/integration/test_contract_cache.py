@@ -83,3 +83,28 @@ def test_a_contract_copy_shares_no_container_with_the_original() -> None:
     for name, value in contract.__dict__.items():
         if isinstance(value, dict | list):
             assert copy.__dict__[name] is not value, name
+
+
+def test_one_process_registers_concurrently_at_one_site_without_losing_races(two_processes: tuple[Any, Any]) -> None:
+    """Commands of one process on one contract take turns: none has to retry on a conflict."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app, _ = two_processes
+    _, site_id = company_with_site(app)
+    for n in range(16):
+        app.record_shipment(f"SN{n:04d}", "12345-01", "AT-x510", date(2026, 1, 5))
+        app.record_ticket_sale(f"{30_000_000 + n}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+    conflicts = []
+    save_at = app._save_at
+
+    def counting_save_at(*aggregates: Any) -> int | None:
+        position = save_at(*aggregates)
+        if position is None:
+            conflicts.append(aggregates)
+        return position
+
+    app._save_at = counting_save_at
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda n: app.register_ticket(site_id, f"{30_000_000 + n}", "C", f"SN{n:04d}"), range(16)))
+    assert sorted(a["serial"] for a in answers) == [f"SN{n:04d}" for n in range(16)]
+    assert conflicts == []
