@@ -20,13 +20,13 @@ from eventsourcing.postgres import PostgresDatastore
 from lifecycle.adapters.mailers import MaildirMailer, Mailer, SmtpMailer
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.errors import DomainError, Refusal
+from lifecycle.leadership import AdvisoryLock, Leadership
 from lifecycle.policies.delivery import NotificationSender, RetryPolicy
 from lifecycle.policies.mails import MailComposer, Vendor
 from lifecycle.policies.notifications import NotificationPolicies, NotificationSchedule
 from lifecycle.policies.scheduler import TimerScheduler
 from lifecycle.policies.timer_projection import TimerProjection
 from lifecycle.policies.timers import timer_store_for
-from lifecycle.projections.runner import AdvisoryLock, Leadership
 from lifecycle.settings import Settings
 from workers.actors import BrokerDispatcher, declare_send_notification
 from workers.in_process import InProcessWorker

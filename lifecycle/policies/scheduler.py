@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from lifecycle.clock import Clock, SystemClock
+from lifecycle.leadership import Leadership
 from lifecycle.policies.timer_projection import TimerProjection
-from lifecycle.projections.runner import Leadership
 from lifecycle.policies.timers import TimerRow, TimerStore
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,11 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from lifecycle.domain.errors import DomainError, Refusal
+from lifecycle.leadership import AdvisoryLock, Leadership
 from lifecycle.projections.base import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
-from lifecycle.projections.runner import AdvisoryLock, Leadership, PostgresWakeups, ProjectionRunner
+from lifecycle.projections.runner import PostgresWakeups, ProjectionRunner
 from lifecycle.projections.service_in import ServiceIn
 from lifecycle.projections.store import REBUILD_SUFFIX, ReadModelView, build_view
 

@@ -14,8 +14,9 @@ import pytest
 
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.leadership import AdvisoryLock
 from lifecycle.projections.coverage import Coverage
-from lifecycle.projections.runner import AdvisoryLock, ProjectionRunner
+from lifecycle.projections.runner import ProjectionRunner
 from lifecycle.projections.store import PositionMoved, build_view
 from lifecycle.projections.system import ReadModels
 from lifecycle.settings import Settings

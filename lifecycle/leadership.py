@@ -1,0 +1,78 @@
+"""Which process runs a singleton job (a projection, the timer scheduler) when several
+processes share one store: on PostgreSQL the holder of a session-level advisory lock; the
+others stand by and take over when its session ends."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore
+
+log = logging.getLogger(__name__)
+
+
+class Leadership:
+    """Whether this process runs a projection. SQLite is one process: it always does."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+class AdvisoryLock(Leadership):
+    """A PostgreSQL session-level advisory lock held on a connection of its own for as long
+    as this process runs the projection."""
+
+    # How often a held lock's session is checked. Between checks a runner may go on after
+    # its session died; the compare-and-set on the position keeps that harmless.
+    RECHECK_SECONDS = 1.0
+
+    def __init__(self, datastore: PostgresDatastore, key: str) -> None:
+        self._datastore = datastore
+        self._key = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+        self._conn: Any = None
+        self._checked_at = 0.0
+
+    def acquire(self) -> bool:
+        if self._conn is not None:
+            if time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
+                return True
+            try:
+                self._conn.execute("SELECT 1")
+                self._checked_at = time.monotonic()
+                return True
+            except Exception:  # the session ended: so did the lock
+                self.release()
+        try:
+            conn = self._datastore.pool.getconn(timeout=self.RECHECK_SECONDS)
+        except Exception:  # no connection now (the database may be down): stand by
+            return False
+        try:
+            held = conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (self._key,)).fetchone()["held"]
+        except Exception:
+            self._datastore.pool.putconn(conn)
+            return False
+        if held:
+            self._conn = conn
+            self._checked_at = time.monotonic()
+            return True
+        self._datastore.pool.putconn(conn)
+        return False
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+        except Exception:
+            log.debug("advisory unlock failed; the session's end releases it", exc_info=True)
+        try:
+            self._datastore.pool.putconn(conn)
+        except Exception:
+            log.debug("could not return the lock's connection", exc_info=True)
