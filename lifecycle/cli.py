@@ -20,6 +20,12 @@ def serve(
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
     from lifecycle.server import serve as run_server
+    from lifecycle.settings import Settings
+
+    if workers > 1 and Settings().database_url.startswith("sqlite"):
+        typer.echo("error: --workers > 1 needs PostgreSQL (LIFECYCLE_DATABASE_URL=postgresql://...); "
+                   "the embedded SQLite store is for one process", err=True)
+        raise typer.Exit(2)
 
     status = run_server(host, port, workers)
     if status:

@@ -20,7 +20,6 @@ from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
 
-pytestmark = pytest.mark.postgres
 
 
 def children(pid: int) -> set[int]:
@@ -90,6 +89,7 @@ def server(tmp_path: Path, postgres_url: str) -> Iterator[tuple[subprocess.Popen
                 process.wait()
 
 
+@pytest.mark.postgres
 def test_the_processes_stop_when_the_supervisor_is_killed(server: tuple[subprocess.Popen, str]) -> None:
     process, url = server
     workers = children(process.pid)
@@ -109,6 +109,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.postgres
 def test_connections_opened_together_are_spread_over_the_processes(server: tuple[subprocess.Popen, str]) -> None:
     process, url = server
     workers = children(process.pid)
@@ -128,6 +129,7 @@ def wait_until_all_answer(url: str, workers: set[int], timeout: float = 30) -> N
     assert answered == workers
 
 
+@pytest.mark.postgres
 def test_a_dead_process_is_replaced_and_sigterm_stops_them_all(server: tuple[subprocess.Popen, str]) -> None:
     process, url = server
     first = children(process.pid)
@@ -146,3 +148,14 @@ def test_a_dead_process_is_replaced_and_sigterm_stops_them_all(server: tuple[sub
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert not any(alive(pid) for pid in replaced)
+
+
+def test_several_processes_on_the_embedded_sqlite_store_are_refused(tmp_path: Path) -> None:
+    env = {**os.environ, "LIFECYCLE_DATABASE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
+           "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert completed.returncode == 2
+    assert "needs PostgreSQL" in completed.stderr
