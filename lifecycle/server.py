@@ -50,17 +50,18 @@ def serve(host: str, port: int, workers: int = 1) -> int:
     if workers <= 1:
         uvicorn.run(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return 0
-    listening_socket(host, port).close()  # the port is free (or ours to share): fail early if not
+    bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
     return Supervisor(host, port, workers).run()
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def bound_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to the shared port but not yet listening: the kernel sends a process
+    connections only once uvicorn listens on it, after the app has started."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
-    sock.listen(2048)
     return sock
 
 
@@ -68,7 +69,7 @@ def _serve_one(host: str, port: int) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
-    sock = listening_socket(host, port)
+    sock = bound_socket(host, port)
     config = uvicorn.Config(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
     uvicorn.Server(config).run(sockets=[sock])
 
