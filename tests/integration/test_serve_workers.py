@@ -99,7 +99,7 @@ def test_the_processes_stop_when_the_supervisor_is_killed(server: tuple[subproce
     deadline = time.monotonic() + 40
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers), {pid: status_of(pid) for pid in workers}
 
 
 def alive(pid: int) -> bool:
@@ -124,8 +124,11 @@ def wait_until_all_answer(url: str, workers: set[int], timeout: float = 30) -> N
     deadline = time.monotonic() + timeout
     answered: set[int] = set()
     while answered != workers and time.monotonic() < deadline:
-        with httpx.Client(base_url=url, timeout=10) as client:
-            answered.add(client.get("/v1/health").json()["process_id"])
+        try:
+            with httpx.Client(base_url=url, timeout=10) as client:
+                answered.add(client.get("/v1/health").json()["process_id"])
+        except httpx.TransportError:  # a process going or coming: ask again
+            time.sleep(0.1)
     assert answered == workers
 
 
@@ -159,3 +162,10 @@ def test_several_processes_on_the_embedded_sqlite_store_are_refused(tmp_path: Pa
     )
     assert completed.returncode == 2
     assert "needs PostgreSQL" in completed.stderr
+
+
+def status_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().splitlines()[2]  # State: ...
+    except OSError:
+        return "gone"
