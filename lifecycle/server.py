@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from multiprocessing.process import BaseProcess
@@ -51,6 +52,7 @@ def serve(host: str, port: int, workers: int = 1) -> int:
         uvicorn.run(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return 0
     bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
+    uvicorn.Config(APP, log_level="info").configure_logging()  # the supervisor's own lines too
     return Supervisor(host, port, workers).run()
 
 
@@ -71,7 +73,10 @@ def _serve_one(host: str, port: int) -> None:
     _stop_with_parent()
     sock = bound_socket(host, port)
     config = uvicorn.Config(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    if not server.started:  # as uvicorn.run answers: the supervisor then stops, not restarts
+        sys.exit(STARTUP_FAILURE)
 
 
 def _stop_with_parent() -> None:

@@ -169,3 +169,14 @@ def status_of(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().splitlines()[2]  # State: ...
     except OSError:
         return "gone"
+
+
+def test_processes_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp_path: Path) -> None:
+    env = {**os.environ, "LIFECYCLE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
+           "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert completed.returncode == 3, completed.stderr[-2000:]
+    assert "A server process failed to start; stopping" in completed.stderr
