@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 class Leadership:
-    """Whether this process runs a projection. SQLite is one process: it always does."""
+    """Whether this process runs the job. SQLite is one process: it always does."""
 
     def acquire(self) -> bool:
         return True
@@ -26,10 +26,10 @@ class Leadership:
 
 class AdvisoryLock(Leadership):
     """A PostgreSQL session-level advisory lock held on a connection of its own for as long
-    as this process runs the projection."""
+    as this process runs the job."""
 
     # How often a held lock's session is checked. Between checks a runner may go on after
-    # its session died; the compare-and-set on the position keeps that harmless.
+    # its session died; the jobs' compare-and-set on their positions keeps that harmless.
     RECHECK_SECONDS = 1.0
 
     def __init__(self, datastore: PostgresDatastore, key: str) -> None:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -133,11 +134,17 @@ class ProjectionRunner:
         """Runs batches until the view reaches `until` (default: the head now), or until the
         monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
         read from the log and the previous one committed; a failed commit abandons them all."""
+        with self._pipeline_threads() as (reader, committer):
+            return self._catch_up(reader, committer, until, deadline)
+
+    @contextmanager
+    def _pipeline_threads(self) -> Iterator[tuple[ThreadPoolExecutor, ThreadPoolExecutor]]:
+        """One thread reading the next batch ahead, one committing the previous one."""
         with (
             ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader,
             ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}") as committer,
         ):
-            return self._catch_up(reader, committer, until, deadline)
+            yield reader, committer
 
     def _catch_up(
         self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor, until: int | None, deadline: float | None
@@ -284,11 +291,8 @@ class ProjectionRunner:
         self.is_leader = False
 
     def _run(self) -> None:
-        # The runner's own threads for reading ahead and committing, kept for its lifetime.
-        with (
-            ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.name}") as reader,
-            ThreadPoolExecutor(1, thread_name_prefix=f"commit-{self.name}") as committer,
-        ):
+        # Kept for the runner's lifetime, not started again for every batch.
+        with self._pipeline_threads() as (reader, committer):
             self._run_with(reader, committer)
 
     def _run_with(self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor) -> None:

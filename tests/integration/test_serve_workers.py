@@ -103,10 +103,8 @@ def test_the_processes_stop_when_the_supervisor_is_killed(server: tuple[subproce
 
 
 def alive(pid: int) -> bool:
-    try:
-        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
+    state = status_of(pid)
+    return state != "gone" and "zombie" not in state
 
 
 @pytest.mark.postgres
@@ -154,12 +152,7 @@ def test_a_dead_process_is_replaced_and_sigterm_stops_them_all(server: tuple[sub
 
 
 def test_several_processes_on_the_embedded_sqlite_store_are_refused(tmp_path: Path) -> None:
-    env = {**os.environ, "LIFECYCLE_DATABASE_URL": f"sqlite:///{tmp_path / 'events.sqlite3'}",
-           "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
-    completed = subprocess.run(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )
+    completed = serve_two_processes(f"sqlite:///{tmp_path / 'events.sqlite3'}", tmp_path)
     assert completed.returncode == 2
     assert "needs PostgreSQL" in completed.stderr
 
@@ -172,11 +165,15 @@ def status_of(pid: int) -> str:
 
 
 def test_processes_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp_path: Path) -> None:
-    env = {**os.environ, "LIFECYCLE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
-           "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
-    completed = subprocess.run(
+    completed = serve_two_processes(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", tmp_path)
+    assert completed.returncode == 3, completed.stderr[-2000:]
+    assert "A server process failed to start; stopping" in completed.stderr
+
+
+def serve_two_processes(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`lifecycle serve --workers 2` that is expected to exit by itself."""
+    env = {**os.environ, "LIFECYCLE_DATABASE_URL": database_url, "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
+    return subprocess.run(
         [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    assert completed.returncode == 3, completed.stderr[-2000:]
-    assert "A server process failed to start; stopping" in completed.stderr
