@@ -58,18 +58,29 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     raise UnsupportedDatabaseUrl(f"LIFECYCLE_DATABASE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
 
 
-def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
-    import psycopg
-    from psycopg import sql
+DDL_LOCK = "SELECT pg_advisory_{}lock(hashtext('lifecycle: creating tables'))"
 
-    with psycopg.connect(
+
+def _admin_connection(env: dict[str, str]):  # noqa: ANN202 - a psycopg connection, autocommit
+    import psycopg
+
+    return psycopg.connect(
         dbname=env["POSTGRES_DBNAME"],
         host=env["POSTGRES_HOST"],
         port=env["POSTGRES_PORT"],
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
-    ) as conn:
+    )
+
+
+def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
+    """Concurrent CREATE SCHEMA IF NOT EXISTS can still fail on pg_namespace's unique index
+    when processes start together: like tables, schemas are created one at a time."""
+    from psycopg import sql
+
+    with _admin_connection(env) as conn, conn.transaction():
+        conn.execute(DDL_LOCK.format("xact_"))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
@@ -80,21 +91,12 @@ def creating_tables(env: dict[str, str]) -> Iterator[None]:
     if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
         yield
         return
-    import psycopg
-
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('lifecycle: creating tables'))")
+    with _admin_connection(env) as conn:
+        conn.execute(DDL_LOCK.format(""))
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('lifecycle: creating tables'))")
+            conn.execute(DDL_LOCK.format("un"))
 
 
 def build_application(settings: Settings, clock: Clock | None = None) -> LifecycleApplication:

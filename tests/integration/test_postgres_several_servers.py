@@ -114,3 +114,24 @@ def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Se
     assert len(listed) == 20
     assert len({r["serial"] for r in listed}) == 20
     application.close()
+
+
+def test_processes_starting_together_create_their_schema_once(settings: Settings) -> None:
+    """Concurrent CREATE SCHEMA IF NOT EXISTS fails on pg_namespace's unique index unless
+    serialized; servers starting together must all come up."""
+    import uuid
+
+    import psycopg
+
+    from lifecycle.bootstrap import ensure_postgres_schema, event_store_env
+
+    env = event_store_env(settings.model_copy(update={"database_schema": ""}))
+    schemas = [f"t_race_{uuid.uuid4().hex[:10]}" for _ in range(10)]
+    try:
+        for schema in schemas:
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(lambda _: ensure_postgres_schema(env, schema), range(8)))
+    finally:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
