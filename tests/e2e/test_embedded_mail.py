@@ -15,7 +15,7 @@ from email.policy import default
 from pathlib import Path
 from uuid import UUID
 
-import httpx
+import httpx2 as httpx
 
 from lifecycle.bootstrap import build_application
 from lifecycle.settings import Settings
