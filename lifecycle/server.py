@@ -46,14 +46,15 @@ class NoDelayHTTPProtocol(_HTTPProtocol):
         super().connection_made(transport)
 
 
-def serve(host: str, port: int, workers: int = 1) -> int:
-    """Runs the API until stopped; answers the exit status."""
+def serve(host: str, port: int, workers: int = 1, app: str = APP) -> int:
+    """Runs the API (or another ASGI app, given as "module:attribute") until stopped;
+    answers the exit status."""
     if workers <= 1:
-        uvicorn.run(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
+        uvicorn.run(app, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
         return 0
     bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
-    uvicorn.Config(APP, log_level="info").configure_logging()  # the supervisor's own lines too
-    return Supervisor(host, port, workers).run()
+    uvicorn.Config(app, log_level="info").configure_logging()  # the supervisor's own lines too
+    return Supervisor(host, port, workers, app).run()
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
@@ -67,12 +68,12 @@ def bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve_one(host: str, port: int) -> None:
+def _serve_one(host: str, port: int, app: str) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
     sock = bound_socket(host, port)
-    config = uvicorn.Config(APP, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:  # as uvicorn.run answers: the supervisor then stops, not restarts
@@ -93,10 +94,11 @@ def _stop_with_parent() -> None:
 
 
 class Supervisor:
-    def __init__(self, host: str, port: int, workers: int) -> None:
+    def __init__(self, host: str, port: int, workers: int, app: str = APP) -> None:
         self.host = host
         self.port = port
         self.workers = workers
+        self.app = app
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stopping = threading.Event()
@@ -122,7 +124,7 @@ class Supervisor:
         return status
 
     def _start(self) -> BaseProcess:
-        process = self._context.Process(target=_serve_one, args=(self.host, self.port), daemon=False)
+        process = self._context.Process(target=_serve_one, args=(self.host, self.port, self.app), daemon=False)
         process.start()
         return process
 
