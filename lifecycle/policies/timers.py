@@ -185,8 +185,7 @@ class TimerStore(ABC):
             self._lock_tracking(cursor)
             if self._position(cursor) != expected:
                 raise PositionMoved(f"timers tracking is not at {expected}")
-            for change in changes:
-                self._apply(cursor, change)
+            self._apply_all(cursor, changes)
             if expected is None:
                 self._execute(
                     cursor,
@@ -201,26 +200,46 @@ class TimerStore(ABC):
     def _lock_tracking(self, cursor: Any) -> None:
         """Serialise batches from several processes (PostgreSQL); SQLite's writer lock does."""
 
-    def _apply(self, cursor: Any, change: TimerChange) -> None:
-        if isinstance(change, Schedule):
-            t = change.timer
-            self._execute(
-                cursor,
+    def _apply_all(self, cursor: Any, changes: Sequence[TimerChange]) -> None:
+        """In order; each run of new timers goes in with one executemany (one round trip on
+        PostgreSQL instead of one per timer: most of a batch's changes are new timers)."""
+        new_timers: list[tuple[Any, ...]] = []
+        for change in changes:
+            if isinstance(change, Schedule):
+                new_timers.append(self._new_timer_row(change.timer))
+                continue
+            if new_timers:
+                self._insert_timers(cursor, new_timers)
+                new_timers = []
+            self._apply(cursor, change)
+        if new_timers:
+            self._insert_timers(cursor, new_timers)
+
+    def _new_timer_row(self, t: Timer) -> tuple[Any, ...]:
+        return (
+            str(t.notification_id),
+            t.kind.value,
+            str(t.aggregate_id),
+            t.serial,
+            t.stage.value if t.stage else None,
+            self.day(t.period_end),
+            self.instant(t.due_at),
+            PENDING,
+        )
+
+    def _insert_timers(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        cursor.executemany(
+            self.sql(
                 f"INSERT INTO {self.table} (notification_id, kind, aggregate_id, serial, stage, period_end, "
                 "due_at, state, attempts, failures, interrupted, recipients) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '[]') ON CONFLICT (notification_id) DO NOTHING",
-                (
-                    str(t.notification_id),
-                    t.kind.value,
-                    str(t.aggregate_id),
-                    t.serial,
-                    t.stage.value if t.stage else None,
-                    self.day(t.period_end),
-                    self.instant(t.due_at),
-                    PENDING,
-                ),
-            )
-        elif isinstance(change, Settle):
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '[]') ON CONFLICT (notification_id) DO NOTHING"
+            ),
+            rows,
+        )
+
+    def _apply(self, cursor: Any, change: TimerChange) -> None:
+        """A change to timers already there (new ones go in through `_insert_timers`)."""
+        if isinstance(change, Settle):
             # The mail's event is in the log: whatever a worker was doing, it is sent.
             self._execute(
                 cursor,
