@@ -107,13 +107,14 @@ class TestProjectionRunner:
         assert [(r["serial"], r["terms"]) for r in rows] == [("SN00000000", 1), ("SN00000001", 1)]
 
     def test_read_models_wait_for_a_position_and_refuse_after_the_bound(self, app: Any) -> None:
-        read_models = ReadModels(app, wait_timeout=0.2)
+        read_models = ReadModels(app, wait_timeout=10)  # ample on a slow, busy machine
         read_models.start()
         try:
             site_id = register_units(app, 1)
             read_models.wait_for(app.recorder.max_notification_id(), "coverage")
             rows = read_models.view("coverage").query("SELECT site_id FROM {registrations}")
             assert rows == [{"site_id": str(site_id)}]
+            read_models.wait_timeout = 0.2  # a position never reached: refused after the bound
             with pytest.raises(Exception) as refused:
                 read_models.wait_for(app.recorder.max_notification_id() + 100, "coverage")
             assert getattr(refused.value, "code", None) == "READ_MODEL_BEHIND"
