@@ -201,57 +201,55 @@ class TimerStore(ABC):
         """Serialise batches from several processes (PostgreSQL); SQLite's writer lock does."""
 
     def _apply_all(self, cursor: Any, changes: Sequence[TimerChange]) -> None:
-        """In order; each run of new timers goes in with one executemany (one round trip on
-        PostgreSQL instead of one per timer: most of a batch's changes are new timers)."""
-        new_timers: list[tuple[Any, ...]] = []
+        """In order; each run of changes with the same statement (most of a batch is new
+        timers, then the settles of their mails) goes with one executemany: one round trip
+        on PostgreSQL instead of one per change."""
+        statement, rows = None, []
         for change in changes:
-            if isinstance(change, Schedule):
-                new_timers.append(self._new_timer_row(change.timer))
-                continue
-            if new_timers:
-                self._insert_timers(cursor, new_timers)
-                new_timers = []
-            self._apply(cursor, change)
-        if new_timers:
-            self._insert_timers(cursor, new_timers)
+            next_statement, params = self._statement_for(change)
+            if next_statement != statement and rows:
+                cursor.executemany(self.sql(statement), rows)
+                rows = []
+            statement = next_statement
+            rows.append(params)
+        if rows:
+            cursor.executemany(self.sql(statement), rows)
 
-    def _new_timer_row(self, t: Timer) -> tuple[Any, ...]:
-        return (
-            str(t.notification_id),
-            t.kind.value,
-            str(t.aggregate_id),
-            t.serial,
-            t.stage.value if t.stage else None,
-            self.day(t.period_end),
-            self.instant(t.due_at),
-            PENDING,
-        )
-
-    def _insert_timers(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        cursor.executemany(
-            self.sql(
-                f"INSERT INTO {self.table} (notification_id, kind, aggregate_id, serial, stage, period_end, "
-                "due_at, state, attempts, failures, interrupted, recipients) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '[]') ON CONFLICT (notification_id) DO NOTHING"
-            ),
-            rows,
-        )
-
-    def _apply(self, cursor: Any, change: TimerChange) -> None:
-        """A change to timers already there (new ones go in through `_insert_timers`)."""
+    def _statement_for(self, change: TimerChange) -> tuple[str, tuple[Any, ...]]:
+        if isinstance(change, Schedule):
+            t = change.timer
+            return (
+                (
+                    f"INSERT INTO {self.table} (notification_id, kind, aggregate_id, serial, stage, period_end, "
+                    "due_at, state, attempts, failures, interrupted, recipients) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0, 0, 0, '[]') ON CONFLICT (notification_id) DO NOTHING"
+                ),
+                (
+                    str(t.notification_id),
+                    t.kind.value,
+                    str(t.aggregate_id),
+                    t.serial,
+                    t.stage.value if t.stage else None,
+                    self.day(t.period_end),
+                    self.instant(t.due_at),
+                    PENDING,
+                ),
+            )
         if isinstance(change, Settle):
             # The mail's event is in the log: whatever a worker was doing, it is sent.
-            self._execute(
-                cursor,
-                f"UPDATE {self.table} SET state = %s, outbox = NULL, claimed_until = NULL "
-                "WHERE notification_id = %s AND state <> %s",
+            return (
+                (
+                    f"UPDATE {self.table} SET state = %s, outbox = NULL, claimed_until = NULL "
+                    "WHERE notification_id = %s AND state <> %s"
+                ),
                 (SENT, str(change.notification_id), SENT),
             )
-        elif isinstance(change, CancelReminders):
-            self._execute(
-                cursor,
-                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND serial = %s "
-                "AND period_end = %s AND state IN (%s, %s)",
+        if isinstance(change, CancelReminders):
+            return (
+                (
+                    f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND serial = %s "
+                    "AND period_end = %s AND state IN (%s, %s)"
+                ),
                 (
                     CANCELLED,
                     str(change.contract_id),
@@ -262,14 +260,12 @@ class TimerStore(ABC):
                     FAILED,
                 ),
             )
-        elif isinstance(change, CancelConfirmation):
-            self._execute(
-                cursor,
+        if isinstance(change, CancelConfirmation):
+            return (
                 f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND state IN (%s, %s)",
                 (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value, PENDING, FAILED),
             )
-        else:  # pragma: no cover - exhaustive
-            raise TypeError(change)
+        raise TypeError(change)  # pragma: no cover - exhaustive
 
     def clear(self) -> None:
         """Forget every timer and the tracking position: the projection then rebuilds them."""
