@@ -76,3 +76,11 @@ class AdvisoryLock(Leadership):
             self._datastore.pool.putconn(conn)
         except Exception:
             log.debug("could not return the lock's connection", exc_info=True)
+
+
+def leadership_for(datastore: Any, job: str, *names: str) -> Leadership:
+    """On PostgreSQL an advisory lock keyed `lifecycle-JOB:SCHEMA[:NAME...]`, so that one
+    process at a time runs the job; elsewhere (SQLite, one process) this one always does."""
+    if isinstance(datastore, PostgresDatastore):
+        return AdvisoryLock(datastore, ":".join([f"lifecycle-{job}", datastore.schema, *names]))
+    return Leadership()

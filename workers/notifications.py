@@ -15,12 +15,11 @@ from typing import Any
 from uuid import UUID
 
 from dramatiq.broker import Broker
-from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.adapters.mailers import MaildirMailer, Mailer, SmtpMailer
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.errors import DomainError, Refusal
-from lifecycle.leadership import AdvisoryLock, Leadership
+from lifecycle.leadership import leadership_for
 from lifecycle.policies.delivery import NotificationSender, RetryPolicy
 from lifecycle.policies.mails import MailComposer, Vendor
 from lifecycle.policies.notifications import NotificationPolicies, NotificationSchedule
@@ -129,7 +128,7 @@ class Notifications:
             clock,
             interval_seconds=settings.scheduler_interval_seconds,
             requeue_seconds=settings.notification_requeue_seconds,
-            leadership=scheduler_leadership(application),
+            leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler"),
         )
 
     def embedded_services(self) -> list[Any]:
@@ -171,14 +170,6 @@ class Notifications:
         self.mailer.close()
         if self.broker is not None:
             self.broker.close()
-
-
-def scheduler_leadership(application: Any) -> Leadership:
-    """On PostgreSQL an advisory lock, so that one process at a time runs the scheduler."""
-    datastore = getattr(application.factory, "datastore", None)
-    if isinstance(datastore, PostgresDatastore):
-        return AdvisoryLock(datastore, f"lifecycle-timer-scheduler:{datastore.schema}")
-    return Leadership()
 
 
 def build_notifications(settings: Settings, application: Any, clock: Clock | None = None) -> Notifications:

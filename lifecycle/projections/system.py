@@ -12,7 +12,7 @@ from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from lifecycle.domain.errors import DomainError, Refusal
-from lifecycle.leadership import AdvisoryLock, Leadership
+from lifecycle.leadership import leadership_for
 from lifecycle.projections.base import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
@@ -63,7 +63,7 @@ class ReadModels:
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
-                leadership=self._leadership(cls.name),
+                leadership=leadership_for(self.datastore, "projection", cls.name),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
                 gather_seconds=gather_seconds,
@@ -71,11 +71,6 @@ class ReadModels:
         self._wakeups: PostgresWakeups | None = None
         if isinstance(self.datastore, PostgresDatastore) and isinstance(app.recorder, PostgresApplicationRecorder):
             self._wakeups = PostgresWakeups(self.datastore, app.recorder.channel_name, self.nudge)
-
-    def _leadership(self, name: str) -> Leadership:
-        if isinstance(self.datastore, PostgresDatastore):
-            return AdvisoryLock(self.datastore, f"lifecycle-projection:{self.datastore.schema}:{name}")
-        return Leadership()
 
     def view(self, name: str) -> ReadModelView:
         return self.runners[name].view
