@@ -44,7 +44,7 @@ def register(site_id: str, body: RegistrationBody) -> dict[str, str]:
 
 
 def main() -> int:
-    from registrations_http import Job, free_port, http_request, machine, run_clients, terminate
+    from registrations_http import Job, free_port, machine, run_clients, terminate, wait_until_answering
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -59,16 +59,8 @@ def main() -> int:
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if http_request("127.0.0.1", port, "GET", "/openapi.json")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+        if not wait_until_answering(port, server):
+            raise SystemExit("the server exited at start")
         time.sleep(2)  # every process listening
         print(f"machine: {machine()}; empty handler, {args.workers} server process(es)")
         print("clients      req/s   p50 ms   p95 ms   p99 ms  errors")

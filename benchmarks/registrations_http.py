@@ -132,19 +132,8 @@ class Service:
                    "--port", str(self.port), "--workers", str(self.workers)]
         self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"the service exited at start:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                status, _ = http_request("127.0.0.1", self.port, "GET", "/openapi.json")
-                if status == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
-        else:
-            raise SystemExit("the service did not answer within 60 s")
+        if not wait_until_answering(self.port, self.process):
+            raise SystemExit(f"the service exited at start:\n{self.log_path.read_text()[-3000:]}")
         # With several workers, wait until every worker process has started its application.
         deadline = time.monotonic() + 60
         while (time.monotonic() < deadline
@@ -170,6 +159,21 @@ class Service:
                 terminate(process)
         if self.process is not None:
             self.log.close()
+
+
+def wait_until_answering(port: int, process: subprocess.Popen, timeout: float = 60) -> bool:
+    """True once the server on `port` answers GET /openapi.json; False if `process` exited first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if http_request("127.0.0.1", port, "GET", "/openapi.json")[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not answer within {timeout:.0f} s")
 
 
 def terminate(process: subprocess.Popen, timeout: float = 60) -> None:
