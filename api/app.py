@@ -11,7 +11,7 @@ from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
 from api.routes import accounts, admin, companies, contracts, postal_codes, registrations, shipments
 from api.routes import dashboards, health, support_desk
-from lifecycle.bootstrap import build_runtime
+from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
 
@@ -21,7 +21,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-        runtime = build_runtime(settings, clock)
+        runtime = bootstrap(settings, clock=clock)
         api.state.runtime = runtime
         api.state.application = runtime.application
         runtime.start()

@@ -1,22 +1,65 @@
-"""Dependencies as typed aliases."""
+"""Dependencies as typed aliases: each route takes the service it calls."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 
 from lifecycle.application import IdempotencyKey, LifecycleApplication
-from lifecycle.projections.dashboards import Dashboards
-from lifecycle.projections.lookups import SupportDesk
-from lifecycle.projections.system import ReadModels
-from workers.notifications import Notifications
+from lifecycle.application.accounts import Accounts
+from lifecycle.application.companies import Companies
+from lifecycle.application.history import ContractHistory
+from lifecycle.application.registrations import Registrations
+from lifecycle.application.shipments import ShipmentHistory
+from lifecycle.bootstrap import Runtime
+from lifecycle.mail.admin import NotificationsAdmin
+from lifecycle.projections.read_models import ReadAt, ReadModels
+from lifecycle.queries.dashboards import Dashboards
+from lifecycle.queries.support_desk import SupportDesk
 
 
-def get_application(request: Request) -> LifecycleApplication:
-    return request.app.state.application
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_application(runtime: RuntimeDep) -> LifecycleApplication:
+    return runtime.application
+
+
+AppDep = Annotated[LifecycleApplication, Depends(get_application)]
+
+
+def get_accounts(app: AppDep) -> Accounts:
+    return app.accounts
+
+
+def get_shipments(app: AppDep) -> ShipmentHistory:
+    return app.shipments
+
+
+def get_companies(app: AppDep) -> Companies:
+    return app.companies
+
+
+def get_registrations(app: AppDep) -> Registrations:
+    return app.registrations
+
+
+def get_history(app: AppDep) -> ContractHistory:
+    return app.history
+
+
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+ShipmentsDep = Annotated[ShipmentHistory, Depends(get_shipments)]
+CompaniesDep = Annotated[Companies, Depends(get_companies)]
+RegistrationsDep = Annotated[Registrations, Depends(get_registrations)]
+HistoryDep = Annotated[ContractHistory, Depends(get_history)]
 
 
 async def get_idempotency_key(
@@ -41,37 +84,50 @@ async def get_idempotency_key(
     return IdempotencyKey(idempotency_key, fingerprint)
 
 
-AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-def get_support_desk(request: Request) -> SupportDesk:
-    return request.app.state.runtime.support_desk
+def get_support_desk(runtime: RuntimeDep) -> SupportDesk:
+    return runtime.support_desk
 
 
-def get_dashboards(request: Request) -> Dashboards:
-    return request.app.state.runtime.dashboards
+def get_dashboards(runtime: RuntimeDep) -> Dashboards:
+    return runtime.dashboards
 
 
-def get_read_models(request: Request) -> ReadModels:
-    return request.app.state.runtime.read_models
+def get_read_models(runtime: RuntimeDep) -> ReadModels:
+    return runtime.read_models
+
+
+def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
+    return runtime.notifications.admin
 
 
 SupportDeskDep = Annotated[SupportDesk, Depends(get_support_desk)]
 DashboardsDep = Annotated[Dashboards, Depends(get_dashboards)]
 ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
-MinPositionQuery = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        description="Wait (bounded) until the read models show this log position, as answered by a "
-        "command in its X-Log-Position header (read-your-writes); 503 READ_MODEL_BEHIND if they do not in time.",
-    ),
-]
+NotificationsDep = Annotated[NotificationsAdmin, Depends(get_notifications)]
 
 
-def get_notifications(request: Request) -> Notifications:
-    return request.app.state.runtime.notifications
+def get_read_at(
+    min_position: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="Show at least this log position, as answered by a command in its X-Log-Position "
+            "header (read-your-writes); 503 READ_MODEL_BEHIND if the read models do not reach it in time.",
+        ),
+    ] = None,
+    consistency: Annotated[
+        Literal["strong", "eventual"],
+        Query(
+            description="strong (default): the answer shows every change committed before the read arrived, "
+            "by any process (a bounded wait for the read models). eventual: what the read models show now "
+            "(or at least min_position), without waiting: for dashboards that prefer speed.",
+        ),
+    ] = "strong",
+) -> ReadAt:
+    return ReadAt(min_position, eventual=consistency == "eventual")
 
 
-NotificationsDep = Annotated[Notifications, Depends(get_notifications)]
+ReadAtDep = Annotated[ReadAt, Depends(get_read_at)]

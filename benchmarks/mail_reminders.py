@@ -34,14 +34,14 @@ import redis
 from psycopg import sql
 
 from lifecycle.aggregates.accounts import Account
-from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from lifecycle.policies.notifications import service_in_id
+from lifecycle.domain.notifications import service_in_id
 from lifecycle.settings import Settings
-from workers.notifications import build_notifications
+from lifecycle.bootstrap import build_notifications
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LIFECYCLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -88,8 +88,8 @@ def fill_log(app: Any, reminders: int, per_company: int) -> None:
         account.activate(REGISTERED)
         contract = Contract(contract_number=f"SU{company_no:08d}", account_id=account.id, name=f"株式会社{company_no:05d}")
         site_id = uuid.uuid4()
-        contract.add_site(site_id=site_id, **SITE)
-        contract.add_fault_contact(uuid.uuid4(), site_id, **CONTACT)
+        contract.add_site(Site(site_id=site_id, **SITE))
+        contract.add_fault_contact(FaultContact(uuid.uuid4(), site_id, **CONTACT))
         changed: list[Any] = [account, contract]
         for _ in range(per_company):
             serial_no += 1
@@ -146,7 +146,7 @@ def main() -> None:  # noqa: PLR0915 - a script
     else:
         settings = Settings(database_url=f"sqlite:///{var_dir / 'events.sqlite3'}", **common)
     clock = FixedClock(REGISTERED)
-    app = build_application(settings, clock)
+    app = build_application(settings, clock=clock)
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(sink_port)], stdout=subprocess.PIPE, text=True)
     workers: list[subprocess.Popen] = []
     notifications = None
@@ -157,7 +157,7 @@ def main() -> None:  # noqa: PLR0915 - a script
         print(f"{args.mode}: log filled with {args.reminders:,} registrations in {time.perf_counter() - started:.1f}s "
               f"({app.recorder.max_notification_id():,} events)")
 
-        notifications = build_notifications(settings, app, clock)
+        notifications = build_notifications(settings, app, clock=clock)
         started = time.perf_counter()
         applied = notifications.projection.catch_up()
         seconds = time.perf_counter() - started

@@ -25,15 +25,15 @@ import psycopg
 from psycopg import sql
 
 from lifecycle.aggregates.accounts import Account
-from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from lifecycle.projections.dashboards import Dashboards
-from lifecycle.projections.runner import ProjectionRunner
-from lifecycle.projections.store import build_view
-from lifecycle.projections.system import PROJECTIONS, ReadModels
+from lifecycle.queries.dashboards import Dashboards
+from lifecycle.projections.engine.runner import ProjectionRunner
+from lifecycle.projections.engine.views import build_view
+from lifecycle.projections.read_models import PROJECTIONS, ReadModels
 from lifecycle.settings import Settings
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -61,8 +61,8 @@ def fill_log(app: Any, registrations: int, per_company: int) -> int:
         account.activate(now)
         contract = Contract(contract_number=f"SU{company_no:08d}", account_id=account.id, name=f"株式会社{company_no:05d}")
         site_id, contact_id = uuid.uuid4(), uuid.uuid4()
-        contract.add_site(site_id=site_id, **SITE)
-        contract.add_fault_contact(contact_id, site_id, **CONTACT)
+        contract.add_site(Site(site_id=site_id, **SITE))
+        contract.add_fault_contact(FaultContact(contact_id, site_id, **CONTACT))
         changed: list[Any] = [account, contract]
         for _ in range(per_company):
             serial_no += 1
@@ -117,7 +117,7 @@ def main() -> None:
     var_dir = Path(tempfile.mkdtemp(prefix=name))
     settings = Settings(database_url=url, secret_key="bench", var_dir=var_dir, run_projections=False)
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
-    app = build_application(settings, clock)
+    app = build_application(settings, clock=clock)
     try:
         started = time.perf_counter()
         head = app.recorder.max_notification_id() or 0

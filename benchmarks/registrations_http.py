@@ -238,7 +238,7 @@ def setup_reference_data(app, port: int, sites: int, units: int, log) -> list[Jo
         "email": "bench@example.co.jp", "password": "secret123", "name": "山田 太郎",
         "company_name": "株式会社サンプル", "phone": "03-1234-5678", "agree_terms": True,
     })
-    post("/v1/accounts/verify", {"token": app.confirmation_token(UUID(account["account_id"]))}, expect=200)
+    post("/v1/accounts/verify", {"token": app.accounts.confirmation_token(UUID(account["account_id"]))}, expect=200)
     site_ids = []
     for n in range(sites):
         company = post("/v1/companies", {"account_id": account["account_id"], "name": f"株式会社ベンチ{n}"})

@@ -1,23 +1,42 @@
-"""The one place where the application is assembled from Settings."""
+"""The one place where the service is assembled from Settings: the application, the read
+models and their queries, the mail machinery (policies, timer table, renderer, sender,
+scheduler), the broker and the background services. Adapters (clock, postal directory,
+mailer, broker) come in as parameters with the real ones as defaults, so a test can pass
+a fake (cosmicpython's `bootstrap()`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from uuid import UUID
 from urllib.parse import unquote, urlsplit
 
+from dramatiq.broker import Broker
+
+from lifecycle.adapters.broker import BrokerDispatcher, redis_broker
+from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.application import LifecycleApplication
 from lifecycle.clock import Clock, SystemClock
-from lifecycle.projections.dashboards import Dashboards
-from lifecycle.projections.lookups import SupportDesk
-from lifecycle.projections.system import ReadModels
+from lifecycle.domain.addresses import PostalCodeDirectory
+from lifecycle.domain.notifications import NotificationSchedule
+from lifecycle.leadership import leadership_for
+from lifecycle.mail.admin import NotificationsAdmin
+from lifecycle.mail.in_process import InProcessWorker
+from lifecycle.mail.ports import Mailer, TimerStore
+from lifecycle.mail.rendering import MailComposer, Vendor
+from lifecycle.mail.scheduler import TimerScheduler
+from lifecycle.mail.sender import NotificationSender, RetryPolicy
+from lifecycle.policies.mail_timers import NotificationPolicies
+from lifecycle.projections.read_models import ReadModels
+from lifecycle.projections.timers import TimerProjection, timer_store_for
+from lifecycle.queries.dashboards import Dashboards
+from lifecycle.queries.support_desk import SupportDesk
 from lifecycle.settings import Settings
-from workers.notifications import Notifications, build_notifications
 
 
 class UnsupportedDatabaseUrl(ValueError):
@@ -99,18 +118,162 @@ def creating_tables(env: dict[str, str]) -> Iterator[None]:
             conn.execute(DDL_LOCK.format("un"))
 
 
-def build_application(settings: Settings, clock: Clock | None = None) -> LifecycleApplication:
+def build_application(
+    settings: Settings, *, clock: Clock | None = None, postal_codes: PostalCodeDirectory | None = None
+) -> LifecycleApplication:
     env = event_store_env(settings)
     with creating_tables(env):
         return LifecycleApplication(
             clock=clock or SystemClock(),
-            postal_codes=PosutoDirectory(),
+            postal_codes=postal_codes or PosutoDirectory(),
             terms=settings.support_terms(),
             secret_key=settings.signing_key(),
             password_hasher=hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
         )
+
+
+def build_read_models(settings: Settings, application: LifecycleApplication) -> ReadModels:
+    return ReadModels(
+        application,
+        batch_size=settings.projection_batch_size,
+        poll_interval=settings.projection_poll_seconds,
+        gather_seconds=settings.projection_gather_seconds,
+        wait_timeout=settings.read_wait_seconds,
+    )
+
+
+# --- mails ----------------------------------------------------------------------------
+
+
+def vendor_from(settings: Settings) -> Vendor:
+    return Vendor(
+        name=settings.vendor_name,
+        mail_from=settings.mail_from,
+        call_center_name=settings.call_center_name,
+        call_center_phone=settings.call_center_phone,
+        call_center_mail=settings.call_center_mail,
+        call_center_hours=settings.call_center_hours,
+        contracts_desk_name=settings.contracts_desk_name,
+        contracts_desk_mail=settings.contracts_desk_mail,
+        service_desk_names=dict(settings.service_desk_names),
+    )
+
+
+def mailer_from(settings: Settings) -> Mailer:
+    """SMTP when LIFECYCLE_SMTP_HOST is set; otherwise the embedded default's Maildir."""
+    if settings.smtp_host:
+        return SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            timeout=settings.smtp_timeout_seconds,
+            ca_file=settings.smtp_ca_file,
+        )
+    return MaildirMailer(settings.mail_directory())
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, notification_ids: Sequence[UUID]) -> None: ...
+
+
+@dataclass
+class Notifications:
+    """The mail machinery of one process.
+
+    - LIFECYCLE_REDIS_URL set: due ids go through the Redis broker to `lifecycle worker`
+      processes (which also run the scheduler); the API process only enqueues (admin routes).
+    - unset (the embedded default): the API process runs the scheduler and an in-process
+      worker as background services, so `lifecycle serve` alone sends the mails.
+    """
+
+    store: TimerStore
+    projection: TimerProjection
+    sender: NotificationSender
+    scheduler: TimerScheduler
+    dispatcher: Dispatcher
+    admin: NotificationsAdmin
+    mailer: Mailer
+    broker: Broker | None = None
+    in_process: InProcessWorker | None = None
+
+    def embedded_services(self) -> list[BackgroundService]:
+        """What the API process runs itself: with no broker, the worker and the scheduler."""
+        if self.in_process is None:
+            return []
+        return [self.in_process, self.scheduler]
+
+    def close(self) -> None:
+        self.mailer.close()
+        if self.broker is not None:
+            self.broker.close()
+
+
+def build_notifications(
+    settings: Settings,
+    application: LifecycleApplication,
+    *,
+    mailer: Mailer | None = None,
+    broker: Broker | None = None,
+    clock: Clock | None = None,
+) -> Notifications:
+    clock = clock or application.clock
+    if settings.smtp_timeout_seconds * 2 >= settings.notification_claim_seconds:
+        raise ValueError("LIFECYCLE_NOTIFICATION_CLAIM_SECONDS must exceed twice the SMTP timeout")
+    store = timer_store_for(application.recorder.datastore)
+    schedule = NotificationSchedule(
+        renewal=application.terms.renewal,
+        service_in_business_days=settings.service_in_business_days,
+        send_time=settings.mail_send_time,
+        one_month_reminder=settings.renewal_reminder_one_month,
+        expiry_notice=settings.expiry_notice,
+    )
+    projection = TimerProjection(application, store, NotificationPolicies(schedule))
+    mailer = mailer or mailer_from(settings)
+    sender = NotificationSender(
+        application.accounts,
+        application.companies,
+        application.mail_records,
+        application.terms.renewal,
+        store,
+        MailComposer(vendor_from(settings)),
+        mailer,
+        clock=clock,
+        confirmation_url_base=settings.confirmation_url_base,
+        email_change_url_base=settings.email_change_url_base,
+        password_reset_url_base=settings.password_reset_url_base,
+        retry=RetryPolicy(
+            settings.notification_max_attempts,
+            settings.notification_retry_base_seconds,
+            settings.notification_retry_max_seconds,
+        ),
+        lease_seconds=settings.notification_claim_seconds,
+    )
+    in_process: InProcessWorker | None = None
+    dispatcher: Dispatcher
+    if broker is None and settings.redis_url:
+        broker = redis_broker(settings.redis_url, settings.redis_namespace)
+    if broker is not None:
+        dispatcher = BrokerDispatcher(broker)
+    else:
+        in_process = dispatcher = InProcessWorker(sender.deliver, settings.worker_threads)
+    scheduler = TimerScheduler(
+        projection.catch_up,
+        store,
+        dispatcher.dispatch,
+        clock,
+        interval_seconds=settings.scheduler_interval_seconds,
+        requeue_seconds=settings.notification_requeue_seconds,
+        leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler"),
+    )
+    admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
+    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)
+
+
+# --- one process ----------------------------------------------------------------------
 
 
 class BackgroundService(Protocol):
@@ -124,15 +287,15 @@ class BackgroundService(Protocol):
 
 @dataclass
 class Runtime:
-    """Everything one process runs: the application and its background services."""
+    """Everything one API process runs: the application, its reads and its background services."""
 
     settings: Settings
     application: LifecycleApplication
+    read_models: ReadModels
+    support_desk: SupportDesk  # reads of the read models
+    dashboards: Dashboards
+    notifications: Notifications  # timers, scheduler and mail sending
     services: list[BackgroundService] = field(default_factory=list)
-    read_models: ReadModels | None = None
-    support_desk: SupportDesk | None = None  # reads of the read models
-    dashboards: Dashboards | None = None
-    notifications: Notifications | None = None  # timers, scheduler and mail sending
 
     def start(self) -> None:
         for service in self.services:
@@ -141,34 +304,35 @@ class Runtime:
     def stop(self) -> None:
         for service in reversed(self.services):
             service.stop()
-        if self.notifications is not None:
-            self.notifications.close()
+        self.notifications.close()
         self.application.close()
 
 
-def build_read_models(settings: Settings, application: LifecycleApplication) -> ReadModels:
-    return ReadModels(
-        application,
-        batch_size=settings.projection_batch_size,
-        poll_interval=settings.projection_poll_seconds,
-        gather_seconds=settings.projection_gather_seconds,
-        wait_timeout=settings.read_wait_seconds,
-    )
-
-
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
-    application = build_application(settings, clock)
+def bootstrap(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    postal_codes: PostalCodeDirectory | None = None,
+    mailer: Mailer | None = None,
+    broker: Broker | None = None,
+) -> Runtime:
+    """The API process: application, read models and their queries, the mail machinery, and
+    the background services it runs (projection runners; with no broker, the scheduler and
+    the in-process mail worker)."""
+    application = build_application(settings, clock=clock, postal_codes=postal_codes)
     with creating_tables(event_store_env(settings)):
-        return _assemble_runtime(settings, application, clock)
-
-
-def _assemble_runtime(settings: Settings, application: LifecycleApplication, clock: Clock | None) -> Runtime:
-    read_models = build_read_models(settings, application)
-    runtime = Runtime(settings, application, read_models=read_models)
-    runtime.support_desk = SupportDesk(read_models, application.clock, application.terms.renewal, settings.ending_soon_days)
-    runtime.dashboards = Dashboards(read_models, application.clock, application.terms.renewal)
+        read_models = build_read_models(settings, application)
+        notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
+    renewal = application.terms.renewal
+    runtime = Runtime(
+        settings,
+        application,
+        read_models,
+        SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
+        Dashboards(read_models, application.clock, renewal),
+        notifications,
+    )
     if settings.run_projections:
         runtime.services.append(read_models)
-    runtime.notifications = build_notifications(settings, application, clock)
-    runtime.services += runtime.notifications.embedded_services()
+    runtime.services += notifications.embedded_services()
     return runtime

@@ -48,7 +48,7 @@ def confirmation_token(account_id: str) -> None:
 
     application = build_application(Settings())
     try:
-        typer.echo(application.confirmation_token(UUID(account_id)))
+        typer.echo(application.accounts.confirmation_token(UUID(account_id)))
     except (DomainError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

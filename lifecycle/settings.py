@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     # While saves keep coming, how long a runner lets them gather between batches (fewer,
     # larger transactions). A read with min_position does not wait for it.
     projection_gather_seconds: float = Field(default=0.05, ge=0)
-    # How long a read with min_position waits for its read model before answering 503.
+    # How long a read waits for its read models (the log head at its arrival) before answering 503.
     read_wait_seconds: float = Field(default=5.0, ge=0)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
     ending_soon_days: int = 90

@@ -73,7 +73,7 @@ class Flow:
             "email": email, "password": "secret123", "name": "山田 太郎", "company_name": "株式会社サンプル",
             "phone": "03-1234-5678", "agree_terms": True,
         })
-        token = self.app.confirmation_token(UUID(account["account_id"]))
+        token = self.app.accounts.confirmation_token(UUID(account["account_id"]))
         self.post("/v1/accounts/verify", {"token": token}, expect=200)
         return account["account_id"]
 

@@ -1,21 +1,21 @@
-"""The dramatiq actor that sends one notification, and the dispatcher that enqueues to it.
+"""The dramatiq actor that sends one notification.
 
-The actor takes a notification id, never an object, and is idempotent: the sender claims
-the timer row and checks the aggregate's record before sending (see
-lifecycle/policies/delivery.py). Its retry policy is explicit: dramatiq retries nothing
-(max_retries=0), because a failed send is rescheduled in the timer table, which survives a
-Redis restart, while dramatiq's delayed retries would live only in Redis."""
+It takes a notification id, never an object, and is idempotent: the sender claims the timer
+row and checks the aggregate's record before sending (see lifecycle/mail/sender.py). Its
+retry policy is explicit: dramatiq retries nothing (max_retries=0), because a failed send is
+rescheduled in the timer table, which survives a Redis restart, while dramatiq's delayed
+retries would live only in Redis. The API and the scheduler enqueue to it by name
+(lifecycle/adapters/broker.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
 
-QUEUE_NAME = "notifications"
-ACTOR_NAME = "send_notification"
+from lifecycle.adapters.broker import ACTOR_NAME, QUEUE_NAME
 
 
 def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object], time_limit_seconds: float) -> dramatiq.Actor:
@@ -30,14 +30,3 @@ def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object],
         max_retries=0,  # retries are rescheduled in the timer table (durable)
         time_limit=int(time_limit_seconds * 1000),  # a send never outlives its claim on the timer
     )
-
-
-class BrokerDispatcher:
-    """Hands notification ids to the broker, for whichever worker process takes them."""
-
-    def __init__(self, actor: dramatiq.Actor) -> None:
-        self.actor = actor
-
-    def dispatch(self, notification_ids: Sequence[UUID]) -> None:
-        for notification_id in notification_ids:
-            self.actor.send(str(notification_id))

@@ -28,8 +28,7 @@ def worker(
 
 
 def _notifications():  # noqa: ANN202
-    from lifecycle.bootstrap import build_application
-    from workers.notifications import build_notifications
+    from lifecycle.bootstrap import build_application, build_notifications
 
     settings = Settings()
     application = build_application(settings)
@@ -45,7 +44,7 @@ def failed() -> None:
     """List the mails whose sends failed after the last retry."""
     application, notifications = _notifications()
     try:
-        _print(notifications.failed())
+        _print(notifications.admin.failed())
     finally:
         notifications.close()
         application.close()
@@ -58,7 +57,7 @@ def resend(notification_id: str) -> None:
 
     application, notifications = _notifications()
     try:
-        _print(notifications.resend(UUID(notification_id)))
+        _print(notifications.admin.resend(UUID(notification_id)))
     except (DomainError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -74,7 +73,7 @@ def show(notification_id: str) -> None:
 
     application, notifications = _notifications()
     try:
-        _print(notifications.notification(UUID(notification_id)))
+        _print(notifications.admin.notification(UUID(notification_id)))
     except (DomainError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
@@ -88,7 +87,7 @@ def rebuild() -> None:
     """Drop the timer table and derive it again from the event log (sent mails stay sent)."""
     application, notifications = _notifications()
     try:
-        typer.echo(f"applied {notifications.rebuild()} events")
+        typer.echo(f"applied {notifications.admin.rebuild()} events")
     finally:
         notifications.close()
         application.close()
@@ -110,7 +109,7 @@ def run(as_of: datetime = typer.Option(None, help="Fire timers due by this insta
         raise typer.Exit(1)
     application, notifications = _notifications()
     try:
-        _print(notifications.run_timers(as_of))
+        _print(notifications.admin.run_timers(as_of))
     finally:
         notifications.close()
         application.close()

@@ -11,9 +11,9 @@ import threading
 
 import dramatiq
 
-from lifecycle.bootstrap import build_application
+from lifecycle.bootstrap import build_application, build_notifications
 from lifecycle.settings import Settings
-from workers.notifications import build_notifications
+from workers.actors import declare_send_notification
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,7 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
     application = build_application(settings)
     notifications = build_notifications(settings, application)
     assert notifications.broker is not None
+    declare_send_notification(notifications.broker, notifications.sender.deliver, settings.notification_claim_seconds)
     worker = dramatiq.Worker(notifications.broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
     # dramatiq's default prefetch (2 per thread) starves the threads between Redis round trips.
     worker.queue_prefetch = settings.worker_prefetch

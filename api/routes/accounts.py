@@ -4,7 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AppDep, IdempotencyDep
+from api.deps import AccountsDep, IdempotencyDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     AccountCreate,
@@ -27,50 +27,50 @@ PASSWORD_RESET_ACCEPTED = {
 
 
 @router.post("", status_code=201, response_model=AccountPublic)
-def sign_up(body: AccountCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def sign_up(body: AccountCreate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """Create a provisional account; a confirmation URL valid 24 hours is mailed."""
-    return app.sign_up(
+    return accounts.sign_up(
         str(body.email), body.password, body.name, body.company_name, body.phone, body.agree_terms, idempotency
     )
 
 
 @router.post("/verify", response_model=AccountPublic)
-def verify(body: AccountVerify, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def verify(body: AccountVerify, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """Activate the account of a confirmation token; E1 when there is none waiting."""
-    return app.verify_account(body.token, idempotency)
+    return accounts.verify_account(body.token, idempotency)
 
 
 @router.post("/email/confirm", response_model=AccountPublic)
-def confirm_email_change(body: EmailChangeConfirm, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def confirm_email_change(body: EmailChangeConfirm, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """A-3: the token of the URL mailed to the new address makes it the login ID; the
     password must then be set again (`password_reset_required`, Q17)."""
-    return app.confirm_email_change(body.token, idempotency)
+    return accounts.confirm_email_change(body.token, idempotency)
 
 
 @router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted)
-def request_password_reset(body: PasswordResetCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def request_password_reset(body: PasswordResetCreate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """A-4: mails a single-use reset link to an active account's login ID. The answer is
     the same whether or not the address is registered."""
-    app.request_password_reset(str(body.email), idempotency)
+    accounts.request_password_reset(str(body.email), idempotency)
     return PASSWORD_RESET_ACCEPTED
 
 
 @router.post("/password-reset/confirm", response_model=AccountPublic)
-def confirm_password_reset(body: PasswordResetConfirm, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def confirm_password_reset(body: PasswordResetConfirm, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """A-4: sets the new password (A-1's strength rule) with the mailed link, once."""
-    return app.reset_password(body.token, body.password, idempotency)
+    return accounts.reset_password(body.token, body.password, idempotency)
 
 
 @router.get("/{account_id}", response_model=AccountPublic)
-def get_account(account_id: UUID, app: AppDep) -> dict:
-    return app.get_account(account_id)
+def get_account(account_id: UUID, accounts: AccountsDep) -> dict:
+    return accounts.get_account(account_id)
 
 
 @router.patch("/{account_id}", response_model=AccountPublic)
-def change_profile(account_id: UUID, body: AccountUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def change_profile(account_id: UUID, body: AccountUpdate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """A-3: name, company name, phone; a new `email` is requested here and mailed a
     confirmation URL (24 hours) — it shows as `pending_email` until confirmed."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "email" in changes:
         changes["email"] = str(changes["email"])
-    return app.change_profile(account_id, changes, idempotency)
+    return accounts.change_profile(account_id, changes, idempotency)

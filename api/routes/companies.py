@@ -4,7 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import AppDep, IdempotencyDep
+from api.deps import CompaniesDep, IdempotencyDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     CompanyCreate,
@@ -22,49 +22,49 @@ router = APIRouter(prefix="/v1", tags=["companies and sites"], responses=PROBLEM
 
 
 @router.post("/companies", status_code=201, response_model=CompanyPublic)
-def register_company(body: CompanyCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def register_company(body: CompanyCreate, companies: CompaniesDep, idempotency: IdempotencyDep) -> dict:
     """Register an installation company; it gets its contract number SU + 8 digits."""
-    return app.register_company(body.account_id, body.name, idempotency)
+    return companies.register_company(body.account_id, body.name, idempotency)
 
 
 @router.get("/companies/{company_id}", response_model=CompanyPublic)
-def get_company(company_id: UUID, app: AppDep) -> dict:
-    return app.get_company(company_id)
+def get_company(company_id: UUID, companies: CompaniesDep) -> dict:
+    return companies.get_company(company_id)
 
 
 @router.patch("/companies/{company_id}", response_model=CompanyPublic)
-def rename_company(company_id: UUID, body: CompanyUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.rename_company(company_id, body.name, idempotency)
+def rename_company(company_id: UUID, body: CompanyUpdate, companies: CompaniesDep, idempotency: IdempotencyDep) -> dict:
+    return companies.rename_company(company_id, body.name, idempotency)
 
 
 @router.post("/companies/{company_id}/sites", status_code=201, response_model=SitePublic)
-def add_site(company_id: UUID, body: SiteCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def add_site(company_id: UUID, body: SiteCreate, companies: CompaniesDep, idempotency: IdempotencyDep) -> dict:
     """Add an installation site; prefecture and city are filled from the postal code when omitted."""
-    return app.add_site(company_id, body.model_dump(exclude_none=True, mode="json"), idempotency)
+    return companies.add_site(company_id, body.model_dump(exclude_none=True, mode="json"), idempotency)
 
 
 @router.get("/sites/{site_id}", response_model=SitePublic)
-def get_site(site_id: UUID, app: AppDep) -> dict:
-    return app.get_site(site_id)
+def get_site(site_id: UUID, companies: CompaniesDep) -> dict:
+    return companies.get_site(site_id)
 
 
 @router.patch("/sites/{site_id}", response_model=SitePublic)
-def change_site(site_id: UUID, body: SiteUpdate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.change_site(site_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)
+def change_site(site_id: UUID, body: SiteUpdate, companies: CompaniesDep, idempotency: IdempotencyDep) -> dict:
+    return companies.change_site(site_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)
 
 
 @router.post("/sites/{site_id}/fault-contacts", status_code=201, response_model=FaultContactPublic)
-def add_fault_contact(site_id: UUID, body: FaultContactCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
-    return app.add_fault_contact(site_id, body.model_dump(exclude_none=True, mode="json"), idempotency)
+def add_fault_contact(site_id: UUID, body: FaultContactCreate, companies: CompaniesDep, idempotency: IdempotencyDep) -> dict:
+    return companies.add_fault_contact(site_id, body.model_dump(exclude_none=True, mode="json"), idempotency)
 
 
 @router.get("/fault-contacts/{contact_id}", response_model=FaultContactPublic)
-def get_fault_contact(contact_id: UUID, app: AppDep) -> dict:
-    return app.get_fault_contact(contact_id)
+def get_fault_contact(contact_id: UUID, companies: CompaniesDep) -> dict:
+    return companies.get_fault_contact(contact_id)
 
 
 @router.patch("/fault-contacts/{contact_id}", response_model=FaultContactPublic)
 def change_fault_contact(
-    contact_id: UUID, body: FaultContactUpdate, app: AppDep, idempotency: IdempotencyDep
+    contact_id: UUID, body: FaultContactUpdate, companies: CompaniesDep, idempotency: IdempotencyDep
 ) -> dict:
-    return app.change_fault_contact(contact_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)
+    return companies.change_fault_contact(contact_id, body.model_dump(exclude_unset=True, exclude_none=True, mode="json"), idempotency)

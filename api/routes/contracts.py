@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import AppDep
+from api.deps import HistoryDep
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ContractAsOf
 from api.schemas import ContractHistoryPublic
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/contracts", tags=["audit"], responses=PROBLEM_RES
 @router.get("/{contract_number}/history", response_model=ContractHistoryPublic)
 def contract_history(
     contract_number: str,
-    app: AppDep,
+    history: HistoryDep,
     event_type: Annotated[
         list[str] | None, Query(alias="type", description="Only events of these types (repeat the parameter)")
     ] = None,
@@ -26,16 +26,16 @@ def contract_history(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict:
     """Every event of the contract, in order, with its type, version, timestamp and data."""
-    return app.contract_history(contract_number, event_type, since, until, limit, offset)
+    return history.contract_history(contract_number, event_type, since, until, limit, offset)
 
 
 @router.get("/{contract_number}", response_model=ContractAsOf)
 def contract_as_of(
     contract_number: str,
-    app: AppDep,
+    history: HistoryDep,
     as_of: Annotated[
         datetime | None, Query(description="The instant (ISO 8601 with offset); default: now")
     ] = None,
 ) -> dict:
     """The contract as it stood at `as_of`, rebuilt from its events recorded up to then."""
-    return app.contract_as_of(contract_number, as_of)
+    return history.contract_as_of(contract_number, as_of)

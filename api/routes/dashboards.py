@@ -6,11 +6,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from api.deps import DashboardsDep, MinPositionQuery
+from api.deps import DashboardsDep, ReadAtDep
 from api.exports import XLSX, export
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ExpiryDashboard, ServiceInDashboard
-from lifecycle.projections.dashboards import ExpiryFilters
+from lifecycle.queries.dashboards import ExpiryFilters
 
 router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"], responses=PROBLEM_RESPONSES)
 
@@ -37,6 +37,7 @@ SERVICE_IN_COLUMNS = (
 @router.get("/expiry", response_model=ExpiryDashboard, responses=FILES)
 def expiry(
     dashboards: DashboardsDep,
+    read_at: ReadAtDep,
     list_name: Annotated[
         Literal["ending_30", "ending_60", "ending_90", "ending_180", "expired_renewable", "lapsed"],
         Query(alias="list", description="Which list: ending within N days, expired but renewable, or lapsed"),
@@ -50,13 +51,12 @@ def expiry(
     limit: Limit = 50,
     offset: Offset = 0,
     file_format: Format = "json",
-    min_position: MinPositionQuery = None,
 ):  # noqa: ANN201 - JSON or a file
     """Coverage ending within 30/60/90/180 days, expired but still renewable, and lapsed: counts
     of each, the chosen list grouped by month of end and by company, and one page of it."""
     filters = ExpiryFilters(contract_number, str(site_id) if site_id else None, service, model, company)
     answer = dashboards.expiry(
-        list_name, filters, sort, limit, offset, min_position, export=file_format != "json"
+        list_name, filters, sort, limit, offset, read_at, export=file_format != "json"
     )
     if file_format == "json":
         return answer
@@ -66,6 +66,7 @@ def expiry(
 @router.get("/service-in", response_model=ServiceInDashboard, responses=FILES)
 def service_in(
     dashboards: DashboardsDep,
+    read_at: ReadAtDep,
     overdue: Annotated[bool, Query(description="Only those past their M-1 deadline")] = False,
     contract_number: str | None = None,
     site_id: UUID | None = None,
@@ -73,12 +74,11 @@ def service_in(
     limit: Limit = 50,
     offset: Offset = 0,
     file_format: Format = "json",
-    min_position: MinPositionQuery = None,
 ):  # noqa: ANN201 - JSON or a file
     """Registrations (new tickets, bundles, renewals) waiting for their service-in mail, with
     the M-1 deadline (the 4th business day counting from the day after registration)."""
     answer = dashboards.service_in(
-        overdue, contract_number, str(site_id) if site_id else None, sort, limit, offset, min_position,
+        overdue, contract_number, str(site_id) if site_id else None, sort, limit, offset, read_at,
         export=file_format != "json",
     )
     if file_format == "json":

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from api.deps import ReadModelsDep
 from api.read_schemas import Health
-from lifecycle.projections.system import ReadModels
+from lifecycle.projections.read_models import ReadModels
 
 router = APIRouter(tags=["operations"])
 

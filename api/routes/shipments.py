@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.deps import AppDep, IdempotencyDep
+from api.deps import IdempotencyDep, ShipmentsDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import ShipmentCreate, ShipmentPublic, TicketCreate, TicketPublic
 
@@ -10,16 +10,16 @@ router = APIRouter(prefix="/v1", tags=["shipment history"], responses=PROBLEM_RE
 
 
 @router.post("/shipments", status_code=201, response_model=ShipmentPublic)
-def record_shipment(body: ShipmentCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def record_shipment(body: ShipmentCreate, shipments: ShipmentsDep, idempotency: IdempotencyDep) -> dict:
     """Record a shipped unit; a maintenance bundle lists its terms and standard options."""
     bundle = body.bundle.model_dump() if body.bundle else None
-    return app.record_shipment(body.serial, body.code_no, body.model, body.shipped_on, bundle, idempotency)
+    return shipments.record_shipment(body.serial, body.code_no, body.model, body.shipped_on, bundle, idempotency)
 
 
 @router.post("/tickets", status_code=201, response_model=TicketPublic)
-def record_ticket_sale(body: TicketCreate, app: AppDep, idempotency: IdempotencyDep) -> dict:
+def record_ticket_sale(body: TicketCreate, shipments: ShipmentsDep, idempotency: IdempotencyDep) -> dict:
     """Record a sold support ticket (new or renewal)."""
-    return app.record_ticket_sale(
+    return shipments.record_ticket_sale(
         body.ticket_id, body.verification_code, body.code_no, body.service, body.term_years, body.kind,
         body.sold_on, idempotency,
     )

@@ -16,29 +16,11 @@ import socket
 import ssl
 import threading
 import time
-from abc import ABC, abstractmethod
 from pathlib import Path
 
-from lifecycle.policies.mails import OutgoingMail
+from lifecycle.mail.ports import Mailer, MailRefused, OutgoingMail
 
 log = logging.getLogger(__name__)
-
-
-class MailRefused(Exception):
-    """The server refused the message (4xx/5xx to MAIL, RCPT or DATA): it was not taken."""
-
-    def __init__(self, detail: str, *, permanent: bool) -> None:
-        super().__init__(detail)
-        self.permanent = permanent
-
-
-class Mailer(ABC):
-    @abstractmethod
-    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
-        """Hand the mail over; answer the recipients that were accepted."""
-
-    def close(self) -> None:  # noqa: B027 - most mailers hold nothing
-        pass
 
 
 class SmtpMailer(Mailer):

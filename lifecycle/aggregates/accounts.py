@@ -45,6 +45,15 @@ class Account(Aggregate):
         self.phone = phone
         self.confirmation_expires_at = confirmation_expires_at
         self.status = PROVISIONAL
+        # A-3: the change waiting for its confirmation mail {"email", "requested_at", "expires_at"}.
+        self.pending_email_change: dict[str, Any] | None = None
+        # Q17: after the e-mail (the user ID) changed, the password must be set again.
+        self.must_set_password = False
+        # A-4: the reset waiting for its mailed link {"requested_at", "expires_at"}.
+        self.pending_password_reset: dict[str, Any] | None = None
+        # M-4: notification id -> Message-ID of each mail recorded as sent.
+        self.confirmation_mails: dict[str, str] = {}
+        self.account_mails: dict[str, str] = {}
 
     @property
     def is_active(self) -> bool:
@@ -79,8 +88,7 @@ class Account(Aggregate):
     # --- the confirmation mail (A-2) --------------------------------------------------
 
     def has_confirmation_mail(self, notification_id: UUID) -> bool:
-        # Snapshots taken before mails were recorded lack the attribute.
-        return str(notification_id) in self.__dict__.setdefault("confirmation_mails", {})
+        return str(notification_id) in self.confirmation_mails
 
     class ConfirmationMailSent(Aggregate.Event):
         notification_id: UUID
@@ -98,18 +106,18 @@ class Account(Aggregate):
     def _confirmation_mail_sent(
         self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
-        self.__dict__.setdefault("confirmation_mails", {})[str(notification_id)] = message_id
+        self.confirmation_mails[str(notification_id)] = message_id
 
     # --- the e-mail change (A-3) ------------------------------------------------------
 
     def email_change(self) -> dict[str, Any] | None:
         """The pending change: {"email", "requested_at", "expires_at"}, or None."""
-        return self.__dict__.get("pending_email_change")
+        return self.pending_email_change
 
     @property
     def password_reset_required(self) -> bool:
         """Q17: after the e-mail (the user ID) changed, the password must be set again."""
-        return bool(self.__dict__.get("must_set_password", False))
+        return self.must_set_password
 
     class EmailChangeRequested(Aggregate.Event):
         new_email: str
@@ -146,7 +154,7 @@ class Account(Aggregate):
 
     def password_reset(self) -> dict[str, Any] | None:
         """The pending reset: {"requested_at", "expires_at"}, or None."""
-        return self.__dict__.get("pending_password_reset")
+        return self.pending_password_reset
 
     class PasswordResetRequested(Aggregate.Event):
         requested_at: datetime
@@ -178,7 +186,7 @@ class Account(Aggregate):
     # --- the mails of A-3 and A-4 -----------------------------------------------------
 
     def has_mail(self, notification_id: UUID) -> bool:
-        return str(notification_id) in self.__dict__.setdefault("account_mails", {})
+        return str(notification_id) in self.account_mails
 
     class EmailChangeMailSent(Aggregate.Event):
         notification_id: UUID
@@ -196,7 +204,7 @@ class Account(Aggregate):
     def _email_change_mail_sent(
         self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
-        self.__dict__.setdefault("account_mails", {})[str(notification_id)] = message_id
+        self.account_mails[str(notification_id)] = message_id
 
     class PasswordResetMailSent(Aggregate.Event):
         notification_id: UUID
@@ -214,4 +222,4 @@ class Account(Aggregate):
     def _password_reset_mail_sent(
         self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
-        self.__dict__.setdefault("account_mails", {})[str(notification_id)] = message_id
+        self.account_mails[str(notification_id)] = message_id

@@ -3,7 +3,7 @@ fault contacts and registrations. Every change is one of the events below."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -91,23 +91,9 @@ class Registration:
         return self.ticket_id is None
 
 
-SITE_FIELDS = frozenset(
-    {"name", "postal_code", "prefecture", "city", "street", "building", "person", "phone", "email"}
-)
-CONTACT_FIELDS = frozenset(
-    {
-        "company",
-        "postal_code",
-        "prefecture",
-        "city",
-        "street",
-        "building",
-        "person",
-        "phone",
-        "mail1",
-        "mail2",
-    }
-)
+# What an edit may change (everything but the ids).
+SITE_FIELDS = frozenset(f.name for f in fields(Site)) - {"site_id"}
+CONTACT_FIELDS = frozenset(f.name for f in fields(FaultContact)) - {"contact_id", "site_id"}
 
 
 class Contract(Aggregate):
@@ -156,34 +142,17 @@ class Contract(Aggregate):
     # --- sites and fault contacts (S-2, S-4) ------------------------------------------
 
     class SiteAdded(Aggregate.Event):
-        site_id: UUID
-        name: str
-        postal_code: str
-        prefecture: str
-        city: str
-        street: str
-        building: str
-        person: str
-        phone: str
-        email: str
+        class_version = 2
+
+        site: Site  # v2: the value object (v1 had its ten fields side by side)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["site"] = Site(**{name: state.pop(name) for name in SITE_FIELDS | {"site_id"}})
 
     @event(SiteAdded)
-    def add_site(
-        self,
-        site_id: UUID,
-        name: str,
-        postal_code: str,
-        prefecture: str,
-        city: str,
-        street: str,
-        building: str,
-        person: str,
-        phone: str,
-        email: str,
-    ) -> None:
-        self.sites[str(site_id)] = Site(
-            site_id, name, postal_code, prefecture, city, street, building, person, phone, email
-        )
+    def add_site(self, site: Site) -> None:
+        self.sites[str(site.site_id)] = site
 
     def site(self, site_id: UUID) -> Site:
         try:
@@ -206,54 +175,23 @@ class Contract(Aggregate):
     def _site_changed(self, site_id: UUID, changes: dict[str, Any]) -> None:
         self.sites[str(site_id)] = replace(self.sites[str(site_id)], **changes)
 
-    def add_fault_contact(self, contact_id: UUID, site_id: UUID, **fields: str) -> None:
-        self.site(site_id)
-        self._fault_contact_added(contact_id=contact_id, site_id=site_id, **fields)
+    def add_fault_contact(self, contact: FaultContact) -> None:
+        self.site(contact.site_id)
+        self._fault_contact_added(contact)
 
     class FaultContactAdded(Aggregate.Event):
-        contact_id: UUID
-        site_id: UUID
-        company: str
-        postal_code: str
-        prefecture: str
-        city: str
-        street: str
-        building: str
-        person: str
-        phone: str
-        mail1: str
-        mail2: str
+        class_version = 2
+
+        contact: FaultContact  # v2: the value object (v1 had its twelve fields side by side)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            fields = CONTACT_FIELDS | {"contact_id", "site_id"}
+            state["contact"] = FaultContact(**{name: state.pop(name) for name in fields})
 
     @event(FaultContactAdded)
-    def _fault_contact_added(
-        self,
-        contact_id: UUID,
-        site_id: UUID,
-        company: str,
-        postal_code: str,
-        prefecture: str,
-        city: str,
-        street: str,
-        building: str,
-        person: str,
-        phone: str,
-        mail1: str,
-        mail2: str,
-    ) -> None:
-        self.fault_contacts[str(contact_id)] = FaultContact(
-            contact_id,
-            site_id,
-            company,
-            postal_code,
-            prefecture,
-            city,
-            street,
-            building,
-            person,
-            phone,
-            mail1,
-            mail2,
-        )
+    def _fault_contact_added(self, contact: FaultContact) -> None:
+        self.fault_contacts[str(contact.contact_id)] = contact
 
     def fault_contact(self, contact_id: UUID) -> FaultContact:
         try:

@@ -10,11 +10,19 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.domain.errors import (
+    BundleOptionsInvalid,
+    BundleOptionsMissing,
+    NotABundle,
     NotInShipmentHistory,
+    ProductCodeMismatch,
     TicketAlreadyRegistered,
+    TicketKindMismatch,
+    TicketNotEligible,
     UnitAlreadyRegistered,
 )
 from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.domain.serials import same_product
+from lifecycle.domain.terms import SupportTerms
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,25 @@ class Unit(Aggregate):
     @property
     def is_bundle(self) -> bool:
         return self.bundle is not None
+
+    def check_is_bundle(self) -> None:
+        """B-1: only a maintenance bundle unit is registered as a bundle."""
+        if self.bundle is None:
+            raise NotABundle(f"Unit {self.serial} is not a maintenance bundle unit.", serial=self.serial)
+
+    def check_bundle_options(self, given: list[str]) -> None:
+        """B-2: the serials of every standard option, and no others, in the same registration."""
+        self.check_is_bundle()
+        assert self.bundle is not None
+        expected = self.bundle.option_serials
+        wrong = [s for s in given if s not in expected]
+        if wrong:
+            raise BundleOptionsInvalid(f"Not options of bundle {self.serial}: {', '.join(wrong)}.", serials=wrong)
+        missing = [s for s in expected if s not in given]
+        if missing:
+            raise BundleOptionsMissing(
+                f"Bundle {self.serial} needs the serials of its options: {', '.join(missing)}.", serials=missing
+            )
 
     def check_can_be_covered(self, today: date, policy: RenewalPolicy) -> None:
         """T-7: refused while a coverage is current or still renewable."""
@@ -156,6 +183,30 @@ class Ticket(Aggregate):
             raise NotInShipmentHistory(
                 f"Ticket {self.ticket_id} with this verification code is not in the shipment history."
             )
+
+    def check_fits(self, unit: Unit) -> None:
+        """T-4: the first 5 digits of the ticket's and the unit's code No must agree."""
+        if not same_product(self.code_no, unit.code_no):
+            raise ProductCodeMismatch(
+                f"Ticket {self.ticket_id} (code No {self.code_no}) is for another product than "
+                f"unit {unit.serial} (code No {unit.code_no}).",
+                ticket_code_no=self.code_no,
+                unit_code_no=unit.code_no,
+            )
+
+    def check_can_start_coverage(self, terms: SupportTerms) -> None:
+        """T-5: a new coverage needs a new ticket of a service and term that may start one."""
+        if self.kind != "new":
+            raise TicketKindMismatch(f"Ticket {self.ticket_id} is a renewal ticket, not a new one.")
+        if not terms.is_new_ticket_service(self.service, self.term_years):
+            raise TicketNotEligible(
+                f"Ticket {self.ticket_id} ({self.service}, {self.term_years} years) cannot start a new coverage."
+            )
+
+    def check_is_renewal(self) -> None:
+        """T-5, R-1: a renewal needs a renewal ticket."""
+        if self.kind != "renewal":
+            raise TicketKindMismatch(f"Ticket {self.ticket_id} is a new ticket, not a renewal one.")
 
     def use(self, serial: str, contract_id: UUID) -> None:
         if self.used_for is not None:

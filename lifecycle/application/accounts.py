@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.index import Index, email_key
-from lifecycle.application.base import Answer, IdempotencyKey, LifecycleApplicationBase
+from lifecycle.application.commands import Answer, IdempotencyKey
 from lifecycle.application.views import account_view
+from lifecycle.domain.accounts import (
+    CONFIRMATION_VALIDITY,
+    EMAIL_CHANGE_VALIDITY,
+    PASSWORD_RESET_VALIDITY,
+    check_password_strength,
+)
 from lifecycle.domain.addresses import normalise_phone
 from lifecycle.domain.errors import (
     AccountNotFound,
@@ -24,21 +28,18 @@ from lifecycle.domain.errors import (
     ProvisionalUserNotFound,
     Refusal,
     TermsNotAccepted,
-    WeakPassword,
 )
 
-CONFIRMATION_VALIDITY = timedelta(hours=24)
-EMAIL_CHANGE_VALIDITY = timedelta(hours=24)  # A-3
-PASSWORD_RESET_VALIDITY = timedelta(hours=24)  # A-4: the seed is silent; as its other URLs
+if TYPE_CHECKING:
+    from lifecycle.application.app import LifecycleApplication
 
 
-def check_password_strength(password: str) -> None:
-    """A-1: letters and digits, at least 8 characters."""
-    if len(password) < 8 or not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
-        raise WeakPassword("The password needs at least 8 characters with both letters and digits.")
+class Accounts:
+    """Sign-up, confirmation, profile, e-mail change, password reset (A-1…A-4)."""
 
+    def __init__(self, app: LifecycleApplication) -> None:
+        self.app = app
 
-class AccountCommands(LifecycleApplicationBase):
     def sign_up(
         self,
         email: str,
@@ -55,19 +56,19 @@ class AccountCommands(LifecycleApplicationBase):
             check_password_strength(password)
             normalised_phone = normalise_phone(phone)
             key = email_key(email)
-            if self._exists(Index.create_id(key)):
+            if self.app.exists(Index.create_id(key)):
                 raise EmailAlreadyRegistered(f"{email} is already registered.")
             account = Account(
                 email=email.strip(),
-                password_hash=self.hash_password(password),
+                password_hash=self.app.hash_password(password),
                 name=name,
                 company_name=company_name,
                 phone=normalised_phone,
-                confirmation_expires_at=self.clock.now() + CONFIRMATION_VALIDITY,
+                confirmation_expires_at=self.app.clock.now() + CONFIRMATION_VALIDITY,
             )
             return account_view(account), [account, Index(key, account.id)]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def confirmation_token(self, account_id: UUID) -> str:
         """The token of the confirmation URL mailed at sign-up; derived, never stored, so
@@ -77,15 +78,15 @@ class AccountCommands(LifecycleApplicationBase):
 
     def _token_signature(self, account: Account) -> str:
         message = f"confirm:{account.id}:{account.confirmation_expires_at.isoformat()}"
-        return hmac.new(self.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
 
     def verify_account(self, token: str, idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
             account = self._account_of_token(token)
-            account.activate(self.clock.now())
+            account.activate(self.app.clock.now())
             return account_view(account), [account]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def _account_of_token(self, token: str) -> Account:
         unknown = ProvisionalUserNotFound("No provisional account is waiting for this token.")
@@ -94,13 +95,13 @@ class AccountCommands(LifecycleApplicationBase):
             account_id = UUID(hex=account_hex)
         except ValueError:
             raise unknown from None
-        account = self._load(account_id, Account)
+        account = self.app.load(account_id, Account)
         if account is None or not hmac.compare_digest(signature, self._token_signature(account)):
             raise unknown
         return account
 
     def account(self, account_id: UUID, *, kind: Refusal | None = None) -> Account:
-        account = self._load(account_id, Account)
+        account = self.app.load(account_id, Account)
         if account is None:
             raise AccountNotFound(f"Account {account_id} is not registered.", kind=kind)
         return account
@@ -123,13 +124,13 @@ class AccountCommands(LifecycleApplicationBase):
             account.change_profile(normalised)
             if new_email is not None and new_email.strip() != account.email:
                 new_email = new_email.strip()
-                owner = self._indexed(email_key(new_email))
+                owner = self.app.indexed(email_key(new_email))
                 if owner is not None and owner != account.id:
                     raise EmailAlreadyRegistered(f"{new_email} is already registered.")
-                account.request_email_change(new_email, self.clock.now(), EMAIL_CHANGE_VALIDITY)
+                account.request_email_change(new_email, self.app.clock.now(), EMAIL_CHANGE_VALIDITY)
             return account_view(account), [account]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     # --- A-3: the e-mail change ---------------------------------------------------------
 
@@ -148,7 +149,7 @@ class AccountCommands(LifecycleApplicationBase):
         if pending is None:
             return None
         message = f"email-change:{account.id}:{pending['email']}:{pending['requested_at'].isoformat()}"
-        return hmac.new(self.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
 
     def confirm_email_change(self, token: str, idempotency: IdempotencyKey | None = None) -> Answer:
         """Applies the change: EmailChanged, the new address claimed in the Index. The old
@@ -161,15 +162,15 @@ class AccountCommands(LifecycleApplicationBase):
             account = self._account_of_signed_token(token, self._email_change_signature, unknown)
             pending = account.email_change()
             assert pending is not None
-            account.confirm_email_change(self.clock.now())
+            account.confirm_email_change(self.app.clock.now())
             key = email_key(pending["email"])
-            owner = self._indexed(key)
+            owner = self.app.indexed(key)
             if owner is not None and owner != account.id:
                 raise EmailAlreadyRegistered(f"{pending['email']} is already registered.")
             claimed = [Index(key, account.id)] if owner is None else []
             return account_view(account), [account, *claimed]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     # --- A-4: the forgotten password ----------------------------------------------------
 
@@ -178,14 +179,14 @@ class AccountCommands(LifecycleApplicationBase):
         any other address is silently ignored: the answer is the same either way."""
 
         def decide():  # noqa: ANN202
-            owner = self._indexed(email_key(email))
-            account = self._load(owner, Account) if owner is not None else None
+            owner = self.app.indexed(email_key(email))
+            account = self.app.load(owner, Account) if owner is not None else None
             if account is None or not account.is_active or email_key(account.email) != email_key(email):
                 return {}, []
-            account.request_password_reset(self.clock.now(), PASSWORD_RESET_VALIDITY)
+            account.request_password_reset(self.app.clock.now(), PASSWORD_RESET_VALIDITY)
             return {}, [account]
 
-        self._execute(decide, idempotency)
+        self.app.execute(decide, idempotency)
         return {}
 
     def password_reset_token(self, account_id: UUID) -> str:
@@ -202,17 +203,17 @@ class AccountCommands(LifecycleApplicationBase):
         if pending is None:
             return None
         message = f"password-reset:{account.id}:{pending['requested_at'].isoformat()}:{account.password_hash}"
-        return hmac.new(self.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
 
     def reset_password(self, token: str, password: str, idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
             unknown = PasswordResetNotFound("No password reset is waiting for this token.")
             account = self._account_of_signed_token(token, self._password_reset_signature, unknown)
             check_password_strength(password)
-            account.reset_password(self.hash_password(password), self.clock.now())
+            account.reset_password(self.app.hash_password(password), self.app.clock.now())
             return account_view(account), [account]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def _account_of_signed_token(
         self, token: str, signature_of: Callable[[Account], str | None], unknown: DomainError
@@ -222,7 +223,7 @@ class AccountCommands(LifecycleApplicationBase):
             account_id = UUID(hex=account_hex)
         except ValueError:
             raise unknown from None
-        account = self._load(account_id, Account)
+        account = self.app.load(account_id, Account)
         expected = signature_of(account) if account is not None else None
         if account is None or expected is None or not hmac.compare_digest(signature.encode(), expected.encode()):
             raise unknown

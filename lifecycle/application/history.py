@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from lifecycle.aggregates.contract import Contract
-from lifecycle.application.contracts import ContractCommands
 from lifecycle.application.views import registration_view
 from lifecycle.clock import TOKYO
-from lifecycle.domain.errors import ContractNotFound, DomainError, Refusal
+from lifecycle.domain.errors import ContractNotFound, Refusal, UnknownEventType
+
+if TYPE_CHECKING:
+    from lifecycle.application.app import LifecycleApplication
+    from lifecycle.application.companies import Companies
 
 _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
@@ -40,13 +43,13 @@ CONTRACT_EVENT_TYPES = sorted(
 )
 
 
-class UnknownEventType(DomainError):
-    code = "UNKNOWN_EVENT_TYPE"
-    title = "No such event type"
-    message_ja = "指定されたイベント種別は存在しません。"
+class ContractHistory:
+    """The auditor's view of a contract: every event, in order, and its state at any instant."""
 
+    def __init__(self, app: LifecycleApplication, companies: Companies) -> None:
+        self.app = app
+        self.companies = companies
 
-class ContractHistory(ContractCommands):
     def contract_history(
         self,
         contract_number: str,
@@ -64,7 +67,7 @@ class ContractHistory(ContractCommands):
                 f"Unknown event types: {', '.join(unknown)}.", unknown=unknown, known=CONTRACT_EVENT_TYPES
             )
         since, until = _aware(since), _aware(until)
-        contract = self.contract_by_number(contract_number)
+        contract = self.companies.contract_by_number(contract_number)
         events = [
             {
                 "type": type(domain_event).__name__,
@@ -72,7 +75,7 @@ class ContractHistory(ContractCommands):
                 "timestamp": domain_event.timestamp,
                 "data": plain({k: v for k, v in domain_event.__dict__.items() if k not in _ENVELOPE}),
             }
-            for domain_event in self.events.get(contract.id)
+            for domain_event in self.app.events.get(contract.id)
             if (not types or type(domain_event).__name__ in types)
             and (since is None or domain_event.timestamp >= since)
             and (until is None or domain_event.timestamp < until)
@@ -91,11 +94,11 @@ class ContractHistory(ContractCommands):
         """The contract as it stood at `as_of` (default: now), rebuilt from its events up to
         that instant; statuses as of that instant's date in Tokyo."""
         as_of = _aware(as_of)
-        contract = self.contract_by_number(contract_number)
+        contract = self.companies.contract_by_number(contract_number)
         version = contract.version
         if as_of is not None:
             version = 0
-            for domain_event in self.events.get(contract.id):
+            for domain_event in self.app.events.get(contract.id):
                 if domain_event.timestamp > as_of:
                     break
                 version = domain_event.originator_version
@@ -104,8 +107,8 @@ class ContractHistory(ContractCommands):
                     f"Contract {contract_number} was not registered yet at {as_of.isoformat()}.",
                     kind=Refusal.NOT_FOUND,
                 )
-            contract = self.repository.get(contract.id, version=version)
-        day = (as_of or self.clock.now()).astimezone(TOKYO).date()
+            contract = self.app.repository.get(contract.id, version=version)
+        day = (as_of or self.app.clock.now()).astimezone(TOKYO).date()
         return {
             "contract_number": contract.contract_number,
             "company_id": contract.id,
@@ -116,7 +119,7 @@ class ContractHistory(ContractCommands):
             "sites": [plain(site) for site in contract.sites.values()],
             "fault_contacts": [plain(c) for c in contract.fault_contacts.values()],
             "registrations": [
-                registration_view(contract, r, day, self.terms.renewal) for r in contract.registrations.values()
+                registration_view(contract, r, day, self.app.terms.renewal) for r in contract.registrations.values()
             ],
         }
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lifecycle.aggregates.shipments import BundleTerms, OptionUnit, Ticket, Unit
-from lifecycle.application.base import Answer, IdempotencyKey, LifecycleApplicationBase
+from lifecycle.application.commands import Answer, IdempotencyKey
 from lifecycle.domain.errors import (
     InvalidTicketId,
     InvalidTicketTerm,
@@ -18,6 +18,9 @@ from lifecycle.domain.errors import (
     TicketAlreadyRecorded,
 )
 from lifecycle.domain.serials import normalise_code_no, normalise_serial, normalise_ticket_id
+
+if TYPE_CHECKING:
+    from lifecycle.application.app import LifecycleApplication
 
 TICKET_KINDS = ("new", "renewal")
 
@@ -33,7 +36,13 @@ def unit_view(unit: Unit) -> dict[str, Any]:
     }
 
 
-class ShipmentCommands(LifecycleApplicationBase):
+class ShipmentHistory:
+    """The vendor's shipment history: recording units and tickets, and checking
+    registrations against it (E4, E5)."""
+
+    def __init__(self, app: LifecycleApplication) -> None:
+        self.app = app
+
     def record_shipment(
         self,
         serial: str,
@@ -47,7 +56,7 @@ class ShipmentCommands(LifecycleApplicationBase):
             main_serial = normalise_serial(serial)
             terms = None
             if bundle is not None:
-                self.terms.check_term(bundle["term_years"])
+                self.app.terms.check_term(bundle["term_years"])
                 options = tuple(
                     OptionUnit(normalise_serial(o["serial"]), normalise_code_no(o["code_no"]), o["model"])
                     for o in bundle.get("options", ())
@@ -65,14 +74,14 @@ class ShipmentCommands(LifecycleApplicationBase):
             serials = [u.serial for u in units]
             if len(set(serials)) != len(serials):
                 raise ShipmentAlreadyRecorded("A serial appears twice in this shipment.", serials=serials)
-            recorded = [u.serial for u in units if self._exists(u.id)]
+            recorded = [u.serial for u in units if self.app.exists(u.id)]
             if recorded:
                 raise ShipmentAlreadyRecorded(
                     f"Already in the shipment history: {', '.join(recorded)}.", serials=recorded
                 )
             return unit_view(units[0]), units
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def record_ticket_sale(
         self,
@@ -86,7 +95,7 @@ class ShipmentCommands(LifecycleApplicationBase):
         idempotency: IdempotencyKey | None = None,
     ) -> Answer:
         def decide():  # noqa: ANN202
-            self.terms.check_term(term_years)
+            self.app.terms.check_term(term_years)
             if kind not in TICKET_KINDS:
                 raise InvalidTicketTerm(f"A ticket is 'new' or 'renewal', not {kind!r}.")
             normalised_id = normalise_ticket_id(ticket_id)
@@ -101,22 +110,22 @@ class ShipmentCommands(LifecycleApplicationBase):
                 kind=kind,
                 sold_on=sold_on,
             )
-            if self._exists(ticket.id):
+            if self.app.exists(ticket.id):
                 raise TicketAlreadyRecorded(f"Ticket {ticket.ticket_id} is already recorded.")
             return ticket_view(ticket), [ticket]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     # --- checks against the shipment history (E4, E5) --------------------------------
 
     def shipped_unit(self, serial: str, **refusal: Any) -> Unit:
-        unit = self._load(Unit.create_id(serial), Unit)
+        unit = self.app.load(Unit.create_id(serial), Unit)
         if unit is None:
             raise SerialNotFound(f"Serial {serial} is not in the shipment history.", serial=serial, **refusal)
         return unit
 
     def sold_ticket(self, ticket_id: str, verification_code: str) -> Ticket:
-        ticket = self._load(Ticket.create_id(normalise_ticket_id(ticket_id)), Ticket)
+        ticket = self.app.load(Ticket.create_id(normalise_ticket_id(ticket_id)), Ticket)
         if ticket is None:
             raise NotInShipmentHistory(f"Ticket {ticket_id} is not in the shipment history.")
         ticket.check_verification_code(verification_code)

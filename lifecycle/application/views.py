@@ -51,27 +51,75 @@ def fault_contact_view(contact: FaultContact) -> dict[str, Any]:
     return asdict(contact)
 
 
+def registration_answer(
+    *,
+    serial: str,
+    is_bundle: bool,
+    ticket_id: str | None,
+    model: str,
+    code_no: str,
+    service: str,
+    term_years: int,
+    period: SupportPeriod,
+    covered_from: date,
+    registered_on: date,
+    ticket_model: str | None,
+    option_serials: list[str],
+    renewal_ticket_ids: list[str],
+    site_id: Any,
+    company_id: Any,
+    contract_number: str | None,
+    current: bool,
+    today: date,
+    policy: RenewalPolicy,
+) -> dict[str, Any]:
+    """A registration as every answer shows it (a command's, the ticket list's, the call
+    center's), whether it comes from the contract or from the read models."""
+    opens, closes = policy.window(period.end)
+    return {
+        "serial": serial,
+        "kind": "bundle" if is_bundle else "ticket",
+        "ticket_id": ticket_id,
+        "model": model,
+        "code_no": code_no,
+        "service": service,
+        "term_years": term_years,
+        "period": period_view(period),
+        "status": coverage_status(SupportPeriod(covered_from, period.end), today, policy).value,
+        "renewal_open": current and policy.is_open(period.end, today),
+        "renewal_window": {"opens": opens, "closes": closes},
+        "registered_on": registered_on,
+        "ticket_model": ticket_model,
+        "option_serials": option_serials,
+        "renewal_ticket_ids": renewal_ticket_ids,
+        "site_id": site_id,
+        "company_id": company_id,
+        "contract_number": contract_number,
+    }
+
+
 def registration_view(
     contract: Contract, registration: Registration, today: date, policy: RenewalPolicy
 ) -> dict[str, Any]:
-    opens, closes = policy.window(registration.period.end)
-    return {
-        "serial": registration.serial,
-        "kind": "bundle" if registration.is_bundle else "ticket",
-        "ticket_id": registration.ticket_id,
-        "model": registration.model,
-        "code_no": registration.code_no,
-        "service": registration.service,
-        "term_years": registration.term_years,
-        "period": period_view(registration.period),
-        "status": coverage_status(registration.coverage, today, policy).value,
-        "renewal_open": policy.is_open(registration.period.end, today),
-        "renewal_window": {"opens": opens, "closes": closes},
-        "registered_on": registration.registered_on,
-        "ticket_model": registration.ticket_model,
-        "option_serials": [option.serial for option in registration.options],
-        "renewal_ticket_ids": list(registration.renewal_ticket_ids),
-        "site_id": registration.site_id,
-        "company_id": contract.id,
-        "contract_number": contract.contract_number,
-    }
+    assert registration.covered_from is not None
+    return registration_answer(
+        serial=registration.serial,
+        is_bundle=registration.is_bundle,
+        ticket_id=registration.ticket_id,
+        model=registration.model,
+        code_no=registration.code_no,
+        service=registration.service,
+        term_years=registration.term_years,
+        period=registration.period,
+        covered_from=registration.covered_from,
+        registered_on=registration.registered_on,
+        ticket_model=registration.ticket_model,
+        option_serials=[option.serial for option in registration.options],
+        renewal_ticket_ids=list(registration.renewal_ticket_ids),
+        site_id=registration.site_id,
+        company_id=contract.id,
+        contract_number=contract.contract_number,
+        current=True,
+        today=today,
+        policy=policy,
+    )

@@ -299,3 +299,65 @@ class InvalidTicketId(DomainError):
     code = "INVALID_TICKET_ID"
     title = "A ticket ID has 8 digits"
     message_ja = "チケットIDは8桁の数字です。"
+
+
+class ConcurrentUpdate(DomainError):
+    code = "CONCURRENT_UPDATE"
+    kind = Refusal.CONFLICT  # nothing was changed; the client may retry
+    title = "Too many concurrent changes; try again"
+    message_ja = "同時に更新が行われました。もう一度お試しください。"
+
+
+# --- reads: lookups, the inquiry check, history, read models ---------------------------
+
+
+class TicketNotRegistered(DomainError):
+    code = "TICKET_NOT_REGISTERED"
+    kind = Refusal.NOT_FOUND
+    title = "No registration uses this ticket"
+    message_ja = "このチケットIDで登録された製品はありません。"
+
+
+class InquiryTargetMissing(DomainError):
+    code = "INQUIRY_TARGET_MISSING"
+    title = "Give a contract number or a serial, and the caller's e-mail, phone or company"
+    message_ja = "契約番号またはシリアル番号と、問い合わせ者のメールアドレス・電話番号・会社名のいずれかを入力してください。"
+
+
+class UnknownEventType(DomainError):
+    code = "UNKNOWN_EVENT_TYPE"
+    title = "No such event type"
+    message_ja = "指定されたイベント種別は存在しません。"
+
+
+class ReadModelBehind(DomainError):
+    """A read asked for a log position its read model has not reached within the wait."""
+
+    code = "READ_MODEL_BEHIND"
+    kind = Refusal.UNAVAILABLE
+    title = "The read model has not caught up yet; try again"
+    message_ja = "最新の情報を反映中です。しばらくしてから再度お試しください。"
+
+
+class UnknownProjection(DomainError):
+    code = "UNKNOWN_PROJECTION"
+    kind = Refusal.NOT_FOUND
+    title = "No such projection"
+    message_ja = "指定された集計は存在しません。"
+
+
+# --- notifications (operating the mails) ------------------------------------------------
+
+
+class NotificationNotFound(DomainError):
+    code = "NOTIFICATION_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No such notification"
+    message_ja = "該当する通知が見つかりません。"
+
+
+class NotificationNotFailed(DomainError):
+    code = "NOTIFICATION_NOT_FAILED"
+    kind = Refusal.CONFLICT
+    title = "Only a failed notification can be sent again"
+    message_ja = "この通知は送信失敗の状態ではないため、再送できません。"

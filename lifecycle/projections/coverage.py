@@ -14,8 +14,8 @@ from eventsourcing.persistence import Tracking
 
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.shipments import Unit
-from lifecycle.projections.base import ReadModelProjection, topics_of
-from lifecycle.projections.store import Table
+from lifecycle.projections.engine.projection import ReadModelProjection, topics_of
+from lifecycle.projections.engine.views import Table
 
 REGISTRATIONS = Table(
     "registrations",
@@ -89,6 +89,7 @@ def term_key(contract_id: Any, serial: str, ticket_id: str | None) -> str:
 class Coverage(ReadModelProjection):
     name = "coverage"
     tables = (REGISTRATIONS, TERMS, UNITS, END_COUNTS)
+    revision = 2  # 2: a renewal's registered_on is its Tokyo date (was the UTC one)
     topics = topics_of(
         Unit.Shipped,
         Contract.TicketRegistered,
@@ -223,7 +224,7 @@ class Coverage(ReadModelProjection):
                 "term_years": e.term_years,
                 "period_start": e.period.start.isoformat(),
                 "period_end": e.period.end.isoformat(),
-                "registered_on": e.timestamp.date().isoformat(),
+                "registered_on": e.renewed_on.isoformat(),  # the Tokyo date, not the UTC one
                 "position": tracking.notification_id,
             },
         )

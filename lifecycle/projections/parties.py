@@ -10,8 +10,8 @@ from eventsourcing.persistence import Tracking
 
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract
-from lifecycle.projections.base import ReadModelProjection, topics_of
-from lifecycle.projections.store import Table
+from lifecycle.projections.engine.projection import ReadModelProjection, topics_of
+from lifecycle.projections.engine.views import Table
 
 ADDRESS = {"postal_code": "text", "prefecture": "text", "city": "text", "street": "text", "building": "text"}
 
@@ -58,9 +58,6 @@ CONTACTS = Table(
 )
 
 
-ACCOUNT_EMAIL_CHANGED = "lifecycle.aggregates.accounts:Account.EmailChanged"
-
-
 def _fields(event: Any, table: Table) -> dict[str, Any]:
     return {name: getattr(event, name) for name in table.columns if hasattr(event, name)}
 
@@ -77,16 +74,12 @@ class Parties(ReadModelProjection):
         Contract.ContactChanged,
         Account.SignedUp,
         Account.ProfileChanged,
-    ) + (ACCOUNT_EMAIL_CHANGED,)
+        Account.EmailChanged,
+    )
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Other events do not change the parties."""
-        if type(domain_event).__name__ == "EmailChanged":  # A-3, confirmed by the new address
-            row = self.rows.get("accounts", str(domain_event.originator_id))
-            if row is not None:
-                row["email"] = domain_event.email
-                self.rows.put("accounts", row)
 
     @process_event.register(Contract.CompanyRegistered)
     def _company_registered(self, e: Contract.CompanyRegistered, _: Tracking) -> None:
@@ -109,7 +102,9 @@ class Parties(ReadModelProjection):
 
     @process_event.register(Contract.SiteAdded)
     def _site_added(self, e: Contract.SiteAdded, _: Tracking) -> None:
-        self.rows.put("sites", {**_fields(e, SITES), "site_id": str(e.site_id), "contract_id": str(e.originator_id)})
+        self.rows.put(
+            "sites", {**_fields(e.site, SITES), "site_id": str(e.site.site_id), "contract_id": str(e.originator_id)}
+        )
 
     @process_event.register(Contract.SiteChanged)
     def _site_changed(self, e: Contract.SiteChanged, _: Tracking) -> None:
@@ -123,9 +118,9 @@ class Parties(ReadModelProjection):
         self.rows.put(
             "contacts",
             {
-                **_fields(e, CONTACTS),
-                "contact_id": str(e.contact_id),
-                "site_id": str(e.site_id),
+                **_fields(e.contact, CONTACTS),
+                "contact_id": str(e.contact.contact_id),
+                "site_id": str(e.contact.site_id),
                 "contract_id": str(e.originator_id),
             },
         )
@@ -140,6 +135,14 @@ class Parties(ReadModelProjection):
     @process_event.register(Account.SignedUp)
     def _signed_up(self, e: Account.SignedUp, _: Tracking) -> None:
         self.rows.put("accounts", {**_fields(e, ACCOUNTS), "account_id": str(e.originator_id)})
+
+    @process_event.register(Account.EmailChanged)
+    def _email_changed(self, e: Account.EmailChanged, _: Tracking) -> None:
+        """A-3, confirmed by the new address."""
+        row = self.rows.get("accounts", str(e.originator_id))
+        if row is not None:
+            row["email"] = e.email
+            self.rows.put("accounts", row)
 
     @process_event.register(Account.ProfileChanged)
     def _profile_changed(self, e: Account.ProfileChanged, _: Tracking) -> None:

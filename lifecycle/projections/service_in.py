@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from functools import lru_cache
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 
 from lifecycle.aggregates.contract import Contract
-from lifecycle.clock import TOKYO
 from lifecycle.domain.business_calendar import JAPAN, BusinessCalendar
-from lifecycle.projections.base import ReadModelProjection, topics_of
+from lifecycle.domain.notifications import service_in_deadline
 from lifecycle.projections.coverage import term_key
-from lifecycle.projections.store import Table
-
-SERVICE_IN_DAYS = 4  # M-1
+from lifecycle.projections.engine.projection import ReadModelProjection, topics_of
+from lifecycle.projections.engine.views import Table
 
 SERVICE_INS = Table(
     "service_ins",
@@ -43,27 +40,17 @@ SERVICE_INS = Table(
 # Per unit in a contract: its site, and which of its terms still wait, oldest first.
 WAITING = Table("waiting", {"unit_key": "text", "site_id": "text", "term_keys": "text"}, key="unit_key")
 
-SERVICE_IN_NOTIFIED = "lifecycle.aggregates.contract:Contract.ServiceInNotified"
-
-
-@lru_cache(maxsize=8192)  # one calendar walk per registration day
-def service_in_deadline(registered_on: date, calendar: BusinessCalendar = JAPAN) -> date:
-    return calendar.nth_business_day_after(registered_on, SERVICE_IN_DAYS)
-
-
 class ServiceIn(ReadModelProjection):
     name = "service_in"
     tables = (SERVICE_INS, WAITING)
-    topics = (
-        *topics_of(Contract.TicketRegistered, Contract.BundleRegistered, Contract.Renewed),
-        SERVICE_IN_NOTIFIED,
+    topics = topics_of(
+        Contract.TicketRegistered, Contract.BundleRegistered, Contract.Renewed, Contract.ServiceInNotified
     )
     calendar: BusinessCalendar = JAPAN
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if type(domain_event).__name__ == "ServiceInNotified":
-            self._notified(domain_event)
+        """Other events do not change service-in."""
 
     def _waiting(self, contract_id: str, serial: str) -> dict[str, Any]:
         unit_key = f"{contract_id}:{serial}"
@@ -107,10 +94,10 @@ class ServiceIn(ReadModelProjection):
     def _renewed(self, e: Contract.Renewed, tracking: Tracking) -> None:
         # A renewal stays at the registration's site.
         site_id = self._waiting(str(e.originator_id), e.serial).get("site_id")
-        renewed_on = getattr(e, "renewed_on", None) or e.timestamp.astimezone(TOKYO).date()
-        self._registered(e, tracking, "renewal", renewed_on, site_id)
+        self._registered(e, tracking, "renewal", e.renewed_on, site_id)
 
-    def _notified(self, e: Any) -> None:
+    @process_event.register(Contract.ServiceInNotified)
+    def _notified(self, e: Contract.ServiceInNotified, _: Tracking) -> None:
         """The completion mail of the unit's waiting term with the mailed period (the
         oldest waiting one if none matches)."""
         contract_id = str(e.originator_id)

@@ -44,7 +44,7 @@ class TestEmailChange:
     ) -> None:
         account_id = flow.active_account()
         request_email_change(flow, account_id, "new.taro@example.co.jp")
-        token = flow.app.email_change_token(UUID(account_id))
+        token = flow.app.accounts.email_change_token(UUID(account_id))
         changed = flow.post("/v1/accounts/email/confirm", {"token": token}, expect=200)
         assert changed["email"] == "new.taro@example.co.jp"
         assert changed["pending_email"] is None
@@ -68,7 +68,7 @@ class TestEmailChange:
     def test_A3_an_address_taken_after_the_request_is_refused_at_the_confirmation(self, flow: Flow) -> None:
         account_id = flow.active_account()
         request_email_change(flow, account_id, "wanted@example.co.jp")
-        token = flow.app.email_change_token(UUID(account_id))
+        token = flow.app.accounts.email_change_token(UUID(account_id))
         flow.active_account(email="wanted@example.co.jp")  # someone signs up with it meanwhile
         response = flow.client.post("/v1/accounts/email/confirm", json={"token": token})
         assert_problem(response, 409, "EMAIL_ALREADY_REGISTERED")
@@ -77,7 +77,7 @@ class TestEmailChange:
     def test_A3_the_confirmation_url_works_once(self, flow: Flow) -> None:
         account_id = flow.active_account()
         request_email_change(flow, account_id, "once@example.co.jp")
-        token = flow.app.email_change_token(UUID(account_id))
+        token = flow.app.accounts.email_change_token(UUID(account_id))
         flow.post("/v1/accounts/email/confirm", {"token": token}, expect=200)
         response = flow.client.post("/v1/accounts/email/confirm", json={"token": token})
         assert_problem(response, 404, "EMAIL_CHANGE_NOT_FOUND", EMAIL_CHANGE_GONE)
@@ -86,7 +86,7 @@ class TestEmailChange:
         account_id = flow.active_account()
         old = email_of(flow, account_id)
         request_email_change(flow, account_id, "late@example.co.jp")
-        token = flow.app.email_change_token(UUID(account_id))
+        token = flow.app.accounts.email_change_token(UUID(account_id))
         clock.set(clock.now() + timedelta(hours=24, seconds=1))
         response = flow.client.post("/v1/accounts/email/confirm", json={"token": token})
         assert_problem(response, 404, "EMAIL_CHANGE_NOT_FOUND")
@@ -95,12 +95,12 @@ class TestEmailChange:
     def test_A3_a_newer_request_voids_the_earlier_url(self, flow: Flow, clock) -> None:  # noqa: ANN001
         account_id = flow.active_account()
         request_email_change(flow, account_id, "first@example.co.jp")
-        first = flow.app.email_change_token(UUID(account_id))
+        first = flow.app.accounts.email_change_token(UUID(account_id))
         clock.set(clock.now() + timedelta(minutes=5))
         request_email_change(flow, account_id, "second@example.co.jp")
         assert_problem(flow.client.post("/v1/accounts/email/confirm", json={"token": first}), 404,
                        "EMAIL_CHANGE_NOT_FOUND")
-        second = flow.app.email_change_token(UUID(account_id))
+        second = flow.app.accounts.email_change_token(UUID(account_id))
         assert flow.post("/v1/accounts/email/confirm", {"token": second}, expect=200)["email"] == "second@example.co.jp"
 
     def test_A3_unknown_or_forged_token_is_refused(self, flow: Flow) -> None:
@@ -111,7 +111,7 @@ class TestEmailChange:
             response = flow.client.post("/v1/accounts/email/confirm", json={"token": token})
             assert_problem(response, 404, "EMAIL_CHANGE_NOT_FOUND", EMAIL_CHANGE_GONE)
         # A-2's token is no e-mail change token either.
-        confirmation = flow.app.confirmation_token(UUID(account_id))
+        confirmation = flow.app.accounts.confirmation_token(UUID(account_id))
         assert_problem(flow.client.post("/v1/accounts/email/confirm", json={"token": confirmation}), 404,
                        "EMAIL_CHANGE_NOT_FOUND")
 
@@ -139,13 +139,13 @@ class TestEmailChange:
         account_id = flow.active_account()
         old = email_of(flow, account_id)
         request_email_change(flow, account_id, "moved@example.co.jp")
-        flow.post("/v1/accounts/email/confirm", {"token": flow.app.email_change_token(UUID(account_id))}, expect=200)
+        flow.post("/v1/accounts/email/confirm", {"token": flow.app.accounts.email_change_token(UUID(account_id))}, expect=200)
         other = flow.active_account()
         assert_problem(flow.client.patch(f"/v1/accounts/{other}", json={"email": old}), 409,
                        "EMAIL_ALREADY_REGISTERED")
         # ... and the account itself may take it back.
         request_email_change(flow, account_id, old)
-        back = flow.post("/v1/accounts/email/confirm", {"token": flow.app.email_change_token(UUID(account_id))},
+        back = flow.post("/v1/accounts/email/confirm", {"token": flow.app.accounts.email_change_token(UUID(account_id))},
                          expect=200)
         assert back["email"] == old
 
@@ -167,22 +167,22 @@ class TestPasswordReset:
     def test_A4_the_link_sets_a_new_password_once(self, flow: Flow) -> None:
         account_id = flow.active_account()
         self.accepted(flow, email_of(flow, account_id).upper())
-        token = flow.app.password_reset_token(UUID(account_id))
+        token = flow.app.accounts.password_reset_token(UUID(account_id))
         answer = flow.post("/v1/accounts/password-reset/confirm", {"token": token, "password": "newpass456"},
                            expect=200)
         assert answer["account_id"] == account_id and "password_hash" not in answer
-        account = flow.app.account(UUID(account_id))
+        account = flow.app.accounts.account(UUID(account_id))
         assert verify_password(account.password_hash, "newpass456")
         assert not verify_password(account.password_hash, "secret123")
         assert events_of(flow, account_id)[-1] == "PasswordChanged"
         again = flow.client.post("/v1/accounts/password-reset/confirm", json={"token": token, "password": "other789x"})
         assert_problem(again, 404, "PASSWORD_RESET_NOT_FOUND", RESET_GONE)
-        assert verify_password(flow.app.account(UUID(account_id)).password_hash, "newpass456")
+        assert verify_password(flow.app.accounts.account(UUID(account_id)).password_hash, "newpass456")
 
     def test_A4_the_new_password_follows_the_A1_rule(self, flow: Flow) -> None:
         account_id = flow.active_account()
         self.accepted(flow, email_of(flow, account_id))
-        token = flow.app.password_reset_token(UUID(account_id))
+        token = flow.app.accounts.password_reset_token(UUID(account_id))
         for weak in ("abcdefgh", "12345678", "abc123"):
             response = flow.client.post("/v1/accounts/password-reset/confirm", json={"token": token, "password": weak})
             assert_problem(response, 422, "WEAK_PASSWORD")
@@ -193,7 +193,7 @@ class TestPasswordReset:
         account_id = flow.active_account()
         email = email_of(flow, account_id)
         self.accepted(flow, email)
-        first = flow.app.password_reset_token(UUID(account_id))
+        first = flow.app.accounts.password_reset_token(UUID(account_id))
         clock.set(clock.now() + timedelta(minutes=1))
         self.accepted(flow, email)
         response = flow.client.post("/v1/accounts/password-reset/confirm",
@@ -203,7 +203,7 @@ class TestPasswordReset:
     def test_A4_the_link_expires_after_24_hours(self, flow: Flow, clock) -> None:  # noqa: ANN001
         account_id = flow.active_account()
         self.accepted(flow, email_of(flow, account_id))
-        token = flow.app.password_reset_token(UUID(account_id))
+        token = flow.app.accounts.password_reset_token(UUID(account_id))
         clock.set(clock.now() + timedelta(hours=24, seconds=1))
         response = flow.client.post("/v1/accounts/password-reset/confirm",
                                     json={"token": token, "password": "strong123"})
@@ -228,7 +228,7 @@ class TestPasswordReset:
         account_id = flow.active_account()
         old = email_of(flow, account_id)
         request_email_change(flow, account_id, "moved.reset@example.co.jp")
-        flow.post("/v1/accounts/email/confirm", {"token": flow.app.email_change_token(UUID(account_id))}, expect=200)
+        flow.post("/v1/accounts/email/confirm", {"token": flow.app.accounts.email_change_token(UUID(account_id))}, expect=200)
         self.accepted(flow, old)  # the old login ID no longer names the account
         assert "PasswordResetRequested" not in events_of(flow, account_id)
 
@@ -236,10 +236,10 @@ class TestPasswordReset:
         account_id = flow.active_account()
         request_email_change(flow, account_id, "q17@example.co.jp")
         changed = flow.post("/v1/accounts/email/confirm",
-                            {"token": flow.app.email_change_token(UUID(account_id))}, expect=200)
+                            {"token": flow.app.accounts.email_change_token(UUID(account_id))}, expect=200)
         assert changed["password_reset_required"] is True
         self.accepted(flow, "q17@example.co.jp")
-        token = flow.app.password_reset_token(UUID(account_id))
+        token = flow.app.accounts.password_reset_token(UUID(account_id))
         answer = flow.post("/v1/accounts/password-reset/confirm", {"token": token, "password": "fresh2026"}, expect=200)
         assert answer["password_reset_required"] is False
         assert flow.client.get(f"/v1/accounts/{account_id}").json()["password_reset_required"] is False

@@ -54,12 +54,12 @@ class TestAccounts:
 
     def test_A2_confirmation_token_activates_the_account(self, flow: Flow) -> None:
         account = flow.post("/v1/accounts", SIGN_UP)
-        token = flow.app.confirmation_token(UUID(account["account_id"]))
+        token = flow.app.accounts.confirmation_token(UUID(account["account_id"]))
         assert flow.post("/v1/accounts/verify", {"token": token}, expect=200)["status"] == "active"
 
     def test_A2_opening_the_url_again_answers_E1(self, flow: Flow) -> None:
         account = flow.post("/v1/accounts", SIGN_UP)
-        token = flow.app.confirmation_token(UUID(account["account_id"]))
+        token = flow.app.accounts.confirmation_token(UUID(account["account_id"]))
         flow.post("/v1/accounts/verify", {"token": token}, expect=200)
         response = flow.client.post("/v1/accounts/verify", json={"token": token})
         assert_problem(response, 404, "PROVISIONAL_USER_NOT_FOUND", "仮ユーザー情報が登録されていません。")
@@ -74,7 +74,7 @@ class TestAccounts:
 
     def test_A2_confirmation_url_is_valid_24_hours(self, flow: Flow, clock) -> None:  # noqa: ANN001
         account = flow.post("/v1/accounts", SIGN_UP)
-        token = flow.app.confirmation_token(UUID(account["account_id"]))
+        token = flow.app.accounts.confirmation_token(UUID(account["account_id"]))
         clock.set(clock.now() + timedelta(hours=24, seconds=1))
         response = flow.client.post("/v1/accounts/verify", json={"token": token})
         assert_problem(response, 404, "PROVISIONAL_USER_NOT_FOUND")

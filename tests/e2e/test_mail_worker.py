@@ -140,10 +140,10 @@ def test_M1_worker_process_sends_one_service_in_mail_over_smtp_to_the_three_addr
     assert f"チケットID:{ticket['ticket_id']}/ AT-x510-28GTX デリバリースタンダード1年保守 /" in mail.body
 
     # Fired again (as a lost message would be): still one mail, recorded once.
-    stack.notifications.dispatch([uuid.UUID(fired["notification_id"])])
+    stack.notifications.dispatcher.dispatch([uuid.UUID(fired["notification_id"])])
     assert stack.run_timers("2026-11-25T10:00:00+09:00") == []
     assert len(stack.sink.quiet_for(1.0)) == 1
-    _wait_until(lambda: stack.notifications.notification(uuid.UUID(fired["notification_id"]))["state"] == "sent")
+    _wait_until(lambda: stack.notifications.admin.notification(uuid.UUID(fired["notification_id"]))["state"] == "sent")
 
 
 def test_S4_worker_process_mails_the_contact_as_changed_before_the_mail(stack: Stack) -> None:
@@ -195,7 +195,7 @@ def test_M4_a_message_lost_with_redis_is_enqueued_again_and_sent_once(stack: Sta
     [again] = stack.run_timers("2026-11-24T10:00:00+09:00")
     assert again["notification_id"] == fired["notification_id"]
     stack.sink.wait_for(1)
-    _wait_until(lambda: stack.notifications.notification(uuid.UUID(fired["notification_id"]))["state"] == "sent")
+    _wait_until(lambda: stack.notifications.admin.notification(uuid.UUID(fired["notification_id"]))["state"] == "sent")
     time.sleep(REQUEUE_SECONDS + 0.2)
     assert stack.run_timers("2026-11-24T10:00:00+09:00") == []  # sent: never enqueued again
     assert len(stack.sink.quiet_for(0.5)) == 1
@@ -283,7 +283,7 @@ def test_M4_twenty_sigkills_of_the_worker_while_it_sends_and_every_mail_arrives_
     assert copies <= SIGKILLS * 4
     interrupted = {
         f"<{row['notification_id']}@example.com>"
-        for row in (stack.notifications.notification(uuid.UUID(f["notification_id"])) for f in fired)
+        for row in (stack.notifications.admin.notification(uuid.UUID(f["notification_id"])) for f in fired)
         if row["interrupted"]
     }
     assert {m for m, n in stack.sink.copies_by_message_id().items() if n > 1} <= interrupted

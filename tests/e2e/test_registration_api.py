@@ -74,13 +74,14 @@ class TestNewTicket:
     def test_T4_ticket_for_another_product_is_refused(self, flow: Flow) -> None:
         site_id = flow.ready_site()
         serial = flow.ship(code_no="54321-01")
-        response = flow.client.post(
-            f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(code_no="12345-99"), "serial": serial}
-        )
+        ticket = flow.sell_ticket(code_no="12345-99")
+        response = flow.client.post(f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": serial})
         assert_problem(response, 422, "PRODUCT_CODE_MISMATCH")
-        # Nothing was used up: the ticket still registers on the right product.
-        ticket = flow.sell_ticket(code_no="54321-77")
-        assert flow.register(site_id, ticket, serial)["serial"] == serial
+        # Nothing was used up: the same ticket registers on its own product, and the unit
+        # takes a ticket that fits it.
+        own_product = flow.ship(code_no="12345-01")
+        assert flow.register(site_id, ticket, own_product)["serial"] == own_product
+        assert flow.register(site_id, flow.sell_ticket(code_no="54321-77"), serial)["serial"] == serial
 
     def test_T5_renewal_ticket_cannot_start_a_new_coverage(self, flow: Flow) -> None:
         site_id = flow.ready_site()
@@ -104,10 +105,46 @@ class TestNewTicket:
         response = flow.client.post(f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": flow.ship()})
         assert_problem(response, 409, "TICKET_ALREADY_REGISTERED")
 
-    def test_T6_no_command_reissues_a_lost_ticket(self, flow: Flow) -> None:
-        paths = flow.client.get("/openapi.json").json()["paths"]
-        ticket_commands = [p for p in paths if "ticket" in p and "post" in paths[p]]
-        assert ticket_commands == ["/v1/tickets"]  # recording a sale; nothing reissues one
+    def test_T6_no_route_reissues_a_used_ticket(self, flow: Flow) -> None:
+        """Every write route that names a ticket, in its path or its body, either records a
+        sale (refusing a ticket ID already recorded) or uses a ticket up (refusing a used
+        one): a used ticket gets no second life through any route."""
+        document = flow.client.get("/openapi.json").json()
+        schemas = document["components"]["schemas"]
+
+        def names_ticket(operation: dict, path: str) -> bool:
+            ref = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                   .get("schema", {}).get("$ref", ""))
+            fields = schemas.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}) if ref else {}
+            return "ticket_id" in fields or "{ticket_id}" in path
+
+        writes = sorted(
+            (method.upper(), path)
+            for path, item in document["paths"].items()
+            for method, operation in item.items()
+            if method in ("post", "put", "patch", "delete") and names_ticket(operation, path)
+        )
+        assert writes == [
+            ("POST", "/v1/registrations/{serial}/renewals"),
+            ("POST", "/v1/sites/{site_id}/registrations"),
+            ("POST", "/v1/tickets"),
+        ]
+        site_id = flow.ready_site()
+        used = flow.sell_ticket()
+        flow.register(site_id, used, flow.ship())
+        again = flow.client.post("/v1/tickets", json={
+            "ticket_id": used["ticket_id"], "verification_code": "NEWCODE", "code_no": "12345-99",
+            "service": "デリバリースタンダード", "term_years": 1, "kind": "new", "sold_on": "2026-11-10",
+        })
+        assert_problem(again, 409, "TICKET_ALREADY_RECORDED")
+        assert_problem(flow.client.post(f"/v1/sites/{site_id}/registrations", json={**used, "serial": flow.ship()}),
+                       409, "TICKET_ALREADY_REGISTERED")
+        renewal = flow.sell_ticket(kind="renewal")
+        covered = flow.ship()
+        flow.register(site_id, flow.sell_ticket(sold_on="2025-11-10"), covered)  # ends 2026-12-31: renewable now
+        assert flow.client.post(f"/v1/registrations/{covered}/renewals", json=renewal).status_code == 201
+        assert_problem(flow.client.post(f"/v1/registrations/{covered}/renewals", json=renewal),
+                       409, "TICKET_ALREADY_REGISTERED")
 
     def test_T7_unit_is_covered_at_one_site_at_a_time(self, flow: Flow) -> None:
         serial = flow.ship()
@@ -291,6 +328,32 @@ class TestRenewal:
         assert_problem(self.renew(flow, other, ticket), 409, "TICKET_ALREADY_REGISTERED")
 
     def test_P2_period_cannot_be_changed_by_any_command(self, flow: Flow) -> None:
+        """No request body of any route has a period or a date of the coverage in it, and a
+        body that tries one is refused without changing the registration."""
+        document = flow.client.get("/openapi.json").json()
+        period_words = ("period", "start", "end", "covered")
+
+        def fields_of(schema: dict, seen: set[str]) -> set[str]:
+            if "$ref" in schema:
+                name = schema["$ref"].rsplit("/", 1)[-1]
+                if name in seen:
+                    return set()
+                return fields_of(document["components"]["schemas"][name], seen | {name})
+            found = set(schema.get("properties", {}))
+            inner = [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]
+            for nested in inner + ([schema["items"]] if "items" in schema else []):
+                found |= fields_of(nested, seen)
+            return found
+
+        request_fields = {
+            (path, method): fields_of(body.get("schema", {}), set())
+            for path, item in document["paths"].items()
+            for method, operation in item.items()
+            for body in operation.get("requestBody", {}).get("content", {}).values()
+        }
+        assert request_fields, "the scan found no request bodies"
+        offending = {k: sorted(f for f in v if any(w in f for w in period_words)) for k, v in request_fields.items()}
+        assert {k: v for k, v in offending.items() if v} == {}
         site_id, serial = self.registered(flow)
         before = flow.client.get(f"/v1/registrations/{serial}").json()["period"]
         flow.client.patch(f"/v1/sites/{site_id}", json={"name": "大阪支店"})
@@ -349,3 +412,63 @@ class TestServiceUpgrade:
     def test_Q12_upgrade_of_an_unregistered_unit_is_refused(self, flow: Flow) -> None:
         response = flow.client.post(f"/v1/registrations/{flow.ship()}/service-upgrades", json={"service": "X"})
         assert_problem(response, 404, "NOT_REGISTERED")
+
+
+class TestReadsSeeTheWritesBeforeThem:
+    """A read waits (bounded) until its read models show every change committed before it
+    arrived: register, then read at once, with no min_position, shows the registration."""
+
+    def test_a_registration_is_read_at_once_without_min_position(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        client = flow.client
+        client.event_hooks = {"request": [], "response": []}  # a plain client: no min_position
+        for _ in range(5):
+            serial = next_serial()
+            client.post("/v1/shipments", json={"serial": serial, "code_no": "12345-01", "model": "AT-x510",
+                                               "shipped_on": "2026-11-02"}).raise_for_status()
+            ticket = flow.sell_ticket()
+            client.post(f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": serial}).raise_for_status()
+            looked_up = client.get(f"/v1/registrations/{serial}")
+            assert looked_up.status_code == 200, looked_up.text
+            assert looked_up.json()["ticket_id"] == ticket["ticket_id"]
+            listed = client.get(f"/v1/sites/{site_id}/registrations").json()["registrations"]
+            assert serial in {r["serial"] for r in listed}
+
+    def test_a_shipped_unit_without_registration_is_NOT_REGISTERED_not_E5(self, flow: Flow) -> None:
+        client = flow.client
+        client.event_hooks = {"request": [], "response": []}
+        serial = next_serial()
+        client.post("/v1/shipments", json={"serial": serial, "code_no": "12345-01", "model": "AT-x510",
+                                           "shipped_on": "2026-11-02"}).raise_for_status()
+        assert_problem(client.get(f"/v1/registrations/{serial}"), 404, "NOT_REGISTERED")
+        assert_problem(client.get(f"/v1/registrations/{next_serial()}"), 404, "SERIAL_NOT_FOUND")
+
+    def test_eventual_consistency_does_not_wait_for_the_read_models(self, flow: Flow) -> None:
+        site_id = flow.ready_site()
+        assert flow.client.get(f"/v1/sites/{site_id}/registrations").status_code == 200  # the site is shown
+        runtime = flow.client.app.state.runtime
+        for runner in runtime.read_models.runners.values():
+            runner.request_stop()
+            runner.join(10)
+        client = flow.client
+        client.event_hooks = {"request": [], "response": []}
+        serial = flow.ship()
+        client.post(f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(), "serial": serial})
+        quick = client.get(f"/v1/sites/{site_id}/registrations", params={"consistency": "eventual"})
+        assert quick.status_code == 200 and quick.json()["registrations"] == []  # the runners are stopped
+        assert_problem(client.get(f"/v1/sites/{site_id}/registrations"), 503, "READ_MODEL_BEHIND")
+
+
+class TestRenewalDates:
+    def test_R3_a_renewal_at_0130_in_tokyo_shows_that_days_date(self, flow: Flow, clock) -> None:  # noqa: ANN001
+        """01:30 in Tokyo is still the day before in UTC: the ticket list shows the Tokyo date."""
+        site_id = flow.ready_site()
+        serial = flow.ship()
+        flow.register(site_id, flow.sell_ticket(sold_on="2025-11-10"), serial)  # ends 2026-12-31
+        clock.set(datetime(2026, 11, 21, 1, 30, tzinfo=TOKYO))
+        ticket = flow.sell_ticket(kind="renewal")
+        renewed = flow.client.post(f"/v1/registrations/{serial}/renewals", json=ticket)
+        assert renewed.status_code == 201, renewed.text
+        tickets = flow.client.get(f"/v1/sites/{site_id}/registrations").json()["tickets"]
+        renewal = next(t for t in tickets if t["ticket_id"] == ticket["ticket_id"])
+        assert renewal["registered_on"] == "2026-11-21"

@@ -22,8 +22,8 @@ def exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     settings: Settings = settings_for("sqlite", tmp_path)
     app = build_application(settings)
     for n in range(5):
-        app.record_shipment(f"AUDIT{n:04d}", "12345-01", "AT-x510", date(2026, 1, 5))
-    app.record_ticket_sale("40000001", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2026, 1, 5))
+        app.shipments.record_shipment(f"AUDIT{n:04d}", "12345-01", "AT-x510", date(2026, 1, 5))
+    app.shipments.record_ticket_sale("40000001", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2026, 1, 5))
     app.close()
     monkeypatch.setenv("LIFECYCLE_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("LIFECYCLE_SECRET_KEY", "test-secret")

@@ -23,54 +23,54 @@ NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)
 @pytest.fixture
 def two_processes(store_settings: Settings) -> Iterator[tuple[Any, Any]]:
     """Two applications on one store, as two server processes would be."""
-    first = build_application(store_settings, FixedClock(NOW))
-    second = build_application(store_settings, FixedClock(NOW))
+    first = build_application(store_settings, clock=FixedClock(NOW))
+    second = build_application(store_settings, clock=FixedClock(NOW))
     yield first, second
     first.close()
     second.close()
 
 
 def company_with_site(app: Any) -> tuple[str, str]:
-    account = app.sign_up("c@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
-    app.verify_account(app.confirmation_token(account["account_id"]))
-    company = app.register_company(account["account_id"], "株式会社サンプル")
-    site = app.add_site(company["company_id"], SITE)
-    app.add_fault_contact(site["site_id"], CONTACT)
+    account = app.accounts.sign_up("c@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
+    app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
+    company = app.companies.register_company(account["account_id"], "株式会社サンプル")
+    site = app.companies.add_site(company["company_id"], SITE)
+    app.companies.add_fault_contact(site["site_id"], CONTACT)
     return company["company_id"], site["site_id"]
 
 
 def test_a_cached_contract_shows_what_another_process_saved_since(two_processes: tuple[Any, Any]) -> None:
     first, second = two_processes
     company_id, site_id = company_with_site(first)
-    assert first.get_site(site_id)["name"] == "東京本社"  # the first process now holds the contract
-    second.rename_company(company_id, "株式会社サンプル商事")
-    second.change_site(site_id, {"name": "大阪支店"})
-    second.record_shipment("SN0001", "12345-01", "AT-x510", date(2026, 1, 5))
-    second.record_ticket_sale("20000001", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
-    second.register_ticket(site_id, "20000001", "C", "SN0001")
+    assert first.companies.get_site(site_id)["name"] == "東京本社"  # the first process now holds the contract
+    second.companies.rename_company(company_id, "株式会社サンプル商事")
+    second.companies.change_site(site_id, {"name": "大阪支店"})
+    second.shipments.record_shipment("SN0001", "12345-01", "AT-x510", date(2026, 1, 5))
+    second.shipments.record_ticket_sale("20000001", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+    second.registrations.register_ticket(site_id, "20000001", "C", "SN0001")
 
-    assert first.get_company(company_id)["name"] == "株式会社サンプル商事"
-    assert first.get_site(site_id)["name"] == "大阪支店"
+    assert first.companies.get_company(company_id)["name"] == "株式会社サンプル商事"
+    assert first.companies.get_site(site_id)["name"] == "大阪支店"
     # A command in the first process decides on the current contract: the unit is taken.
-    first.record_shipment("SN0002", "12345-01", "AT-x510", date(2026, 1, 5))
-    first.record_ticket_sale("20000002", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
-    answer = first.register_ticket(site_id, "20000002", "C", "SN0002")
+    first.shipments.record_shipment("SN0002", "12345-01", "AT-x510", date(2026, 1, 5))
+    first.shipments.record_ticket_sale("20000002", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+    answer = first.registrations.register_ticket(site_id, "20000002", "C", "SN0002")
     assert answer["serial"] == "SN0002"
-    assert set(first.company(company_id).registrations) == {"SN0001", "SN0002"}
+    assert set(first.companies.company(company_id).registrations) == {"SN0001", "SN0002"}
 
 
 def test_changes_a_command_did_not_save_do_not_reach_the_next_command(two_processes: tuple[Any, Any]) -> None:
     app, _ = two_processes
     company_id, site_id = company_with_site(app)
-    loaded = app.company(company_id)
+    loaded = app.companies.company(company_id)
     loaded.rename("未保存の名前")  # as a command refused after changing its copy
     loaded.change_site(site_id, {"name": "未保存の拠点"})
 
-    again = app.company(company_id)
+    again = app.companies.company(company_id)
     assert again.name == "株式会社サンプル"
     assert again.site(site_id).name == "東京本社"
     assert again.version == loaded.version - 2
-    app.rename_company(company_id, "株式会社サンプル商事")  # saves one event, not the unsaved ones
+    app.companies.rename_company(company_id, "株式会社サンプル商事")  # saves one event, not the unsaved ones
     history = [type(e).__name__ for e in app.events.get(company_id)]
     assert history.count("CompanyRenamed") == 1
     assert "SiteChanged" not in history
@@ -92,8 +92,8 @@ def test_one_process_registers_concurrently_at_one_site_without_losing_races(two
     app, _ = two_processes
     _, site_id = company_with_site(app)
     for n in range(16):
-        app.record_shipment(f"SN{n:04d}", "12345-01", "AT-x510", date(2026, 1, 5))
-        app.record_ticket_sale(f"{30_000_000 + n}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+        app.shipments.record_shipment(f"SN{n:04d}", "12345-01", "AT-x510", date(2026, 1, 5))
+        app.shipments.record_ticket_sale(f"{30_000_000 + n}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
     conflicts = []
     save_at = app._save_at
 
@@ -105,6 +105,6 @@ def test_one_process_registers_concurrently_at_one_site_without_losing_races(two
 
     app._save_at = counting_save_at
     with ThreadPoolExecutor(16) as pool:
-        answers = list(pool.map(lambda n: app.register_ticket(site_id, f"{30_000_000 + n}", "C", f"SN{n:04d}"), range(16)))
+        answers = list(pool.map(lambda n: app.registrations.register_ticket(site_id, f"{30_000_000 + n}", "C", f"SN{n:04d}"), range(16)))
     assert sorted(a["serial"] for a in answers) == [f"SN{n:04d}" for n in range(16)]
     assert conflicts == []

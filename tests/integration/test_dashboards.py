@@ -16,8 +16,8 @@ import pytest
 
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
-from lifecycle.projections.dashboards import Dashboards, ExpiryFilters
-from lifecycle.projections.system import ReadModels
+from lifecycle.queries.dashboards import Dashboards, ExpiryFilters
+from lifecycle.projections.read_models import ReadModels
 from lifecycle.settings import Settings
 
 TODAY = date(2026, 11, 20)
@@ -61,7 +61,7 @@ class Unit:
 @pytest.fixture
 def world(store_settings: Settings) -> Iterator[tuple[Any, ReadModels, Dashboards, FixedClock]]:
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
-    app = build_application(store_settings, clock)
+    app = build_application(store_settings, clock=clock)
     read_models = ReadModels(app)
     dashboards = Dashboards(read_models, clock, app.terms.renewal)
     yield app, read_models, dashboards, clock
@@ -69,27 +69,27 @@ def world(store_settings: Settings) -> Iterator[tuple[Any, ReadModels, Dashboard
 
 
 def new_site(app: Any, name: str) -> tuple[str, str]:
-    account = app.sign_up(f"{uuid4().hex[:8]}@example.co.jp", "secret123", "山田", name, "03-1234-5678", True)
-    app.verify_account(app.confirmation_token(account["account_id"]))
-    company = app.register_company(account["account_id"], name)
-    site = app.add_site(company["company_id"], SITE)
-    app.add_fault_contact(site["site_id"], CONTACT)
+    account = app.accounts.sign_up(f"{uuid4().hex[:8]}@example.co.jp", "secret123", "山田", name, "03-1234-5678", True)
+    app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
+    company = app.companies.register_company(account["account_id"], name)
+    site = app.companies.add_site(company["company_id"], SITE)
+    app.companies.add_fault_contact(site["site_id"], CONTACT)
     return company["contract_number"], site["site_id"]
 
 
 def register(app: Any, site_id: str, sold_on: date, term_years: int) -> str:
     serial = f"DB{next(_numbers):010d}"
     ticket_id = str(next(_numbers))
-    app.record_shipment(serial, "12345-01", "AT-x510", sold_on)
-    app.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", term_years, "new", sold_on)
-    app.register_ticket(site_id, ticket_id, "C", serial)
+    app.shipments.record_shipment(serial, "12345-01", "AT-x510", sold_on)
+    app.shipments.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", term_years, "new", sold_on)
+    app.registrations.register_ticket(site_id, ticket_id, "C", serial)
     return serial
 
 
 def renew(app: Any, serial: str, term_years: int = 1) -> None:
     ticket_id = str(next(_numbers))
-    app.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", term_years, "renewal", TODAY)
-    app.renew(serial, ticket_id, "C")
+    app.shipments.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", term_years, "renewal", TODAY)
+    app.registrations.renew(serial, ticket_id, "C")
 
 
 def scenario(app: Any) -> list[Unit]:
@@ -191,8 +191,8 @@ class TestServiceInDashboard:
         assert answer["counts"] == {"waiting": 2, "overdue": 1, "due_today": 0}
         assert [i["serial"] for i in dashboards.service_in(overdue_only=True)["items"]] == [friday]
 
-        contract = app.contract_by_number(contract_number)
-        app.record_service_in_notified(contract.id, uuid4(), friday, ["a@example.co.jp"], "<m1>", clock.now())
+        contract = app.companies.contract_by_number(contract_number)
+        app.mail_records.record_service_in_notified(contract.id, uuid4(), friday, ["a@example.co.jp"], "<m1>", clock.now())
         read_models.catch_up()
         clock.set(datetime(2027, 1, 6, 9, tzinfo=TOKYO))
         answer = dashboards.service_in()

@@ -266,7 +266,7 @@ class TestSentOnce:
         [fired] = service.run_timers("2026-11-24T10:00:00+09:00")
         service.sink.wait_for(1)
         notification_id = UUID(fired["notification_id"])
-        service.notifications.dispatch([notification_id, notification_id])  # the broker's at-least-once
+        service.notifications.dispatcher.dispatch([notification_id, notification_id])  # the broker's at-least-once
         assert service.notifications.in_process.join(timeout=30)
         assert service.notifications.sender.deliver(notification_id).value == "not_claimed"
         assert len(service.sink.quiet_for(0.3)) == 1
@@ -286,7 +286,7 @@ class TestSentOnce:
             service = Service(client, smtp_sink)
             service.account_id, service.company_id = ids
             before = {r.notification_id: (r.state, r.timer.due_at) for r in _all_rows(service)}
-            assert service.notifications.rebuild() > 0
+            assert service.notifications.admin.rebuild() > 0
             after = {r.notification_id: (r.state, r.timer.due_at) for r in _all_rows(service)}
             assert after == before
             assert sorted((r.timer.kind.value, r.state) for r in _all_rows(service)) == [
@@ -319,7 +319,7 @@ class TestConfirmationMail:
         assert "ユーザー仮登録のご案内" in mail.subject
         assert "有効期限は 2026/11/21 10:00 までの24時間" in mail.body
         token = re.search(r"http://localhost:8000/confirm\?token=(\S+)", mail.body).group(1)  # type: ignore[union-attr]
-        assert token == service.client.app.state.application.confirmation_token(UUID(account["account_id"]))
+        assert token == service.client.app.state.application.accounts.confirmation_token(UUID(account["account_id"]))
         activated = service.client.post("/v1/accounts/verify", json={"token": token})
         assert activated.status_code == 200 and activated.json()["status"] == "active"
 
@@ -335,3 +335,25 @@ def test_timers_run_exists_only_with_the_clock_override(tmp_path: Path, clock: F
         response = client.post("/v1/admin/timers/run", json={"as_of": "2027-01-01T00:00:00+09:00"})
         assert_problem(response, 404, "NOT_FOUND")
         assert client.get("/v1/admin/notifications/failed").json() == {"notifications": []}
+
+
+def test_M4_a_timer_table_from_an_earlier_release_keeps_its_place_in_the_log(store_settings: Settings) -> None:
+    """The timer table's position now lives in the read models' tracking; a table made when
+    it had a tracking table of its own adopts that position once, instead of replaying the
+    whole log (which would be harmless, but slow)."""
+    from lifecycle.bootstrap import build_application
+    from lifecycle.projections.timers import OLD_TRACKING_TABLE, timer_store_for
+
+    app = build_application(store_settings)
+    try:
+        store = timer_store_for(app.recorder.datastore)
+        old = OLD_TRACKING_TABLE if store_settings.database_url.startswith("sqlite") else f"{store.schema}.{OLD_TRACKING_TABLE}"
+        with store.transaction(commit=True) as cursor:
+            store._execute(cursor, f"CREATE TABLE {old} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+            store._execute(cursor, f"INSERT INTO {old} VALUES (%s, %s)", ("notification_timers", 4242))
+        store.tracking.drop_tables()  # as if the shared tracking had never had the timers' row
+        adopted = timer_store_for(app.recorder.datastore)
+        assert adopted.position() == 4242
+        assert adopted._old_tracking_table() is None  # the old table is gone
+    finally:
+        app.close()

@@ -118,20 +118,38 @@ def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Se
 
 def test_processes_starting_together_create_their_schema_once(settings: Settings) -> None:
     """Concurrent CREATE SCHEMA IF NOT EXISTS fails on pg_namespace's unique index unless
-    serialized; servers starting together must all come up."""
+    serialized: a process creates its schema only while it holds the DDL lock, so while
+    another session holds it, creating waits; then servers starting together all come up."""
+    import threading
     import uuid
 
     import psycopg
 
-    from lifecycle.bootstrap import ensure_postgres_schema, event_store_env
+    from lifecycle.bootstrap import DDL_LOCK, ensure_postgres_schema, event_store_env
 
     env = event_store_env(settings.model_copy(update={"database_schema": ""}))
+    held = f"t_held_{uuid.uuid4().hex[:10]}"
     schemas = [f"t_race_{uuid.uuid4().hex[:10]}" for _ in range(10)]
+
+    def exists(schema: str) -> bool:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            return conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone() is not None
+
     try:
+        with psycopg.connect(settings.database_url, autocommit=True) as holder:
+            holder.execute(DDL_LOCK.format(""))
+            creating = threading.Thread(target=ensure_postgres_schema, args=(env, held))
+            creating.start()
+            creating.join(1.0)
+            assert creating.is_alive() and not exists(held), "the schema was created without the lock"
+            holder.execute(DDL_LOCK.format("un"))
+            creating.join(10)
+        assert not creating.is_alive() and exists(held)
         for schema in schemas:
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(lambda _: ensure_postgres_schema(env, schema), range(8)))
+        assert all(exists(schema) for schema in schemas)
     finally:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            for schema in schemas:
+            for schema in [held, *schemas]:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -18,7 +18,7 @@ from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.errors import DomainError
 from lifecycle.projections.coverage import Coverage
-from lifecycle.projections.system import ReadModels
+from lifecycle.projections.read_models import ReadModels
 from tests.conftest import settings_for
 
 SITE = {
@@ -54,52 +54,52 @@ class World:
     def ticket(self, n: int, kind: str) -> str:
         ticket_id = f"{50_000_000 + next(self.serial_numbers)}"
         sold_on = date(2024, 1, 1) + timedelta(days=(n * 37) % 1000)
-        self.app.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", 1 + 4 * (n % 2), kind, sold_on)
+        self.app.shipments.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", 1 + 4 * (n % 2), kind, sold_on)
         return ticket_id
 
     def run(self, operation: str, n: int) -> None:  # noqa: C901 - one branch per command
         app = self.app
         if operation == "company" or (not self.companies and operation in ("site", "rename")):
-            account = app.sign_up(f"{uuid.uuid4().hex[:10]}@example.co.jp", "secret123", "山田", "会社", "03-1234-5678", True)
-            app.verify_account(app.confirmation_token(account["account_id"]))
-            self.companies.append(app.register_company(account["account_id"], f"会社{n}")["company_id"])
+            account = app.accounts.sign_up(f"{uuid.uuid4().hex[:10]}@example.co.jp", "secret123", "山田", "会社", "03-1234-5678", True)
+            app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
+            self.companies.append(app.companies.register_company(account["account_id"], f"会社{n}")["company_id"])
         elif operation == "site":
-            self.sites.append(app.add_site(self.pick(self.companies, n), SITE)["site_id"])
+            self.sites.append(app.companies.add_site(self.pick(self.companies, n), SITE)["site_id"])
         elif operation == "contact" and self.sites:
-            self.contacts.append(app.add_fault_contact(self.pick(self.sites, n), CONTACT)["contact_id"])
+            self.contacts.append(app.companies.add_fault_contact(self.pick(self.sites, n), CONTACT)["contact_id"])
         elif operation == "rename":
-            app.rename_company(self.pick(self.companies, n), f"新会社{n}")
+            app.companies.rename_company(self.pick(self.companies, n), f"新会社{n}")
         elif operation == "change_site" and self.sites:
-            app.change_site(self.pick(self.sites, n), {"name": f"拠点{n}", "person": f"担当{n % 3}"})
+            app.companies.change_site(self.pick(self.sites, n), {"name": f"拠点{n}", "person": f"担当{n % 3}"})
         elif operation == "change_contact" and self.contacts:
-            app.change_fault_contact(self.pick(self.contacts, n), {"mail1": f"m{n}@example.co.jp"})
+            app.companies.change_fault_contact(self.pick(self.contacts, n), {"mail1": f"m{n}@example.co.jp"})
         elif operation == "ship":
             serial = f"RB{next(self.serial_numbers):08d}"
-            app.record_shipment(serial, "12345-01", "AT-x510", date(2025, 1, 1))
+            app.shipments.record_shipment(serial, "12345-01", "AT-x510", date(2025, 1, 1))
             self.units.append(serial)
         elif operation == "ship_bundle":
             serial, option = f"BU{next(self.serial_numbers):08d}", f"OP{next(self.serial_numbers):08d}"
             sold_on = date(2024, 1, 1) + timedelta(days=(n * 53) % 1000)
             bundle = {"service": "デリバリースタンダード", "term_years": 1, "sold_on": sold_on, "ticket_model": "TM",
                       "options": [{"serial": option, "code_no": "12345-10", "model": "PWR"}]}
-            app.record_shipment(serial, "12345-01", "AT-x930", date(2025, 1, 1), bundle)
+            app.shipments.record_shipment(serial, "12345-01", "AT-x930", date(2025, 1, 1), bundle)
             self.bundles.append((serial, [option]))
         elif operation == "register" and self.units and self.sites:
             serial = self.pick(self.units, n)
-            app.register_ticket(self.pick(self.sites, n // 7), self.ticket(n, "new"), "C", serial)
+            app.registrations.register_ticket(self.pick(self.sites, n // 7), self.ticket(n, "new"), "C", serial)
             self.registered.append(serial)
         elif operation == "register_bundle" and self.bundles and self.sites:
             serial, options = self.pick(self.bundles, n)
-            app.register_bundle(self.pick(self.sites, n // 5), serial, options)
+            app.registrations.register_bundle(self.pick(self.sites, n // 5), serial, options)
             self.registered.append(serial)
         elif operation == "renew" and self.registered:
-            app.renew(self.pick(self.registered, n), self.ticket(n, "renewal"), "C")
+            app.registrations.renew(self.pick(self.registered, n), self.ticket(n, "renewal"), "C")
         elif operation == "upgrade" and self.registered:
-            app.upgrade_service_level(self.pick(self.registered, n), f"プレミアム{n % 2}", "営業")
+            app.registrations.upgrade_service_level(self.pick(self.registered, n), f"プレミアム{n % 2}", "営業")
         elif operation == "notify" and self.registered:
-            unit = app.shipped_unit(self.pick(self.registered, n))
+            unit = app.shipments.shipped_unit(self.pick(self.registered, n))
             if unit.contract_id is not None:
-                app.record_service_in_notified(
+                app.mail_records.record_service_in_notified(
                     unit.contract_id, uuid.uuid4(), unit.registration_serial, ["a@example.co.jp"], "<m>", self.clock.now()
                 )
         elif operation == "days_pass":
@@ -118,7 +118,7 @@ def dump(read_models: ReadModels) -> dict[str, list[dict[str, Any]]]:
 
 def check_rebuild_equals_incremental(store_settings: Any, steps: list[tuple[str, int]]) -> None:
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
-    app = build_application(store_settings, clock)
+    app = build_application(store_settings, clock=clock)
     try:
         read_models = ReadModels(app, batch_size=3)
         world = World(app, clock)
@@ -171,7 +171,7 @@ def test_rebuilt_read_models_equal_the_incremental_ones_on_postgres(postgres_url
 
 def test_rebuild_keeps_answering_reads_while_it_runs(tmp_path: Path) -> None:
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
-    app = build_application(settings_for("sqlite", tmp_path), clock)
+    app = build_application(settings_for("sqlite", tmp_path), clock=clock)
     try:
         read_models = ReadModels(app)
         world = World(app, clock)

@@ -16,9 +16,9 @@ from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.leadership import AdvisoryLock
 from lifecycle.projections.coverage import Coverage
-from lifecycle.projections.runner import ProjectionRunner
-from lifecycle.projections.store import PositionMoved, build_view
-from lifecycle.projections.system import ReadModels
+from lifecycle.projections.engine.runner import ProjectionRunner
+from lifecycle.projections.engine.views import PositionMoved, build_view
+from lifecycle.projections.read_models import ReadModels
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 
@@ -34,23 +34,23 @@ CONTACT = {
 
 @pytest.fixture
 def app(store_settings: Settings) -> Iterator[Any]:
-    application = build_application(store_settings, FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))
+    application = build_application(store_settings, clock=FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))
     yield application
     application.close()
 
 
 def register_units(app: Any, count: int, start: int = 0) -> str:
     """`count` units registered at one new site; answers the site id."""
-    account = app.sign_up(f"u{start}@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
-    app.verify_account(app.confirmation_token(account["account_id"]))
-    company = app.register_company(account["account_id"], "株式会社サンプル")
-    site = app.add_site(company["company_id"], SITE)
-    app.add_fault_contact(site["site_id"], CONTACT)
+    account = app.accounts.sign_up(f"u{start}@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
+    app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
+    company = app.companies.register_company(account["account_id"], "株式会社サンプル")
+    site = app.companies.add_site(company["company_id"], SITE)
+    app.companies.add_fault_contact(site["site_id"], CONTACT)
     for n in range(start, start + count):
         serial = f"SN{n:08d}"
-        app.record_shipment(serial, "12345-01", "AT-x510", date(2026, 1, 5))
-        app.record_ticket_sale(f"{n + 20_000_000}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
-        app.register_ticket(site["site_id"], f"{n + 20_000_000}", "C", serial)
+        app.shipments.record_shipment(serial, "12345-01", "AT-x510", date(2026, 1, 5))
+        app.shipments.record_ticket_sale(f"{n + 20_000_000}", "C", "12345-99", "デリバリースタンダード", 1, "new", date(2025, 6, 1))
+        app.registrations.register_ticket(site["site_id"], f"{n + 20_000_000}", "C", serial)
     return site["site_id"]
 
 
@@ -209,7 +209,7 @@ def test_two_processes_on_postgres_run_each_projection_once_and_take_over(postgr
 
 @pytest.mark.postgres
 def test_one_process_at_a_time_runs_the_timer_scheduler_on_postgres(postgres_url: str, tmp_path: Path) -> None:
-    from workers.notifications import build_notifications
+    from lifecycle.bootstrap import build_notifications
 
     settings = settings_for("postgres", tmp_path, postgres_url).model_copy(update={"scheduler_interval_seconds": 0.05})
     apps = [build_application(settings), build_application(settings)]

@@ -60,8 +60,13 @@ def read_answer(sock: socket.socket) -> bytes:
 
 
 @pytest.fixture
-def server(tmp_path: Path, postgres_url: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    settings: Settings = settings_for("postgres", tmp_path, postgres_url)
+def server_settings(tmp_path: Path, postgres_url: str) -> Settings:
+    return settings_for("postgres", tmp_path, postgres_url)
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_settings: Settings) -> Iterator[tuple[subprocess.Popen, str]]:
+    settings = server_settings
     env = {
         **os.environ,
         "LIFECYCLE_DATABASE_URL": settings.database_url,
@@ -87,6 +92,40 @@ def server(tmp_path: Path, postgres_url: str) -> Iterator[tuple[subprocess.Popen
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.postgres
+def test_a_registration_is_read_at_once_from_any_process(
+    server: tuple[subprocess.Popen, str], server_settings: Settings
+) -> None:
+    """Read-your-writes without min_position: each request on a new connection (so the
+    kernel hands them to either process), the read right after the registration shows it."""
+    from lifecycle.bootstrap import build_application
+    from tests.scenario import Flow, next_serial
+
+    process, url = server
+    wait_until_all_answer(url, children(process.pid))
+    application = build_application(server_settings)  # only to derive the confirmation token
+    fresh = httpx.Client(base_url=url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+    try:
+        flow = Flow(fresh, application)  # type: ignore[arg-type]
+        site_id = flow.ready_site()
+        fresh.event_hooks = {"request": [], "response": []}  # a plain client: no min_position
+        answered_by = set()
+        for _ in range(12):
+            serial = flow.ship(next_serial())
+            ticket = flow.sell_ticket()
+            assert fresh.post(f"/v1/sites/{site_id}/registrations", json={**ticket, "serial": serial}).status_code == 201
+            looked_up = fresh.get(f"/v1/registrations/{serial}")
+            assert looked_up.status_code == 200, looked_up.text
+            assert looked_up.json()["ticket_id"] == ticket["ticket_id"]
+            answered_by.add(fresh.get("/v1/health").json()["process_id"])
+        listed = fresh.get(f"/v1/sites/{site_id}/registrations").json()["registrations"]
+        assert len(listed) == 12
+        assert len(answered_by) == 2, "the reads did not reach both processes"
+    finally:
+        fresh.close()
+        application.close()
 
 
 @pytest.mark.postgres

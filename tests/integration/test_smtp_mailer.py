@@ -15,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from lifecycle.adapters.mailers import MailRefused, SmtpMailer
-from lifecycle.policies.mails import OutgoingMail
+from lifecycle.mail.rendering import OutgoingMail
 from tests.mail_sink import SmtpSink, free_port, smtp_sink  # noqa: F401 - the fixture
 
 USER, PASSWORD = "lifecycle", "s3cret-pass"

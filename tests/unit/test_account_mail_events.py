@@ -12,9 +12,9 @@ from lifecycle.aggregates.accounts import Account
 from lifecycle.clock import TOKYO
 from lifecycle.domain.errors import AccountNotActive, EmailChangeNotFound, PasswordResetNotFound
 from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.policies.notifications import (
+from lifecycle.policies.mail_timers import NotificationPolicies
+from lifecycle.domain.notifications import (
     NotificationKind,
-    NotificationPolicies,
     NotificationSchedule,
     Schedule,
     Settle,

@@ -3,17 +3,14 @@ in-memory store: invariants, replay and snapshots."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from uuid import uuid4
 
 import pytest
 
-from lifecycle.adapters.passwords import hash_password
-from lifecycle.adapters.postal_codes import PosutoDirectory
-from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application import LifecycleApplication
-from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.errors import (
     FaultContactRequired,
     NotInShipmentHistory,
@@ -22,7 +19,6 @@ from lifecycle.domain.errors import (
     UnitAlreadyRegistered,
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from lifecycle.domain.terms import SupportTerms
 
 SITE = dict(name="本社", postal_code="1000001", prefecture="東京都", city="千代田区", street="1-1",
             building="", person="佐藤", phone="03-1234-5678", email="s@example.co.jp")
@@ -33,7 +29,7 @@ CONTACT = dict(company="C", postal_code="1000001", prefecture="東京都", city=
 def contract_with_site() -> tuple[Contract, object]:
     contract = Contract(contract_number="SU00000001", account_id=uuid4(), name="株式会社サンプル")
     site_id = uuid4()
-    contract.add_site(site_id=site_id, **SITE)
+    contract.add_site(Site(site_id=site_id, **SITE))
     return contract, site_id
 
 
@@ -41,14 +37,14 @@ def test_S5_a_site_without_fault_contact_is_not_ready_for_registrations() -> Non
     contract, site_id = contract_with_site()
     with pytest.raises(FaultContactRequired):
         contract.check_site_ready_for_registration(site_id)
-    contract.add_fault_contact(uuid4(), site_id, **CONTACT)
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
     contract.check_site_ready_for_registration(site_id)
 
 
 def test_S4_contact_for_an_unknown_site_is_refused() -> None:
     contract, _ = contract_with_site()
     with pytest.raises(SiteNotFound):
-        contract.add_fault_contact(uuid4(), uuid4(), **CONTACT)
+        contract.add_fault_contact(FaultContact(uuid4(), uuid4(), **CONTACT))
 
 
 def test_S4_an_edit_that_changes_nothing_records_nothing() -> None:
@@ -88,22 +84,10 @@ def test_unit_id_is_derived_from_the_serial() -> None:
     assert Unit.create_id("ABC") == Unit.create_id(serial="ABC") != Unit.create_id("ABD")
 
 
-@pytest.fixture
-def application() -> LifecycleApplication:
-    return LifecycleApplication(
-        clock=FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)),
-        postal_codes=PosutoDirectory(),
-        terms=SupportTerms(),
-        secret_key="k",
-        password_hasher=hash_password,
-        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
-    )
-
-
 def test_contract_replayed_from_a_snapshot_equals_the_one_replayed_from_events(application: LifecycleApplication) -> None:
     """Contracts snapshot every 100 events; every value type must survive the snapshot."""
     contract, site_id = contract_with_site()
-    contract.add_fault_contact(uuid4(), site_id, **CONTACT)
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
     for n in range(120):
         contract.register_ticket(site_id=site_id, serial=f"S{n:03d}", ticket_id=f"{n:08d}", code_no="1234501",
                                  model="M", service="S", term_years=1, sold_on=date(2026, 11, 10),
@@ -129,7 +113,7 @@ def test_a_contract_saved_one_event_at_a_time_is_snapshotted_as_it_was_saved(app
     """The snapshot at the interval is taken from the contract just saved, not replayed:
     it must hold exactly what the events say."""
     contract, site_id = contract_with_site()
-    contract.add_fault_contact(uuid4(), site_id, **CONTACT)
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
     application.save(contract)
     n = 0
     while contract.version < 100:
@@ -152,7 +136,7 @@ def test_a_contract_saved_one_event_at_a_time_is_snapshotted_as_it_was_saved(app
 
 def test_a_command_that_keeps_losing_races_is_a_409_and_changes_nothing(application: LifecycleApplication) -> None:
     from lifecycle.aggregates.index import Index
-    from lifecycle.application import ConcurrentUpdate
+    from lifecycle.domain.errors import ConcurrentUpdate
     from lifecycle.domain.errors import Refusal
 
     application.save(Index("/race", uuid4()))
@@ -163,7 +147,36 @@ def test_a_command_that_keeps_losing_races_is_a_409_and_changes_nothing(applicat
         return {}, [Index("/race", uuid4())]
 
     with pytest.raises(ConcurrentUpdate) as refused:
-        application._execute(decide, None)
+        application.execute(decide, None)
     assert refused.value.kind is Refusal.CONFLICT
     assert len(attempts) == application.max_attempts
     assert len(list(application.events.get(Index.create_id("/race")))) == 1
+
+
+def test_S2_S4_sites_and_contacts_stored_before_their_value_objects_still_load(
+    application: LifecycleApplication,
+) -> None:
+    """SiteAdded and FaultContactAdded v1 carried their fields side by side; v2 carries the
+    Site and FaultContact value objects. Events stored as v1 are upcast when read."""
+    from eventsourcing.persistence import StoredEvent
+    from eventsourcing.utils import get_topic
+
+    contract = Contract(contract_number="SU00000001", account_id=uuid4(), name="C")
+    application.save(contract)
+    site_id, contact_id = uuid4(), uuid4()
+    timestamp = contract.modified_on
+    v1_events = [
+        (Contract.SiteAdded, {"site_id": site_id, **SITE}),
+        (Contract.FaultContactAdded, {"contact_id": contact_id, "site_id": site_id, **CONTACT}),
+    ]
+    stored = []
+    for version, (cls, fields) in enumerate(v1_events, start=2):
+        state = {"originator_id": contract.id, "originator_version": version, "timestamp": timestamp, **fields}
+        stored.append(StoredEvent(contract.id, version, get_topic(cls), application.mapper.transcoder.encode(state)))
+    application.recorder.insert_events(stored)
+
+    loaded = application.repository.get(contract.id)
+    assert loaded.site(site_id) == Site(site_id=site_id, **SITE)
+    assert loaded.fault_contact(contact_id) == FaultContact(contact_id, site_id, **CONTACT)
+    events = list(application.events.get(contract.id))
+    assert events[1].site == loaded.site(site_id) and events[2].contact.mail1 == CONTACT["mail1"]

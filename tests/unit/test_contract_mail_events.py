@@ -12,7 +12,7 @@ from eventsourcing.persistence import StoredEvent
 from lifecycle.adapters.passwords import hash_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.aggregates.accounts import Account
-from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.application import LifecycleApplication
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
@@ -29,8 +29,8 @@ PERIOD = SupportPeriod(date(2026, 12, 1), date(2027, 12, 31))
 def registered_contract() -> tuple[Contract, object]:
     contract = Contract(contract_number="SU00000001", account_id=uuid4(), name="株式会社サンプル")
     site_id = uuid4()
-    contract.add_site(site_id=site_id, **SITE)
-    contract.add_fault_contact(uuid4(), site_id, **CONTACT)
+    contract.add_site(Site(site_id=site_id, **SITE))
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
     contract.register_ticket(site_id, "SN1", "12345678", "12345-01", "AT-x510", "デリバリースタンダード", 1,
                              date(2026, 11, 10), PERIOD, date(2026, 11, 20))
     return contract, site_id
@@ -38,7 +38,7 @@ def registered_contract() -> tuple[Contract, object]:
 
 def test_M1_recipients_are_the_registrant_and_mail1_mail2_once_each() -> None:
     contract, site_id = registered_contract()
-    contract.add_fault_contact(uuid4(), site_id, **{**CONTACT, "mail1": "duty@example.co.jp", "mail2": ""})
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **{**CONTACT, "mail1": "duty@example.co.jp", "mail2": ""}))
     assert contract.notification_recipients("SN1", "taro@example.co.jp") == [
         "taro@example.co.jp", "noc@example.co.jp", "Duty@example.co.jp",
     ]

@@ -15,7 +15,7 @@ from lifecycle.aggregates.contract import Registration, Site
 from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.clock import TOKYO
 from lifecycle.domain.periods import SupportPeriod
-from lifecycle.policies.mails import MailComposer, Vendor
+from lifecycle.mail.rendering import MailComposer, Vendor
 
 VENDOR = Vendor(
     name="テスト電機株式会社",

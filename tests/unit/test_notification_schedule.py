@@ -6,7 +6,7 @@ from datetime import date, datetime, time
 
 from lifecycle.clock import TOKYO
 from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.policies.notifications import NotificationSchedule, ReminderStage
+from lifecycle.domain.notifications import NotificationSchedule, ReminderStage
 
 SCHEDULE = NotificationSchedule(renewal=RenewalPolicy(lead_months=3, grace_days=90))
 

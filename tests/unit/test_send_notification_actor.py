@@ -7,10 +7,13 @@ from uuid import UUID, uuid4
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 
-from workers.actors import QUEUE_NAME, BrokerDispatcher, declare_send_notification
+from lifecycle.adapters.broker import QUEUE_NAME, BrokerDispatcher
+from workers.actors import declare_send_notification
 
 
 def test_M4_actor_hands_each_id_to_the_sender_and_leaves_retries_to_the_timers() -> None:
+    """The API enqueues by queue and actor name, without the actor object; the worker's
+    actor of that name receives every id."""
     broker = StubBroker()
     delivered: list[UUID] = []
     actor = declare_send_notification(broker, delivered.append, time_limit_seconds=30)
@@ -19,7 +22,7 @@ def test_M4_actor_hands_each_id_to_the_sender_and_leaves_retries_to_the_timers()
     assert actor.options["time_limit"] == 30_000
 
     ids = [uuid4(), uuid4()]
-    BrokerDispatcher(actor).dispatch(ids)
+    BrokerDispatcher(broker).dispatch(ids)
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:

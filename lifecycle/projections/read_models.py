@@ -6,39 +6,36 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from lifecycle.domain.errors import DomainError, Refusal
+from lifecycle.domain.errors import ReadModelBehind, UnknownProjection
 from lifecycle.leadership import leadership_for
-from lifecycle.projections.base import ReadModelProjection
+from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
-from lifecycle.projections.runner import PostgresWakeups, ProjectionRunner
+from lifecycle.projections.engine.runner import PostgresWakeups, ProjectionRunner
 from lifecycle.projections.service_in import ServiceIn
-from lifecycle.projections.store import REBUILD_SUFFIX, ReadModelView, build_view
+from lifecycle.projections.engine.views import REBUILD_SUFFIX, ReadModelView, build_view
 
 log = logging.getLogger(__name__)
 
+@dataclass(frozen=True)
+class ReadAt:
+    """How fresh a read must be. By default it sees every write committed before it arrived
+    (the log's head at that moment), whichever process made it; `eventual` reads what the
+    read models show now, or at least `min_position` when the client names one."""
+
+    min_position: int | None = None
+    eventual: bool = False
+
+
+STRONG = ReadAt()
+
 PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn)}
-
-
-class ReadModelBehind(DomainError):
-    """A read asked for a log position its read model has not reached within the wait."""
-
-    code = "READ_MODEL_BEHIND"
-    kind = Refusal.UNAVAILABLE
-    title = "The read model has not caught up yet; try again"
-    message_ja = "最新の情報を反映中です。しばらくしてから再度お試しください。"
-
-
-class UnknownProjection(DomainError):
-    code = "UNKNOWN_PROJECTION"
-    kind = Refusal.NOT_FOUND
-    title = "No such projection"
-    message_ja = "指定された集計は存在しません。"
 
 
 class ReadModels:
@@ -59,7 +56,7 @@ class ReadModels:
         self.datastore = app.factory.datastore  # type: ignore[attr-defined]
         self.runners: dict[str, ProjectionRunner] = {}
         for cls in projections:
-            view = build_view(self.datastore, cls.name, cls.tables, topics=cls.topics)
+            view = build_view(self.datastore, cls.name, cls.tables, topics=cls.topics, revision=cls.revision)
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
@@ -117,6 +114,16 @@ class ReadModels:
 
     # --- read-your-writes ------------------------------------------------------------
 
+    def head(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def wait_to_read(self, read_at: ReadAt, *names: str) -> None:
+        """Returns once the named read models show what `read_at` asks for (bounded)."""
+        position = read_at.min_position or 0
+        if not read_at.eventual:
+            position = max(position, self.head())
+        self.wait_for(position, *names)
+
     def wait_for(self, position: int | None, *names: str) -> None:
         """Returns once each named read model has reached `position`; refuses after the
         bounded wait so that a caller never reads older data than it wrote."""
@@ -144,7 +151,9 @@ class ReadModels:
         if name not in self.runners:
             raise UnknownProjection(f"No projection named {name!r}; known: {', '.join(self.runners)}.")
         cls = type(self.runners[name].projection)
-        fresh = build_view(self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX, topics=cls.topics)
+        fresh = build_view(
+            self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX, topics=cls.topics, revision=cls.revision
+        )
         fresh.drop_tables()
         fresh.create_tables()
         builder = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)

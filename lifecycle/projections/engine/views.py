@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 from abc import abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,7 @@ class ReadModelView(TrackingRecorder):
     tables: dict[str, Table]
     suffix: str
     topics: tuple[str, ...] = ()
+    revision: int = 1  # of the projection's handlers: a fix to how rows are derived rebuilds them
 
     def _setup(self, projection_name: str, tables: Iterable[Table], suffix: str) -> None:
         self.projection_name = projection_name
@@ -111,6 +113,16 @@ class ReadModelView(TrackingRecorder):
         ...
 
     @abstractmethod
+    def tracked_transaction(self, expected: int | None, position: int) -> AbstractContextManager[Any]:
+        """A transaction that commits only if the tracking position is still `expected`
+        (else PositionMoved), and moves it to `position` with whatever the caller wrote:
+        the one tracking mechanism of every read model and of the timer table."""
+
+    @abstractmethod
+    def resetting_transaction(self) -> AbstractContextManager[Any]:
+        """A transaction that also forgets the tracking position."""
+
+    @abstractmethod
     def commit(self, expected: int | None, position: int, changes: Changes) -> None:
         ...
 
@@ -137,10 +149,12 @@ class ReadModelView(TrackingRecorder):
         self._execute_script([f"ANALYZE {self.table(t)}" for t in self.tables])
 
     def fingerprint(self) -> str:
-        """Of the tables and of the events that fill them: a change to either rebuilds."""
+        """Of the tables, of the events that fill them and of the handlers' revision: a change
+        to any of them rebuilds."""
         spec = repr(
             [(t.name, sorted(t.columns.items()), t.key, t.indexes) for t in self.tables.values()]
             + sorted(getattr(self, "topics", ()))
+            + ([("revision", self.revision)] if self.revision != 1 else [])
         )
         return hashlib.blake2b(spec.encode(), digest_size=8).hexdigest()
 
@@ -222,11 +236,15 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
     def _tracking_sql(self, sql: str) -> str:
         return sql.format(tracking=f'"{self.datastore.schema}"."{self.tracking_table_name}"')
 
-    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+    @contextmanager
+    def tracked_transaction(self, expected: int | None, position: int) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as curs:
             # Without waiting for the WAL flush: a crash can lose only whole batches, rows and
             # position together, and the runner applies them again from the log.
             curs.execute("SET LOCAL synchronous_commit TO OFF")
+            if not expected:
+                # No row to lock yet: two first batches would both insert one.
+                curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tracking {self.tracking_name}",))
             curs.execute(
                 self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
                 (self.tracking_name,),
@@ -234,7 +252,7 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
             found = curs.fetchone()
             if ((found and found["notification_id"]) or 0) != (expected or 0):
                 raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found}")
-            self._write_changes(curs, changes)
+            yield curs
             curs.execute(
                 self._tracking_sql(
                     "INSERT INTO {tracking} VALUES (%s, %s) ON CONFLICT (application_name) "
@@ -242,6 +260,19 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
                 ),
                 (self.tracking_name, position),
             )
+
+    @contextmanager
+    def resetting_transaction(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tracking {self.tracking_name}",))
+            yield curs
+            curs.execute(
+                self._tracking_sql("DELETE FROM {tracking} WHERE application_name = %s"), (self.tracking_name,)
+            )
+
+    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+        with self.tracked_transaction(expected, position) as curs:
+            self._write_changes(curs, changes)
 
     # Above this many rows a table's changes go through COPY into a temporary table and one
     # INSERT ... ON CONFLICT: several times faster than a statement per row when catching up.
@@ -271,10 +302,8 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
         _write_changes(curs, self, small, "%({})s")
 
     def _reset_tracking(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(
-                self._tracking_sql("DELETE FROM {tracking} WHERE application_name = %s"), (self.tracking_name,)
-            )
+        with self.resetting_transaction():
+            pass
 
     def analyze(self) -> None:
         # VACUUM too: it sets the visibility map that lets the dashboards count from indexes alone.
@@ -328,22 +357,33 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
             curs.execute(self._sql(sql), dict(params or {}))
             return [dict(row) for row in curs.fetchall()]
 
-    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+    @contextmanager
+    def tracked_transaction(self, expected: int | None, position: int) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (self.tracking_name,))
             found = curs.fetchone()
             if ((found and found[0]) or 0) != (expected or 0):
                 raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found and found[0]}")
-            _write_changes(curs, self, changes, ":{}")
+            yield curs
             curs.execute(
                 "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) "
                 "DO UPDATE SET notification_id = excluded.notification_id",
                 (self.tracking_name, position),
             )
 
-    def _reset_tracking(self) -> None:
+    @contextmanager
+    def resetting_transaction(self) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as curs:
+            yield curs
             curs.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
+
+    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+        with self.tracked_transaction(expected, position) as curs:
+            _write_changes(curs, self, changes, ":{}")
+
+    def _reset_tracking(self) -> None:
+        with self.resetting_transaction():
+            pass
 
     def _store_fingerprint(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -388,7 +428,12 @@ def _move_tracking(curs: Any, table: str, source: str, target: str, mark: str) -
 
 
 def build_view(
-    datastore: Any, projection_name: str, tables: Iterable[Table], suffix: str = "", topics: Iterable[str] = ()
+    datastore: Any,
+    projection_name: str,
+    tables: Iterable[Table],
+    suffix: str = "",
+    topics: Iterable[str] = (),
+    revision: int = 1,
 ) -> ReadModelView:
     """The view for the event store's database, its tables created when missing."""
     view: ReadModelView
@@ -399,6 +444,7 @@ def build_view(
     else:  # pragma: no cover - the settings only make these two
         raise TypeError(f"No read-model view for {type(datastore).__name__}")
     view.topics = tuple(topics)
+    view.revision = revision
     view.create_table()  # the library's tracking table
     if not suffix:
         view.ensure_definition()

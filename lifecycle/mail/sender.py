@@ -39,17 +39,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import OperationalError
 
-from lifecycle.adapters.mailers import Mailer, MailRefused
+from lifecycle.application.accounts import Accounts
+from lifecycle.application.companies import Companies
+from lifecycle.application.mail_records import MailRecords
 from lifecycle.clock import Clock, SystemClock, tokyo_today
 from lifecycle.domain.errors import DomainError
-from lifecycle.policies.mails import MailComposer, OutgoingMail
-from lifecycle.policies.notifications import NotificationKind, email_change_id, password_reset_id
-from lifecycle.policies.timers import PENDING, SENT, SKIPPED, TimerRow, TimerStore
+from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
+from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.mail.ports import PENDING, SENT, SKIPPED, Mailer, MailRefused, OutgoingMail, TimerRow, TimerStore
+from lifecycle.mail.rendering import MailComposer
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +95,10 @@ class Settled:
 class NotificationSender:
     def __init__(
         self,
-        application: Any,  # LifecycleApplication: loads aggregates, records the mails
+        accounts: Accounts,  # the registrants, and the tokens of their mailed URLs
+        companies: Companies,  # the contracts the mails are about
+        records: MailRecords,  # records each mail sent as an event
+        renewal: RenewalPolicy,
         store: TimerStore,
         composer: MailComposer,
         mailer: Mailer,
@@ -106,7 +111,10 @@ class NotificationSender:
         lease_seconds: float,
         wall_clock: Clock | None = None,
     ) -> None:
-        self.app = application
+        self.accounts = accounts
+        self.companies = companies
+        self.records = records
+        self.renewal = renewal
         self.store = store
         self.composer = composer
         self.mailer = mailer
@@ -190,12 +198,12 @@ class NotificationSender:
 
     def _service_in(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        contract = self.app.company(timer.aggregate_id)
+        contract = self.companies.company(timer.aggregate_id)
         if contract.has_notified(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         assert timer.serial is not None
         registration = contract.registration(timer.serial)
-        account = self.app.account(contract.account_id)
+        account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
         mail = self.composer.service_in(
             timer.notification_id,
@@ -208,7 +216,7 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_service_in_notified(
+            self.records.record_service_in_notified(
                 contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
             )
 
@@ -216,17 +224,17 @@ class NotificationSender:
 
     def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        contract = self.app.company(timer.aggregate_id)
+        contract = self.companies.company(timer.aggregate_id)
         if contract.has_notified(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         assert timer.serial is not None and timer.stage is not None and timer.period_end is not None
         registration = contract.registration(timer.serial)
         if registration.period.end != timer.period_end:
             return Settled(Outcome.SKIPPED, f"renewed: the period now ends {registration.period.end}")
-        window = self.app.terms.renewal.window(timer.period_end)
+        window = self.renewal.window(timer.period_end)
         if tokyo_today(self.clock) > window[1]:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
-        account = self.app.account(contract.account_id)
+        account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
         mail = self.composer.renewal_reminder(
             timer.notification_id,
@@ -242,7 +250,7 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_renewal_reminder_sent(
+            self.records.record_renewal_reminder_sent(
                 contract.id,
                 timer.notification_id,
                 timer.serial,
@@ -258,14 +266,14 @@ class NotificationSender:
 
     def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        account = self.app.account(timer.aggregate_id)
+        account = self.accounts.account(timer.aggregate_id)
         if account.has_confirmation_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         if account.is_active:
             return Settled(Outcome.SKIPPED, "the account is already active")
         if self.clock.now() > account.confirmation_expires_at:
             return Settled(Outcome.SKIPPED, "the confirmation URL has expired")
-        token = self.app.confirmation_token(account.id)
+        token = self.accounts.confirmation_token(account.id)
         mail = self.composer.account_confirmation(
             timer.notification_id,
             account.email,
@@ -276,7 +284,7 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_account_mail_sent(
+            self.records.record_account_mail_sent(
                 account.id,
                 lambda a: a.record_confirmation_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
                 account=account,
@@ -286,7 +294,7 @@ class NotificationSender:
 
     def _email_change_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        account = self.app.account(timer.aggregate_id)
+        account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         pending = account.email_change()
@@ -300,12 +308,12 @@ class NotificationSender:
             self.clock.now(),
             user_name=account.name,
             current_email=account.email,
-            url=_with_token(self.email_change_url_base, self.app.email_change_token(account.id)),
+            url=_with_token(self.email_change_url_base, self.accounts.email_change_token(account.id)),
             expires_at=pending["expires_at"],
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_account_mail_sent(
+            self.records.record_account_mail_sent(
                 account.id,
                 lambda a: a.record_email_change_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
                 account=account,
@@ -315,7 +323,7 @@ class NotificationSender:
 
     def _password_reset(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        account = self.app.account(timer.aggregate_id)
+        account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         pending = account.password_reset()
@@ -328,12 +336,12 @@ class NotificationSender:
             account.email,
             self.clock.now(),
             user_name=account.name,
-            url=_with_token(self.password_reset_url_base, self.app.password_reset_token(account.id)),
+            url=_with_token(self.password_reset_url_base, self.accounts.password_reset_token(account.id)),
             expires_at=pending["expires_at"],
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.app.record_account_mail_sent(
+            self.records.record_account_mail_sent(
                 account.id,
                 lambda a: a.record_password_reset_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
                 account=account,

@@ -13,7 +13,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
-from lifecycle.projections.store import Changes, ReadModelView, Row, Table
+from lifecycle.projections.engine.views import Changes, ReadModelView, Row, Table
 
 _MISSING = object()
 
@@ -103,6 +103,8 @@ class ReadModelProjection(Projection[ReadModelView]):
     name = ""
     tables: ClassVar[tuple[Table, ...]] = ()
     topics: tuple[str, ...] = ()
+    # Raised when the handlers change how rows are derived: the read model is rebuilt once.
+    revision: ClassVar[int] = 1
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)

@@ -24,8 +24,8 @@ from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.leadership import Leadership
-from lifecycle.projections.base import ReadModelProjection
-from lifecycle.projections.store import Changes, PositionMoved
+from lifecycle.projections.engine.projection import ReadModelProjection
+from lifecycle.projections.engine.views import Changes, PositionMoved
 
 log = logging.getLogger(__name__)
 

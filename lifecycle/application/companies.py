@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from lifecycle.aggregates.accounts import Account
-from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.index import Index, contact_key, site_key
-from lifecycle.application.base import Answer, IdempotencyKey, LifecycleApplicationBase
+from lifecycle.application.commands import Answer, IdempotencyKey
 from lifecycle.application.views import company_view, fault_contact_view, site_view
 from lifecycle.domain.addresses import normalise_phone, resolve_address
 from lifecycle.domain.errors import (
@@ -22,35 +22,43 @@ from lifecycle.domain.errors import (
     SiteNotFound,
 )
 
+if TYPE_CHECKING:
+    from lifecycle.application.app import LifecycleApplication
+
 
 def new_contract_number() -> str:
     """S-1: `SU` + 8 digits; random, and unique because it is the contract's id."""
     return f"SU{secrets.randbelow(10**8):08d}"
 
 
-class ContractCommands(LifecycleApplicationBase):
+class Companies:
+    """Installation companies (contracts), their sites and fault contacts (S-1…S-5)."""
+
+    def __init__(self, app: LifecycleApplication) -> None:
+        self.app = app
+
     # --- loading ----------------------------------------------------------------------
 
     def company(self, company_id: UUID) -> Contract:
-        contract = self._load(company_id, Contract)
+        contract = self.app.load(company_id, Contract)
         if contract is None:
             raise CompanyNotFound(f"Installation company {company_id} is not registered.")
         return contract
 
     def contract_by_number(self, contract_number: str) -> Contract:
-        contract = self._load(Contract.create_id(contract_number.strip().upper()), Contract)
+        contract = self.app.load(Contract.create_id(contract_number.strip().upper()), Contract)
         if contract is None:
             raise ContractNotFound(f"Contract {contract_number} is not registered.")
         return contract
 
     def contract_of_site(self, site_id: UUID) -> Contract:
-        contract_id = self._indexed(site_key(site_id))
+        contract_id = self.app.indexed(site_key(site_id))
         if contract_id is None:
             raise SiteNotFound(f"Site {site_id} is not registered.")
         return self.company(contract_id)
 
     def contract_of_contact(self, contact_id: UUID) -> Contract:
-        contract_id = self._indexed(contact_key(contact_id))
+        contract_id = self.app.indexed(contact_key(contact_id))
         if contract_id is None:
             raise FaultContactNotFound(f"Fault contact {contact_id} is not registered.")
         return self.company(contract_id)
@@ -61,7 +69,7 @@ class ContractCommands(LifecycleApplicationBase):
         self, account_id: UUID, name: str, idempotency: IdempotencyKey | None = None
     ) -> Answer:
         def decide():  # noqa: ANN202
-            account = self._load(account_id, Account)
+            account = self.app.load(account_id, Account)
             if account is None:
                 raise AccountNotFound(f"Account {account_id} is not registered.", kind=Refusal.INVALID)
             if not account.is_active:
@@ -70,7 +78,7 @@ class ContractCommands(LifecycleApplicationBase):
             # A number already taken makes the save fail; the retry draws another one.
             return company_view(contract), [contract]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def rename_company(self, company_id: UUID, name: str, idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
@@ -78,7 +86,7 @@ class ContractCommands(LifecycleApplicationBase):
             contract.rename(name)
             return company_view(contract), [contract]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def get_company(self, company_id: UUID) -> Answer:
         return company_view(self.company(company_id))
@@ -94,7 +102,7 @@ class ContractCommands(LifecycleApplicationBase):
             keeps_code = "postal_code" not in fields
             prefecture = fields.get("prefecture") or (current.prefecture if keeps_code else None)
             city = fields.get("city") or (current.city if keeps_code else None)
-            code, prefecture, city = resolve_address(self.postal_codes, postal_code, prefecture, city)
+            code, prefecture, city = resolve_address(self.app.postal_codes, postal_code, prefecture, city)
             resolved.update(postal_code=code, prefecture=prefecture, city=city)
         if "phone" in fields:
             resolved["phone"] = normalise_phone(fields["phone"])
@@ -103,13 +111,12 @@ class ContractCommands(LifecycleApplicationBase):
     def add_site(self, company_id: UUID, fields: dict[str, Any], idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
             contract = self.company(company_id)
-            site = {"building": "", **self._address(fields)}
-            site_id = uuid4()
-            contract.add_site(site_id=site_id, **site)
-            answer = site_view(contract, contract.site(site_id))
-            return answer, [contract, Index(site_key(site_id), contract.id)]
+            site = Site(site_id=uuid4(), **{"building": "", **self._address(fields)})
+            contract.add_site(site)
+            answer = site_view(contract, site)
+            return answer, [contract, Index(site_key(site.site_id), contract.id)]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def change_site(self, site_id: UUID, changes: dict[str, Any], idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
@@ -117,7 +124,7 @@ class ContractCommands(LifecycleApplicationBase):
             contract.change_site(site_id, self._address(changes, contract.site(site_id)))
             return site_view(contract, contract.site(site_id)), [contract]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def get_site(self, site_id: UUID) -> Answer:
         contract = self.contract_of_site(site_id)
@@ -130,13 +137,13 @@ class ContractCommands(LifecycleApplicationBase):
     ) -> Answer:
         def decide():  # noqa: ANN202
             contract = self.contract_of_site(site_id)
-            contact = {"building": "", "mail2": "", **self._address(fields)}
-            contact_id = uuid4()
-            contract.add_fault_contact(contact_id, site_id, **contact)
-            answer = fault_contact_view(contract.fault_contact(contact_id))
-            return answer, [contract, Index(contact_key(contact_id), contract.id)]
+            fields_given = {"building": "", "mail2": "", **self._address(fields)}
+            contact = FaultContact(contact_id=uuid4(), site_id=site_id, **fields_given)
+            contract.add_fault_contact(contact)
+            answer = fault_contact_view(contact)
+            return answer, [contract, Index(contact_key(contact.contact_id), contract.id)]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def change_fault_contact(
         self, contact_id: UUID, changes: dict[str, Any], idempotency: IdempotencyKey | None = None
@@ -147,7 +154,7 @@ class ContractCommands(LifecycleApplicationBase):
             contract.change_contact(contact_id, self._address(changes, current))
             return fault_contact_view(contract.fault_contact(contact_id)), [contract]
 
-        return self._execute(decide, idempotency)
+        return self.app.execute(decide, idempotency)
 
     def get_fault_contact(self, contact_id: UUID) -> Answer:
         return fault_contact_view(self.contract_of_contact(contact_id).fault_contact(contact_id))

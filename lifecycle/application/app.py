@@ -1,4 +1,6 @@
-"""The application core: one event store, one way to run a command.
+"""The lifecycle application: one event store, one way to run a command, and the
+commands of each area (accounts, shipment history, companies and sites, registrations,
+mail records, the auditor's history) as services that share it.
 
 Every command decides against freshly loaded aggregates and saves everything it changed in
 one transaction. A concurrent change to any of them makes the save fail on the store's
@@ -14,7 +16,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -25,30 +26,21 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
+from lifecycle.application.accounts import Accounts
+from lifecycle.application.commands import Answer, Decision, IdempotencyKey
+from lifecycle.application.companies import Companies
+from lifecycle.application.history import ContractHistory
+from lifecycle.application.mail_records import MailRecords
 from lifecycle.application.positions import log_position_of, note_position
+from lifecycle.application.registrations import Registrations
+from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.clock import Clock, tokyo_today
 from lifecycle.domain.addresses import PostalCodeDirectory
-from lifecycle.domain.errors import DomainError, IdempotencyKeyReused, RecordedRefusal, Refusal
+from lifecycle.domain.errors import ConcurrentUpdate, DomainError, IdempotencyKeyReused, RecordedRefusal
 from lifecycle.domain.terms import SupportTerms
 
 A = TypeVar("A", bound=Aggregate)
-
-Answer = dict[str, Any]
-Decision = tuple[Answer, list[Aggregate]]
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    key: str
-    fingerprint: str  # of the request, so the same key with another body is refused
-
-
-class ConcurrentUpdate(DomainError):
-    code = "CONCURRENT_UPDATE"
-    kind = Refusal.CONFLICT  # nothing was changed; the client may retry
-    title = "Too many concurrent changes; try again"
-    message_ja = "同時に更新が行われました。もう一度お試しください。"
 
 
 def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -59,7 +51,11 @@ def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
     return aggregate
 
 
-class LifecycleApplicationBase(Application[UUID]):
+class LifecycleApplication(Application[UUID]):
+    """Accounts, shipment history, contracts and registrations in one event store, so that a
+    registration saves the contract, the ticket and the unit atomically. Each area's
+    commands are a service of its own (`app.registrations.register_ticket(...)`)."""
+
     name = "Lifecycle"
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Contract: 100}
     max_attempts = 8
@@ -99,6 +95,13 @@ class LifecycleApplicationBase(Application[UUID]):
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
+        # The commands and queries of each area, sharing this store.
+        self.accounts = Accounts(self)
+        self.shipments = ShipmentHistory(self)
+        self.companies = Companies(self)
+        self.registrations = Registrations(self, self.companies, self.shipments)
+        self.mail_records = MailRecords(self, self.accounts, self.companies)
+        self.history = ContractHistory(self, self.companies)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -109,7 +112,7 @@ class LifecycleApplicationBase(Application[UUID]):
 
     # --- loading ----------------------------------------------------------------------
 
-    def _load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+    def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         repository = self._contracts if cls is Contract else self._unsnapshotted
         try:
             aggregate = repository.get(aggregate_id, projector_func=apply_events)
@@ -118,13 +121,13 @@ class LifecycleApplicationBase(Application[UUID]):
         assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
         return aggregate
 
-    def _exists(self, aggregate_id: UUID) -> bool:
+    def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
-    def _indexed(self, key: str) -> UUID | None:
+    def indexed(self, key: str) -> UUID | None:
         ref = self._index_refs.get(key)
         if ref is None:
-            index = self._load(Index.create_id(key), Index)
+            index = self.load(Index.create_id(key), Index)
             if index is None:
                 return None
             if len(self._index_refs) >= 100_000:
@@ -134,7 +137,7 @@ class LifecycleApplicationBase(Application[UUID]):
 
     # --- running commands -------------------------------------------------------------
 
-    def _execute(
+    def execute(
         self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None, *, serialize_on: UUID | None = None
     ) -> Answer:
         """Runs a command; `serialize_on` (an aggregate id) makes this process's commands on
@@ -212,7 +215,7 @@ class LifecycleApplicationBase(Application[UUID]):
             listener()
 
     def _recorded_answer(self, idempotency: IdempotencyKey) -> Answer | None:
-        record = self._load(CommandAnswer.create_id(idempotency.key), CommandAnswer)
+        record = self.load(CommandAnswer.create_id(idempotency.key), CommandAnswer)
         if record is None:
             return None
         if record.fingerprint != idempotency.fingerprint:

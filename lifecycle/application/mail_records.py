@@ -10,20 +10,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract
-from lifecycle.application.accounts import AccountCommands
-from lifecycle.application.contracts import ContractCommands
+
+if TYPE_CHECKING:
+    from lifecycle.application.accounts import Accounts
+    from lifecycle.application.app import LifecycleApplication
+    from lifecycle.application.companies import Companies
 
 A = TypeVar("A", bound=Aggregate)
 
 
-class NotificationRecords(AccountCommands, ContractCommands):
+class MailRecords:
+    def __init__(self, app: LifecycleApplication, accounts: Accounts, companies: Companies) -> None:
+        self.app = app
+        self.accounts = accounts
+        self.companies = companies
+
     def _record_mail(self, loaded: A | None, load: Callable[[], A], apply: Callable[[A], None]) -> None:
         first = [loaded] if loaded is not None else []
 
@@ -32,7 +40,7 @@ class NotificationRecords(AccountCommands, ContractCommands):
             apply(aggregate)
             return {}, [aggregate]
 
-        self._execute(decide, None)
+        self.app.execute(decide, None)
 
     def record_service_in_notified(
         self,
@@ -47,7 +55,7 @@ class NotificationRecords(AccountCommands, ContractCommands):
     ) -> None:
         self._record_mail(
             contract,
-            lambda: self.company(contract_id),
+            lambda: self.companies.company(contract_id),
             lambda c: c.record_service_in_notified(notification_id, serial, recipients, message_id, sent_at),
         )
 
@@ -66,7 +74,7 @@ class NotificationRecords(AccountCommands, ContractCommands):
     ) -> None:
         self._record_mail(
             contract,
-            lambda: self.company(contract_id),
+            lambda: self.companies.company(contract_id),
             lambda c: c.record_renewal_reminder_sent(
                 notification_id, serial, stage, period_end, recipients, message_id, sent_at
             ),
@@ -76,4 +84,4 @@ class NotificationRecords(AccountCommands, ContractCommands):
         self, account_id: UUID, record: Callable[[Account], None], *, account: Account | None = None
     ) -> None:
         """A-2, A-3, A-4: `record` applies the mail's own event (ConfirmationMailSent, ...)."""
-        self._record_mail(account, lambda: self.account(account_id), record)
+        self._record_mail(account, lambda: self.accounts.account(account_id), record)

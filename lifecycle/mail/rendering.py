@@ -19,6 +19,7 @@ import jinja2
 from lifecycle.aggregates.contract import Registration, Site
 from lifecycle.clock import TOKYO
 from lifecycle.domain.periods import SupportPeriod
+from lifecycle.mail.ports import OutgoingMail
 
 
 @dataclass(frozen=True)
@@ -41,17 +42,6 @@ class Vendor:
 
     def desk_name(self, service: str) -> str:
         return self.service_desk_names.get(service, service)
-
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    """One rendered mail: the envelope and the exact bytes to hand to the mail server."""
-
-    message_id: str
-    sender: str
-    recipients: tuple[str, ...]
-    subject: str
-    data: bytes
 
 
 def message_id_of(notification_id: UUID, vendor: Vendor) -> str:
@@ -85,7 +75,7 @@ class MailComposer:
     def __init__(self, vendor: Vendor) -> None:
         self.vendor = vendor
         self.templates = jinja2.Environment(
-            loader=jinja2.PackageLoader("lifecycle.policies", "templates"),
+            loader=jinja2.PackageLoader("lifecycle.mail", "templates"),
             autoescape=False,  # plain-text mails
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,

@@ -14,8 +14,7 @@ from uuid import UUID
 
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.leadership import Leadership
-from lifecycle.policies.timer_projection import TimerProjection
-from lifecycle.policies.timers import TimerRow, TimerStore
+from lifecycle.mail.ports import TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +22,7 @@ log = logging.getLogger(__name__)
 class TimerScheduler:
     def __init__(
         self,
-        projection: TimerProjection,
+        catch_up: Callable[[], object],  # brings the timer table up to the log
         store: TimerStore,
         enqueue: Callable[[Sequence[UUID]], None],
         clock: Clock,
@@ -34,7 +33,7 @@ class TimerScheduler:
         wall_clock: Clock | None = None,
         leadership: Leadership | None = None,
     ) -> None:
-        self.projection = projection
+        self.catch_up = catch_up
         self.store = store
         self.enqueue = enqueue
         self.clock = clock  # the domain's: what is due
@@ -52,7 +51,7 @@ class TimerScheduler:
 
     def run_once(self, as_of: datetime | None = None) -> list[TimerRow]:
         """Fire every timer due by `as_of` (default: now); answers the timers fired."""
-        self.projection.catch_up()
+        self.catch_up()
         fired: list[TimerRow] = []
         while True:
             now = self.wall_clock.now()

@@ -12,35 +12,25 @@ from typing import Any
 from uuid import UUID
 
 from lifecycle.clock import Clock, tokyo_today
+from lifecycle.application.views import registration_answer
 from lifecycle.domain.errors import (
     ContractNotFound,
     DomainError,
+    InquiryTargetMissing,
     NotRegistered,
     Refusal,
     SerialNotFound,
     SiteNotFound,
+    TicketNotRegistered,
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod, coverage_status
 from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
-from lifecycle.projections.system import ReadModels
+from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
 
 # The ticket list's order: what covers the unit now, what comes next, what is over.
 ORDER = {"active": 0, "future": 1, "expired_renewable": 2, "lapsed": 3, "expired": 4}
 
 MAX_ENTITLEMENT_SERIALS = 100
-
-
-class TicketNotRegistered(DomainError):
-    code = "TICKET_NOT_REGISTERED"
-    kind = Refusal.NOT_FOUND
-    title = "No registration uses this ticket"
-    message_ja = "このチケットIDで登録された製品はありません。"
-
-
-class InquiryTargetMissing(DomainError):
-    code = "INQUIRY_TARGET_MISSING"
-    title = "Give a contract number or a serial, and the caller's e-mail, phone or company"
-    message_ja = "契約番号またはシリアル番号と、問い合わせ者のメールアドレス・電話番号・会社名のいずれかを入力してください。"
 
 
 def _day(text: str | None) -> date | None:
@@ -60,8 +50,8 @@ class SupportDesk:
     def today(self) -> date:
         return tokyo_today(self.clock)
 
-    def _wait(self, min_position: int | None) -> None:
-        self.read_models.wait_for(min_position, "coverage", "parties", "service_in")
+    def _wait(self, read_at: ReadAt) -> None:
+        self.read_models.wait_to_read(read_at, "coverage", "parties", "service_in")
 
     # --- shaping rows ------------------------------------------------------------------
 
@@ -120,31 +110,32 @@ class SupportDesk:
 
     def _registration(self, row: dict[str, Any], today: date) -> dict[str, Any]:
         end = date.fromisoformat(row["period_end"])
-        covered = SupportPeriod(date.fromisoformat(row["covered_from"]), end)
-        opens, closes = self.policy.window(end)
-        status = coverage_status(covered, today, self.policy).value
         terms = self._terms(row, today)
         latest = max(terms, key=lambda t: t["period"]["start"]) if terms else None
+        answer = registration_answer(
+            serial=row["serial"],
+            is_bundle=row["kind"] == "bundle",
+            ticket_id=row["ticket_id"],
+            model=row["model"],
+            code_no=row["code_no"],
+            service=row["service"],
+            term_years=row["term_years"],
+            period=SupportPeriod(date.fromisoformat(row["period_start"]), end),
+            covered_from=date.fromisoformat(row["covered_from"]),
+            registered_on=date.fromisoformat(row["registered_on"]),
+            ticket_model=row["ticket_model"],
+            option_serials=json.loads(row["option_serials"]),
+            renewal_ticket_ids=json.loads(row["renewal_ticket_ids"]),
+            site_id=row["site_id"],
+            company_id=row["contract_id"],
+            contract_number=row.get("contract_number"),
+            current=bool(row["is_current"]),
+            today=today,
+            policy=self.policy,
+        )
         return {
-            "serial": row["serial"],
-            "kind": row["kind"],
-            "ticket_id": row["ticket_id"],
-            "model": row["model"],
-            "code_no": row["code_no"],
-            "service": row["service"],
-            "term_years": row["term_years"],
-            "period": {"start": date.fromisoformat(row["period_start"]), "end": end},
-            "status": status,
-            "ending_soon": status == "active" and (end - today).days <= self.ending_soon_days,
-            "renewal_open": bool(row["is_current"]) and self.policy.is_open(end, today),
-            "renewal_window": {"opens": opens, "closes": closes},
-            "registered_on": date.fromisoformat(row["registered_on"]),
-            "ticket_model": row["ticket_model"],
-            "option_serials": json.loads(row["option_serials"]),
-            "renewal_ticket_ids": json.loads(row["renewal_ticket_ids"]),
-            "site_id": row["site_id"],
-            "company_id": row["contract_id"],
-            "contract_number": row.get("contract_number"),
+            **answer,
+            "ending_soon": answer["status"] == "active" and (end - today).days <= self.ending_soon_days,
             "current": bool(row["is_current"]),
             "service_in": latest["service_in"] if latest else None,
             "terms": terms,
@@ -168,8 +159,8 @@ class SupportDesk:
 
     # --- the site's ticket list ----------------------------------------------------------
 
-    def site_tickets(self, site_id: UUID, min_position: int | None = None) -> dict[str, Any]:
-        self._wait(min_position)
+    def site_tickets(self, site_id: UUID, read_at: ReadAt = STRONG) -> dict[str, Any]:
+        self._wait(read_at)
         site = self.parties.fetch("sites", str(site_id))
         if site is None:
             raise SiteNotFound(f"Site {site_id} is not registered.")
@@ -185,8 +176,8 @@ class SupportDesk:
 
     # --- the call-center lookup ------------------------------------------------------------
 
-    def registration(self, serial: str, min_position: int | None = None) -> dict[str, Any]:
-        self._wait(min_position)
+    def registration(self, serial: str, read_at: ReadAt = STRONG) -> dict[str, Any]:
+        self._wait(read_at)
         looked_up = normalise_serial(serial)
         unit = self.coverage.fetch("units", looked_up)
         if unit is None:
@@ -195,8 +186,8 @@ class SupportDesk:
             raise NotRegistered(f"Unit {looked_up} is not registered.", kind=Refusal.NOT_FOUND)
         return self._detail(unit["registration_id"], looked_up)
 
-    def registration_by_ticket(self, ticket_id: str, min_position: int | None = None) -> dict[str, Any]:
-        self._wait(min_position)
+    def registration_by_ticket(self, ticket_id: str, read_at: ReadAt = STRONG) -> dict[str, Any]:
+        self._wait(read_at)
         normalised = normalise_ticket_id(ticket_id)
         terms = self.coverage.query("SELECT registration_id, serial FROM {terms} WHERE ticket_id = :t", {"t": normalised})
         if not terms:
@@ -249,9 +240,9 @@ class SupportDesk:
 
     # --- entitlement check -------------------------------------------------------------------
 
-    def check_entitlements(self, serials: list[str], min_position: int | None = None) -> dict[str, Any]:
+    def check_entitlements(self, serials: list[str], read_at: ReadAt = STRONG) -> dict[str, Any]:
         """Covered / not covered / unknown for each serial, with its end date and service."""
-        self._wait(min_position)
+        self._wait(read_at)
         today = self.today()
         normalised: list[str | None] = []
         for given in serials:
@@ -307,14 +298,14 @@ class SupportDesk:
         email: str | None = None,
         phone: str | None = None,
         company: str | None = None,
-        min_position: int | None = None,
+        read_at: ReadAt = STRONG,
     ) -> dict[str, Any]:
         if not (contract_number or serial) or not (email or phone or company):
             raise InquiryTargetMissing("Name the contract or the unit, and who is calling.")
-        self._wait(min_position)
+        self._wait(read_at)
         site_ids: list[str] | None = None
         if serial:
-            detail = self.registration(serial)
+            detail = self.registration(serial, ReadAt(eventual=True))  # waited for above
             contract_id, site_ids = str(detail["company_id"]), [str(detail["site_id"])]
         else:
             number = (contract_number or "").strip().upper()

@@ -10,7 +10,7 @@ from typing import Any
 
 from lifecycle.clock import Clock, tokyo_today
 from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.projections.system import ReadModels
+from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
 
 WINDOWS = (30, 60, 90, 180)
 EXPIRY_LISTS = ("ending_30", "ending_60", "ending_90", "ending_180", "expired_renewable", "lapsed")
@@ -117,11 +117,11 @@ class Dashboards:
         sort: str = "end",
         limit: int = 50,
         offset: int = 0,
-        min_position: int | None = None,
+        read_at: ReadAt = STRONG,
         export: bool = False,
         top_companies: int = 50,
     ) -> dict[str, Any]:
-        self.read_models.wait_for(min_position, "coverage", "parties")
+        self.read_models.wait_to_read(read_at, "coverage", "parties")
         today = self.today()
         where, params = _expiry_where(filters or ExpiryFilters())
         bounds = self.expiry_bounds(today)
@@ -277,10 +277,10 @@ class Dashboards:
         sort: str = "deadline",
         limit: int = 50,
         offset: int = 0,
-        min_position: int | None = None,
+        read_at: ReadAt = STRONG,
         export: bool = False,
     ) -> dict[str, Any]:
-        self.read_models.wait_for(min_position, "service_in", "parties")
+        self.read_models.wait_to_read(read_at, "service_in", "parties")
         today = self.today()
         clauses, params = ["s.notified_at IS NULL"], {"today": today.isoformat()}
         if contract_number:

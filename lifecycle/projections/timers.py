@@ -1,36 +1,32 @@
-"""Durable timers: one row per notification, in the event store's own database (SQLite or
-PostgreSQL), never only in the broker.
+"""The timer table: one row per notification, in the event store's own database (SQLite
+or PostgreSQL), never only in the broker; the SQL behind `lifecycle.mail.ports.TimerStore`.
 
-The rows are a projection of the event log (timer_projection.py): the process managers'
-decisions, and the tracking position of the last event applied, are committed in one
-transaction, so the table can always be dropped and rebuilt from the log. A rebuilt table
-forgets only the operational columns: sends in progress, retry counts and failures (a
-failed mail becomes due again).
-
-A row's life: `pending` until its mail is recorded as sent (`sent`), or it is no longer
-wanted (`cancelled` by a renewal or an activation, `skipped` when found obsolete at send
-time), or its sends kept failing (`failed`, listed for an operator, who can send it again).
-While pending, the scheduler marks it `enqueued_at` when it hands its id to the broker, and
-a worker holds it (`claimed_until`) while sending; the rendered message is kept in `outbox`
-from just before it is handed to the mail server until the send is recorded.
+The rows are a projection of the event log (`TimerProjection` below): the process
+managers' decisions (`lifecycle/policies/mail_timers.py`) and the tracking position of the
+last event applied are committed in one transaction, through the read models' own tracking
+(`ReadModelView.tracked_transaction`), so the table can always be dropped and rebuilt from
+the log. A rebuilt table forgets only the operational columns: sends in progress, retry
+counts and failures (a failed mail becomes due again).
 """
 
 from __future__ import annotations
 
 import json
-from abc import ABC, abstractmethod
+import logging
+import threading
+from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.utils import get_topic
 
-from lifecycle.clock import TOKYO
-from lifecycle.policies.notifications import (
+from lifecycle.domain.notifications import (
     CancelConfirmation,
     CancelReminders,
     NotificationKind,
@@ -40,56 +36,15 @@ from lifecycle.policies.notifications import (
     Timer,
     TimerChange,
 )
+from lifecycle.mail.ports import CANCELLED, FAILED, PENDING, SENT, TimerRow, TimerStore
+from lifecycle.policies.mail_timers import HANDLED_EVENTS, NotificationPolicies
+from lifecycle.projections.engine.views import PositionMoved, ReadModelView, build_view
 
-PENDING, SENT, CANCELLED, SKIPPED, FAILED = "pending", "sent", "cancelled", "skipped", "failed"
+log = logging.getLogger(__name__)
+
 TRACKING_NAME = "notification_timers"
-
-
-class PositionMoved(Exception):
-    """Another process applied events from the same position first; nothing was written."""
-
-
-@dataclass(frozen=True)
-class TimerRow:
-    """A timer as stored, with the state of its mail."""
-
-    timer: Timer
-    state: str
-    enqueued_at: datetime | None
-    claimed_until: datetime | None
-    attempts: int  # sends started
-    failures: int  # sends that ended in an error
-    interrupted: int  # sends resumed after the worker holding them stopped
-    last_error: str | None
-    outbox: bytes | None
-    recipients: tuple[str, ...]
-    message_id: str | None
-    settled_at: datetime | None
-
-    @property
-    def notification_id(self) -> UUID:
-        return self.timer.notification_id
-
-    def as_dict(self) -> dict[str, Any]:
-        t = self.timer
-        return {
-            "notification_id": str(t.notification_id),
-            "kind": t.kind.value,
-            "aggregate_id": str(t.aggregate_id),
-            "serial": t.serial,
-            "stage": t.stage.value if t.stage else None,
-            "period_end": t.period_end.isoformat() if t.period_end else None,
-            "due_at": t.due_at.astimezone(TOKYO).isoformat(),
-            "state": self.state,
-            "attempts": self.attempts,
-            "failures": self.failures,
-            "interrupted": self.interrupted,
-            "last_error": self.last_error,
-            "recipients": list(self.recipients),
-            "message_id": self.message_id,
-            "settled_at": self.settled_at.astimezone(TOKYO).isoformat() if self.settled_at else None,
-        }
-
+# Where the position was kept before the timer table shared the read models' tracking.
+OLD_TRACKING_TABLE = "notification_timers_tracking"
 
 COLUMNS = (
     "notification_id, kind, aggregate_id, serial, stage, period_end, due_at, state, enqueued_at, "
@@ -97,13 +52,16 @@ COLUMNS = (
 )
 
 
-class TimerStore(ABC):
-    """The timer table and its tracking position. SQL is written once with %s placeholders;
-    the two subclasses say how their database spells names, instants and locks."""
+class SqlTimerStore(TimerStore):
+    """The timer table, its position kept by a read-model view. SQL is written once with %s
+    placeholders; the two subclasses say how their database spells names and instants."""
 
     table: str
-    tracking_table: str
     skip_locked = ""
+
+    def __init__(self, datastore: Any) -> None:
+        self.datastore = datastore
+        self.tracking: ReadModelView = build_view(datastore, TRACKING_NAME, ())
 
     # --- dialect ------------------------------------------------------------------------
 
@@ -139,8 +97,35 @@ class TimerStore(ABC):
 
     def create_tables(self) -> None:
         with self.transaction(commit=True) as cursor:
+            self._serialise_ddl(cursor)
             for statement in self.create_table_statements():
                 self._execute(cursor, statement)
+        self._adopt_old_tracking()
+
+    def _serialise_ddl(self, cursor: Any) -> None:
+        """Processes starting together race on CREATE ... IF NOT EXISTS (PostgreSQL)."""
+
+    @abstractmethod
+    def _old_tracking_table(self) -> str | None:
+        """The table where earlier releases kept the position, if it exists."""
+
+    def _adopt_old_tracking(self) -> None:
+        """A table made by an earlier release keeps its place in the log: its position moves
+        into the shared tracking once, and the old table goes."""
+        old = self._old_tracking_table()
+        if old is None:
+            return
+        with self.transaction(commit=False) as cursor:
+            self._execute(cursor, f"SELECT position FROM {old} WHERE name = %s", (TRACKING_NAME,))
+            row = cursor.fetchone()
+        if row is not None and not self.tracking.position():
+            try:
+                with self.tracking.tracked_transaction(None, row["position"]):
+                    pass
+            except PositionMoved:  # another process adopted it first
+                pass
+        with self.transaction(commit=True) as cursor:
+            self._execute(cursor, f"DROP TABLE IF EXISTS {old}")
 
     def _row(self, row: Any) -> TimerRow:
         stage = row["stage"]
@@ -170,35 +155,13 @@ class TimerStore(ABC):
     # --- the projection's side ----------------------------------------------------------
 
     def position(self) -> int | None:
-        with self.transaction(commit=False) as cursor:
-            return self._position(cursor)
-
-    def _position(self, cursor: Any) -> int | None:
-        self._execute(cursor, f"SELECT position FROM {self.tracking_table} WHERE name = %s", (TRACKING_NAME,))
-        row = cursor.fetchone()
-        return row["position"] if row else None
+        return self.tracking.position() or None
 
     def apply(self, changes: Sequence[TimerChange], expected: int | None, position: int) -> None:
         """Apply one batch of the process managers' decisions and move the tracking position
         from `expected` to `position`, in one transaction (compare-and-set on the position)."""
-        with self.transaction(commit=True) as cursor:
-            self._lock_tracking(cursor)
-            if self._position(cursor) != expected:
-                raise PositionMoved(f"timers tracking is not at {expected}")
+        with self.tracking.tracked_transaction(expected, position) as cursor:
             self._apply_all(cursor, changes)
-            if expected is None:
-                self._execute(
-                    cursor,
-                    f"INSERT INTO {self.tracking_table} (name, position) VALUES (%s, %s)",
-                    (TRACKING_NAME, position),
-                )
-            else:
-                self._execute(
-                    cursor, f"UPDATE {self.tracking_table} SET position = %s WHERE name = %s", (position, TRACKING_NAME)
-                )
-
-    def _lock_tracking(self, cursor: Any) -> None:
-        """Serialise batches from several processes (PostgreSQL); SQLite's writer lock does."""
 
     def _apply_all(self, cursor: Any, changes: Sequence[TimerChange]) -> None:
         """In order; each run of changes with the same statement (most of a batch is new
@@ -268,11 +231,8 @@ class TimerStore(ABC):
         raise TypeError(change)  # pragma: no cover - exhaustive
 
     def clear(self) -> None:
-        """Forget every timer and the tracking position: the projection then rebuilds them."""
-        with self.transaction(commit=True) as cursor:
-            self._lock_tracking(cursor)
+        with self.tracking.resetting_transaction() as cursor:
             self._execute(cursor, f"DELETE FROM {self.table}")
-            self._execute(cursor, f"DELETE FROM {self.tracking_table} WHERE name = %s", (TRACKING_NAME,))
 
     # --- the scheduler's side -----------------------------------------------------------
 
@@ -418,12 +378,8 @@ class TimerStore(ABC):
             return {row["state"]: row["n"] for row in cursor.fetchall()}
 
 
-class SQLiteTimerStore(TimerStore):
+class SQLiteTimerStore(SqlTimerStore):
     table = "notification_timers"
-    tracking_table = "notification_timers_tracking"
-
-    def __init__(self, datastore: SQLiteDatastore) -> None:
-        self.datastore = datastore
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Any]:
@@ -456,27 +412,30 @@ class SQLiteTimerStore(TimerStore):
             "message_id TEXT, settled_at TEXT)",
             f"CREATE INDEX IF NOT EXISTS {self.table}_due ON {self.table} (state, due_at)",
             f"CREATE INDEX IF NOT EXISTS {self.table}_aggregate ON {self.table} (aggregate_id, kind)",
-            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (name TEXT PRIMARY KEY, position INTEGER NOT NULL)",
         ]
 
+    def _old_tracking_table(self) -> str | None:
+        with self.transaction(commit=False) as cursor:
+            self._execute(cursor, "SELECT name FROM sqlite_master WHERE type = 'table' AND name = %s",
+                          (OLD_TRACKING_TABLE,))
+            return OLD_TRACKING_TABLE if cursor.fetchone() else None
 
-class PostgresTimerStore(TimerStore):
+
+class PostgresTimerStore(SqlTimerStore):
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, datastore: PostgresDatastore) -> None:
-        self.datastore = datastore
-        schema = '"' + datastore.schema.replace('"', '""') + '"'
-        self.table = f"{schema}.notification_timers"
-        self.tracking_table = f"{schema}.notification_timers_tracking"
-        self._index_prefix = "notification_timers"
+        super().__init__(datastore)
+        self.schema = '"' + datastore.schema.replace('"', '""') + '"'
+        self.table = f"{self.schema}.notification_timers"
 
     @contextmanager
     def transaction(self, *, commit: bool) -> Iterator[Any]:
         with self.datastore.transaction(commit=commit) as cursor:
             yield cursor
 
-    def _lock_tracking(self, cursor: Any) -> None:
-        self._execute(cursor, f"LOCK TABLE {self.tracking_table} IN EXCLUSIVE MODE")
+    def _serialise_ddl(self, cursor: Any) -> None:
+        self._execute(cursor, "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
 
     def create_table_statements(self) -> list[str]:
         return [
@@ -486,24 +445,70 @@ class PostgresTimerStore(TimerStore):
             "enqueued_at TIMESTAMPTZ, claimed_until TIMESTAMPTZ, attempts INTEGER NOT NULL, "
             "failures INTEGER NOT NULL, interrupted INTEGER NOT NULL, last_error TEXT, outbox BYTEA, "
             "recipients TEXT NOT NULL, message_id TEXT, settled_at TIMESTAMPTZ)",
-            f"CREATE INDEX IF NOT EXISTS {self._index_prefix}_due ON {self.table} (state, due_at)",
-            f"CREATE INDEX IF NOT EXISTS {self._index_prefix}_aggregate ON {self.table} (aggregate_id, kind)",
-            f"CREATE TABLE IF NOT EXISTS {self.tracking_table} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS notification_timers_due ON {self.table} (state, due_at)",
+            f"CREATE INDEX IF NOT EXISTS notification_timers_aggregate ON {self.table} (aggregate_id, kind)",
         ]
 
-    def create_tables(self) -> None:
-        # Several processes may start at once: CREATE ... IF NOT EXISTS can still race on
-        # PostgreSQL's catalog, so serialise on an advisory lock.
-        with self.transaction(commit=True) as cursor:
-            self._execute(cursor, "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
-            for statement in self.create_table_statements():
-                self._execute(cursor, statement)
+    def _old_tracking_table(self) -> str | None:
+        old = f"{self.schema}.{OLD_TRACKING_TABLE}"
+        with self.transaction(commit=False) as cursor:
+            self._execute(cursor, "SELECT to_regclass(%s) AS found", (old,))
+            row = cursor.fetchone()
+            return old if row and row["found"] else None
 
 
-def timer_store_for(datastore: Any) -> TimerStore:
-    """The timer store in the application's own database."""
+def timer_store_for(datastore: Any) -> SqlTimerStore:
+    """The timer store in the application's own database, its tables created when missing."""
+    store: SqlTimerStore
     if isinstance(datastore, PostgresDatastore):
-        return PostgresTimerStore(datastore)
-    if isinstance(datastore, SQLiteDatastore):
-        return SQLiteTimerStore(datastore)
-    raise TypeError(f"no timer store for {type(datastore).__name__}")
+        store = PostgresTimerStore(datastore)
+    elif isinstance(datastore, SQLiteDatastore):
+        store = SQLiteTimerStore(datastore)
+    else:
+        raise TypeError(f"no timer store for {type(datastore).__name__}")
+    store.create_tables()
+    return store
+
+
+class TimerProjection:
+    """The timer table as a projection of the event log: read the events the process
+    managers handle after the table's tracking position, apply their decisions and the new
+    position in one transaction. The scheduler calls `catch_up` before it looks for due
+    timers (SQLite's recorder has no subscriptions in eventsourcing 9.5.6: the log is polled)."""
+
+    def __init__(
+        self, application: Application[Any], store: TimerStore, policies: NotificationPolicies, batch_size: int = 500
+    ) -> None:
+        self.application = application
+        self.store = store
+        self.policies = policies
+        self.batch_size = batch_size
+        self.topics = [get_topic(cls) for cls in HANDLED_EVENTS]
+        self._lock = threading.Lock()
+
+    def catch_up(self) -> int:
+        """Apply every event recorded so far; answers how many were applied."""
+        applied = 0
+        with self._lock:
+            while True:
+                position = self.store.position()
+                notifications = self.application.recorder.select_notifications(
+                    start=position, limit=self.batch_size, topics=self.topics, inclusive_of_start=False
+                )
+                if not notifications:
+                    return applied
+                changes: list[TimerChange] = []
+                for notification in notifications:
+                    changes += self.policies.changes_for(self.application.mapper.to_domain_event(notification))
+                try:
+                    self.store.apply(changes, position, notifications[-1].id)
+                except PositionMoved:
+                    log.info("timers: another process applied these events first")
+                    continue
+                applied += len(notifications)
+
+    def rebuild(self) -> int:
+        """Drop every timer and derive them again from the whole log."""
+        with self._lock:
+            self.store.clear()
+        return self.catch_up()

@@ -1,0 +1,18 @@
+"""Rules of accounts (A-1…A-4): how long the mailed URLs are valid, the password rule."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from lifecycle.domain.errors import WeakPassword
+
+CONFIRMATION_VALIDITY = timedelta(hours=24)  # A-2
+EMAIL_CHANGE_VALIDITY = timedelta(hours=24)  # A-3
+PASSWORD_RESET_VALIDITY = timedelta(hours=24)  # A-4: the seed is silent; as its other URLs
+
+
+def check_password_strength(password: str) -> None:
+    """A-1: letters and digits, at least 8 characters."""
+    if len(password) < 8 or not re.search(r"[A-Za-z]", password) or not re.search(r"\d", password):
+        raise WeakPassword("The password needs at least 8 characters with both letters and digits.")

@@ -1,0 +1,160 @@
+"""The ports of the mail machinery: what adapters implement and the sender, the scheduler
+and the admin use. A mailer hands a rendered mail to a server; the timer store keeps one
+row per notification (its implementations, in SQL, are in `lifecycle/projections/timers.py`)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from lifecycle.clock import TOKYO
+from lifecycle.domain.notifications import Timer, TimerChange
+
+# --- mailers ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One rendered mail: the envelope and the exact bytes to hand to the mail server."""
+
+    message_id: str
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    data: bytes
+
+
+class MailRefused(Exception):
+    """The server refused the message (4xx/5xx to MAIL, RCPT or DATA): it was not taken."""
+
+    def __init__(self, detail: str, *, permanent: bool) -> None:
+        super().__init__(detail)
+        self.permanent = permanent
+
+
+class Mailer(ABC):
+    @abstractmethod
+    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+        """Hand the mail over; answer the recipients that were accepted."""
+
+    def close(self) -> None:  # noqa: B027 - most mailers hold nothing
+        pass
+
+
+# --- the timer store -------------------------------------------------------------------
+
+PENDING, SENT, CANCELLED, SKIPPED, FAILED = "pending", "sent", "cancelled", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class TimerRow:
+    """A timer as stored, with the state of its mail."""
+
+    timer: Timer
+    state: str
+    enqueued_at: datetime | None
+    claimed_until: datetime | None
+    attempts: int  # sends started
+    failures: int  # sends that ended in an error
+    interrupted: int  # sends resumed after the worker holding them stopped
+    last_error: str | None
+    outbox: bytes | None
+    recipients: tuple[str, ...]
+    message_id: str | None
+    settled_at: datetime | None
+
+    @property
+    def notification_id(self) -> UUID:
+        return self.timer.notification_id
+
+    def as_dict(self) -> dict[str, Any]:
+        t = self.timer
+        return {
+            "notification_id": str(t.notification_id),
+            "kind": t.kind.value,
+            "aggregate_id": str(t.aggregate_id),
+            "serial": t.serial,
+            "stage": t.stage.value if t.stage else None,
+            "period_end": t.period_end.isoformat() if t.period_end else None,
+            "due_at": t.due_at.astimezone(TOKYO).isoformat(),
+            "state": self.state,
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "interrupted": self.interrupted,
+            "last_error": self.last_error,
+            "recipients": list(self.recipients),
+            "message_id": self.message_id,
+            "settled_at": self.settled_at.astimezone(TOKYO).isoformat() if self.settled_at else None,
+        }
+
+
+
+class TimerStore(ABC):
+    """The timer table: a projection of the log (the process managers' decisions, with the
+    tracking position of the last event applied) and the state of each notification's mail.
+
+    A row's life: `pending` until its mail is recorded as sent (`sent`), or it is no longer
+    wanted (`cancelled` by a renewal or an activation, `skipped` when found obsolete at send
+    time), or its sends kept failing (`failed`, listed for an operator, who can send it
+    again). While pending, the scheduler marks it enqueued when it hands its id to the
+    broker, and a worker holds it (a claim) while sending; the rendered message is kept in
+    its outbox from just before it is handed to the mail server until the send is recorded.
+    """
+
+    @abstractmethod
+    def create_tables(self) -> None: ...
+
+    # the projection's side
+    @abstractmethod
+    def position(self) -> int | None:
+        """The log position of the last event applied (None: none yet)."""
+
+    @abstractmethod
+    def apply(self, changes: Sequence[TimerChange], expected: int | None, position: int) -> None:
+        """Apply one batch of decisions and move the position from `expected` to `position`
+        in one transaction; PositionMoved when another process got there first."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Forget every timer and the position: the projection then rebuilds them."""
+
+    # the scheduler's side
+    @abstractmethod
+    def take_due(self, as_of: datetime, now: datetime, requeue_before: datetime, limit: int) -> list[TimerRow]: ...
+
+    @abstractmethod
+    def forget_enqueue(self, notification_ids: Sequence[UUID]) -> None: ...
+
+    # the sender's side
+    @abstractmethod
+    def get(self, notification_id: UUID) -> TimerRow | None: ...
+
+    @abstractmethod
+    def claim(
+        self, notification_id: UUID, now: datetime, until: datetime, data: bytes, recipients: Sequence[str], message_id: str
+    ) -> TimerRow | None: ...
+
+    @abstractmethod
+    def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None: ...
+
+    @abstractmethod
+    def record_failure(
+        self, notification_id: UUID, error: str, retry_at: datetime | None, at: datetime, *, keep_outbox: bool
+    ) -> None: ...
+
+    # the operator's side
+    @abstractmethod
+    def failed(self) -> list[TimerRow]: ...
+
+    @abstractmethod
+    def resend(self, notification_id: UUID, now: datetime) -> TimerRow | None: ...
+
+    @abstractmethod
+    def of(self, aggregate_id: UUID) -> list[TimerRow]: ...
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]: ...
