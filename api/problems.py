@@ -17,7 +17,13 @@ from lifecycle.domain.errors import DomainError, Refusal
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
-STATUS_OF = {Refusal.NOT_FOUND: 404, Refusal.CONFLICT: 409, Refusal.INVALID: 422, Refusal.UNAVAILABLE: 503}
+STATUS_OF = {
+    Refusal.NOT_FOUND: 404,
+    Refusal.CONFLICT: 409,
+    Refusal.INVALID: 422,
+    Refusal.UNAVAILABLE: 503,
+    Refusal.TOO_LARGE: 413,
+}
 
 
 def problem(

@@ -14,6 +14,7 @@ class Refusal(Enum):
     CONFLICT = "conflict"  # conflicts with recorded state
     INVALID = "invalid"  # input that breaks a rule
     UNAVAILABLE = "unavailable"  # not now: try again (a read model still catching up)
+    TOO_LARGE = "too_large"  # the input is over a size limit (HTTP 413)
 
 
 class DomainError(Exception):
@@ -361,3 +362,152 @@ class NotificationNotFailed(DomainError):
     kind = Refusal.CONFLICT
     title = "Only a failed notification can be sent again"
     message_ja = "この通知は送信失敗の状態ではないため、再送できません。"
+
+# --- bulk registration (K-1) ----------------------------------------------------------
+# The file-level errors are raised by lifecycle.bulk.read_sheet: one of them refuses the
+# whole upload before any row is read. The row-level ones are never raised by the reader:
+# they name the problem of one row (SheetRow.problem) with the same code and message shape
+# as every other refusal, so a row is reported exactly like a single registration.
+
+
+class BulkError(DomainError):
+    """A bulk-sheet refusal whose Japanese message names the column, limit or row concerned.
+
+    `message_ja_template` is filled from the keyword arguments, which also travel as
+    `extra` (problem+json extensions); the class's own `message_ja` is the general wording.
+    """
+
+    message_ja_template: str = ""
+
+    def __init__(self, detail: str, *, kind: Refusal | None = None, **extra: Any) -> None:
+        super().__init__(detail, kind=kind, **extra)
+        if self.message_ja_template:
+            self.message_ja = self.message_ja_template.format(**extra)
+
+
+class BulkFileTooLarge(BulkError):
+    code = "BULK_FILE_TOO_LARGE"
+    kind = Refusal.TOO_LARGE  # HTTP 413
+    title = "The uploaded file is over the size limit"
+    message_ja = "ファイルサイズが上限を超えています。シートを分割してアップロードしてください。"
+    message_ja_template = (
+        "ファイルサイズが上限（{limit_mb} MB）を超えています。シートを分割してアップロードしてください。"
+    )
+
+
+class BulkNotXlsx(BulkError):
+    code = "BULK_NOT_XLSX"
+    title = "The file is not an Excel workbook (.xlsx)"
+    message_ja = (
+        "Excel形式（.xlsx）のファイルではありません。CSV形式やExcel 97-2003形式（.xls）は読み込めません。"
+        "一括登録シートのテンプレートに記入し、.xlsx形式で保存してアップロードしてください。"
+    )
+
+
+class BulkFileEncrypted(BulkError):
+    code = "BULK_FILE_ENCRYPTED"
+    title = "The workbook is password-protected"
+    message_ja = (
+        "パスワードで保護されたファイルは読み込めません。パスワードを解除して保存し直してからアップロードしてください。"
+    )
+
+
+class BulkUnsafeFile(BulkError):
+    code = "BULK_UNSAFE_FILE"
+    title = "The file cannot be read safely"
+    message_ja = (
+        "安全に読み込めないファイルです。一括登録シートのテンプレートに記入し、Excelで保存し直してからアップロードしてください。"
+    )
+
+
+class BulkWrongHeaders(BulkError):
+    code = "BULK_WRONG_HEADERS"
+    title = "The sheet does not have the bulk-registration headers"
+    message_ja = "一括登録シートの見出しが正しくありません。見出しはテンプレートのまま使用してください。"
+    message_ja_template = (
+        "一括登録シートの見出しが正しくありません。見出し（{expected_ja}）はテンプレートのまま使用してください。"
+        "{missing_ja}"
+    )
+
+
+class BulkEmpty(BulkError):
+    code = "BULK_EMPTY"
+    title = "The sheet has no rows to register"
+    message_ja = "登録する行がありません。見出しの下の行に記入してください。"
+
+
+class BulkTooManyRows(BulkError):
+    code = "BULK_TOO_MANY_ROWS"
+    title = "The sheet has more rows than allowed"
+    message_ja = "行数が上限を超えています。シートを分割してアップロードしてください。"
+    message_ja_template = "行数が上限（{max_rows}行）を超えています。シートを分割してアップロードしてください。"
+
+
+class BulkUnknownKind(BulkError):
+    code = "BULK_UNKNOWN_KIND"
+    title = "The kind is not new, bundle or renewal"
+    message_ja = "「種別」は「新規」「バンドル」「更新」のいずれかを選択してください。"
+
+
+class BulkFieldRequired(BulkError):
+    code = "BULK_FIELD_REQUIRED"
+    title = "A column this kind of row needs is empty"
+    message_ja = "必須の項目が入力されていません。"
+    message_ja_template = "「{field_ja}」が入力されていません。（{kind_ja}の行では必須です）"
+
+
+class BulkFieldNotForKind(BulkError):
+    code = "BULK_FIELD_NOT_FOR_KIND"
+    title = "A column is filled that this kind of row does not use"
+    message_ja = "この種別の行には入力しない項目が入力されています。種別が正しいかご確認ください。"
+    message_ja_template = "{kind_ja}の行には「{field_ja}」を入力しないでください。{hint_ja}"
+
+
+class TicketIdLeadingZerosLost(BulkError):
+    code = "TICKET_ID_LEADING_ZEROS_LOST"
+    title = "Excel stored the ticket ID as a number and dropped its leading zeros"
+    message_ja = (
+        "チケットIDが数値として保存され、先頭の0が失われています。"
+        "セルの書式を「文字列」にして、8桁のチケットIDを入力し直してください。"
+    )
+
+
+class BulkValueConverted(BulkError):
+    code = "BULK_VALUE_CONVERTED"
+    title = "Excel converted the value to a number or date and lost what was typed"
+    message_ja = (
+        "Excelにより数値や日付に変換され、入力した内容が失われています。セルの書式を「文字列」にして入力し直してください。"
+    )
+    message_ja_template = (
+        "「{field_ja}」がExcelにより数値や日付に変換され、入力した内容が失われています。"
+        "セルの書式を「文字列」にして入力し直してください。"
+    )
+
+
+class BulkFormulaError(BulkError):
+    code = "BULK_FORMULA_ERROR"
+    title = "A cell holds a formula error"
+    message_ja = "数式がエラーになっています。"
+    message_ja_template = "「{field_ja}」の数式がエラー（{value}）になっています。値を直接入力してください。"
+
+
+class BulkFieldTooLong(BulkError):
+    code = "BULK_FIELD_TOO_LONG"
+    title = "A cell is longer than allowed"
+    message_ja = "入力された文字数が上限を超えています。"
+    message_ja_template = "「{field_ja}」が長すぎます（{limit}文字まで）。"
+
+
+class BulkControlCharacters(BulkError):
+    code = "BULK_CONTROL_CHARACTERS"
+    title = "A cell holds control characters"
+    message_ja = "使用できない制御文字（改行・タブなど）が含まれています。"
+    message_ja_template = "「{field_ja}」に使用できない制御文字（改行・タブなど）が含まれています。"
+
+
+class BulkDuplicateRow(BulkError):
+    code = "BULK_DUPLICATE_ROW"
+    kind = Refusal.CONFLICT
+    title = "The same row appears earlier in the sheet"
+    message_ja = "同じ内容の行がシート内にあります。この行は登録されません。"
+    message_ja_template = "同じ内容の行が{first_row}行目にあります。この行は登録されません。"
