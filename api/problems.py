@@ -23,6 +23,9 @@ STATUS_OF = {
     Refusal.INVALID: 422,
     Refusal.UNAVAILABLE: 503,
     Refusal.TOO_LARGE: 413,
+    Refusal.UNAUTHENTICATED: 401,
+    Refusal.FORBIDDEN: 403,
+    Refusal.RATE_LIMITED: 429,
 }
 
 
@@ -48,7 +51,12 @@ def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    return problem(STATUS_OF[exc.kind], exc.code, exc.title, exc.detail, exc.message_ja, request, **exc.extra)
+    response = problem(STATUS_OF[exc.kind], exc.code, exc.title, exc.detail, exc.message_ja, request, **exc.extra)
+    if exc.kind is Refusal.UNAUTHENTICATED:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="lifecycle"'
+    if "retry_after" in exc.extra:  # 429 and 503: when to try again, in whole seconds
+        response.headers["Retry-After"] = str(max(1, int(exc.extra["retry_after"])))
+    return response
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.domain.errors import (
     AccountNotActive,
     EmailChangeNotFound,
@@ -20,7 +21,7 @@ ACTIVE = "active"
 
 
 class Account(Aggregate):
-    class SignedUp(Aggregate.Created):
+    class SignedUp(AuditedCreated):
         email: str
         password_hash: str
         name: str
@@ -54,6 +55,9 @@ class Account(Aggregate):
         # M-4: notification id -> Message-ID of each mail recorded as sent.
         self.confirmation_mails: dict[str, str] = {}
         self.account_mails: dict[str, str] = {}
+        # Sessions started before a password or e-mail change end with it: they carry the
+        # epoch of their login, and each change moves it on.
+        self.credentials_epoch = 0
 
     @property
     def is_active(self) -> bool:
@@ -65,7 +69,7 @@ class Account(Aggregate):
             raise ProvisionalUserNotFound("No provisional account is waiting for this token.")
         self._activated()
 
-    class Activated(Aggregate.Event):
+    class Activated(AuditedEvent):
         pass
 
     @event(Activated)
@@ -77,7 +81,7 @@ class Account(Aggregate):
         if changed:
             self._profile_changed(changed)
 
-    class ProfileChanged(Aggregate.Event):
+    class ProfileChanged(AuditedEvent):
         changes: dict[str, Any]
 
     @event(ProfileChanged)
@@ -90,7 +94,7 @@ class Account(Aggregate):
     def has_confirmation_mail(self, notification_id: UUID) -> bool:
         return str(notification_id) in self.confirmation_mails
 
-    class ConfirmationMailSent(Aggregate.Event):
+    class ConfirmationMailSent(AuditedEvent):
         notification_id: UUID
         recipients: list[str]
         message_id: str
@@ -119,7 +123,7 @@ class Account(Aggregate):
         """Q17: after the e-mail (the user ID) changed, the password must be set again."""
         return self.must_set_password
 
-    class EmailChangeRequested(Aggregate.Event):
+    class EmailChangeRequested(AuditedEvent):
         new_email: str
         requested_at: datetime
         expires_at: datetime
@@ -133,7 +137,7 @@ class Account(Aggregate):
     def _email_change_requested(self, new_email: str, requested_at: datetime, expires_at: datetime) -> None:
         self.pending_email_change = {"email": new_email, "requested_at": requested_at, "expires_at": expires_at}
 
-    class EmailChanged(Aggregate.Event):
+    class EmailChanged(AuditedEvent):
         email: str
         previous_email: str
 
@@ -149,6 +153,7 @@ class Account(Aggregate):
         self.email = email
         self.pending_email_change = None
         self.must_set_password = True
+        self.credentials_epoch += 1
 
     # --- the forgotten password (A-4) -------------------------------------------------
 
@@ -156,7 +161,7 @@ class Account(Aggregate):
         """The pending reset: {"requested_at", "expires_at"}, or None."""
         return self.pending_password_reset
 
-    class PasswordResetRequested(Aggregate.Event):
+    class PasswordResetRequested(AuditedEvent):
         requested_at: datetime
         expires_at: datetime
 
@@ -167,7 +172,7 @@ class Account(Aggregate):
     def _password_reset_requested(self, requested_at: datetime, expires_at: datetime) -> None:
         self.pending_password_reset = {"requested_at": requested_at, "expires_at": expires_at}
 
-    class PasswordChanged(Aggregate.Event):
+    class PasswordChanged(AuditedEvent):
         password_hash: str
 
     def reset_password(self, password_hash: str, now: datetime) -> None:
@@ -182,13 +187,14 @@ class Account(Aggregate):
         self.password_hash = password_hash
         self.pending_password_reset = None
         self.must_set_password = False
+        self.credentials_epoch += 1
 
     # --- the mails of A-3 and A-4 -----------------------------------------------------
 
     def has_mail(self, notification_id: UUID) -> bool:
         return str(notification_id) in self.account_mails
 
-    class EmailChangeMailSent(Aggregate.Event):
+    class EmailChangeMailSent(AuditedEvent):
         notification_id: UUID
         recipients: list[str]
         message_id: str
@@ -206,7 +212,7 @@ class Account(Aggregate):
     ) -> None:
         self.account_mails[str(notification_id)] = message_id
 
-    class PasswordResetMailSent(Aggregate.Event):
+    class PasswordResetMailSent(AuditedEvent):
         notification_id: UUID
         recipients: list[str]
         message_id: str

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.clock import TOKYO
 from lifecycle.domain.errors import (
@@ -101,7 +102,7 @@ class Contract(Aggregate):
     def create_id(contract_number: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"/contracts/{contract_number}")
 
-    class CompanyRegistered(Aggregate.Created):
+    class CompanyRegistered(AuditedCreated):
         contract_number: str
         account_id: UUID
         name: str
@@ -128,7 +129,7 @@ class Contract(Aggregate):
         )
         return copy
 
-    class CompanyRenamed(Aggregate.Event):
+    class CompanyRenamed(AuditedEvent):
         name: str
 
     @event(CompanyRenamed)
@@ -141,7 +142,7 @@ class Contract(Aggregate):
 
     # --- sites and fault contacts (S-2, S-4) ------------------------------------------
 
-    class SiteAdded(Aggregate.Event):
+    class SiteAdded(AuditedEvent):
         class_version = 2
 
         site: Site  # v2: the value object (v1 had its ten fields side by side)
@@ -167,7 +168,7 @@ class Contract(Aggregate):
         if changed:
             self._site_changed(site_id, changed)
 
-    class SiteChanged(Aggregate.Event):
+    class SiteChanged(AuditedEvent):
         site_id: UUID
         changes: dict[str, Any]
 
@@ -179,7 +180,7 @@ class Contract(Aggregate):
         self.site(contact.site_id)
         self._fault_contact_added(contact)
 
-    class FaultContactAdded(Aggregate.Event):
+    class FaultContactAdded(AuditedEvent):
         class_version = 2
 
         contact: FaultContact  # v2: the value object (v1 had its twelve fields side by side)
@@ -209,7 +210,7 @@ class Contract(Aggregate):
         if changed:
             self._contact_changed(contact_id, changed)
 
-    class ContactChanged(Aggregate.Event):
+    class ContactChanged(AuditedEvent):
         contact_id: UUID
         changes: dict[str, Any]
 
@@ -246,7 +247,7 @@ class Contract(Aggregate):
             site_id, serial, ticket_id, code_no, model, service, term_years, sold_on, period, registered_on
         )
 
-    class TicketRegistered(Aggregate.Event):
+    class TicketRegistered(AuditedEvent):
         site_id: UUID
         serial: str
         ticket_id: str
@@ -305,7 +306,7 @@ class Contract(Aggregate):
             registered_on,
         )
 
-    class BundleRegistered(Aggregate.Event):
+    class BundleRegistered(AuditedEvent):
         site_id: UUID
         serial: str
         code_no: str
@@ -372,7 +373,7 @@ class Contract(Aggregate):
             )
         self._renewed(serial, ticket_id, service, term_years, period, current.period.end, today)
 
-    class Renewed(Aggregate.Event):
+    class Renewed(AuditedEvent):
         class_version = 2
 
         serial: str
@@ -407,7 +408,7 @@ class Contract(Aggregate):
             renewal_ticket_ids=(*current.renewal_ticket_ids, ticket_id),
         )
 
-    class ServiceLevelUpgraded(Aggregate.Event):
+    class ServiceLevelUpgraded(AuditedEvent):
         """Q12: a sales action, recorded as an internal command."""
 
         serial: str
@@ -445,7 +446,7 @@ class Contract(Aggregate):
                 unique.setdefault(address.strip().lower(), address.strip())
         return list(unique.values())
 
-    class ServiceInNotified(Aggregate.Event):
+    class ServiceInNotified(AuditedEvent):
         notification_id: UUID
         serial: str
         period: SupportPeriod
@@ -474,7 +475,7 @@ class Contract(Aggregate):
     ) -> None:
         self._notified()[str(notification_id)] = message_id
 
-    class RenewalReminderSent(Aggregate.Event):
+    class RenewalReminderSent(AuditedEvent):
         notification_id: UUID
         serial: str
         stage: str  # three_months (M-3), one_month, expiry_day

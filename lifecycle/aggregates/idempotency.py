@@ -8,13 +8,15 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from lifecycle.aggregates.audited import AuditedCreated
+
 
 class CommandAnswer(Aggregate):
     @staticmethod
     def create_id(key: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"/idempotency-keys/{key}")
 
-    class Answered(Aggregate.Created):
+    class Answered(AuditedCreated):
         key: str
         fingerprint: str
         answer: dict[str, Any] | None

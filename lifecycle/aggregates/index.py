@@ -7,6 +7,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from lifecycle.aggregates.audited import AuditedCreated
+
 
 class Index(Aggregate):
     """Points a natural key (an e-mail address, a site id) at the aggregate that owns it."""
@@ -15,7 +17,7 @@ class Index(Aggregate):
     def create_id(key: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, key)
 
-    class Claimed(Aggregate.Created):
+    class Claimed(AuditedCreated):
         key: str
         ref: UUID
 

@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.domain.errors import (
     BundleOptionsInvalid,
     BundleOptionsMissing,
@@ -59,7 +60,7 @@ class Unit(Aggregate):
     def create_id(serial: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"/units/{serial}")
 
-    class Shipped(Aggregate.Created):
+    class Shipped(AuditedCreated):
         serial: str
         code_no: str
         model: str
@@ -123,7 +124,7 @@ class Unit(Aggregate):
         self.check_can_be_covered(today, policy)
         self._covered(contract_id, registration_serial, end)
 
-    class Covered(Aggregate.Event):
+    class Covered(AuditedEvent):
         contract_id: UUID
         registration_serial: str
         end: date
@@ -134,7 +135,7 @@ class Unit(Aggregate):
         self.registration_serial = registration_serial
         self.coverage_end = end
 
-    class CoverageExtended(Aggregate.Event):
+    class CoverageExtended(AuditedEvent):
         end: date
 
     @event(CoverageExtended)
@@ -149,7 +150,7 @@ class Ticket(Aggregate):
     def create_id(ticket_id: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"/tickets/{ticket_id}")
 
-    class Sold(Aggregate.Created):
+    class Sold(AuditedCreated):
         ticket_id: str
         verification_code: str
         code_no: str
@@ -176,7 +177,8 @@ class Ticket(Aggregate):
         self.term_years = term_years
         self.kind = kind
         self.sold_on = sold_on
-        self.used_for: str | None = None
+        self.used_for: str | None = None  # the serial it was registered for
+        self.used_by: UUID | None = None  # and the contract that registered it
 
     def check_verification_code(self, verification_code: str) -> None:
         if verification_code.strip() != self.verification_code:
@@ -215,10 +217,11 @@ class Ticket(Aggregate):
             )
         self._used(serial, contract_id)
 
-    class Used(Aggregate.Event):
+    class Used(AuditedEvent):
         serial: str
         contract_id: UUID
 
     @event(Used)
     def _used(self, serial: str, contract_id: UUID) -> None:
         self.used_for = serial
+        self.used_by = contract_id

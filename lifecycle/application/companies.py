@@ -39,6 +39,20 @@ class Companies:
 
     # --- loading ----------------------------------------------------------------------
 
+    def find(self, company_id: UUID) -> Contract | None:
+        return self.app.load(company_id, Contract)
+
+    def find_by_site(self, site_id: UUID) -> Contract | None:
+        contract_id = self.app.indexed(site_key(site_id))
+        return self.app.load(contract_id, Contract) if contract_id else None
+
+    def find_by_contact(self, contact_id: UUID) -> Contract | None:
+        contract_id = self.app.indexed(contact_key(contact_id))
+        return self.app.load(contract_id, Contract) if contract_id else None
+
+    def find_by_number(self, contract_number: str) -> Contract | None:
+        return self.app.load(Contract.create_id(contract_number.strip().upper()), Contract)
+
     def company(self, company_id: UUID) -> Contract:
         contract = self.app.load(company_id, Contract)
         if contract is None:

@@ -12,11 +12,11 @@ from uuid import UUID
 
 from lifecycle.aggregates.contract import Contract, Registration
 from lifecycle.aggregates.index import site_key
-from lifecycle.aggregates.shipments import Unit
+from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.commands import Answer, IdempotencyKey
 from lifecycle.application.views import registration_view
-from lifecycle.domain.errors import NotRegistered, Refusal
-from lifecycle.domain.serials import normalise_serial
+from lifecycle.domain.errors import DomainError, NotRegistered, Refusal
+from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
@@ -107,6 +107,22 @@ class Registrations:
             return self._view(contract, contract.registrations[unit.serial]), [contract, *units]
 
         return self.app.execute(decide, idempotency, serialize_on=self.app.indexed(site_key(site_id)))
+
+    def contract_covering(self, serial: str) -> Contract | None:
+        """The contract whose registration covers the unit now (None: unknown or not covered)."""
+        try:
+            unit = self.app.load(Unit.create_id(normalise_serial(serial)), Unit)
+        except DomainError:
+            return None
+        if unit is None or unit.contract_id is None:
+            return None
+        return self.companies.find(unit.contract_id)
+
+    def contract_using_ticket(self, ticket_id: str) -> Contract | None:
+        ticket = self.app.load(Ticket.create_id(normalise_ticket_id(ticket_id)), Ticket)
+        if ticket is None or ticket.used_by is None:
+            return None
+        return self.companies.find(ticket.used_by)
 
     def _covered_unit(self, serial: str) -> tuple[Unit, Contract, Registration]:
         """The unit named in the path, the contract covering it and its registration."""

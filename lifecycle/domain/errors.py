@@ -15,6 +15,9 @@ class Refusal(Enum):
     INVALID = "invalid"  # input that breaks a rule
     UNAVAILABLE = "unavailable"  # not now: try again (a read model still catching up)
     TOO_LARGE = "too_large"  # the input is over a size limit (HTTP 413)
+    UNAUTHENTICATED = "unauthenticated"  # no valid credentials (401)
+    FORBIDDEN = "forbidden"  # valid credentials without the right (403)
+    RATE_LIMITED = "rate_limited"  # too many attempts (429)
 
 
 class DomainError(Exception):
@@ -511,3 +514,56 @@ class BulkDuplicateRow(BulkError):
     title = "The same row appears earlier in the sheet"
     message_ja = "同じ内容の行がシート内にあります。この行は登録されません。"
     message_ja_template = "同じ内容の行が{first_row}行目にあります。この行は登録されません。"
+
+
+# --- access (API keys, sessions) --------------------------------------------------------
+
+
+class Unauthenticated(DomainError):
+    code = "UNAUTHENTICATED"
+    kind = Refusal.UNAUTHENTICATED
+    title = "Credentials are missing, unknown, expired or revoked"
+    message_ja = "認証が必要です。ログインし直すか、有効なAPIキーを指定してください。"
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    kind = Refusal.FORBIDDEN
+    title = "The caller may not do this"
+    message_ja = "この操作を行う権限がありません。"
+
+
+class InvalidCredentials(DomainError):
+    """A-1 login: the same answer for an unknown address and a wrong password."""
+
+    code = "INVALID_CREDENTIALS"
+    kind = Refusal.UNAUTHENTICATED
+    title = "The e-mail address or the password is not correct"
+    message_ja = "メールアドレスまたはパスワードが正しくありません。"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+    kind = Refusal.RATE_LIMITED
+    title = "Too many attempts; try again later"
+    message_ja = "試行回数が上限に達しました。しばらくしてから再度お試しください。"
+
+
+class ApiKeyNameTaken(DomainError):
+    code = "API_KEY_NAME_TAKEN"
+    kind = Refusal.CONFLICT
+    title = "An API key with this name exists"
+    message_ja = "同じ名前のAPIキーが既に存在します。"
+
+
+class ApiKeyNotFound(DomainError):
+    code = "API_KEY_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No such API key"
+    message_ja = "該当するAPIキーが見つかりません。"
+
+
+class UnknownRole(DomainError):
+    code = "UNKNOWN_ROLE"
+    title = "No such role"
+    message_ja = "指定された権限（ロール）は存在しません。"

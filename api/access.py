@@ -1,0 +1,278 @@
+"""Who may call each route: one table, `POLICIES`, names the policy of every route, and each
+router's route class (`PolicyRoute`) puts that policy in front of the route as a FastAPI
+dependency. A route missing from the table cannot be declared (the app does not start).
+
+A policy authenticates the bearer token (an API key or a customer's session), records the
+caller in the request's context (every event then names it), and decides:
+- no credentials, or unknown ones: 401 UNAUTHENTICATED with WWW-Authenticate;
+- an API key without one of the route's roles, or a customer on a route for services: 403;
+- a customer naming another customer's resource: the route's own 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from lifecycle.application import LifecycleApplication
+from lifecycle.domain.access import Caller, Role, current_context
+from lifecycle.domain.errors import (
+    AccountNotFound,
+    CompanyNotFound,
+    ContractNotFound,
+    DomainError,
+    FaultContactNotFound,
+    Forbidden,
+    NotRegistered,
+    Refusal,
+    SiteNotFound,
+    TicketNotRegistered,
+    Unauthenticated,
+)
+
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="An internal service's API key (`lk_…`, from `lifecycle keys create`) or a customer's "
+    "session token (`ls_…`, from `POST /v1/sessions`).",
+)
+
+# Who owns a resource named in the request: raises the route's own 404 when it is not the
+# customer's (and does nothing when it does not exist: the route answers that itself).
+Owner = Callable[[LifecycleApplication, dict[str, str], Any, str], None]
+
+
+def _uuid(text: str | None) -> UUID | None:
+    try:
+        return UUID(str(text))
+    except ValueError:
+        return None
+
+
+def _check(found_account: Any, account_id: str, refusal: DomainError) -> None:
+    if found_account is not None and str(found_account) != account_id:
+        raise refusal
+
+
+def owns_company(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    company_id = _uuid(path.get("company_id"))
+    contract = app.companies.find(company_id) if company_id else None
+    _check(contract and contract.account_id, account_id, CompanyNotFound(f"Installation company {company_id} is not registered."))
+
+
+def owns_site(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    site_id = _uuid(path.get("site_id"))
+    contract = app.companies.find_by_site(site_id) if site_id else None
+    _check(contract and contract.account_id, account_id, SiteNotFound(f"Site {site_id} is not registered."))
+
+
+def owns_contact(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    contact_id = _uuid(path.get("contact_id"))
+    contract = app.companies.find_by_contact(contact_id) if contact_id else None
+    _check(contract and contract.account_id, account_id, FaultContactNotFound(f"Fault contact {contact_id} is not registered."))
+
+
+def is_own_account(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    wanted = _uuid(path.get("account_id"))
+    if wanted is not None and str(wanted) != account_id:
+        raise AccountNotFound(f"Account {wanted} is not registered.")
+
+
+def owns_registration(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    """By the unit's serial: another customer's unit looks unregistered."""
+    contract = app.registrations.contract_covering(path.get("serial", ""))
+    _check(contract and contract.account_id, account_id, NotRegistered(
+        f"Unit {path.get('serial')} is not registered.", kind=Refusal.NOT_FOUND))
+
+
+def owns_ticket_registration(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    contract = app.registrations.contract_using_ticket(path.get("ticket_id", ""))
+    _check(contract and contract.account_id, account_id, TicketNotRegistered(
+        f"No registration uses ticket {path.get('ticket_id')}."))
+
+
+def owns_contract(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    contract = app.companies.find_by_number(path.get("contract_number", ""))
+    _check(contract and contract.account_id, account_id, ContractNotFound(
+        f"Contract {path.get('contract_number')} is not registered.", kind=Refusal.NOT_FOUND))
+
+
+def names_own_account(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    """A company is registered for the customer's own account (an unknown one is refused
+    the same way, with 422 ACCOUNT_NOT_FOUND)."""
+    given = body.get("account_id") if isinstance(body, dict) else None
+    if given is not None and _uuid(given) is not None and str(_uuid(given)) != account_id:
+        raise AccountNotFound(f"Account {given} is not registered.", kind=Refusal.INVALID)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Who may call a route: anyone (`open`), API keys with one of `roles`, and customers
+    (`customers`) for their own resources as `owner` decides."""
+
+    roles: frozenset[Role] = frozenset()
+    customers: bool = False
+    open: bool = False
+    owner: Owner | None = None
+    reads_body: bool = False  # the owner looks at the JSON body
+
+    async def __call__(
+        self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
+    ) -> Caller | None:
+        caller = await self._caller(request, credentials)
+        request.state.caller = caller
+        if caller is None:
+            if self.open:
+                return None
+            raise Unauthenticated("This route needs an API key or a customer's session (Authorization: Bearer …).")
+        context = current_context()
+        if context is not None:
+            context.actor = caller.actor
+        if self.open:
+            return caller
+        if caller.is_customer:
+            if not self.customers:
+                raise Forbidden("A customer's session cannot call this route.")
+            if self.owner is not None:
+                body = await request.json() if self.reads_body and await request.body() else None
+                application = request.app.state.runtime.application
+                path = {k: str(v) for k, v in request.path_params.items()}
+                await run_in_threadpool(self.owner, application, path, body, caller.account_id)
+            return caller
+        if not caller.may(self.roles):
+            needed = ", ".join(sorted(role.value for role in self.roles)) or "none"
+            raise Forbidden(f"This API key's roles do not cover this route (it needs one of: {needed}).")
+        return caller
+
+    async def _caller(self, request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
+        if credentials is None:
+            return None
+        access = request.app.state.runtime.access
+        try:
+            return await run_in_threadpool(access.authenticate, credentials.credentials)
+        except Unauthenticated:
+            if self.open:  # a stale token does not stop sign-up, login or the docs
+                return None
+            raise
+
+
+def open_route() -> Policy:
+    return Policy(open=True)
+
+
+def services(*roles: Role) -> Policy:
+    return Policy(roles=frozenset(roles))
+
+
+def customers_and(*roles: Role, owner: Owner | None = None, reads_body: bool = False) -> Policy:
+    return Policy(roles=frozenset(roles), customers=True, owner=owner, reads_body=reads_body)
+
+
+def customers_only() -> Policy:
+    return Policy(customers=True)
+
+
+R = Role
+REGISTRATIONS = R.REGISTRATIONS
+
+# Every route of the API and who may call it.
+POLICIES: dict[tuple[str, str], Policy] = {
+    # open: what a customer needs before logging in, the postal-code lookup, health
+    ("GET", "/v1/health"): open_route(),
+    ("GET", "/v1/postal-codes/{code}"): open_route(),
+    ("POST", "/v1/accounts"): open_route(),
+    ("POST", "/v1/accounts/verify"): open_route(),
+    ("POST", "/v1/accounts/email/confirm"): open_route(),
+    ("POST", "/v1/accounts/password-reset"): open_route(),
+    ("POST", "/v1/accounts/password-reset/confirm"): open_route(),
+    ("POST", "/v1/sessions"): open_route(),
+    # a customer's own session and account
+    ("DELETE", "/v1/sessions/current"): customers_only(),
+    ("GET", "/v1/accounts/me"): customers_only(),
+    ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
+    ("PATCH", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
+    # reference data
+    ("POST", "/v1/shipments"): services(R.REFERENCE_DATA),
+    ("POST", "/v1/tickets"): services(R.REFERENCE_DATA),
+    # companies, sites, fault contacts (Q-2: a customer only its own)
+    ("GET", "/v1/companies"): customers_and(REGISTRATIONS),
+    ("POST", "/v1/companies"): customers_and(REGISTRATIONS, owner=names_own_account, reads_body=True),
+    ("GET", "/v1/companies/{company_id}"): customers_and(REGISTRATIONS, owner=owns_company),
+    ("PATCH", "/v1/companies/{company_id}"): customers_and(REGISTRATIONS, owner=owns_company),
+    ("POST", "/v1/companies/{company_id}/sites"): customers_and(REGISTRATIONS, owner=owns_company),
+    ("GET", "/v1/sites/{site_id}"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("PATCH", "/v1/sites/{site_id}"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("POST", "/v1/sites/{site_id}/fault-contacts"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("GET", "/v1/fault-contacts/{contact_id}"): customers_and(REGISTRATIONS, owner=owns_contact),
+    ("PATCH", "/v1/fault-contacts/{contact_id}"): customers_and(REGISTRATIONS, owner=owns_contact),
+    # registrations, bundles, renewals and their reads
+    ("POST", "/v1/sites/{site_id}/registrations"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("POST", "/v1/sites/{site_id}/bundles"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("GET", "/v1/sites/{site_id}/registrations"): customers_and(REGISTRATIONS, owner=owns_site),
+    ("POST", "/v1/registrations/{serial}/renewals"): customers_and(REGISTRATIONS, owner=owns_registration),
+    ("GET", "/v1/registrations/{serial}"): customers_and(REGISTRATIONS, R.CALLCENTER, owner=owns_registration),
+    ("POST", "/v1/registrations/{serial}/service-upgrades"): services(REGISTRATIONS),  # Q12: a sales action
+    # the call center
+    ("GET", "/v1/tickets/{ticket_id}/registration"): customers_and(
+        REGISTRATIONS, R.CALLCENTER, owner=owns_ticket_registration
+    ),
+    ("POST", "/v1/entitlements/check"): services(R.CALLCENTER),
+    ("POST", "/v1/inquiries/check"): services(R.CALLCENTER),  # Q-1: the call center's alone
+    # auditors (and a customer for its own contract)
+    ("GET", "/v1/contracts/{contract_number}/history"): customers_and(R.AUDIT, owner=owns_contract),
+    ("GET", "/v1/contracts/{contract_number}"): customers_and(R.AUDIT, owner=owns_contract),
+    # dashboards
+    ("GET", "/v1/dashboards/expiry"): services(R.DASHBOARDS),
+    ("GET", "/v1/dashboards/service-in"): services(R.DASHBOARDS),
+    ("GET", "/metrics"): services(R.DASHBOARDS),
+    # operating the service
+    ("GET", "/v1/admin/notifications/failed"): services(R.ADMIN),
+    ("GET", "/v1/admin/notifications/{notification_id}"): services(R.ADMIN),
+    ("POST", "/v1/admin/notifications/{notification_id}/resend"): services(R.ADMIN),
+    ("POST", "/v1/admin/timers/run"): services(R.ADMIN),  # the test aid, when enabled
+    ("GET", "/v1/admin/api-keys"): services(R.ADMIN),
+    ("POST", "/v1/admin/api-keys"): services(R.ADMIN),
+    ("DELETE", "/v1/admin/api-keys/{key}"): services(R.ADMIN),
+}
+
+# Not routes of the API: served by FastAPI itself, open to all.
+OPEN_DOCUMENTS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
+class MissingPolicy(LookupError):
+    pass
+
+
+def policy_for(method: str, path: str) -> Policy:
+    try:
+        return POLICIES[(method, path)]
+    except KeyError:
+        raise MissingPolicy(f"{method} {path} has no entry in api.access.POLICIES") from None
+
+
+class PolicyRoute(APIRoute):
+    """A route with its policy from the table in front of it."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])} - {"HEAD"}
+        policies = {policy_for(method, path) for method in methods}
+        kwargs["dependencies"] = [*(Depends(policy) for policy in policies), *(kwargs.get("dependencies") or [])]
+        super().__init__(path, endpoint, **kwargs)
+
+
+def get_caller(request: Request) -> Caller:
+    """The caller the route's policy authenticated (routes whose policy admits callers only)."""
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        raise Unauthenticated("This route needs credentials.")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
