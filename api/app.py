@@ -9,8 +9,20 @@ from fastapi import FastAPI
 
 from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
-from api.routes import accounts, admin, companies, contracts, postal_codes, registrations, shipments
-from api.routes import dashboards, health, support_desk
+from api.request_context import RequestContextMiddleware
+from api.routes import (
+    accounts,
+    admin,
+    companies,
+    contracts,
+    dashboards,
+    health,
+    postal_codes,
+    registrations,
+    sessions,
+    shipments,
+    support_desk,
+)
 from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
@@ -37,13 +49,17 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             "Event-sourced lifecycle of hardware support contracts: shipment history, accounts, "
             "installation sites, ticket and bundle registrations, renewals and their history. "
             "Errors are application/problem+json with a stable `code` and `message_ja`. "
-            "Every POST accepts an `Idempotency-Key` header."
+            "Every POST accepts an `Idempotency-Key` header. "
+            "Internal services call with an API key (`Authorization: Bearer lk_…`, made with "
+            "`lifecycle keys create NAME --role ROLE`); customers with the token `POST /v1/sessions` answers. "
+            "Every answer carries `X-Request-ID` (the caller's, or a new one), recorded on the events it causes."
         ),
         lifespan=lifespan,
     )
     install_problem_handlers(api)
     api.add_middleware(LogPositionHeader)
-    for module in (shipments, accounts, companies, registrations, contracts, postal_codes):
+    api.add_middleware(RequestContextMiddleware)
+    for module in (sessions, shipments, accounts, companies, registrations, contracts, postal_codes):
         api.include_router(module.router)
     for module in (support_desk, dashboards, health):
         api.include_router(module.router)

@@ -28,6 +28,11 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address, for attempt limits (behind a proxy, uvicorn's --proxy-headers)."""
+    return request.client.host if request.client else None
+
+
 def get_application(runtime: RuntimeDep) -> LifecycleApplication:
     return runtime.application
 
@@ -81,7 +86,11 @@ async def get_idempotency_key(
     except ValueError:
         canonical = body.decode("utf-8", errors="replace")
     fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
-    return IdempotencyKey(idempotency_key, fingerprint)
+    # The route's policy ran first (route dependencies precede the handler's): its caller is known.
+    caller = getattr(request.state, "caller", None)
+    who = f"{caller.actor.kind}:{caller.actor.id}" if caller is not None else "anonymous"
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    return IdempotencyKey(idempotency_key, fingerprint, scope=f"{who} {request.method} {route}")
 
 
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]

@@ -128,6 +128,9 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
     }
     for status, description, code, title, message_ja in [
+        (401, "No credentials, or unknown, expired or revoked ones", "UNAUTHENTICATED",
+         "Credentials are missing, unknown, expired or revoked", "認証が必要です。ログインし直すか、有効なAPIキーを指定してください。"),
+        (403, "The caller's roles do not cover the route", "FORBIDDEN", "The caller may not do this", "この操作を行う権限がありません。"),
         (404, "An unknown resource in the path", "SITE_NOT_FOUND", "Unknown installation site", "設置先拠点が見つかりません。"),
         (409, "Conflicts with recorded state", "UNIT_ALREADY_REGISTERED", "The unit is already covered", "このシリアル番号の製品は既に登録されています。"),
         (422, "Input that breaks a rule or the schema", "SERIAL_NOT_FOUND", "Unknown serial number", "該当のシリアルは存在しません。"),

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Body, PeriodPublic, RegistrationContact, RegistrationPublic, RegistrationSite
+from api.schemas import Actor, Body, PeriodPublic, RegistrationContact, RegistrationPublic, RegistrationSite
 
 TermStatus = Literal["active", "future", "expired_renewable", "lapsed", "expired"]
 
@@ -202,6 +202,14 @@ class ServiceInDashboard(BaseModel):
 # --- the auditor's view ----------------------------------------------------------------------
 
 
+class LastChange(BaseModel):
+    type: str
+    version: int
+    timestamp: datetime
+    actor: Actor | None = None
+    request_id: str | None = None
+
+
 class ContractAsOf(BaseModel):
     """A contract as it stood at an instant, rebuilt from its events up to then."""
 
@@ -209,6 +217,7 @@ class ContractAsOf(BaseModel):
     company_id: UUID
     as_of: datetime | None
     version: int = Field(description="The contract's last event version at that instant")
+    last_change: LastChange = Field(description="That last event: what it was, when, who made it, in which request")
     name: str
     account_id: UUID
     sites: list[dict[str, Any]]

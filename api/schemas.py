@@ -371,10 +371,21 @@ class RegistrationContact(BaseModel):
     mail2: str
 
 
+class Actor(BaseModel):
+    """Who caused an event: an API key (its id and name), a customer's account, or the
+    service itself (`system`). Events recorded before access control have none."""
+
+    kind: Literal["api_key", "account", "system"]
+    id: str
+    name: str | None = None
+
+
 class HistoryEvent(BaseModel):
     type: str
     version: int
     timestamp: datetime
+    actor: Actor | None = None
+    request_id: str | None = None
     data: dict[str, Any]
 
 
@@ -428,3 +439,65 @@ class TimersFired(BaseModel):
 
 class NotificationList(BaseModel):
     notifications: list[NotificationPublic]
+
+
+# --- access: customers' sessions and internal services' API keys --------------------------
+
+
+class SessionCreate(Body):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionPublic(BaseModel):
+    """A customer's bearer token, shown once: send it as `Authorization: Bearer …`."""
+
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    account_id: UUID
+    expires_at: datetime  # the absolute end; it ends sooner after idle_timeout_seconds without a request
+    idle_timeout_seconds: int
+
+
+class ApiKeyCreate(Body):
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    roles: list[str] = Field(min_length=1, max_length=10)
+
+
+class ApiKeyPublic(BaseModel):
+    key_id: UUID
+    name: str
+    roles: list[str]
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """The key itself is in `token`, shown this once; only its hash is kept."""
+
+    token: str
+
+
+class ApiKeyList(BaseModel):
+    keys: list[ApiKeyPublic]
+
+
+class CompanySite(BaseModel):
+    site_id: UUID
+    name: str
+    postal_code: str | None = None
+    prefecture: str | None = None
+    city: str | None = None
+
+
+class CompanyWithSites(BaseModel):
+    company_id: UUID
+    contract_number: str
+    name: str
+    account_id: UUID
+    sites: list[CompanySite]
+
+
+class CompanyList(BaseModel):
+    companies: list[CompanyWithSites]

@@ -30,10 +30,10 @@ from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from lifecycle.queries.dashboards import Dashboards
 from lifecycle.projections.engine.runner import ProjectionRunner
 from lifecycle.projections.engine.views import build_view
 from lifecycle.projections.read_models import PROJECTIONS, ReadModels
+from lifecycle.queries.dashboards import Dashboards
 from lifecycle.settings import Settings
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -203,9 +203,13 @@ def main() -> None:
         api = FastAPI()
         install_problem_handlers(api)
         api.include_router(dashboard_routes.router)
-        api.state.runtime = SimpleNamespace(dashboards=dashboards, read_models=read_models)
+        from lifecycle.bootstrap import build_access
+
+        access = build_access(settings, app)
+        _, token = access.create_key(f"bench-{os.getpid()}", ["dashboards"])
+        api.state.runtime = SimpleNamespace(dashboards=dashboards, read_models=read_models, access=access)
         http_timings: list[float] = []
-        with TestClient(api) as client:
+        with TestClient(api, headers={"Authorization": f"Bearer {token}"}) as client:
             for variant in variants * 4:  # warm-up, untimed
                 client.get("/v1/dashboards/expiry", params={"list": variant["list_name"]})
             for n in range(args.queries):

@@ -188,13 +188,18 @@ def terminate(process: subprocess.Popen, timeout: float = 60) -> None:
         process.wait()
 
 
+# The API key every request carries (made in main() with the registrations and
+# reference-data roles, as the internal service that registers would have).
+AUTHORIZATION: dict[str, str] = {}
+
+
 def http_request(host: str, port: int, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
     import http.client
 
     conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
         payload = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+        conn.request(method, path, body=payload, headers={"Content-Type": "application/json", **AUTHORIZATION})
         response = conn.getresponse()
         data = response.read()
         return response.status, (json.loads(data) if data else {})
@@ -217,7 +222,8 @@ class Job:
         ).encode()
         head = (
             f"POST /v1/sites/{self.site_id}/registrations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in AUTHORIZATION.items()) + "\r\n"
         )
         return head.encode() + body
 
@@ -531,7 +537,7 @@ def main() -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    from lifecycle.bootstrap import build_application
+    from lifecycle.bootstrap import build_access, build_application
     from lifecycle.settings import Settings
 
     dbname = f"lifecycle_bench_{os.getpid()}"
@@ -557,6 +563,8 @@ def main() -> int:
         # and computes the account's confirmation token.
         settings = Settings(database_url=db_url, secret_key=secret_key, var_dir=workdir / "var", _env_file=None)
         app = build_application(settings)
+        _, token = build_access(settings, app).create_key("benchmark", ["registrations", "reference-data"])
+        AUTHORIZATION["Authorization"] = f"Bearer {token}"
         extra_env = dict(item.split("=", 1) for item in args.server_env)
         if args.with_worker:
             extra_env.setdefault("LIFECYCLE_REDIS_URL", "redis://127.0.0.1:6379/15")

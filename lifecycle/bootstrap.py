@@ -9,18 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
-from uuid import UUID
 from urllib.parse import unquote, urlsplit
+from uuid import UUID
 
 from dramatiq.broker import Broker
 
 from lifecycle.adapters.broker import BrokerDispatcher, redis_broker
+from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
-from lifecycle.adapters.passwords import hash_password
+from lifecycle.adapters.passwords import hash_password, verify_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
+from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.application import LifecycleApplication
+from lifecycle.application.access import Access
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -141,6 +145,37 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         poll_interval=settings.projection_poll_seconds,
         gather_seconds=settings.projection_gather_seconds,
         wait_timeout=settings.read_wait_seconds,
+    )
+
+
+# --- access -----------------------------------------------------------------------------
+
+
+def build_access(settings: Settings, application: LifecycleApplication) -> Access:
+    """API keys (events in the store) and customers' sessions (rows beside the events)."""
+    store = CredentialStore(application.recorder.datastore)
+    with creating_tables(event_store_env(settings)):
+        store.create_tables()
+    return Access(
+        application,
+        store,
+        verify_password=verify_password,
+        session_idle=timedelta(minutes=settings.session_idle_minutes),
+        session_lifetime=timedelta(hours=settings.session_absolute_hours),
+    )
+
+
+def build_attempt_limits(settings: Settings) -> AttemptLimits:
+    return AttemptLimits(
+        {
+            "login": {"address": settings.login_limit_per_address, "client": settings.login_limit_per_client},
+            "password_reset": {
+                "address": settings.password_reset_limit_per_address,
+                "client": settings.password_reset_limit_per_client,
+            },
+        },
+        limits_storage(settings.redis_url),
+        namespace=f"{settings.redis_namespace}-attempts",
     )
 
 
@@ -295,6 +330,8 @@ class Runtime:
     support_desk: SupportDesk  # reads of the read models
     dashboards: Dashboards
     notifications: Notifications  # timers, scheduler and mail sending
+    access: Access  # who is calling: API keys and customers' sessions
+    attempt_limits: AttemptLimits  # logins and password-reset requests
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -331,6 +368,8 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
+        build_access(settings, application),
+        build_attempt_limits(settings),
     )
     if settings.run_projections:
         runtime.services.append(read_models)

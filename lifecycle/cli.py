@@ -27,6 +27,9 @@ def serve(
                    "the embedded SQLite store is for one process", err=True)
         raise typer.Exit(2)
 
+    from lifecycle.access_cli import first_admin_key
+
+    first_admin_key()
     status = run_server(host, port, workers)
     if status:
         raise typer.Exit(status)
@@ -63,8 +66,10 @@ cli.add_typer(notifications_cli, name="notifications")
 cli.add_typer(timers_cli, name="timers")
 
 
+from lifecycle.access_cli import keys_cli  # noqa: E402
 from lifecycle.operations_cli import audit_cli, projections_cli  # noqa: E402
 
+cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
 

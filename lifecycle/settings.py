@@ -7,7 +7,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.domain.periods import RenewalPolicy
@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     # ... and the renewal window: from this many months before the end to this many days after.
     renewal_lead_months: int = 3
     renewal_grace_days: int = 90
+
+    # --- access (SPEC 4: API keys for services, sessions for customers) --------------------
+    # A customer's session ends after this long without a request, and this long after login.
+    session_idle_minutes: float = Field(default=30, gt=0)
+    session_absolute_hours: float = Field(default=12, gt=0)
+    # Attempts per login ID and per client address (the `limits` library's notation:
+    # "N/second|minute|hour|day", several separated by ";"); counted in Redis when
+    # LIFECYCLE_REDIS_URL is set, so every process shares them.
+    login_limit_per_address: str = "10/minute;50/hour"
+    login_limit_per_client: str = "60/minute"
+    password_reset_limit_per_address: str = "3/minute;10/hour"
+    password_reset_limit_per_client: str = "20/minute"
 
     # --- read models (projections) ------------------------------------------------------
     # Run the projection runners in this process (with several processes on PostgreSQL,
@@ -105,6 +117,20 @@ class Settings(BaseSettings):
     worker_prefetch: int = 64
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
     allow_clock_override: bool = False
+
+    @field_validator(
+        "login_limit_per_address", "login_limit_per_client",
+        "password_reset_limit_per_address", "password_reset_limit_per_client",
+    )
+    @classmethod
+    def _rate_limits(cls, text: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a rate limit such as '10/minute;50/hour'") from None
+        return text
 
     def mail_directory(self) -> Path:
         return self.maildir if self.maildir is not None else self.var_dir / "mail"

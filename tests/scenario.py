@@ -105,3 +105,21 @@ class Flow:
 
     def register(self, site_id: str, ticket: dict[str, str], serial: str, expect: int = 201) -> dict[str, Any]:
         return self.post(f"/v1/sites/{site_id}/registrations", {**ticket, "serial": serial}, expect=expect)
+
+
+def service_key(settings: Any, application: Any, *roles: str, name: str | None = None) -> str:
+    """An API key on the store of `settings` (every role when none is named), for tests
+    that call a server process over HTTP."""
+    from uuid import uuid4
+
+    from lifecycle.bootstrap import build_access
+    from lifecycle.domain.access import Role
+
+    wanted = list(roles) or [role.value for role in Role]
+    _, token = build_access(settings, application).create_key(name or f"test-{uuid4().hex[:8]}", wanted)
+    return token
+
+
+def authorized(client: Any, token: str) -> Any:
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client

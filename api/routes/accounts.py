@@ -2,9 +2,10 @@
 
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.deps import AccountsDep, IdempotencyDep
+from api.access import CallerDep, PolicyRoute
+from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, client_address
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     AccountCreate,
@@ -16,8 +17,9 @@ from api.schemas import (
     PasswordResetConfirm,
     PasswordResetCreate,
 )
+from lifecycle.aggregates.index import email_key
 
-router = APIRouter(prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
 
 PASSWORD_RESET_ACCEPTED = {
     "status": "accepted",
@@ -48,9 +50,15 @@ def confirm_email_change(body: EmailChangeConfirm, accounts: AccountsDep, idempo
 
 
 @router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted)
-def request_password_reset(body: PasswordResetCreate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
+def request_password_reset(
+    body: PasswordResetCreate, request: Request, runtime: RuntimeDep, accounts: AccountsDep, idempotency: IdempotencyDep
+) -> dict:
     """A-4: mails a single-use reset link to an active account's login ID. The answer is
-    the same whether or not the address is registered."""
+    the same whether or not the address is registered. Limited per address and per client
+    (429 with Retry-After)."""
+    runtime.attempt_limits.check(
+        "password_reset", address=email_key(str(body.email)), client=client_address(request)
+    )
     accounts.request_password_reset(str(body.email), idempotency)
     return PASSWORD_RESET_ACCEPTED
 
@@ -59,6 +67,12 @@ def request_password_reset(body: PasswordResetCreate, accounts: AccountsDep, ide
 def confirm_password_reset(body: PasswordResetConfirm, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
     """A-4: sets the new password (A-1's strength rule) with the mailed link, once."""
     return accounts.reset_password(body.token, body.password, idempotency)
+
+
+@router.get("/me", response_model=AccountPublic)
+def my_account(caller: CallerDep, accounts: AccountsDep) -> dict:
+    """The logged-in customer's own account."""
+    return accounts.get_account(UUID(caller.account_id))
 
 
 @router.get("/{account_id}", response_model=AccountPublic)

@@ -8,12 +8,22 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.deps import NotificationsDep
+from api.access import PolicyRoute
+from api.deps import NotificationsDep, RuntimeDep
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import NotificationList, NotificationPublic, TimersFired, TimersRun
+from api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyList,
+    ApiKeyPublic,
+    NotificationList,
+    NotificationPublic,
+    TimersFired,
+    TimersRun,
+)
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
-clock_override = APIRouter(prefix="/v1/admin", tags=["admin (test aid)"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
+clock_override = APIRouter(route_class=PolicyRoute, prefix="/v1/admin", tags=["admin (test aid)"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/notifications/failed", response_model=NotificationList)
@@ -32,6 +42,25 @@ def notification(notification_id: UUID, notifications: NotificationsDep) -> dict
 def resend_notification(notification_id: UUID, notifications: NotificationsDep) -> dict:
     """Make a failed mail due again at once and hand it to the workers (409 unless failed)."""
     return notifications.resend(notification_id)
+
+
+@router.get("/api-keys", response_model=ApiKeyList)
+def api_keys(runtime: RuntimeDep) -> dict:
+    """Every API key: name, roles, when it was made, last used and revoked (never the key)."""
+    return {"keys": runtime.access.keys()}
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
+def create_api_key(body: ApiKeyCreate, runtime: RuntimeDep) -> dict:
+    """A new key for an internal service; `token` is shown this once (only its hash is kept)."""
+    view, token = runtime.access.create_key(body.name, body.roles)
+    return {**view, "token": token}
+
+
+@router.delete("/api-keys/{key}", response_model=ApiKeyPublic)
+def revoke_api_key(key: str, runtime: RuntimeDep) -> dict:
+    """Revoke a key by its name or id: refused at once by every process."""
+    return runtime.access.revoke_key(key)
 
 
 @clock_override.post("/timers/run", response_model=TimersFired)

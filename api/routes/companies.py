@@ -1,13 +1,16 @@
 """Installation companies, sites and fault contacts (S-1…S-5)."""
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
-from api.deps import CompaniesDep, IdempotencyDep
+from api.access import CallerDep, PolicyRoute
+from api.deps import CompaniesDep, IdempotencyDep, ReadAtDep, SupportDeskDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import (
     CompanyCreate,
+    CompanyList,
     CompanyPublic,
     CompanyUpdate,
     FaultContactCreate,
@@ -17,8 +20,28 @@ from api.schemas import (
     SitePublic,
     SiteUpdate,
 )
+from lifecycle.domain.errors import AccountIdRequired
 
-router = APIRouter(prefix="/v1", tags=["companies and sites"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["companies and sites"], responses=PROBLEM_RESPONSES)
+
+
+@router.get("/companies", response_model=CompanyList)
+def list_companies(
+    caller: CallerDep,
+    support_desk: SupportDeskDep,
+    read_at: ReadAtDep,
+    account_id: Annotated[
+        UUID | None, Query(description="Whose companies (an API key must name the account; a customer sees its own)")
+    ] = None,
+) -> dict:
+    """A customer's installation companies with their sites (Q-2: a customer sees only its own)."""
+    if caller.is_customer:
+        if account_id is not None and str(account_id) != caller.account_id:
+            return {"companies": []}  # another customer's: as if it had none
+        account_id = UUID(caller.account_id)
+    elif account_id is None:
+        raise AccountIdRequired("An API key lists the companies of one account: pass ?account_id=.")
+    return {"companies": support_desk.companies_of(account_id, read_at)}
 
 
 @router.post("/companies", status_code=201, response_model=CompanyPublic)

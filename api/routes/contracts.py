@@ -5,12 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.access import PolicyRoute
 from api.deps import HistoryDep
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ContractAsOf
 from api.schemas import ContractHistoryPublic
 
-router = APIRouter(prefix="/v1/contracts", tags=["audit"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1/contracts", tags=["audit"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/{contract_number}/history", response_model=ContractHistoryPublic)

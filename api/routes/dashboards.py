@@ -6,13 +6,14 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
+from api.access import PolicyRoute
 from api.deps import DashboardsDep, ReadAtDep
 from api.exports import XLSX, export
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ExpiryDashboard, ServiceInDashboard
 from lifecycle.queries.dashboards import ExpiryFilters
 
-router = APIRouter(prefix="/v1/dashboards", tags=["dashboards"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1/dashboards", tags=["dashboards"], responses=PROBLEM_RESPONSES)
 
 FILES = {
     200: {

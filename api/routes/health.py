@@ -13,11 +13,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from api.access import PolicyRoute
 from api.deps import ReadModelsDep
 from api.read_schemas import Health
 from lifecycle.projections.read_models import ReadModels
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=PolicyRoute, tags=["operations"])
 
 # A projection further behind the log than this is reported as lagging.
 LAGGING_AFTER = 1000

@@ -4,11 +4,12 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
+from api.access import PolicyRoute
 from api.deps import AppDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import PostalCodePublic
 
-router = APIRouter(prefix="/v1/postal-codes", tags=["addresses"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1/postal-codes", tags=["addresses"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/{code}", response_model=PostalCodePublic)

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
+from api.access import PolicyRoute
 from api.deps import IdempotencyDep, ReadAtDep, RegistrationsDep, SupportDeskDep
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import RegistrationLookup, SiteTicketList
@@ -15,7 +16,7 @@ from api.schemas import (
     TicketRegistrationCreate,
 )
 
-router = APIRouter(prefix="/v1", tags=["registrations"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["registrations"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("/sites/{site_id}/registrations", status_code=201, response_model=RegistrationPublic)

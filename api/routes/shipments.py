@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
+from api.access import PolicyRoute
 from api.deps import IdempotencyDep, ShipmentsDep
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import ShipmentCreate, ShipmentPublic, TicketCreate, TicketPublic
 
-router = APIRouter(prefix="/v1", tags=["shipment history"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["shipment history"], responses=PROBLEM_RESPONSES)
 
 
 @router.post("/shipments", status_code=201, response_model=ShipmentPublic)

@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
+from api.access import PolicyRoute
 from api.deps import ReadAtDep, SupportDeskDep
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import EntitlementCheck, EntitlementResults, InquiryCheck, InquiryResult, RegistrationLookup
 
-router = APIRouter(prefix="/v1", tags=["support desk"], responses=PROBLEM_RESPONSES)
+router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["support desk"], responses=PROBLEM_RESPONSES)
 
 
 @router.get("/tickets/{ticket_id}/registration", response_model=RegistrationLookup)

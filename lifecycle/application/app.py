@@ -151,7 +151,7 @@ class LifecycleApplication(Application[UUID]):
         if idempotency is not None:
             # Bodies may hold passwords: the log keeps only a keyed hash of their fingerprint.
             sealed = hmac.new(self.secret_key, idempotency.fingerprint.encode(), hashlib.sha256).hexdigest()
-            idempotency = IdempotencyKey(idempotency.key, sealed)
+            idempotency = IdempotencyKey(idempotency.key, sealed, idempotency.scope)
         for attempt in range(self.max_attempts):
             if attempt:  # lost a race (to another process): let the winners finish first
                 time.sleep(random.uniform(0, 0.002 * 2**attempt))
@@ -165,14 +165,14 @@ class LifecycleApplication(Application[UUID]):
                 if idempotency is None or isinstance(refusal, RecordedRefusal):
                     raise
                 if not self._save_or_conflict(
-                    CommandAnswer(idempotency.key, idempotency.fingerprint, None, refusal.as_dict())
+                    CommandAnswer(idempotency.scoped, idempotency.fingerprint, None, refusal.as_dict())
                 ):
                     continue  # another request with this key answered first
                 raise
             if idempotency is not None:
                 changed = [
                     *changed,
-                    CommandAnswer(idempotency.key, idempotency.fingerprint, answer, None),
+                    CommandAnswer(idempotency.scoped, idempotency.fingerprint, answer, None),
                 ]
             position = self._save_at(*changed)
             if position is not None:
@@ -215,7 +215,7 @@ class LifecycleApplication(Application[UUID]):
             listener()
 
     def _recorded_answer(self, idempotency: IdempotencyKey) -> Answer | None:
-        record = self.load(CommandAnswer.create_id(idempotency.key), CommandAnswer)
+        record = self.load(CommandAnswer.create_id(idempotency.scoped), CommandAnswer)
         if record is None:
             return None
         if record.fingerprint != idempotency.fingerprint:

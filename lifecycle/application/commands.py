@@ -16,3 +16,10 @@ Decision = tuple[Answer, list[Aggregate]]
 class IdempotencyKey:
     key: str
     fingerprint: str  # of the request, so the same key with another body is refused
+    # Whose key on which route (the IETF draft's and Stripe's scoping): one caller's key
+    # never meets another caller's, nor the same caller's on another route.
+    scope: str = ""
+
+    @property
+    def scoped(self) -> str:
+        return f"{self.scope}\n{self.key}" if self.scope else self.key

@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
     from lifecycle.application.companies import Companies
 
-_ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+_ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic", "actor", "request_id")
+
+
+def who(domain_event: Any) -> dict[str, Any]:
+    """The event's actor and request id; events recorded before access control have none."""
+    return {"actor": getattr(domain_event, "actor", None), "request_id": getattr(domain_event, "request_id", None)}
 
 
 def plain(value: Any) -> Any:
@@ -73,6 +78,7 @@ class ContractHistory:
                 "type": type(domain_event).__name__,
                 "version": domain_event.originator_version,
                 "timestamp": domain_event.timestamp,
+                **who(domain_event),
                 "data": plain({k: v for k, v in domain_event.__dict__.items() if k not in _ENVELOPE}),
             }
             for domain_event in self.app.events.get(contract.id)
@@ -96,24 +102,33 @@ class ContractHistory:
         as_of = _aware(as_of)
         contract = self.companies.contract_by_number(contract_number)
         version = contract.version
+        last = None  # the event that made the contract what it was at as_of
         if as_of is not None:
             version = 0
             for domain_event in self.app.events.get(contract.id):
                 if domain_event.timestamp > as_of:
                     break
-                version = domain_event.originator_version
+                version, last = domain_event.originator_version, domain_event
             if version == 0:
                 raise ContractNotFound(
                     f"Contract {contract_number} was not registered yet at {as_of.isoformat()}.",
                     kind=Refusal.NOT_FOUND,
                 )
             contract = self.app.repository.get(contract.id, version=version)
+        else:
+            last = next(iter(self.app.events.get(contract.id, desc=True, limit=1)))
         day = (as_of or self.app.clock.now()).astimezone(TOKYO).date()
         return {
             "contract_number": contract.contract_number,
             "company_id": contract.id,
             "as_of": as_of,
             "version": version,
+            "last_change": {
+                "type": type(last).__name__,
+                "version": last.originator_version,
+                "timestamp": last.timestamp,
+                **who(last),
+            },
             "name": contract.name,
             "account_id": contract.account_id,
             "sites": [plain(site) for site in contract.sites.values()],

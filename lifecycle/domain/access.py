@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -67,10 +67,13 @@ class RequestContext:
 _context: ContextVar[RequestContext | None] = ContextVar("request_context", default=None)
 
 
-def begin_request(request_id: str) -> RequestContext:
+def begin_request(request_id: str) -> tuple[RequestContext, Token[RequestContext | None]]:
     context = RequestContext(request_id=request_id)
-    _context.set(context)
-    return context
+    return context, _context.set(context)
+
+
+def reset_request(token: Token[RequestContext | None]) -> None:
+    _context.reset(token)
 
 
 def current_context() -> RequestContext | None:

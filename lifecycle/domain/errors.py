@@ -549,6 +549,14 @@ class RateLimited(DomainError):
     message_ja = "試行回数が上限に達しました。しばらくしてから再度お試しください。"
 
 
+class AccountIdRequired(DomainError):
+    """GET /v1/companies by an API key: whose companies (a customer's session names its own)."""
+
+    code = "ACCOUNT_ID_REQUIRED"
+    title = "Name the account whose companies to list"
+    message_ja = "アカウントIDを指定してください。"
+
+
 class ApiKeyNameTaken(DomainError):
     code = "API_KEY_NAME_TAKEN"
     kind = Refusal.CONFLICT

@@ -47,6 +47,7 @@ from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
 from lifecycle.application.mail_records import MailRecords
 from lifecycle.clock import Clock, SystemClock, tokyo_today
+from lifecycle.domain.access import SYSTEM_MAILER, acting_as
 from lifecycle.domain.errors import DomainError
 from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
 from lifecycle.domain.periods import RenewalPolicy
@@ -127,6 +128,11 @@ class NotificationSender:
         self.lease = timedelta(seconds=lease_seconds)
 
     def deliver(self, notification_id: UUID) -> Outcome:
+        # What a send records (the mail on the contract or account) names the mailer as its actor.
+        with acting_as(SYSTEM_MAILER, request_id=f"notification:{notification_id}"):
+            return self._deliver(notification_id)
+
+    def _deliver(self, notification_id: UUID) -> Outcome:
         row = self.store.get(notification_id)
         if row is None or row.state != PENDING:
             return Outcome.NOT_CLAIMED

@@ -19,7 +19,7 @@ CONTRACTS = Table(
     "contracts",
     {"contract_id": "text", "contract_number": "text", "name": "text", "account_id": "text"},
     key="contract_id",
-    indexes=(("contract_number",),),
+    indexes=(("contract_number",), ("account_id",)),  # a customer's companies (GET /v1/companies)
 )
 ACCOUNTS = Table(
     "accounts",

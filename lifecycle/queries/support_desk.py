@@ -11,8 +11,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from lifecycle.clock import Clock, tokyo_today
 from lifecycle.application.views import registration_answer
+from lifecycle.clock import Clock, tokyo_today
 from lifecycle.domain.errors import (
     ContractNotFound,
     DomainError,
@@ -156,6 +156,38 @@ class SupportDesk:
             row["contract_number"] = contract.get("contract_number")
             row["company_name"] = contract.get("name")
         return rows
+
+    # --- a customer's companies ----------------------------------------------------------
+
+    def companies_of(self, account_id: UUID, read_at: ReadAt = STRONG) -> list[dict[str, Any]]:
+        """The account's installation companies with their sites, by contract number."""
+        self._wait(read_at)
+        contracts = self.parties.query(
+            "SELECT contract_id, contract_number, name, account_id FROM {contracts} WHERE account_id = :a "
+            "ORDER BY contract_number",
+            {"a": str(account_id)},
+        )
+        if not contracts:
+            return []
+        marks = ", ".join(f":c{i}" for i in range(len(contracts)))
+        sites = self.parties.query(
+            f"SELECT site_id, contract_id, name, postal_code, prefecture, city FROM {{sites}} "
+            f"WHERE contract_id IN ({marks}) ORDER BY name, site_id",
+            {f"c{i}": c["contract_id"] for i, c in enumerate(contracts)},
+        )
+        by_contract: dict[str, list[dict[str, Any]]] = {}
+        for site in sites:
+            by_contract.setdefault(site.pop("contract_id"), []).append(site)
+        return [
+            {
+                "company_id": c["contract_id"],
+                "contract_number": c["contract_number"],
+                "name": c["name"],
+                "account_id": c["account_id"],
+                "sites": by_contract.get(c["contract_id"], []),
+            }
+            for c in contracts
+        ]
 
     # --- the site's ticket list ----------------------------------------------------------
 

@@ -20,7 +20,7 @@ import httpx2 as httpx
 from lifecycle.bootstrap import build_application
 from lifecycle.settings import Settings
 from tests.mail_sink import free_port
-from tests.scenario import Flow
+from tests.scenario import Flow, authorized, service_key
 
 
 def test_M1_lifecycle_serve_alone_delivers_the_service_in_mail_to_the_maildir(tmp_path: Path) -> None:
@@ -51,6 +51,9 @@ def test_M1_lifecycle_serve_alone_delivers_the_service_in_mail_to_the_maildir(tm
                 time.sleep(0.2)
         application = build_application(Settings(_env_file=None, var_dir=var, secret_key="test-secret",
                                                  database_url=env["LIFECYCLE_DATABASE_URL"]))
+        settings = Settings(_env_file=None, var_dir=var, secret_key="test-secret",
+                            database_url=env["LIFECYCLE_DATABASE_URL"])
+        authorized(client, service_key(settings, application))
         flow = Flow(client, application)  # type: ignore[arg-type]
         site_id = flow.ready_site()
         serial = flow.ship()

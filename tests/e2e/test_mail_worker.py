@@ -25,6 +25,7 @@ from api.app import create_app
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
+from tests.e2e.conftest import api_key, bearer
 from tests.mail_sink import Received, SmtpSink, smtp_sink  # noqa: F401 - the fixture
 from tests.scenario import Flow
 
@@ -114,6 +115,7 @@ def stack(tmp_path: Path, postgres_url: str, smtp_sink: SmtpSink, clock: FixedCl
           request: pytest.FixtureRequest) -> Iterator[Stack]:
     settings = stack_settings(tmp_path, postgres_url, smtp_sink, **getattr(request, "param", {}))
     with TestClient(create_app(settings, clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
         stack = Stack(settings, client, smtp_sink, tmp_path)
         try:
             yield stack

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.e2e.conftest import assert_problem
+from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.scenario import Flow
 
 
@@ -99,6 +99,7 @@ class TestIdempotency:
 class TestRestart:
     def test_nothing_is_lost_across_a_restart(self, store_settings, clock) -> None:  # noqa: ANN001
         with TestClient(create_app(store_settings, clock=clock)) as client:
+            client.headers.update(bearer(api_key(client)))
             flow = Flow(client, client.app.state.application)
             site_id = flow.ready_site()
             ticket, serial = flow.sell_ticket(), flow.ship()
@@ -107,6 +108,7 @@ class TestRestart:
                                        json={"serial": "RESTART000000001", "code_no": "1", "model": "m",
                                              "shipped_on": "2026-01-01"}).json()
         with TestClient(create_app(store_settings, clock=clock)) as client:
+            client.headers.update(bearer(api_key(client)))
             assert client.get(f"/v1/registrations/{serial}").json()["period"] == registration["period"]
             listed = client.get(f"/v1/sites/{site_id}/registrations").json()["registrations"]
             assert [r["serial"] for r in listed] == [serial]

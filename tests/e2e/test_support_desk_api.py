@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from lifecycle.clock import TOKYO
-from tests.e2e.conftest import assert_problem
+from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.scenario import Flow, next_serial
 
 
@@ -177,6 +177,7 @@ class TestReadYourWrites:
     def test_a_position_not_reached_in_time_is_503(self, store_settings, clock) -> None:  # noqa: ANN001
         settings = store_settings.model_copy(update={"read_wait_seconds": 0.2})
         with TestClient(create_app(settings, clock=clock)) as client:
+            client.headers.update(bearer(api_key(client)))
             response = client.get("/v1/dashboards/expiry", params={"min_position": 10**9})
         assert_problem(response, 503, "READ_MODEL_BEHIND")
 

@@ -17,7 +17,7 @@ from api.app import create_app
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.e2e.conftest import assert_problem
+from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.mail_sink import SmtpSink, smtp_sink  # noqa: F401 - the fixture
 from tests.scenario import Flow, next_serial
 
@@ -79,6 +79,7 @@ def service(store: str, tmp_path: Path, request: pytest.FixtureRequest, smtp_sin
             clock: FixedClock) -> Iterator[Service]:
     overrides = getattr(request, "param", {})
     with TestClient(create_app(mail_settings(store, tmp_path, request, smtp_sink, **overrides), clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
         yield Service(client, smtp_sink)
 
 
@@ -277,11 +278,13 @@ class TestSentOnce:
     ) -> None:
         settings = mail_settings(store, tmp_path, request, smtp_sink)
         with TestClient(create_app(settings, clock=clock)) as client:
+            client.headers.update(bearer(api_key(client)))
             service = Service(client, smtp_sink)
             site_id, _ = service.registered_site()
             service.flow.register(site_id, service.flow.sell_ticket(sold_on="2026-11-10"), service.flow.ship())
             service.run_timers("2026-11-24T10:00:00+09:00")  # service-in sent; reminders pending
         with TestClient(create_app(settings, clock=clock)) as client:  # the API restarted
+            client.headers.update(bearer(api_key(client)))
             ids = service.account_id, service.company_id
             service = Service(client, smtp_sink)
             service.account_id, service.company_id = ids
@@ -332,6 +335,7 @@ class TestConfirmationMail:
 def test_timers_run_exists_only_with_the_clock_override(tmp_path: Path, clock: FixedClock) -> None:
     settings = settings_for("sqlite", tmp_path, scheduler_interval_seconds=3600)
     with TestClient(create_app(settings, clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
         response = client.post("/v1/admin/timers/run", json={"as_of": "2027-01-01T00:00:00+09:00"})
         assert_problem(response, 404, "NOT_FOUND")
         assert client.get("/v1/admin/notifications/failed").json() == {"notifications": []}

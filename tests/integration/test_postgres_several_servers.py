@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +19,9 @@ import pytest
 from lifecycle.bootstrap import build_application
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.scenario import Flow
+from tests.scenario import Flow, authorized, service_key
+
+REDIS_URL = os.environ.get("LIFECYCLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def free_port() -> int:
@@ -55,6 +58,9 @@ def servers(settings: Settings) -> Iterator[list[str]]:
         "LIFECYCLE_SECRET_KEY": settings.secret_key,
         "LIFECYCLE_VAR_DIR": str(settings.var_dir),
         "LIFECYCLE_DATABASE_POOL_SIZE": "4",
+        # Attempt limits counted in Redis, shared by both processes (this run's own keys).
+        "LIFECYCLE_REDIS_URL": REDIS_URL,
+        "LIFECYCLE_REDIS_NAMESPACE": f"lifecycle-test-{uuid.uuid4().hex[:8]}",
     }
     ports = [free_port(), free_port()]
     processes = [
@@ -78,7 +84,8 @@ def servers(settings: Settings) -> Iterator[list[str]]:
 
 def test_T6_T7_concurrent_registrations_across_two_server_processes(settings: Settings, servers: list[str]) -> None:
     application = build_application(settings)  # only to derive confirmation tokens
-    clients = [httpx.Client(base_url=url, timeout=10) for url in servers]
+    key = service_key(settings, application)
+    clients = [authorized(httpx.Client(base_url=url, timeout=10), key) for url in servers]
     flow = Flow(clients[0], application)  # type: ignore[arg-type]
     site_id = flow.ready_site()
     other_site = flow.ready_site()
@@ -153,3 +160,32 @@ def test_processes_starting_together_create_their_schema_once(settings: Settings
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             for schema in [held, *schemas]:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_a_key_revoked_through_one_process_is_refused_by_the_other_at_once(
+    settings: Settings, servers: list[str]
+) -> None:
+    application = build_application(settings)
+    try:
+        admin = service_key(settings, application, "admin")
+        board = service_key(settings, application, "dashboards", name="board")
+    finally:
+        application.close()
+    first, second = (httpx.Client(base_url=url, timeout=10) for url in servers)
+    for client in (first, second):
+        assert client.get("/v1/dashboards/expiry", headers={"Authorization": f"Bearer {board}"}).status_code == 200
+    revoked = first.delete("/v1/admin/api-keys/board", headers={"Authorization": f"Bearer {admin}"})
+    assert revoked.status_code == 200, revoked.text
+    refused = second.get("/v1/dashboards/expiry", headers={"Authorization": f"Bearer {board}"})
+    assert refused.status_code == 401 and refused.json()["code"] == "UNAUTHENTICATED"
+
+
+def test_login_attempts_are_counted_across_processes(settings: Settings, servers: list[str]) -> None:
+    first, second = (httpx.Client(base_url=url, timeout=10) for url in servers)
+    body = {"email": "counted@example.co.jp", "password": "wrong-password"}
+    per_address = int(Settings().login_limit_per_address.split("/")[0])
+    answers = [(first if i % 2 else second).post("/v1/sessions", json=body).status_code for i in range(per_address)]
+    assert answers == [401] * per_address
+    for client in (first, second):
+        limited = client.post("/v1/sessions", json=body)
+        assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1

@@ -21,7 +21,6 @@ from tests.conftest import settings_for
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
 
 
-
 def children(pid: int) -> set[int]:
     """The server processes the supervisor started (not multiprocessing's resource tracker)."""
     found = set()
@@ -101,12 +100,13 @@ def test_a_registration_is_read_at_once_from_any_process(
     """Read-your-writes without min_position: each request on a new connection (so the
     kernel hands them to either process), the read right after the registration shows it."""
     from lifecycle.bootstrap import build_application
-    from tests.scenario import Flow, next_serial
+    from tests.scenario import Flow, authorized, next_serial, service_key
 
     process, url = server
     wait_until_all_answer(url, children(process.pid))
     application = build_application(server_settings)  # only to derive the confirmation token
     fresh = httpx.Client(base_url=url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+    authorized(fresh, service_key(server_settings, application))
     try:
         flow = Flow(fresh, application)  # type: ignore[arg-type]
         site_id = flow.ready_site()
