@@ -29,7 +29,10 @@ def serve(
 
     from lifecycle.access_cli import first_admin_key
 
-    first_admin_key()
+    try:
+        first_admin_key()
+    except Exception as error:  # noqa: BLE001 - a store that cannot be reached: the server says why
+        typer.echo(f"warning: could not look for API keys ({type(error).__name__}); starting anyway", err=True)
     status = run_server(host, port, workers)
     if status:
         raise typer.Exit(status)

@@ -279,3 +279,27 @@ def test_a_customer_registers_at_its_own_site_only(world: World) -> None:
     assert done.status_code == 201, done.text
     listed = client.get(f"/v1/sites/{world.mine.site_id}/registrations", headers=bearer(world.mine.token)).json()
     assert body["serial"] in {r["serial"] for r in listed["registrations"]}
+
+
+def test_the_openapi_document_has_no_route_without_a_policy_and_declares_the_bearer_scheme(
+    anonymous: TestClient,
+) -> None:
+    document = anonymous.get("/openapi.json").json()
+    operations = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    assert operations, "no operations in the document"
+    assert operations - set(POLICIES) == set(), "routes without an entry in api.access.POLICIES"
+    assert document["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["bearer"]["description"]}
+    registration = document["paths"]["/v1/sites/{site_id}/registrations"]["post"]
+    assert {"bearer": []} in registration["security"]
+    assert {"401", "403"} <= set(registration["responses"])
+
+
+def test_a_route_without_a_policy_cannot_be_declared() -> None:
+    from fastapi import APIRouter
+
+    from api.access import MissingPolicy, PolicyRoute
+
+    router = APIRouter(route_class=PolicyRoute)
+    with pytest.raises(MissingPolicy):
+        router.add_api_route("/v1/unlisted", lambda: {}, methods=["GET"])

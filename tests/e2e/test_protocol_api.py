@@ -99,7 +99,8 @@ class TestIdempotency:
 class TestRestart:
     def test_nothing_is_lost_across_a_restart(self, store_settings, clock) -> None:  # noqa: ANN001
         with TestClient(create_app(store_settings, clock=clock)) as client:
-            client.headers.update(bearer(api_key(client)))
+            key = api_key(client)  # the same caller after the restart: its idempotency keys are its own
+            client.headers.update(bearer(key))
             flow = Flow(client, client.app.state.application)
             site_id = flow.ready_site()
             ticket, serial = flow.sell_ticket(), flow.ship()
@@ -108,7 +109,7 @@ class TestRestart:
                                        json={"serial": "RESTART000000001", "code_no": "1", "model": "m",
                                              "shipped_on": "2026-01-01"}).json()
         with TestClient(create_app(store_settings, clock=clock)) as client:
-            client.headers.update(bearer(api_key(client)))
+            client.headers.update(bearer(key))
             assert client.get(f"/v1/registrations/{serial}").json()["period"] == registration["period"]
             listed = client.get(f"/v1/sites/{site_id}/registrations").json()["registrations"]
             assert [r["serial"] for r in listed] == [serial]
