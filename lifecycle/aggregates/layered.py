@@ -53,11 +53,11 @@ class LayeredMap(MutableMapping[K, V], Generic[K, V]):
     def __iter__(self) -> Iterator[K]:
         base, top = self._layers
         yield from base
-        yield from (key for key in top if key not in base)
+        yield from (key for key in list(top) if key not in base)  # list(): one step under the GIL
 
     def __len__(self) -> int:
         base, top = self._layers
-        return len(base) + sum(1 for key in top if key not in base)
+        return len(base) + sum(key not in base for key in list(top))
 
     def as_dict(self) -> dict[K, V]:
         """A new plain dict of the items, in insertion order."""
