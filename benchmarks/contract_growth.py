@@ -16,6 +16,10 @@ registration of this process (time.process_time) and of its PostgreSQL backends,
 bytes written to the snapshots table and to the events table per registration (the sum of
 length(state) of the rows the block added), with the tables' pg_total_relation_size. At the
 end: the snapshots taken, the largest, and a cold load of the contract (cache emptied).
+
+Then --interleaved registrations alternate between the grown contract and a new company's
+empty one, and the CPU each costs is printed side by side: on a shared host whose speed
+drifts from minute to minute, this compares the two sizes under the same conditions.
 """
 
 from __future__ import annotations
@@ -113,13 +117,17 @@ class Store:
         ).fetchall()
 
 
-def setup(app, count: int):  # noqa: ANN001, ANN201 - the application; the site id
+def company_with_site(app, account_id, name: str):  # noqa: ANN001, ANN201 - the company's and site's ids
+    company = app.companies.register_company(account_id, name)
+    site = app.companies.add_site(company["company_id"], SITE)
+    app.companies.add_fault_contact(site["site_id"], CONTACT)
+    return company["company_id"], site["site_id"]
+
+
+def setup(app, count: int):  # noqa: ANN001, ANN201 - the account's id
     account = app.accounts.sign_up("bench@example.co.jp", "secret123", "山田 太郎", "株式会社サンプル",
                                    "03-1234-5678", True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
-    company = app.companies.register_company(account["account_id"], "株式会社サンプル")
-    site = app.companies.add_site(company["company_id"], SITE)
-    app.companies.add_fault_contact(site["site_id"], CONTACT)
     batch: list = []
     for n in range(count):
         batch.append(Unit(f"BN{n:014d}", "1234501", "AT-x510-28GTX", date(2026, 11, 2), None, None))
@@ -130,7 +138,11 @@ def setup(app, count: int):  # noqa: ANN001, ANN201 - the application; the site 
             batch.clear()
     if batch:
         app.save(*batch)
-    return company["company_id"], site["site_id"]
+    return account["account_id"]
+
+
+def register(app, site_id, n: int) -> None:  # noqa: ANN001
+    app.registrations.register_ticket(site_id, f"{10_000_000 + n:08d}", "AB12CD", f"BN{n:014d}")
 
 
 def main() -> None:
@@ -139,6 +151,8 @@ def main() -> None:
                         help="a PostgreSQL database to connect to for CREATE/DROP DATABASE")
     parser.add_argument("--count", type=int, default=5000, help="registrations into the one contract")
     parser.add_argument("--block", type=int, default=1000, help="registrations per printed line")
+    parser.add_argument("--interleaved", type=int, default=500,
+                        help="then this many more into the grown contract and into an empty one, alternately")
     args = parser.parse_args()
 
     name = f"lifecycle_growth_{os.getpid()}"
@@ -154,8 +168,10 @@ def main() -> None:
         print(f"machine: {machine()}; PostgreSQL {server_version}; code {code_version()}; "
               f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         started = time.perf_counter()
-        company_id, site_id = setup(app, args.count)
-        print(f"setup: one company, site and fault contact; {args.count:,} units and tickets in bulk: "
+        units = args.count + 2 * args.interleaved
+        account_id = setup(app, units)
+        company_id, site_id = company_with_site(app, account_id, "株式会社サンプル")
+        print(f"setup: one company, site and fault contact; {units:,} units and tickets in bulk: "
               f"{time.perf_counter() - started:.1f} s")
         assert app.snapshots is not None
         store = Store(url, app.recorder.events_table_name, app.snapshots.recorder.events_table_name)
@@ -167,7 +183,7 @@ def main() -> None:
             size = min(args.block, args.count - done)
             before, wall, cpu, pg = store.written(), time.perf_counter(), time.process_time(), store.backend_cpu()
             for n in range(done, done + size):
-                app.registrations.register_ticket(site_id, f"{10_000_000 + n:08d}", "AB12CD", f"BN{n:014d}")
+                register(app, site_id, n)
             wall, cpu, pg = time.perf_counter() - wall, time.process_time() - cpu, store.backend_cpu() - pg
             after = store.written()
             print(f"{done + 1:>7,}–{done + size:<7,} {size / wall:7.1f} {1000 * cpu / size:10.2f} "
@@ -197,6 +213,18 @@ def main() -> None:
             print(f"cold load of the contract in a new process: {1000 * wall:.0f} ms ({1000 * cpu:.0f} ms CPU)")
         finally:
             cold.close()
+
+        if args.interleaved:
+            _, empty_site_id = company_with_site(app, account_id, "株式会社カラ")
+            cpu_of = {"grown": 0.0, "empty": 0.0}
+            for n in range(args.count, args.count + 2 * args.interleaved):
+                which, site = ("grown", site_id) if n % 2 else ("empty", empty_site_id)
+                cpu = time.process_time()
+                register(app, site, n)
+                cpu_of[which] += time.process_time() - cpu
+            grown, empty = (1000 * cpu_of[k] / args.interleaved for k in ("grown", "empty"))
+            print(f"interleaved, {args.interleaved} each: CPU ms per registration into the contract of "
+                  f"{args.count:,} registrations {grown:.2f}, into an empty one {empty:.2f} ({grown / empty:.2f}×)")
     finally:
         if store is not None:
             store.conn.close()
