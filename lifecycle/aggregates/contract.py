@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
+from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.clock import TOKYO
 from lifecycle.domain.errors import (
@@ -98,6 +99,15 @@ CONTACT_FIELDS = frozenset(f.name for f in fields(FaultContact)) - {"contact_id"
 
 
 class Contract(Aggregate):
+    # Snapshots: v2 keeps registrations and mails sent in LayeredMaps (v1: plain dicts).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["registrations"] = LayeredMap(state["registrations"])
+        # Snapshots taken before mails were recorded lack the attribute.
+        state["notifications_sent"] = LayeredMap(state.get("notifications_sent", {}))
+
     @staticmethod
     def create_id(contract_number: str, **_: object) -> UUID:
         return uuid5(NAMESPACE_URL, f"/contracts/{contract_number}")
@@ -115,7 +125,9 @@ class Contract(Aggregate):
         # Keyed by str(uuid) so that snapshots encode as JSON objects.
         self.sites: dict[str, Site] = {}
         self.fault_contacts: dict[str, FaultContact] = {}
-        self.registrations: dict[str, Registration] = {}
+        # They grow with the company: copied per command at a cost that does not.
+        self.registrations: LayeredMap[str, Registration] = LayeredMap()
+        self.notifications_sent: LayeredMap[str, str] = LayeredMap()  # notification id -> message id
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Contract:
         """The copy each command gets of a cached contract. Everything the containers hold
@@ -124,7 +136,7 @@ class Contract(Aggregate):
         `copy.deepcopy`'s cost for a company with many registrations."""
         copy = object.__new__(type(self))
         copy.__dict__.update(
-            (name, type(value)(value) if isinstance(value, dict | list) else value)
+            (name, value.copy() if isinstance(value, dict | list | LayeredMap) else value)
             for name, value in self.__dict__.items()
         )
         return copy
@@ -426,12 +438,8 @@ class Contract(Aggregate):
     # --- mails sent (M-1…M-4) ------------------------------------------------------------
     # Each mail is recorded once, under the id of its notification (the timer that sent it).
 
-    def _notified(self) -> dict[str, str]:
-        # Snapshots taken before mails were recorded lack the attribute.
-        return self.__dict__.setdefault("notifications_sent", {})
-
     def has_notified(self, notification_id: UUID) -> bool:
-        return str(notification_id) in self._notified()
+        return str(notification_id) in self.notifications_sent
 
     def notification_recipients(self, serial: str, registrant_email: str) -> list[str]:
         """M-1, M-3: the registrant and mail1/mail2 of every fault contact of the unit's
@@ -473,7 +481,7 @@ class Contract(Aggregate):
         message_id: str,
         sent_at: datetime,
     ) -> None:
-        self._notified()[str(notification_id)] = message_id
+        self.notifications_sent[str(notification_id)] = message_id
 
     class RenewalReminderSent(AuditedEvent):
         notification_id: UUID
@@ -511,4 +519,4 @@ class Contract(Aggregate):
         message_id: str,
         sent_at: datetime,
     ) -> None:
-        self._notified()[str(notification_id)] = message_id
+        self.notifications_sent[str(notification_id)] = message_id

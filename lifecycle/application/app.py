@@ -43,6 +43,18 @@ from lifecycle.domain.terms import SupportTerms
 A = TypeVar("A", bound=Aggregate)
 
 
+def snapshot_due(version: int, interval: int) -> bool:
+    """Every `interval` events while the contract is short, then every quarter of its length
+    or less (`interval` times a power of two). Each snapshot holds the whole contract, so a
+    fixed interval made the bytes and CPU each event pays for snapshots grow with the
+    contract; this way they stay flat, and a process loading it cold replays at most a
+    quarter of it after the snapshot."""
+    step = interval
+    while step * 8 <= version:
+        step *= 2
+    return version % step == 0
+
+
 def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
     """The library's `project_aggregate` without its per-event protocol check (an
     `isinstance` against a runtime-checkable Protocol costs more than applying the event)."""
@@ -57,6 +69,7 @@ class LifecycleApplication(Application[UUID]):
     commands are a service of its own (`app.registrations.register_ticket(...)`)."""
 
     name = "Lifecycle"
+    # The first interval: it grows with the contract (snapshot_due).
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Contract: 100}
     max_attempts = 8
 
@@ -84,7 +97,7 @@ class LifecycleApplication(Application[UUID]):
         self._unsnapshotted = Repository(event_store=self.events)
         # Contracts grow with every registration of their company, and nearly every command
         # loads one: recently used ones stay in memory and each load reads only the events
-        # saved since (by any process), instead of a snapshot and up to 99 events after it.
+        # saved since (by any process), instead of a snapshot and the events after it.
         self._contracts = Repository(
             event_store=self.events,
             snapshot_store=self.snapshots,
@@ -196,19 +209,19 @@ class LifecycleApplication(Application[UUID]):
         return self.recorder.max_notification_id() or 0
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
-        """Snapshots the aggregates just saved that reached their interval from the objects
-        in memory, rather than by replaying them from the store as the library does."""
+        """Snapshots the aggregates just saved whose events reached a snapshot point, once
+        each, as saved (at their last version): from the objects in memory, rather than by
+        replaying them from the store up to that point as the library does."""
         if self.snapshots is None:
             return
+        due: dict[UUID, Aggregate] = {}
         for domain_event in processing_event.events:
             aggregate = processing_event.aggregates.get(domain_event.originator_id)
             interval = self.snapshotting_intervals.get(type(aggregate))
-            if interval is None or domain_event.originator_version % interval:
-                continue
-            if aggregate.version == domain_event.originator_version:
-                self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
-            else:  # more events of it followed in this save: replay up to this one
-                self.take_snapshot(domain_event.originator_id, domain_event.originator_version, apply_events)
+            if interval is not None and snapshot_due(domain_event.originator_version, interval):
+                due[aggregate.id] = aggregate
+        for aggregate in due.values():
+            self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
 
     def _notify(self, recordings: list[Any]) -> None:
         for listener in self.save_listeners:

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 
 from lifecycle.aggregates.contract import Contract
+from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.settings import Settings
@@ -80,9 +81,12 @@ def test_a_contract_copy_shares_no_container_with_the_original() -> None:
     contract = Contract(contract_number="SU00000001", account_id=UUID(int=1), name="株式会社サンプル")
     copy = deepcopy(contract)
     assert copy.__dict__ == contract.__dict__
-    for name, value in contract.__dict__.items():
-        if isinstance(value, dict | list):
-            assert copy.__dict__[name] is not value, name
+    containers = [name for name, value in contract.__dict__.items() if isinstance(value, dict | list | LayeredMap)]
+    assert {"sites", "fault_contacts", "registrations", "notifications_sent"} <= set(containers)
+    for name in containers:
+        assert copy.__dict__[name] is not contract.__dict__[name], name
+    copy.notifications_sent["n"] = "<m@x>"
+    assert "n" not in contract.notifications_sent
 
 
 def test_one_process_registers_concurrently_at_one_site_without_losing_races(two_processes: tuple[Any, Any]) -> None:
@@ -108,3 +112,38 @@ def test_one_process_registers_concurrently_at_one_site_without_losing_races(two
         answers = list(pool.map(lambda n: app.registrations.register_ticket(site_id, f"{30_000_000 + n}", "C", f"SN{n:04d}"), range(16)))
     assert sorted(a["serial"] for a in answers) == [f"SN{n:04d}" for n in range(16)]
     assert conflicts == []
+
+
+def test_a_large_contract_loads_in_another_process_from_its_snapshot_and_applies_the_rules(
+    two_processes: tuple[Any, Any],
+) -> None:
+    """Issue 12, item 7: snapshots are taken from the contract as it was saved, hold each
+    registration as a row, and a process that never saw the contract decides on it."""
+    from lifecycle.aggregates.shipments import Ticket, Unit
+    from lifecycle.domain.errors import RenewalWindowClosed
+
+    first, second = two_processes
+    company_id, site_id = company_with_site(first)
+    count = 220  # versions 4…223: snapshots at 100 and 200
+    first.save(*(aggregate for n in range(count + 1) for aggregate in (
+        Unit(f"GR{n:06d}", "1234501", "AT-x510", date(2026, 1, 5), None, None),
+        Ticket(f"{50_000_000 + n}", "C", "1234599", "デリバリースタンダード", 1, "new", date(2026, 11, 10)),
+    )))
+    for n in range(count):
+        first.registrations.register_ticket(site_id, f"{50_000_000 + n}", "C", f"GR{n:06d}")
+    stored = first.snapshots.recorder.select_events(UUID(str(company_id)))
+    assert [s.originator_version for s in stored] == [100, 200]
+    assert b'"registration_row"' in stored[-1].state
+
+    contract = second.companies.company(company_id)  # the snapshot at 200 and 23 events
+    assert contract.version == count + 3
+    assert contract.registrations == first.companies.company(company_id).registrations
+    second.shipments.record_ticket_sale("59000000", "C", "12345-99", "デリバリースタンダード", 1, "renewal",
+                                        date(2026, 11, 10))
+    with pytest.raises(RenewalWindowClosed):  # R-2: GR000000's period ends 2027-11-30
+        second.registrations.renew("GR000000", "59000000", "C")
+    answer = second.registrations.register_ticket(site_id, f"{50_000_000 + count}", "C", f"GR{count:06d}")
+    assert answer["serial"] == f"GR{count:06d}"
+    assert len(first.companies.company(company_id).registrations) == count + 1
+    as_of = second.history.contract_as_of(contract.contract_number)
+    assert len(as_of["registrations"]) == count + 1
