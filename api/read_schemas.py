@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.fields import MAX_LIST_ITEMS, CompanyName, ContractNumber, InquiryEmail, Phone, SerialText
 from api.schemas import Body, PeriodPublic, RegistrationContact, RegistrationPublic, RegistrationSite
 
 TermStatus = Literal["active", "future", "expired_renewable", "lapsed", "expired"]
@@ -75,7 +76,7 @@ class SiteTicketList(BaseModel):
 
 class EntitlementCheck(Body):
     model_config = ConfigDict(json_schema_extra={"examples": [{"serials": ["S/N:A1B2C3D4E5F6G7H8 A", "UNKNOWN01"]}]})
-    serials: list[str] = Field(min_length=1, max_length=100)
+    serials: list[SerialText] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
 
 class Entitlement(BaseModel):
@@ -98,11 +99,12 @@ class InquiryCheck(Body):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"contract_number": "SU01234567", "phone": "03-2345-6789"}]}
     )
-    contract_number: str | None = Field(default=None, max_length=20)
-    serial: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=30)
-    company: str | None = Field(default=None, max_length=200)
+    contract_number: ContractNumber | None = None
+    serial: SerialText | None = None
+    # The caller's address as they give it: compared, not validated as a login ID.
+    email: InquiryEmail | None = None
+    phone: Phone | None = None
+    company: CompanyName | None = None
 
 
 class InquiryMatch(BaseModel):

@@ -5,6 +5,7 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from api.deps import AppDep
+from api.fields import PostalCodeText
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import PostalCodePublic
 
@@ -12,6 +13,6 @@ router = APIRouter(prefix="/v1/postal-codes", tags=["addresses"], responses=PROB
 
 
 @router.get("/{code}", response_model=PostalCodePublic)
-def lookup(code: str, app: AppDep) -> dict:
+def lookup(code: PostalCodeText, app: AppDep) -> dict:
     """Prefecture, city and town of an ordinary postal code; office codes answer E2."""
     return asdict(app.postal_codes.lookup(code))
