@@ -3,7 +3,6 @@ seed's Japanese `message_ja`."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -44,12 +43,6 @@ STATUS_OF = {
 
 class ProblemResponse(JSONResponse):
     media_type = PROBLEM_JSON
-
-    def render(self, content: Any) -> bytes:
-        # A refused field name may hold a lone surrogate (an unknown key in a body): escaped,
-        # so that answering the refusal cannot fail as well.
-        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text.encode("utf-8", "backslashreplace")
 
 
 def problem(
