@@ -221,6 +221,16 @@ class ContractAsOf(BaseModel):
 # --- operations ------------------------------------------------------------------------------
 
 
+class FailedEvent(BaseModel):
+    """The event a read model stopped at (ids and names only)."""
+
+    position: int = Field(description="Its log position (notification id)")
+    topic: str = Field(description="Its event class")
+    originator_id: UUID
+    originator_version: int
+    error_type: str
+
+
 class ProjectionStatus(BaseModel):
     name: str
     position: int
@@ -229,10 +239,17 @@ class ProjectionStatus(BaseModel):
     running_here: bool = Field(description="This process runs it (on PostgreSQL one process per projection does)")
     events_processed: int
     last_error: str | None
+    state: Literal["running", "standby", "stopped"] = Field(
+        description="stopped: at an event it cannot apply (`failed_event`); reads that need it answer 503 "
+        "READ_MODEL_STOPPED until it is fixed and restarted"
+    )
+    failed_event: FailedEvent | None = None
 
 
 class Health(BaseModel):
-    status: Literal["ok", "lagging", "unavailable"]
+    status: Literal["ok", "lagging", "degraded", "unavailable"] = Field(
+        description="degraded: a read model stopped at an event it cannot apply"
+    )
     process_id: int = Field(description="The server process that answered (`running_here` is about it)")
     log_head: int = 0
     projections: list[ProjectionStatus]
