@@ -31,7 +31,10 @@ DATE_OUT_OF_RANGE = "date_out_of_range"
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
-def check_single_line(text: str) -> str:
+def check_single_line(text: Any) -> Any:
+    """Refuses a forbidden character; anything but a string is left to the type's own check."""
+    if not isinstance(text, str):
+        return text
     found = _FORBIDDEN.search(text)
     if found is not None:
         raise PydanticCustomError(
@@ -43,11 +46,13 @@ def check_single_line(text: str) -> str:
 
 
 def SingleLine(max_length: int, *, min_length: int = 1) -> Any:  # noqa: N802 - a type
-    """One line of text of `min_length` to `max_length` characters (after trimming spaces)."""
+    """One line of text of `min_length` to `max_length` characters (after trimming spaces).
+    The characters are checked first, so that a NUL in a short postal code is INVALID_TEXT
+    rather than "too short"; the body's size limit bounds what the check reads."""
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(check_single_line),
+        BeforeValidator(check_single_line),
     ]
 
 
