@@ -5,7 +5,7 @@ it keeps every period and window computed from it inside what `datetime.date` ca
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from lifecycle.domain.errors import DateOutOfRange
 
@@ -26,9 +26,3 @@ def check_date_in_range(day: date, field: str) -> date:
         )
     return day
 
-
-def check_instant_in_range(instant: datetime, field: str) -> datetime:
-    """The same range for an instant, judged by its own calendar date, before any conversion
-    to another offset (9999-12-31T23:00-10:00 in UTC is past datetime.max)."""
-    check_date_in_range(instant.date(), field)
-    return instant
