@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.body_limits import BULK_UPLOAD_PATH, BodyLimits
 from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
 from api.request_context import RequestContextMiddleware
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_problem_handlers(api)
     api.add_middleware(LogPositionHeader)
     api.add_middleware(RequestContextMiddleware)
+    # Added last, so outermost: bodies are counted before anything reads them.
+    api.add_middleware(
+        BodyLimits, max_bytes=settings.max_body_bytes, by_path=[(BULK_UPLOAD_PATH, settings.bulk_max_bytes)]
+    )
     for module in (sessions, shipments, accounts, companies, registrations, contracts, postal_codes):
         api.include_router(module.router)
     for module in (support_desk, dashboards, health):

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 
+from api.fields import MAX_POSITION
+
 from lifecycle.application import IdempotencyKey, LifecycleApplication
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
@@ -83,9 +85,11 @@ async def get_idempotency_key(
     body = await request.body()
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False) if body else ""
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: fingerprint the bytes
         canonical = body.decode("utf-8", errors="replace")
-    fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+    # surrogatepass: a lone surrogate (refused by the schema after this) must not fail here.
+    text = f"{request.method} {request.url.path}\n{canonical}"
+    fingerprint = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     # The route's policy ran first (route dependencies precede the handler's): its caller is known.
     caller = getattr(request.state, "caller", None)
     who = f"{caller.actor.kind}:{caller.actor.id}" if caller is not None else "anonymous"
@@ -123,6 +127,7 @@ def get_read_at(
         int | None,
         Query(
             ge=0,
+            le=MAX_POSITION,
             description="Show at least this log position, as answered by a command in its X-Log-Position "
             "header (read-your-writes); 503 READ_MODEL_BEHIND if the read models do not reach it in time.",
         ),

@@ -11,8 +11,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from lifecycle.domain.errors import DomainError, Refusal
+from api.fields import DATE_OUT_OF_RANGE, INVALID_TEXT
+from lifecycle.domain.errors import (
+    BodyTooLarge,
+    DateOutOfRange,
+    DomainError,
+    InternalError,
+    InvalidText,
+    MalformedJson,
+    MethodNotAllowed,
+    Refusal,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +41,13 @@ STATUS_OF = {
 }
 
 
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+
 def problem(
-    status: int, code: str, title: str, detail: str, message_ja: str, request: Request, **extra: Any
+    status: int, code: str, title: str, detail: str, message_ja: str, request: Request,
+    headers: dict[str, str] | None = None, **extra: Any,
 ) -> JSONResponse:
     body = {
         "type": f"urn:lifecycle:problem:{code.lower().replace('_', '-')}",
@@ -42,7 +59,18 @@ def problem(
         "message_ja": message_ja,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def refusal(
+    error: DomainError, request: Request, status: int | None = None, headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """The problem of one of our own refusals (a DomainError class carries code and wording)."""
+    return problem(
+        status or STATUS_OF[error.kind], error.code, error.title, error.detail, error.message_ja, request,
+        headers=headers, **error.extra, **extra,
+    )
 
 
 def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -51,7 +79,7 @@ def _jsonable(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
-    response = problem(STATUS_OF[exc.kind], exc.code, exc.title, exc.detail, exc.message_ja, request, **exc.extra)
+    response = refusal(exc, request)
     if exc.kind is Refusal.UNAUTHENTICATED:
         response.headers["WWW-Authenticate"] = 'Bearer realm="lifecycle"'
     if "retry_after" in exc.extra:  # 429 and 503: when to try again, in whole seconds
@@ -59,32 +87,65 @@ async def domain_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+# Schema errors with a code of their own, most telling first: refused text (NUL, a line
+# break...) says more than a missing field beside it. Pydantic itself refuses a lone
+# surrogate as `string_unicode`.
+_CODED_ERRORS: tuple[tuple[frozenset[str], type[DomainError]], ...] = (
+    (frozenset({INVALID_TEXT, "string_unicode"}), InvalidText),
+    (frozenset({DATE_OUT_OF_RANGE}), DateOutOfRange),
+)
+
+
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = _jsonable(list(exc.errors()))
-    if any(e["type"] == "json_invalid" for e in errors):
-        return problem(
-            422, "MALFORMED_JSON", "The body is not valid JSON", "The request body could not be parsed as JSON.",
-            "リクエストの形式が正しくありません。", request, errors=errors,
-        )
+    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]) for e in errors)
+    types = {e["type"] for e in errors}
+    if "json_invalid" in types:
+        return refusal(MalformedJson("The request body could not be parsed as JSON."), request, errors=errors)
+    for coded, error_class in _CODED_ERRORS:
+        if types & coded:
+            return refusal(error_class(f"Refused fields: {fields}."), request, errors=errors)
     if errors and all(e["loc"][:1] == ["path"] for e in errors):
         # A malformed id in the path names no resource.
         return problem(
             404, "RESOURCE_NOT_FOUND", "No such resource", f"Nothing is found at {request.url.path}.",
             "該当する情報が見つかりません。", request, errors=errors,
         )
-    fields = ", ".join(".".join(str(p) for p in e["loc"][1:]) or e["loc"][0] for e in errors)
-    return problem(
-        422, "VALIDATION_ERROR", "The request does not match the schema", f"Invalid fields: {fields}.",
-        "入力内容に誤りがあります。", request, errors=errors,
-    )
+    return refusal(ValidationFailed(f"Invalid fields: {fields}."), request, errors=errors)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path: a path may have a GET route and a PATCH
+    route, and Starlette's own Allow names only the first one it matched."""
+    routes = request.app.router.routes
+    allowed = [
+        method for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    return ", ".join(allowed)
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: ("NOT_FOUND", "該当する情報が見つかりません。"), 405: ("METHOD_NOT_ALLOWED", "この操作は許可されていません。")}
+    if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+        # FastAPI's "error parsing the body": invalid UTF-8 (a ValueError) or JSON nested
+        # deeper than the parser goes (RecursionError). Malformed JSON, like any other.
+        return refusal(MalformedJson("The request body could not be parsed as JSON (or is not UTF-8)."), request, 422)
+    if exc.status_code == 413:
+        # The rest of the body stays unread: the connection cannot carry another request.
+        limit = {"limit_bytes": exc.limit} if hasattr(exc, "limit") else {}
+        return refusal(BodyTooLarge(str(exc.detail), **limit), request, headers={"Connection": "close"})
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
+        return refusal(error, request, 405, headers={"Allow": allow})
+    codes = {404: ("NOT_FOUND", "該当する情報が見つかりません。")}
     code, message_ja = codes.get(exc.status_code, (f"HTTP_{exc.status_code}", "リクエストを処理できませんでした。"))
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request)
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request, headers=exc.headers)
 
 
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -97,9 +158,11 @@ async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error")
-    return problem(
-        500, "INTERNAL_ERROR", "Unexpected error", "The request failed unexpectedly; nothing was changed.",
-        "システムエラーが発生しました。", request,
+    # The server drops the connection after an unhandled error even once the answer is sent:
+    # saying so lets a pooled client open a new one instead of failing its next request.
+    return refusal(
+        InternalError("The request failed unexpectedly; nothing was changed."), request, 500,
+        headers={"Connection": "close"},
     )
 
 

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.fields import MAX_LIST_ITEMS, CompanyName, ContractNumber, InquiryEmail, Phone, SerialText
 from api.schemas import Actor, Body, PeriodPublic, RegistrationContact, RegistrationPublic, RegistrationSite
 
 TermStatus = Literal["active", "future", "expired_renewable", "lapsed", "expired"]
@@ -75,7 +76,7 @@ class SiteTicketList(BaseModel):
 
 class EntitlementCheck(Body):
     model_config = ConfigDict(json_schema_extra={"examples": [{"serials": ["S/N:A1B2C3D4E5F6G7H8 A", "UNKNOWN01"]}]})
-    serials: list[str] = Field(min_length=1, max_length=100)
+    serials: list[SerialText] = Field(min_length=1, max_length=MAX_LIST_ITEMS)
 
 
 class Entitlement(BaseModel):
@@ -98,11 +99,12 @@ class InquiryCheck(Body):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"contract_number": "SU01234567", "phone": "03-2345-6789"}]}
     )
-    contract_number: str | None = Field(default=None, max_length=20)
-    serial: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=254)
-    phone: str | None = Field(default=None, max_length=30)
-    company: str | None = Field(default=None, max_length=200)
+    contract_number: ContractNumber | None = None
+    serial: SerialText | None = None
+    # The caller's address as they give it: compared, not validated as a login ID.
+    email: InquiryEmail | None = None
+    phone: Phone | None = None
+    company: CompanyName | None = None
 
 
 class InquiryMatch(BaseModel):
@@ -228,6 +230,16 @@ class ContractAsOf(BaseModel):
 # --- operations ------------------------------------------------------------------------------
 
 
+class FailedEvent(BaseModel):
+    """The event a read model stopped at (ids and names only)."""
+
+    position: int = Field(description="Its log position (notification id)")
+    topic: str = Field(description="Its event class")
+    originator_id: UUID
+    originator_version: int
+    error_type: str
+
+
 class ProjectionStatus(BaseModel):
     name: str
     position: int
@@ -236,10 +248,17 @@ class ProjectionStatus(BaseModel):
     running_here: bool = Field(description="This process runs it (on PostgreSQL one process per projection does)")
     events_processed: int
     last_error: str | None
+    state: Literal["running", "standby", "stopped"] = Field(
+        description="stopped: at an event it cannot apply (`failed_event`); reads that need it answer 503 "
+        "READ_MODEL_STOPPED until it is fixed and restarted"
+    )
+    failed_event: FailedEvent | None = None
 
 
 class Health(BaseModel):
-    status: Literal["ok", "lagging", "unavailable"]
+    status: Literal["ok", "lagging", "degraded", "unavailable"] = Field(
+        description="degraded: a read model stopped at an event it cannot apply"
+    )
     process_id: int = Field(description="The server process that answered (`running_here` is about it)")
     log_head: int = 0
     projections: list[ProjectionStatus]

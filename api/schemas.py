@@ -6,10 +6,36 @@ from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-Text = Field(min_length=1, max_length=200)
-OptionalText = Field(default=None, min_length=1, max_length=200)
+from api.fields import (
+    MAX_LIST_ITEMS,
+    AwareInstant,
+    Building,
+    City,
+    CodeNo,
+    CompanyName,
+    Email,
+    EmailOrEmpty,
+    IsoDate,
+    ModelName,
+    Password,
+    PersonName,
+    Phone,
+    PostalCode,
+    Prefecture,
+    Reason,
+    SerialText,
+    ServiceName,
+    SingleLine,
+    SiteName,
+    StrictBool,
+    Street,
+    TermYears,
+    TicketIdText,
+    Token,
+    VerificationCode,
+)
 
 
 class Body(BaseModel):
@@ -20,17 +46,17 @@ class Body(BaseModel):
 
 
 class OptionIn(Body):
-    serial: str = Text
-    code_no: str = Text
-    model: str = Text
+    serial: SerialText
+    code_no: CodeNo
+    model: ModelName
 
 
 class BundleIn(Body):
-    service: str = Text
-    term_years: int
-    sold_on: date
-    ticket_model: str = Text
-    options: list[OptionIn] = []
+    service: ServiceName
+    term_years: TermYears
+    sold_on: IsoDate
+    ticket_model: ModelName
+    options: list[OptionIn] = Field(default=[], max_length=MAX_LIST_ITEMS)
 
 
 class ShipmentCreate(Body):
@@ -41,10 +67,10 @@ class ShipmentCreate(Body):
             ]
         }
     )
-    serial: str = Text
-    code_no: str = Text
-    model: str = Text
-    shipped_on: date
+    serial: SerialText
+    code_no: CodeNo
+    model: ModelName
+    shipped_on: IsoDate
     bundle: BundleIn | None = None
 
 
@@ -73,13 +99,13 @@ class TicketCreate(Body):
             ]
         }
     )
-    ticket_id: str = Text
-    verification_code: str = Text
-    code_no: str = Text
-    service: str = Text
-    term_years: int
+    ticket_id: TicketIdText
+    verification_code: VerificationCode
+    code_no: CodeNo
+    service: ServiceName
+    term_years: TermYears
     kind: Literal["new", "renewal"]
-    sold_on: date
+    sold_on: IsoDate
 
 
 class TicketPublic(BaseModel):
@@ -110,24 +136,24 @@ class AccountCreate(Body):
             ]
         }
     )
-    email: EmailStr
-    password: str = Field(max_length=200)
-    name: str = Text
-    company_name: str = Text
-    phone: str = Text
-    agree_terms: bool
+    email: Email
+    password: Password
+    name: PersonName
+    company_name: CompanyName
+    phone: Phone
+    agree_terms: StrictBool  # JSON true: "yes" or 1 is not consent
 
 
 class AccountVerify(Body):
-    token: str = Field(min_length=1, max_length=500)
+    token: Token
 
 
 class AccountUpdate(Body):
-    name: str | None = OptionalText
-    company_name: str | None = OptionalText
-    phone: str | None = OptionalText
+    name: PersonName | None = None
+    company_name: CompanyName | None = None
+    phone: Phone | None = None
     # a new login ID takes effect only through the confirmation mail sent to it.
-    email: EmailStr | None = None
+    email: Email | None = None
 
 
 class AccountPublic(BaseModel):
@@ -142,11 +168,11 @@ class AccountPublic(BaseModel):
 
 
 class EmailChangeConfirm(Body):
-    token: str = Field(min_length=1, max_length=500)
+    token: Token
 
 
 class PasswordResetCreate(Body):
-    email: EmailStr
+    email: Email
 
 
 class PasswordResetAccepted(BaseModel):
@@ -158,8 +184,8 @@ class PasswordResetAccepted(BaseModel):
 
 
 class PasswordResetConfirm(Body):
-    token: str = Field(min_length=1, max_length=500)
-    password: str = Field(max_length=200)
+    token: Token
+    password: Password
 
 
 # --- companies, sites, fault contacts -----------------------------------------------------
@@ -167,11 +193,11 @@ class PasswordResetConfirm(Body):
 
 class CompanyCreate(Body):
     account_id: UUID
-    name: str = Text
+    name: CompanyName
 
 
 class CompanyUpdate(Body):
-    name: str = Text
+    name: CompanyName
 
 
 class CompanyPublic(BaseModel):
@@ -200,27 +226,27 @@ class SiteCreate(Body):
             ]
         }
     )
-    name: str = Text
-    postal_code: str = Field(min_length=7, max_length=10)
-    prefecture: str | None = Field(default=None, max_length=10, description="filled from the postal code when omitted")
-    city: str | None = Field(default=None, max_length=50, description="filled from the postal code when omitted")
-    street: str = Text
-    building: str = Field(default="", max_length=200)
-    person: str = Text
-    phone: str = Text
-    email: EmailStr
+    name: SiteName
+    postal_code: PostalCode
+    prefecture: Prefecture | None = Field(default=None, description="filled from the postal code when omitted")
+    city: City | None = Field(default=None, description="filled from the postal code when omitted")
+    street: Street
+    building: Building = ""
+    person: PersonName
+    phone: Phone
+    email: Email
 
 
 class SiteUpdate(Body):
-    name: str | None = OptionalText
-    postal_code: str | None = Field(default=None, min_length=7, max_length=10)
-    prefecture: str | None = Field(default=None, max_length=10)
-    city: str | None = Field(default=None, max_length=50)
-    street: str | None = OptionalText
-    building: str | None = Field(default=None, max_length=200)
-    person: str | None = OptionalText
-    phone: str | None = OptionalText
-    email: EmailStr | None = None
+    name: SiteName | None = None
+    postal_code: PostalCode | None = None
+    prefecture: Prefecture | None = None
+    city: City | None = None
+    street: Street | None = None
+    building: Building | None = None
+    person: PersonName | None = None
+    phone: Phone | None = None
+    email: Email | None = None
 
 
 class SitePublic(BaseModel):
@@ -255,29 +281,29 @@ class FaultContactCreate(Body):
             ]
         }
     )
-    company: str = Text
-    postal_code: str = Field(min_length=7, max_length=10)
-    prefecture: str | None = Field(default=None, max_length=10)
-    city: str | None = Field(default=None, max_length=50)
-    street: str = Text
-    building: str = Field(default="", max_length=200)
-    person: str = Text
-    phone: str = Text
-    mail1: EmailStr
-    mail2: EmailStr | Literal[""] = ""
+    company: CompanyName
+    postal_code: PostalCode
+    prefecture: Prefecture | None = None
+    city: City | None = None
+    street: Street
+    building: Building = ""
+    person: PersonName
+    phone: Phone
+    mail1: Email
+    mail2: EmailOrEmpty = ""
 
 
 class FaultContactUpdate(Body):
-    company: str | None = OptionalText
-    postal_code: str | None = Field(default=None, min_length=7, max_length=10)
-    prefecture: str | None = Field(default=None, max_length=10)
-    city: str | None = Field(default=None, max_length=50)
-    street: str | None = OptionalText
-    building: str | None = Field(default=None, max_length=200)
-    person: str | None = OptionalText
-    phone: str | None = OptionalText
-    mail1: EmailStr | None = None
-    mail2: EmailStr | Literal[""] | None = None
+    company: CompanyName | None = None
+    postal_code: PostalCode | None = None
+    prefecture: Prefecture | None = None
+    city: City | None = None
+    street: Street | None = None
+    building: Building | None = None
+    person: PersonName | None = None
+    phone: Phone | None = None
+    mail1: Email | None = None
+    mail2: EmailOrEmpty | None = None
 
 
 class FaultContactPublic(BaseModel):
@@ -304,24 +330,24 @@ class TicketRegistrationCreate(Body):
             "examples": [{"ticket_id": "12345678", "verification_code": "AB12CD", "serial": "S/N:A1B2C3D4E5F6G7H8 A"}]
         }
     )
-    ticket_id: str = Text
-    verification_code: str = Text
-    serial: str = Text
+    ticket_id: TicketIdText
+    verification_code: VerificationCode
+    serial: SerialText
 
 
 class BundleRegistrationCreate(Body):
-    serial: str = Text
-    option_serials: list[str] = Field(default=[], max_length=100)
+    serial: SerialText
+    option_serials: list[SerialText] = Field(default=[], max_length=MAX_LIST_ITEMS)
 
 
 class RenewalCreate(Body):
-    ticket_id: str = Text
-    verification_code: str = Text
+    ticket_id: TicketIdText
+    verification_code: VerificationCode
 
 
 class ServiceUpgradeCreate(Body):
-    service: str = Text
-    reason: str = Field(default="", max_length=500)
+    service: ServiceName
+    reason: Reason = ""
 
 
 class PeriodPublic(BaseModel):
@@ -409,7 +435,7 @@ class PostalCodePublic(BaseModel):
 
 
 class TimersRun(Body):
-    as_of: AwareDatetime = Field(description="Fire every timer due by this instant (ISO 8601 with offset).")
+    as_of: AwareInstant = Field(description="Fire every timer due by this instant (ISO 8601 with offset).")
 
 
 class NotificationPublic(BaseModel):
@@ -445,8 +471,8 @@ class NotificationList(BaseModel):
 
 
 class SessionCreate(Body):
-    email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
+    email: Email
+    password: Password
 
 
 class SessionPublic(BaseModel):
@@ -461,7 +487,7 @@ class SessionPublic(BaseModel):
 
 class ApiKeyCreate(Body):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    roles: list[str] = Field(min_length=1, max_length=10)
+    roles: list[SingleLine(40)] = Field(min_length=1, max_length=10)  # type: ignore[valid-type]
 
 
 class ApiKeyPublic(BaseModel):

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from lifecycle.bulk.container import MAX_BYTES as BULK_SHEET_MAX_BYTES
 from lifecycle.domain.periods import RenewalPolicy
 from lifecycle.domain.terms import SupportTerms
 
@@ -27,6 +28,12 @@ class Settings(BaseSettings):
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
     var_dir: Path = Path("./var")
+
+    # Request bodies over this many bytes are refused with 413 before they are read.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1)
+    # The bulk upload (POST /v1/companies/{id}/bulk): the sheet's own 20 MiB limit (lifecycle.bulk)
+    # plus room for the multipart envelope, so that a sheet at the limit meets the sheet's check.
+    bulk_max_bytes: int = Field(default=BULK_SHEET_MAX_BYTES + 64 * 1024, ge=1)
 
     # Support terms (P-1, T-5, R-2): months of the first period per term in years, ...
     first_period_months: dict[int, int] = Field(default_factory=lambda: {1: 13, 5: 63, 7: 87})

@@ -1,12 +1,12 @@
 """The auditor's view of a contract: its history (paged, filtered) and its state at any instant."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.access import PolicyRoute
 from api.deps import HistoryDep
+from api.fields import MAX_LIST_ITEMS, MAX_OFFSET, ContractNumber, EventTypeName, Instant
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ContractAsOf
 from api.schemas import ContractHistoryPublic
@@ -16,15 +16,16 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/contracts", tags=["audit
 
 @router.get("/{contract_number}/history", response_model=ContractHistoryPublic)
 def contract_history(
-    contract_number: str,
+    contract_number: ContractNumber,
     history: HistoryDep,
     event_type: Annotated[
-        list[str] | None, Query(alias="type", description="Only events of these types (repeat the parameter)")
+        list[EventTypeName] | None,
+        Query(alias="type", max_length=MAX_LIST_ITEMS, description="Only events of these types (repeat the parameter)"),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Recorded at or after this instant (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="Recorded before this instant (ISO 8601)")] = None,
+    since: Annotated[Instant | None, Query(description="Recorded at or after this instant (ISO 8601)")] = None,
+    until: Annotated[Instant | None, Query(description="Recorded before this instant (ISO 8601)")] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
     """Every event of the contract, in order, with its type, version, timestamp and data."""
     return history.contract_history(contract_number, event_type, since, until, limit, offset)
@@ -32,10 +33,10 @@ def contract_history(
 
 @router.get("/{contract_number}", response_model=ContractAsOf)
 def contract_as_of(
-    contract_number: str,
+    contract_number: ContractNumber,
     history: HistoryDep,
     as_of: Annotated[
-        datetime | None, Query(description="The instant (ISO 8601 with offset); default: now")
+        Instant | None, Query(description="The instant (ISO 8601 with offset); default: now")
     ] = None,
 ) -> dict:
     """The contract as it stood at `as_of`, rebuilt from its events recorded up to then."""

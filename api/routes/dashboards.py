@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.access import PolicyRoute
 from api.deps import DashboardsDep, ReadAtDep
 from api.exports import XLSX, export
+from api.fields import MAX_OFFSET, CompanyName, ContractNumber, ModelName, ServiceName
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import ExpiryDashboard, ServiceInDashboard
 from lifecycle.queries.dashboards import ExpiryFilters
@@ -23,7 +24,7 @@ FILES = {
 }
 Format = Annotated[Literal["json", "csv", "xlsx"], Query(alias="format", description="json, or a file of the whole list")]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 EXPIRY_COLUMNS = (
     "contract_number", "company_name", "serial", "kind", "ticket_id", "model", "service",
@@ -43,11 +44,11 @@ def expiry(
         Literal["ending_30", "ending_60", "ending_90", "ending_180", "expired_renewable", "lapsed"],
         Query(alias="list", description="Which list: ending within N days, expired but renewable, or lapsed"),
     ] = "ending_90",
-    contract_number: str | None = None,
+    contract_number: ContractNumber | None = None,
     site_id: UUID | None = None,
-    service: str | None = None,
-    model: str | None = None,
-    company: Annotated[str | None, Query(description="Part of the company name")] = None,
+    service: ServiceName | None = None,
+    model: ModelName | None = None,
+    company: Annotated[CompanyName | None, Query(description="Part of the company name")] = None,
     sort: Literal["end", "-end", "serial", "contract_number", "company", "model"] = "end",
     limit: Limit = 50,
     offset: Offset = 0,
@@ -69,7 +70,7 @@ def service_in(
     dashboards: DashboardsDep,
     read_at: ReadAtDep,
     overdue: Annotated[bool, Query(description="Only those past their M-1 deadline")] = False,
-    contract_number: str | None = None,
+    contract_number: ContractNumber | None = None,
     site_id: UUID | None = None,
     sort: Literal["deadline", "-deadline", "registered_on", "contract_number"] = "deadline",
     limit: Limit = 50,

@@ -27,7 +27,8 @@ LAGGING_AFTER = 1000
 @router.get("/v1/health", response_model=Health, responses={503: {"model": Health}})
 def health(read_models: ReadModelsDep) -> Any:
     """200 while the event store answers (status `lagging` when a read model is far behind or
-    failing); 503 when the event store cannot be read."""
+    failing, `degraded` when one stopped at an event it cannot apply: see its `failed_event`);
+    503 when the event store cannot be read."""
     try:
         projections = read_models.status()
     except Exception as error:  # the store is down: say so instead of failing the probe
@@ -35,10 +36,11 @@ def health(read_models: ReadModelsDep) -> Any:
             {"status": "unavailable", "process_id": os.getpid(), "detail": type(error).__name__, "projections": []},
             503,
         )
+    stopped = any(p["failed_event"] for p in projections)
     lagging = any(p["lag"] > LAGGING_AFTER or p["last_error"] for p in projections)
     head = max((p["head"] for p in projections), default=0)
     return {
-        "status": "lagging" if lagging else "ok",
+        "status": "degraded" if stopped else "lagging" if lagging else "ok",
         "process_id": os.getpid(),
         "log_head": head,
         "projections": projections,

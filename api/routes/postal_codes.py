@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.access import PolicyRoute
 from api.deps import AppDep
+from api.fields import PostalCodeText
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import PostalCodePublic
 
@@ -13,6 +14,6 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/postal-codes", tags=["ad
 
 
 @router.get("/{code}", response_model=PostalCodePublic)
-def lookup(code: str, app: AppDep) -> dict:
+def lookup(code: PostalCodeText, app: AppDep) -> dict:
     """Prefecture, city and town of an ordinary postal code; office codes answer E2."""
     return asdict(app.postal_codes.lookup(code))

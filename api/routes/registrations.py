@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from api.access import PolicyRoute
 from api.deps import IdempotencyDep, ReadAtDep, RegistrationsDep, SupportDeskDep
+from api.fields import SerialText
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import RegistrationLookup, SiteTicketList
 from api.schemas import (
@@ -39,21 +40,21 @@ def site_registrations(site_id: UUID, desk: SupportDeskDep, read_at: ReadAtDep) 
 
 
 @router.post("/registrations/{serial}/renewals", status_code=201, response_model=RegistrationPublic)
-def renew(serial: str, body: RenewalCreate, registrations: RegistrationsDep, idempotency: IdempotencyDep) -> dict:
+def renew(serial: SerialText, body: RenewalCreate, registrations: RegistrationsDep, idempotency: IdempotencyDep) -> dict:
     """Renew a registration with a renewal ticket while the renewal window is open."""
     return registrations.renew(serial, body.ticket_id, body.verification_code, idempotency)
 
 
 @router.post("/registrations/{serial}/service-upgrades", status_code=201, response_model=RegistrationPublic)
 def upgrade_service_level(
-    serial: str, body: ServiceUpgradeCreate, registrations: RegistrationsDep, idempotency: IdempotencyDep
+    serial: SerialText, body: ServiceUpgradeCreate, registrations: RegistrationsDep, idempotency: IdempotencyDep
 ) -> dict:
     """Internal: a sales action upgrading the service level (Q12)."""
     return registrations.upgrade_service_level(serial, body.service, body.reason, idempotency)
 
 
 @router.get("/registrations/{serial}", response_model=RegistrationLookup)
-def registration(serial: str, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
+def registration(serial: SerialText, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
     """One registration for the call center (seed p.21), by the serial of the unit or of one
     of its bundle's options: ticket ID, user name, model, serial, site, period, fault contacts."""
     return desk.registration(serial, read_at)

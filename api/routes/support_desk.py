@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from api.access import PolicyRoute
 from api.deps import ReadAtDep, SupportDeskDep
+from api.fields import TicketIdText
 from api.problems import PROBLEM_RESPONSES
 from api.read_schemas import EntitlementCheck, EntitlementResults, InquiryCheck, InquiryResult, RegistrationLookup
 
@@ -11,7 +12,7 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["support desk"],
 
 
 @router.get("/tickets/{ticket_id}/registration", response_model=RegistrationLookup)
-def registration_by_ticket(ticket_id: str, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
+def registration_by_ticket(ticket_id: TicketIdText, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
     """The registration a ticket (new or renewal) was used for, as the call center sees it."""
     return desk.registration_by_ticket(ticket_id, read_at)
 

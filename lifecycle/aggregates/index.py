@@ -8,6 +8,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated
+from lifecycle.domain.accounts import login_id
 
 
 class Index(Aggregate):
@@ -28,7 +29,8 @@ class Index(Aggregate):
 
 
 def email_key(email: str) -> str:
-    return f"/accounts/email/{email.strip().lower()}"
+    """The Index key of a login ID; every lookup and claim of an address goes through it."""
+    return f"/accounts/email/{login_id(email)}"
 
 
 def site_key(site_id: UUID) -> str:

@@ -17,6 +17,7 @@ from lifecycle.domain.errors import (
     ShipmentAlreadyRecorded,
     TicketAlreadyRecorded,
 )
+from lifecycle.domain.limits import check_date_in_range
 from lifecycle.domain.serials import normalise_code_no, normalise_serial, normalise_ticket_id
 
 if TYPE_CHECKING:
@@ -54,9 +55,11 @@ class ShipmentHistory:
     ) -> Answer:
         def decide():  # noqa: ANN202
             main_serial = normalise_serial(serial)
+            check_date_in_range(shipped_on, "shipped_on")
             terms = None
             if bundle is not None:
                 self.app.terms.check_term(bundle["term_years"])
+                check_date_in_range(bundle["sold_on"], "bundle.sold_on")
                 options = tuple(
                     OptionUnit(normalise_serial(o["serial"]), normalise_code_no(o["code_no"]), o["model"])
                     for o in bundle.get("options", ())
@@ -96,6 +99,7 @@ class ShipmentHistory:
     ) -> Answer:
         def decide():  # noqa: ANN202
             self.app.terms.check_term(term_years)
+            check_date_in_range(sold_on, "sold_on")  # the period is computed from it (P-1)
             if kind not in TICKET_KINDS:
                 raise InvalidTicketTerm(f"A ticket is 'new' or 'renewal', not {kind!r}.")
             normalised_id = normalise_ticket_id(ticket_id)

@@ -350,6 +350,15 @@ class UnknownProjection(DomainError):
     message_ja = "指定された集計は存在しません。"
 
 
+class ReadModelStopped(DomainError):
+    """A read model stopped at an event it cannot apply: waiting would never end."""
+
+    code = "READ_MODEL_STOPPED"
+    kind = Refusal.UNAVAILABLE
+    title = "The read model stopped at an event it cannot apply"
+    message_ja = "集計処理が停止しているため、最新の情報を表示できません。システム管理者にお問い合わせください。"
+
+
 # --- notifications (operating the mails) ------------------------------------------------
 
 
@@ -575,3 +584,54 @@ class UnknownRole(DomainError):
     code = "UNKNOWN_ROLE"
     title = "No such role"
     message_ja = "指定された権限（ロール）は存在しません。"
+
+
+# --- input refused at the door (the HTTP layer raises these from schema checks) -------
+
+
+class InvalidText(DomainError):
+    """NUL, lone surrogates, line breaks, tabs and other control characters: no field is
+    multi-line, and PostgreSQL cannot store NUL."""
+
+    code = "INVALID_TEXT"
+    title = "The text holds characters that are not accepted"
+    message_ja = "使用できない文字（改行・タブ・制御文字など）が含まれています。"
+
+
+class DateOutOfRange(DomainError):
+    code = "DATE_OUT_OF_RANGE"
+    title = "The date is outside the accepted range"
+    message_ja = "日付は2000年1月1日から2100年12月31日までの範囲で入力してください。"
+
+
+class ValidationFailed(DomainError):
+    code = "VALIDATION_ERROR"
+    title = "The request does not match the schema"
+    message_ja = "入力内容に誤りがあります。"
+
+
+class MalformedJson(DomainError):
+    """Not JSON, not UTF-8, or nested deeper than the parser goes."""
+
+    code = "MALFORMED_JSON"
+    title = "The body is not valid JSON"
+    message_ja = "リクエストの形式が正しくありません。"
+
+
+class BodyTooLarge(DomainError):
+    code = "BODY_TOO_LARGE"
+    kind = Refusal.TOO_LARGE
+    title = "The request body is over the size limit"
+    message_ja = "送信されたデータのサイズが上限を超えています。"
+
+
+class MethodNotAllowed(DomainError):
+    code = "METHOD_NOT_ALLOWED"
+    title = "The method is not allowed on this path"
+    message_ja = "この操作は許可されていません。"
+
+
+class InternalError(DomainError):
+    code = "INTERNAL_ERROR"
+    title = "Unexpected error"
+    message_ja = "システムエラーが発生しました。"

@@ -6,12 +6,29 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
+from lifecycle.domain.errors import DateOutOfRange
+from lifecycle.domain.limits import check_date_in_range
+
 
 def add_months(day: date, months: int) -> date:
     """The same day `months` later; only ever called with the 1st of a month."""
     assert day.day == 1, day
     index = day.year * 12 + (day.month - 1) + months
-    return date(index // 12, index % 12 + 1, 1)
+    return _date(index // 12, index % 12 + 1, 1)
+
+
+def _date(year: int, month: int, day: int) -> date:
+    # Refused, not a ValueError (a 500): only reachable from dates outside the accepted range.
+    if not date.min.year <= year <= date.max.year:
+        raise DateOutOfRange(f"Year {year} is beyond the calendar.")
+    return date(year, month, day)
+
+
+def _days_after(day: date, days: int) -> date:
+    try:
+        return day + timedelta(days=days)
+    except OverflowError:
+        raise DateOutOfRange(f"{days} days after {day.isoformat()} is beyond the calendar.") from None
 
 
 def first_of_next_month(day: date) -> date:
@@ -25,16 +42,18 @@ class SupportPeriod:
 
     @classmethod
     def of_months(cls, start: date, months: int) -> SupportPeriod:
-        return cls(start, add_months(start, months) - timedelta(days=1))
+        return cls(start, _days_after(add_months(start, months), -1))
 
     @classmethod
     def from_sale(cls, sold_on: date, months: int) -> SupportPeriod:
-        """P-1: from the 1st of the month after the sale, whenever the registration."""
+        """P-1: from the 1st of the month after the sale, whenever the registration. A sale
+        date outside the accepted range (a ticket recorded before it was checked) is refused."""
+        check_date_in_range(sold_on, "sold_on")
         return cls.of_months(first_of_next_month(sold_on), months)
 
     def continued(self, months: int) -> SupportPeriod:
         """R-3: the next period starts the day after this one ends, without a gap."""
-        return SupportPeriod.of_months(self.end + timedelta(days=1), months)
+        return SupportPeriod.of_months(_days_after(self.end, 1), months)
 
     def __str__(self) -> str:
         return f"{self.start:%Y/%m/%d} ～ {self.end:%Y/%m/%d}"
@@ -49,8 +68,8 @@ class RenewalPolicy:
     grace_days: int = 90
 
     def window(self, end: date) -> tuple[date, date]:
-        opens = _months_before(end + timedelta(days=1), self.lead_months)
-        return opens, end + timedelta(days=self.grace_days)
+        opens = _months_before(_days_after(end, 1), self.lead_months)
+        return opens, _days_after(end, self.grace_days)
 
     def is_open(self, end: date, today: date) -> bool:
         opens, closes = self.window(end)
@@ -58,15 +77,15 @@ class RenewalPolicy:
 
     def has_lapsed(self, end: date, today: date) -> bool:
         """Past the window: the coverage can no longer be renewed."""
-        return today > end + timedelta(days=self.grace_days)
+        return today > _days_after(end, self.grace_days)
 
 
 def _months_before(day: date, months: int) -> date:
     """`day` moved back by whole months, clamped to the month's last day."""
     index = day.year * 12 + (day.month - 1) - months
     year, month = index // 12, index % 12 + 1
-    last = (date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)).day
-    return date(year, month, min(day.day, last))
+    last = _days_after(_date(year + (month == 12), month % 12 + 1, 1), -1).day
+    return _date(year, month, min(day.day, last))
 
 
 class CoverageStatus(Enum):

@@ -12,12 +12,12 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from lifecycle.domain.errors import ReadModelBehind, UnknownProjection
+from lifecycle.domain.errors import ReadModelBehind, ReadModelStopped, UnknownProjection
 from lifecycle.leadership import leadership_for
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
-from lifecycle.projections.engine.runner import PostgresWakeups, ProjectionRunner
+from lifecycle.projections.engine.runner import EventNotApplied, PostgresWakeups, ProjectionRunner
 from lifecycle.projections.service_in import ServiceIn
 from lifecycle.projections.engine.views import REBUILD_SUFFIX, ReadModelView, build_view
 
@@ -83,6 +83,8 @@ class ReadModels:
                 runner.is_leader = True
                 try:
                     runner.catch_up(deadline=deadline)
+                except EventNotApplied as stopped:
+                    runner.stop_at(stopped)
                 except Exception:
                     log.exception("catching up %s at start failed; its runner retries", runner.name)
         for runner in self.runners.values():
@@ -130,7 +132,17 @@ class ReadModels:
         if not position:
             return
         for name in names or tuple(self.runners):
-            if not self.runners[name].wait_for(position, self.wait_timeout):
+            runner = self.runners[name]
+            if not runner.wait_for(position, self.wait_timeout):
+                failed = runner.failed_event
+                if failed is not None:  # it will never get there: say so now, not after the wait
+                    raise ReadModelStopped(
+                        f"Read model {name} stopped at log position {failed.position} ({failed.topic}), "
+                        f"an event it cannot apply; it cannot show position {position}.",
+                        projection=name,
+                        min_position=position,
+                        failed_position=failed.position,
+                    )
                 raise ReadModelBehind(
                     f"Read model {name} has not reached log position {position} within {self.wait_timeout}s.",
                     projection=name,

@@ -16,7 +16,7 @@ from lifecycle.bootstrap import build_application
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.leadership import AdvisoryLock
 from lifecycle.projections.coverage import Coverage
-from lifecycle.projections.engine.runner import ProjectionRunner
+from lifecycle.projections.engine.runner import EventNotApplied, ProjectionRunner
 from lifecycle.projections.engine.views import PositionMoved, build_view
 from lifecycle.projections.read_models import ReadModels
 from lifecycle.settings import Settings
@@ -81,8 +81,9 @@ class TestProjectionRunner:
                     raise RuntimeError("the process died here")
 
         crashing = ProjectionRunner(app, Crashing(view), batch_size=3)
-        with pytest.raises(RuntimeError):
+        with pytest.raises(EventNotApplied) as stopped:  # a handler's error stops the runner at its event
             crashing.catch_up()
+        assert isinstance(stopped.value.__cause__, RuntimeError)
         before = view.position()
         assert len(coverage_rows(view)) == 0  # the batch was rolled back with its position
         restarted = ProjectionRunner(app, Coverage(view), batch_size=3)
@@ -232,3 +233,48 @@ def test_one_process_at_a_time_runs_the_timer_scheduler_on_postgres(postgres_url
             scheduler.stop()
         for app in apps:
             app.close()
+
+
+@pytest.mark.postgres
+def test_a_batch_the_store_refuses_is_applied_up_to_the_event_it_cannot_hold(postgres_url: str, tmp_path: Path) -> None:
+    """Issue 11: a NUL saved past the door (an event stored before the door refused it) made
+    PostgreSQL refuse the whole batch, and the runner retried it forever. It now applies the
+    batch one event at a time, commits everything before that event and stops at it."""
+    from lifecycle.projections.parties import Parties
+
+    settings = settings_for("postgres", tmp_path, postgres_url)
+    app = build_application(settings, clock=FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))
+    try:
+        for n, name in enumerate(["山田", "山田\x00太郎", "佐藤"]):
+            app.accounts.sign_up(f"p{n}@example.co.jp", "secret123", name, "株式会社", "03-1234-5678", True)
+        # Each sign-up saves the account's SignedUp, then its Index claim: positions 1..6.
+        runner = ProjectionRunner(app, Parties(build_view(app.factory.datastore, "parties", Parties.tables,
+                                                          topics=Parties.topics)), batch_size=100)
+        with pytest.raises(EventNotApplied) as stopped:
+            runner.catch_up()
+        assert stopped.value.failed.position == 3
+        assert stopped.value.failed.topic.endswith("Account.SignedUp")
+        assert stopped.value.failed.error_type == "DataError"
+        assert runner.position() == 1  # up to the first SignedUp (its Index claim is not a parties event)
+        assert [r["name"] for r in runner.view.query("SELECT name FROM {accounts}")] == ["山田"]
+    finally:
+        app.close()
+
+
+def test_an_outage_inside_a_handler_is_retried_not_a_stop(app: Any) -> None:
+    """A handler reads rows as it goes; the database going away then is no fault of the event."""
+    from eventsourcing.persistence import OperationalError
+
+    register_units(app, 1)
+    view = build_view(app.factory.datastore, "coverage", Coverage.tables, topics=Coverage.topics)
+
+    class Outage(Coverage):
+        def process_event(self, domain_event: Any, tracking: Any) -> None:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    runner = ProjectionRunner(app, Outage(view))
+    with pytest.raises(OperationalError):
+        runner.catch_up()
+    assert runner.failed_event is None
+    ProjectionRunner(app, Coverage(view)).catch_up()
+    assert len(coverage_rows(view)) == 1

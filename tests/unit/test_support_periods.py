@@ -1,10 +1,11 @@
 """P-1, R-2, R-3: support periods and the renewal window, as calendar arithmetic."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
-from lifecycle.domain.errors import InvalidTicketTerm
+from lifecycle.domain.errors import DateOutOfRange, InvalidTicketTerm
+from lifecycle.domain.limits import EARLIEST_DATE, LATEST_DATE
 from lifecycle.domain.periods import CoverageStatus, RenewalPolicy, SupportPeriod, coverage_status
 from lifecycle.domain.terms import SupportTerms
 
@@ -69,3 +70,43 @@ def test_T5_only_delivery_standard_1_or_5_years_start_a_new_coverage() -> None:
     assert terms.is_new_ticket_service("Delivery Standard", 5)
     assert not terms.is_new_ticket_service("デリバリースタンダード", 7)
     assert not terms.is_new_ticket_service("オンサイトスタンダード", 1)
+
+
+# --- near the accepted range (issue 11: a sale in year 9998 gave a 500 at registration) ----
+
+LAST_PERIOD = {1: date(2102, 1, 31), 5: date(2106, 3, 31), 7: date(2108, 3, 31)}
+
+
+@pytest.mark.parametrize("years", [1, 5, 7])
+def test_P1_a_sale_on_the_last_accepted_day_has_a_period_a_window_and_renewals(years: int) -> None:
+    period = terms.first_period(LATEST_DATE, years)
+    assert period == SupportPeriod(date(2101, 1, 1), LAST_PERIOD[years])
+    opens, closes = terms.renewal.window(period.end)
+    assert opens < period.end < closes
+    renewed = terms.renewal_period(period, 7)
+    assert renewed.start == period.end + timedelta(days=1)
+    assert coverage_status(renewed, closes, terms.renewal) is CoverageStatus.ACTIVE
+
+
+def test_P1_a_sale_on_the_first_accepted_day_starts_the_next_month() -> None:
+    assert terms.first_period(EARLIEST_DATE, 1) == SupportPeriod(date(2000, 2, 1), date(2001, 2, 28))
+
+
+@pytest.mark.parametrize("sold_on", [date(1999, 12, 31), date(2101, 1, 1), date(9998, 10, 10), date(9999, 12, 31),
+                                     date(1, 1, 1)])
+def test_P1_a_sale_date_outside_the_accepted_range_is_refused_not_an_overflow(sold_on: date) -> None:
+    with pytest.raises(DateOutOfRange):
+        terms.first_period(sold_on, 1)
+
+
+def test_period_arithmetic_at_the_end_of_the_calendar_is_refused_not_an_overflow() -> None:
+    """Only a recorded date outside the range could get here; it must answer 422, never 500."""
+    last = SupportPeriod(date(9999, 1, 1), date(9999, 12, 31))
+    with pytest.raises(DateOutOfRange):
+        last.continued(12)
+    with pytest.raises(DateOutOfRange):
+        RenewalPolicy().window(date.max)
+    with pytest.raises(DateOutOfRange):
+        RenewalPolicy().has_lapsed(date.max, date.max)
+    with pytest.raises(DateOutOfRange):
+        SupportPeriod.of_months(date(9999, 12, 1), 1)

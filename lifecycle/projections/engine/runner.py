@@ -7,6 +7,14 @@ events channel. With several API processes on PostgreSQL each projection is run 
 process that holds its advisory lock; the others stand by and take over when that process
 dies (its session, and so its lock, ends). The compare-and-set on the tracking position in
 `ReadModelView.commit` keeps even a mistaken second runner from applying anything twice.
+
+An event the projection cannot apply (a handler raises, or the store refuses the rows made
+from it, as PostgreSQL refuses a NUL in text) stops the runner at that event: retrying would
+fail the same way forever. It says so in one log line (projection, position, topic, error
+type; ids only, no personal data), health shows the failed event, and reads that would wait
+for the read model are refused at once. On PostgreSQL the stopped runner gives up its lock,
+so each standing-by process meets the event once and knows it too. A restart (after a fix)
+or a rebuild tries again.
 """
 
 from __future__ import annotations
@@ -17,10 +25,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import DataError, Notification, PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.leadership import Leadership
@@ -30,6 +40,54 @@ from lifecycle.projections.engine.views import Changes, PositionMoved
 log = logging.getLogger(__name__)
 
 ANALYZE_AFTER_ROWS = 20_000
+
+# What the store answers when it cannot hold the rows of a batch: the same on every retry.
+STORE_REFUSALS = (DataError, UnicodeError)
+# A handler reads rows as it goes: an outage then is no fault of the event, and is retried.
+TRANSIENT = (PersistenceError, OSError)
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """The event a projection stopped at: ids and names only, never the event's data."""
+
+    position: int
+    topic: str
+    originator_id: UUID
+    originator_version: int
+    error_type: str
+
+    @classmethod
+    def of(cls, notification: Notification, error: BaseException) -> FailedEvent:
+        return cls(
+            notification.id, notification.topic, notification.originator_id,
+            notification.originator_version, type(error).__name__,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "topic": self.topic,
+            "originator_id": str(self.originator_id),
+            "originator_version": self.originator_version,
+            "error_type": self.error_type,
+        }
+
+
+class EventNotApplied(Exception):
+    """The projection cannot apply this event; it stops here."""
+
+    def __init__(self, projection: str, failed: FailedEvent) -> None:
+        super().__init__(
+            f"projection {projection} stopped: cannot apply the event at position {failed.position} "
+            f"(topic {failed.topic}, aggregate {failed.originator_id} version {failed.originator_version}): "
+            f"{failed.error_type}"
+        )
+        self.failed = failed
+
+
+class _BatchRefused(Exception):
+    """The store refused a batch of several events: look for the event one at a time."""
 
 
 class PostgresWakeups:
@@ -93,6 +151,10 @@ class ProjectionRunner:
         self.events_processed = 0
         self.batches_committed = 0
         self.last_error: str | None = None
+        self.failed_event: FailedEvent | None = None  # set when stopped at an event
+        # After the store refused a batch: events one at a time up to this position, to find
+        # the one it cannot hold.
+        self._single_until: int | None = None
         self._committed: int | None = None  # the position this process knows is committed
         self._rows_since_analyze = 0
         self._wake = threading.Event()
@@ -122,7 +184,7 @@ class ProjectionRunner:
         notifications, end = self._fetch(start, head)
         changes, count = self._apply(notifications)
         try:
-            self.view.commit(start, end, changes)
+            self._commit(start, end, changes, notifications)
         except BaseException:
             self._abandon()
             raise
@@ -133,9 +195,14 @@ class ProjectionRunner:
     def catch_up(self, until: int | None = None, deadline: float | None = None) -> int:
         """Runs batches until the view reaches `until` (default: the head now), or until the
         monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
-        read from the log and the previous one committed; a failed commit abandons them all."""
+        read from the log and the previous one committed; a failed commit abandons them all.
+        Raises EventNotApplied at an event the projection cannot apply."""
         with self._pipeline_threads() as (reader, committer):
-            return self._catch_up(reader, committer, until, deadline)
+            while True:
+                try:
+                    return self._catch_up(reader, committer, until, deadline)
+                except _BatchRefused:
+                    continue  # again from the last commit, one event at a time
 
     @contextmanager
     def _pipeline_threads(self) -> Iterator[tuple[ThreadPoolExecutor, ThreadPoolExecutor]]:
@@ -152,7 +219,7 @@ class ProjectionRunner:
         target = self.head() if until is None else until
         start = self._committed if self._committed is not None else self.position()
         first = start
-        pending: tuple[Future[None], int, Changes, int] | None = None
+        pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
         try:
             fetched = reader.submit(self._fetch, start, target) if start < target else None
             while (
@@ -165,7 +232,10 @@ class ProjectionRunner:
                 changes, count = self._apply(notifications)
                 if pending is not None:
                     self._finish(pending)
-                pending = (committer.submit(self.view.commit, start, end, changes), end, changes, count)
+                pending = (
+                    committer.submit(self._commit, start, end, changes, notifications), end, changes, count,
+                    notifications,
+                )
                 start = end
                 if self.projection.rows.over_capacity():
                     self._finish(pending)
@@ -187,15 +257,17 @@ class ProjectionRunner:
         # A bounded range of the log per query: its cost does not depend on how far behind the
         # projection is, nor on the planner's statistics for the events table.
         stop = min(head, start + max(10 * self.batch_size, 10_000))
+        single = self._single_until is not None and start < self._single_until
+        limit = 1 if single else self.batch_size
         notifications = self.app.recorder.select_notifications(
             start=start,
-            limit=self.batch_size,
+            limit=limit,
             stop=stop,
             topics=self.projection.topics,
             inclusive_of_start=False,
         )
         # Every event up to `stop` has been read when the batch is not full.
-        return notifications, notifications[-1].id if len(notifications) == self.batch_size else stop
+        return notifications, notifications[-1].id if len(notifications) == limit else stop
 
     def _apply(self, notifications: Sequence[Notification]) -> tuple[Changes, int]:
         """Applies a batch to the rows; answers its changes."""
@@ -206,19 +278,39 @@ class ProjectionRunner:
             tracking_name = self.view.tracking_name
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
             for notification in notifications:
-                process_event(to_event(notification), Tracking(tracking_name, notification.id))
+                try:
+                    process_event(to_event(notification), Tracking(tracking_name, notification.id))
+                except STORE_REFUSALS as error:
+                    raise EventNotApplied(self.name, FailedEvent.of(notification, error)) from error
+                except TRANSIENT:
+                    raise
+                except Exception as error:
+                    raise EventNotApplied(self.name, FailedEvent.of(notification, error)) from error
         except BaseException:
             self._abandon()
             raise
         # Copies: the next batch changes the cached rows while this one is being committed.
         return rows.changes.copy(), len(notifications)
 
-    def _finish(self, pending: tuple[Future[None], int, Changes, int]) -> None:
-        future, end, changes, count = pending
+    def _commit(self, start: int, end: int, changes: Changes, notifications: Sequence[Notification]) -> None:
+        try:
+            self.view.commit(start, end, changes)
+        except STORE_REFUSALS as error:
+            if len(notifications) == 1:
+                raise EventNotApplied(self.name, FailedEvent.of(notifications[0], error)) from error
+            if not notifications:
+                raise
+            self._single_until = end
+            raise _BatchRefused() from error
+
+    def _finish(self, pending: tuple[Future[None], int, Changes, int, Sequence[Notification]]) -> None:
+        future, end, changes, count, _ = pending
         future.result()
         self._committed_batch(end, changes, count)
 
     def _committed_batch(self, end: int, changes: Changes, count: int) -> None:
+        if self._single_until is not None and end >= self._single_until:
+            self._single_until = None  # the refused batch went in one event at a time after all
         self._rows_since_analyze += sum(len(r) for r in changes.upserts.values())
         self.events_processed += count
         self.batches_committed += 1
@@ -253,6 +345,8 @@ class ProjectionRunner:
             if not self.is_leader or known is None:
                 if self.position() >= position:  # another process may run it
                     return True
+            if self.failed_event is not None:
+                return False  # stopped: it will not get there
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -295,9 +389,22 @@ class ProjectionRunner:
         with self._pipeline_threads() as (reader, committer):
             self._run_with(reader, committer)
 
+    def stop_at(self, stopped: EventNotApplied) -> None:
+        """Stops at an event it cannot apply: one log line, the failed event kept for health
+        and for the reads that would wait, and the lock given up for another process."""
+        self.failed_event = stopped.failed
+        self.last_error = f"stopped at position {stopped.failed.position}: {stopped.failed.error_type}"
+        log.error("%s", stopped)
+        # The traceback may quote the event's data: only for whoever turns debugging on.
+        log.debug("projection %s: the error", self.name, exc_info=stopped.__cause__)
+        with self._advanced:
+            self._advanced.notify_all()  # waiting reads answer now
+        self.is_leader = False
+        self.leadership.release()
+
     def _run_with(self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor) -> None:
         backoff = 0.5
-        while not self._stopping.is_set():
+        while not self._stopping.is_set() and self.failed_event is None:
             self.is_leader = self.leadership.acquire()
             if not self.is_leader:
                 self._stopping.wait(2.0)  # standing by for the process that runs it
@@ -309,6 +416,11 @@ class ProjectionRunner:
             except PositionMoved:
                 log.info("projection %s: position moved elsewhere; reloading", self.name)
                 continue
+            except _BatchRefused:
+                continue  # at once, one event at a time
+            except EventNotApplied as stopped:
+                self.stop_at(stopped)
+                return
             except Exception as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
@@ -333,4 +445,6 @@ class ProjectionRunner:
             "running_here": self.is_leader,
             "events_processed": self.events_processed,
             "last_error": self.last_error,
+            "state": "stopped" if self.failed_event else "running" if self.is_leader else "standby",
+            "failed_event": self.failed_event.as_dict() if self.failed_event else None,
         }
