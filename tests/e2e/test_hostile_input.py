@@ -25,7 +25,7 @@ from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.projections.parties import Parties
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.e2e.conftest import assert_problem
+from tests.e2e.conftest import assert_problem, api_key, bearer
 from tests.scenario import Flow
 
 # --- the shared service, with one of everything a path can name ---------------------------
@@ -37,6 +37,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
     settings = settings_for(request.param, tmp, url, allow_clock_override=True)
     with TestClient(create_app(settings, clock=FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))) as client:
+        client.headers.update(bearer(api_key(client)))
         flow = Flow(client, client.app.state.application)
         account_id = flow.active_account()
         company = flow.company(account_id)
@@ -437,6 +438,7 @@ def test_a_streamed_body_is_read_no_further_than_the_limit(world: dict[str, Any]
 def test_the_bulk_upload_path_has_its_own_limit(tmp_path: Path, clock: FixedClock) -> None:
     settings = settings_for("sqlite", tmp_path, max_body_bytes=1000, bulk_max_bytes=5000)
     with TestClient(create_app(settings, clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
         def post(path: str, size: int) -> Any:
             return client.post(path, content=b"x" * size, headers={"content-type": "multipart/form-data; boundary=b"})
 
@@ -468,6 +470,7 @@ def test_a_500_is_problem_json_and_closes_the_connection(tmp_path: Path, clock: 
 
     app.add_api_route("/v1/test-only/boom", boom, methods=["GET"])  # a route of this test only
     with TestClient(app, raise_server_exceptions=False) as client:
+        client.headers.update(bearer(api_key(client)))
         response = client.get("/v1/test-only/boom")
     assert_problem(response, 500, "INTERNAL_ERROR", "システムエラーが発生しました。")
     assert response.headers["connection"] == "close"
@@ -509,6 +512,7 @@ def test_A3_a_full_width_address_is_stored_in_its_normal_form(flow: Flow) -> Non
 @pytest.fixture
 def postgres_client(tmp_path: Path, clock: FixedClock, postgres_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(settings_for("postgres", tmp_path, postgres_url), clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
         yield client
 
 
