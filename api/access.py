@@ -186,6 +186,7 @@ REGISTRATIONS = R.REGISTRATIONS
 POLICIES: dict[tuple[str, str], Policy] = {
     # open: what a customer needs before logging in, the postal-code lookup, health
     ("GET", "/v1/health"): open_route(),
+    ("GET", "/v1/health/ready"): open_route(),
     ("GET", "/v1/postal-codes/{code}"): open_route(),
     ("POST", "/v1/accounts"): open_route(),
     ("POST", "/v1/accounts/verify"): open_route(),

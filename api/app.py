@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,7 @@ from api.routes import (
 from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
+from lifecycle.startup import log_start
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
@@ -34,6 +36,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        log_start(settings, f"serve (process {os.getpid()})")
         runtime = bootstrap(settings, clock=clock)
         api.state.runtime = runtime
         api.state.application = runtime.application

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
+import psycopg
+import redis.exceptions
+from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,8 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from api.fields import DATE_OUT_OF_RANGE, INVALID_TEXT
+from lifecycle.availability import BrokerDown, EventStoreBusy, EventStoreDown, describe
 from lifecycle.domain.errors import (
     BodyTooLarge,
+    BrokerUnavailable,
     DateOutOfRange,
     DomainError,
     InternalError,
@@ -23,6 +27,7 @@ from lifecycle.domain.errors import (
     MalformedJson,
     MethodNotAllowed,
     Refusal,
+    StoreUnavailable,
     ValidationFailed,
 )
 
@@ -148,12 +153,34 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request, headers=exc.headers)
 
 
+# Retry-After of the 503s: the store is tried again every quarter second while it is away,
+# the broker by each request that needs it.
+STORE_RETRY_AFTER_SECONDS = 2
+BROKER_RETRY_AFTER_SECONDS = 5
+STORE_ERRORS = (EventStoreDown, OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+BROKER_ERRORS = (BrokerDown, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
 async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("event store unavailable")
-    return problem(
-        503, "STORE_UNAVAILABLE", "The event store is unavailable", "Nothing was changed; try again later.",
-        "ただいま処理できません。しばらくしてから再度お試しください。", request,
+    """503 STORE_UNAVAILABLE with Retry-After. An outage is logged once by the store itself
+    (lifecycle.adapters.event_store), not here for every request it refuses."""
+    if isinstance(exc, EventStoreDown) and not isinstance(exc, EventStoreBusy):
+        log.debug("%s %s: %s", request.method, request.url.path, exc)
+    else:
+        log.warning("%s %s: event store: %s", request.method, request.url.path, describe(exc))
+    refusal = StoreUnavailable("The event store does not answer now; nothing was changed. Try again later.",
+                               retry_after=STORE_RETRY_AFTER_SECONDS)
+    return await domain_error(request, refusal)
+
+
+async def broker_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("%s %s: broker: %s", request.method, request.url.path, describe(exc))
+    refusal = BrokerUnavailable(
+        "The broker (Redis) that hands mails to the workers does not answer; try again later. "
+        "Timers are kept in the event store: mails already due are sent once it answers.",
+        retry_after=BROKER_RETRY_AFTER_SECONDS,
     )
+    return await domain_error(request, refusal)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -170,7 +197,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(OperationalError, store_unavailable)
+    for store_error in STORE_ERRORS:
+        app.add_exception_handler(store_error, store_unavailable)
+    for broker_error in BROKER_ERRORS:
+        app.add_exception_handler(broker_error, broker_unavailable)
     app.add_exception_handler(Exception, unexpected_error)
 
 

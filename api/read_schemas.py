@@ -255,10 +255,50 @@ class ProjectionStatus(BaseModel):
     failed_event: FailedEvent | None = None
 
 
+class DependencyStatus(BaseModel):
+    status: Literal["up", "down", "unknown", "not_configured"]
+    detail: str | None = Field(None, description="What it is, as configured (never a password)")
+    error: str | None = Field(None, description="Why it is down: the last failure")
+    since: datetime | None = Field(None, description="Down since, as this process saw it")
+
+
+class SmtpStatus(DependencyStatus):
+    last_result: Literal["sent", "refused", "failed"] | None = Field(
+        None, description="The last send from this process: down after a failure to reach the relay"
+    )
+    last_at: datetime | None = None
+
+
+class ReadModelsStatus(BaseModel):
+    status: Literal["up", "lagging", "stopped", "down"]
+    max_lag: int
+    failing: list[str] = Field(description="Projections whose last batch failed")
+    stopped: list[str] = Field(default=[], description="Projections stopped at an event they cannot apply")
+
+
+class SchedulerStatus(BaseModel):
+    runs_here: bool = Field(description="This process runs the timer scheduler (the embedded default, or a worker)")
+    leader: bool = Field(description="It is the one that fires timers now (one process at a time on PostgreSQL)")
+    last_run_at: datetime | None
+
+
+class Dependencies(BaseModel):
+    store: DependencyStatus
+    broker: DependencyStatus
+    smtp: SmtpStatus
+    read_models: ReadModelsStatus
+    scheduler: SchedulerStatus
+
+
 class Health(BaseModel):
     status: Literal["ok", "lagging", "degraded", "unavailable"] = Field(
-        description="degraded: a read model stopped at an event it cannot apply"
+        description="unavailable: the event store does not answer (503); lagging: a read model is far behind or "
+        "failing; degraded: a read model stopped at an event it cannot apply (see its failed_event), or the "
+        "broker or the SMTP relay is away (commands work, mails wait in their timers)"
     )
+    ready: bool = Field(True, description="The event store answers: see /v1/health/ready")
     process_id: int = Field(description="The server process that answered (`running_here` is about it)")
     log_head: int = 0
     projections: list[ProjectionStatus]
+    dependencies: Dependencies | None = None
+    detail: str | None = None

@@ -62,7 +62,7 @@ def event_store_env(settings: Settings) -> dict[str, str]:
     if url.startswith(("postgresql://", "postgres://")):
         parts = urlsplit(url)
         env = {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "PERSISTENCE_MODULE": "lifecycle.adapters.event_store:LifecyclePostgresFactory",
             "POSTGRES_DBNAME": parts.path.lstrip("/"),
             "POSTGRES_HOST": parts.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parts.port or 5432),
@@ -72,13 +72,23 @@ def event_store_env(settings: Settings) -> dict[str, str]:
             "POSTGRES_MAX_OVERFLOW": str(settings.database_pool_size),
             "POSTGRES_CONN_MAX_AGE": "600",
             "POSTGRES_PRE_PING": "y",
-            "POSTGRES_LOCK_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": str(settings.database_lock_timeout_seconds),
+            **outage_timeouts_env(settings),
         }
         if settings.database_schema:
             ensure_postgres_schema(env, settings.database_schema)
             env["POSTGRES_SCHEMA"] = settings.database_schema
         return env
     raise UnsupportedDatabaseUrl(f"LIFECYCLE_DATABASE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
+
+
+def outage_timeouts_env(settings: Settings) -> dict[str, str]:
+    """The store's timeouts, read by lifecycle.adapters.event_store (issue 11's outages)."""
+    return {
+        "POSTGRES_POOL_TIMEOUT": str(settings.database_pool_timeout_seconds),
+        "POSTGRES_LIBPQ_CONNECT_TIMEOUT": str(settings.database_connect_timeout_seconds),
+        "POSTGRES_STATEMENT_TIMEOUT": str(settings.database_statement_timeout_seconds),
+    }
 
 
 DDL_LOCK = "SELECT pg_advisory_{}lock(hashtext('lifecycle: creating tables'))"
@@ -94,6 +104,7 @@ def _admin_connection(env: dict[str, str]):  # noqa: ANN202 - a psycopg connecti
         user=env["POSTGRES_USER"],
         password=env["POSTGRES_PASSWORD"] or None,
         autocommit=True,
+        connect_timeout=int(env.get("POSTGRES_LIBPQ_CONNECT_TIMEOUT", "5")),
     )
 
 
@@ -111,7 +122,7 @@ def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
 def creating_tables(env: dict[str, str]) -> Iterator[None]:
     """Server processes starting together on one PostgreSQL database would race on
     CREATE ... IF NOT EXISTS (a duplicate pg_type row): they create tables one at a time."""
-    if env["PERSISTENCE_MODULE"] != "eventsourcing.postgres":
+    if "POSTGRES_DBNAME" not in env:
         yield
         return
     with _admin_connection(env) as conn:
@@ -290,7 +301,7 @@ def build_notifications(
     in_process: InProcessWorker | None = None
     dispatcher: Dispatcher
     if broker is None and settings.redis_url:
-        broker = redis_broker(settings.redis_url, settings.redis_namespace)
+        broker = redis_broker(settings.redis_url, settings.redis_namespace, settings.redis_timeout_seconds)
     if broker is not None:
         dispatcher = BrokerDispatcher(broker)
     else:

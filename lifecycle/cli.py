@@ -20,9 +20,12 @@ def serve(
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
     from lifecycle.server import serve as run_server
-    from lifecycle.settings import Settings
+    from lifecycle.startup import configure_logging, load_settings, preflight
 
-    if workers > 1 and Settings().database_url.startswith("sqlite"):
+    settings = load_settings()
+    preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
+    configure_logging()
+    if workers > 1 and settings.database_url.startswith("sqlite"):
         typer.echo("error: --workers > 1 needs PostgreSQL (LIFECYCLE_DATABASE_URL=postgresql://...); "
                    "the embedded SQLite store is for one process", err=True)
         raise typer.Exit(2)
@@ -77,8 +80,13 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
 
 
+from lifecycle.startup import check_command, run_reporting_startup_errors  # noqa: E402
+
+cli.command("check")(check_command)
+
+
 def main() -> None:
-    cli()
+    run_reporting_startup_errors(cli)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ class AdvisoryLock(Leadership):
                 return True
             except Exception:  # the session ended: so did the lock
                 self.release()
+        availability = getattr(self._datastore, "availability", None)
+        if availability is not None and not availability.is_up:
+            return False  # the store is away (lifecycle.adapters.event_store): stand by without waiting on the pool
         try:
             conn = self._datastore.pool.getconn(timeout=self.RECHECK_SECONDS)
         except Exception:  # no connection now (the database may be down): stand by

@@ -72,6 +72,9 @@ def _serve_one(host: str, port: int, app: str) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
+    from lifecycle.startup import configure_logging
+
+    configure_logging()  # a spawned process starts with none
     sock = bound_socket(host, port)
     config = uvicorn.Config(app, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
     server = uvicorn.Server(config)

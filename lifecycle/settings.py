@@ -23,6 +23,14 @@ class Settings(BaseSettings):
     # A PostgreSQL schema of its own (created when missing); tests give each run one.
     database_schema: str = ""
     database_pool_size: int = 10
+    # Outages (PostgreSQL): a request waits at most this long for a pooled connection, and a
+    # statement or a lock at most these; a new connection gives up after the connect timeout
+    # (libpq: whole seconds, at least 2). With the database away, requests answer 503
+    # STORE_UNAVAILABLE at once and the store is tried again every quarter second.
+    database_pool_timeout_seconds: float = Field(default=1.5, gt=0)
+    database_connect_timeout_seconds: int = Field(default=2, ge=2)
+    database_statement_timeout_seconds: float = Field(default=5.0, ge=0)  # 0: none
+    database_lock_timeout_seconds: int = Field(default=2, ge=0)  # whole seconds (the library's); 0: none
     # Contracts kept in memory per process (each use still reads what was saved since); 0: none.
     contract_cache_size: int = Field(default=1000, ge=0)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
@@ -76,6 +84,8 @@ class Settings(BaseSettings):
     # process runs the scheduler and the mail worker itself.
     redis_url: str = ""
     redis_namespace: str = "lifecycle"  # dramatiq's key prefix, so deployments can share a Redis
+    # Connecting to Redis and each command: beyond this the broker counts as away (503 BROKER_UNAVAILABLE).
+    redis_timeout_seconds: float = Field(default=2.0, gt=0)
     # SMTP. Unset host: mails are written to the Maildir (default var_dir/mail).
     smtp_host: str = ""
     smtp_port: int = 25

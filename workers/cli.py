@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import datetime
 from uuid import UUID
 
@@ -21,10 +20,13 @@ def worker(
 ) -> None:
     """Send mails: take notification ids from Redis (LIFECYCLE_REDIS_URL) and send them over
     SMTP (LIFECYCLE_SMTP_HOST; unset: the Maildir)."""
+    from lifecycle.startup import configure_logging, load_settings, preflight
     from workers.process import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_worker(Settings(), threads=threads or None, scheduler=scheduler)
+    settings = load_settings()
+    preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
+    configure_logging()
+    run_worker(settings, threads=threads or None, scheduler=scheduler)
 
 
 def _notifications():  # noqa: ANN202

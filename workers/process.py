@@ -13,6 +13,7 @@ import dramatiq
 
 from lifecycle.bootstrap import build_application, build_notifications
 from lifecycle.settings import Settings
+from lifecycle.startup import log_start
 from workers.actors import declare_send_notification
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
         raise BrokerRequired(
             "LIFECYCLE_REDIS_URL is not set: with the embedded default, `lifecycle serve` runs the worker itself."
         )
+    log_start(settings, "worker")
     application = build_application(settings)
     notifications = build_notifications(settings, application)
     assert notifications.broker is not None

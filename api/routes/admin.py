@@ -4,6 +4,7 @@ given instant."""
 
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -22,6 +23,7 @@ from api.schemas import (
     TimersRun,
 )
 
+log = logging.getLogger(__name__)
 router = APIRouter(route_class=PolicyRoute, prefix="/v1/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
 clock_override = APIRouter(route_class=PolicyRoute, prefix="/v1/admin", tags=["admin (test aid)"], responses=PROBLEM_RESPONSES)
 
@@ -68,4 +70,5 @@ def run_timers(body: TimersRun, notifications: NotificationsDep) -> dict:
     """Test aid (LIFECYCLE_ALLOW_CLOCK_OVERRIDE=true only): fire every timer due by `as_of`
     and answer what was handed to the workers. The mails are then sent by the workers as
     usual; their recorded `sent_at` is the service's own clock."""
+    log.warning("test aid (LIFECYCLE_ALLOW_CLOCK_OVERRIDE): firing timers as of %s", body.as_of.isoformat())
     return {"as_of": body.as_of, "fired": notifications.run_timers(body.as_of)}

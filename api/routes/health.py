@@ -1,50 +1,47 @@
-"""Health and metrics: each projection's position against the head of the log, at
-/v1/health (JSON) and /metrics (Prometheus text format)."""
+"""Health and metrics: each dependency's state and each projection's position against the
+head of the log, at /v1/health (JSON), /v1/health/ready (readiness) and /metrics (Prometheus
+text format)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from api.access import PolicyRoute
-from api.deps import ReadModelsDep
+from api.deps import RuntimeDep
 from api.read_schemas import Health
+from lifecycle.health import health_report
 from lifecycle.projections.read_models import ReadModels
 
 router = APIRouter(route_class=PolicyRoute, tags=["operations"])
 
-# A projection further behind the log than this is reported as lagging.
-LAGGING_AFTER = 1000
-
 
 @router.get("/v1/health", response_model=Health, responses={503: {"model": Health}})
-def health(read_models: ReadModelsDep) -> Any:
-    """200 while the event store answers (status `lagging` when a read model is far behind or
-    failing, `degraded` when one stopped at an event it cannot apply: see its `failed_event`);
-    503 when the event store cannot be read."""
-    try:
-        projections = read_models.status()
-    except Exception as error:  # the store is down: say so instead of failing the probe
-        return JSONResponse(
-            {"status": "unavailable", "process_id": os.getpid(), "detail": type(error).__name__, "projections": []},
-            503,
-        )
-    stopped = any(p["failed_event"] for p in projections)
-    lagging = any(p["lag"] > LAGGING_AFTER or p["last_error"] for p in projections)
-    head = max((p["head"] for p in projections), default=0)
-    return {
-        "status": "degraded" if stopped else "lagging" if lagging else "ok",
-        "process_id": os.getpid(),
-        "log_head": head,
-        "projections": projections,
-    }
+def health(runtime: RuntimeDep) -> Any:
+    """Each dependency's state as this process sees it (event store, broker, SMTP relay, read
+    models, timer scheduler). 200 while the event store answers (status `lagging` when a read
+    model is far behind or failing, `degraded` when the broker or SMTP relay is away); 503
+    when the event store does not answer."""
+    report = health_report(runtime)
+    if report["status"] == "unavailable":
+        return JSONResponse(jsonable_encoder(Health.model_validate(report)), 503)
+    return report
+
+
+@router.get("/v1/health/ready", response_model=Health, responses={503: {"model": Health}})
+def ready(runtime: RuntimeDep) -> Any:
+    """Readiness, for a load balancer or an orchestrator: 200 while this process can serve
+    (the event store answers), 503 otherwise. The broker and the SMTP relay are not needed
+    to serve: while they are away, commands work and mails wait in their timers."""
+    report = health_report(runtime)
+    return JSONResponse(jsonable_encoder(Health.model_validate(report)), 200 if report["ready"] else 503)
 
 
 class ProjectionCollector(Collector):

@@ -10,16 +10,37 @@ from collections.abc import Sequence
 from uuid import UUID
 
 import dramatiq
+import redis.exceptions
 from dramatiq.broker import Broker
+
+from lifecycle.availability import BrokerDown, describe
 
 QUEUE_NAME = "notifications"
 ACTOR_NAME = "send_notification"
 
 
-def redis_broker(url: str, namespace: str) -> Broker:
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def redis_broker(url: str, namespace: str, timeout: float | None = None) -> Broker:
+    """`timeout` bounds connecting and each command: with Redis away (or a host that does not
+    answer at all) an enqueue fails within it instead of hanging the request."""
     from dramatiq.brokers.redis import RedisBroker
 
-    return RedisBroker(url=url, namespace=namespace)
+    if timeout is None:
+        return RedisBroker(url=url, namespace=namespace)
+    return RedisBroker(url=url, namespace=namespace, socket_connect_timeout=timeout, socket_timeout=timeout)
+
+
+def ping(broker: Broker) -> None:
+    """Raises BrokerDown unless the broker's Redis answers."""
+    client = getattr(broker, "client", None)
+    if client is None:  # a stub broker (tests): nothing to reach
+        return
+    try:
+        client.ping()
+    except REDIS_ERRORS as error:
+        raise BrokerDown(f"the broker (Redis) does not answer: {describe(error)}") from error
 
 
 class BrokerDispatcher:
@@ -29,9 +50,12 @@ class BrokerDispatcher:
         self.broker = broker
 
     def dispatch(self, notification_ids: Sequence[UUID]) -> None:
-        for notification_id in notification_ids:
-            self.broker.enqueue(
-                dramatiq.Message(
-                    queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(str(notification_id),), kwargs={}, options={}
+        try:
+            for notification_id in notification_ids:
+                self.broker.enqueue(
+                    dramatiq.Message(
+                        queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(str(notification_id),), kwargs={}, options={}
+                    )
                 )
-            )
+        except REDIS_ERRORS as error:  # the timers keep what was not enqueued: see mail/scheduler.py
+            raise BrokerDown(f"the broker (Redis) does not answer: {describe(error)}") from error

@@ -16,6 +16,7 @@ import socket
 import ssl
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lifecycle.mail.ports import Mailer, MailRefused, OutgoingMail
@@ -53,6 +54,8 @@ class SmtpMailer(Mailer):
         self._local = threading.local()
         self._all: list[smtplib.SMTP] = []
         self._lock = threading.Lock()
+        # The last send's outcome in this process, for /v1/health: (outcome, when, error).
+        self.last_result: tuple[str, datetime, str | None] | None = None
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -97,6 +100,18 @@ class SmtpMailer(Mailer):
             pass
 
     def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+        try:
+            accepted = self._send(mail)
+        except MailRefused as refusal:  # the server answered
+            self.last_result = ("refused", datetime.now(UTC), str(refusal))
+            raise
+        except Exception as error:
+            self.last_result = ("failed", datetime.now(UTC), f"{type(error).__name__}: {error}")
+            raise
+        self.last_result = ("sent", datetime.now(UTC), None)
+        return accepted
+
+    def _send(self, mail: OutgoingMail) -> tuple[str, ...]:
         connection = self._connection()
         try:
             refused = connection.sendmail(mail.sender, list(mail.recipients), mail.data)

@@ -343,6 +343,25 @@ class ReadModelBehind(DomainError):
     message_ja = "最新の情報を反映中です。しばらくしてから再度お試しください。"
 
 
+class StoreUnavailable(DomainError):
+    """The event store does not answer (or not in time): nothing was changed. Never recorded
+    as a command's answer: the API builds it from the store's own exception."""
+
+    code = "STORE_UNAVAILABLE"
+    kind = Refusal.UNAVAILABLE
+    title = "The event store is unavailable; nothing was changed"
+    message_ja = "ただいまデータベースに接続できないため処理できません。しばらくしてから再度お試しください。"
+
+
+class BrokerUnavailable(DomainError):
+    """The broker (Redis) that hands mails to the workers does not answer."""
+
+    code = "BROKER_UNAVAILABLE"
+    kind = Refusal.UNAVAILABLE
+    title = "The mail broker is unavailable; try again later"
+    message_ja = "ただいまメール送信の受付ができません。しばらくしてから再度お試しください。"
+
+
 class UnknownProjection(DomainError):
     code = "UNKNOWN_PROJECTION"
     kind = Refusal.NOT_FOUND

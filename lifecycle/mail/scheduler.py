@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from lifecycle.availability import OutageLog, is_outage
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.leadership import Leadership
 from lifecycle.mail.ports import TimerRow, TimerStore
@@ -45,6 +46,9 @@ class TimerScheduler:
         # others would only redo its work and lose the compare-and-set on the timers).
         self.leadership = leadership or Leadership()
         self.runs = 0
+        self.is_leader = False  # this process runs the loop now (health)
+        self.last_run_at: datetime | None = None  # wall clock, of the last run that finished
+        self._outage = OutageLog(log, "scheduler")
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,18 +77,28 @@ class TimerScheduler:
     def wake(self) -> None:
         self._wake.set()
 
+    @property
+    def running_here(self) -> bool:
+        return self._thread is not None
+
     def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                if not self.leadership.acquire():
+                self.is_leader = self.leadership.acquire()
+                if not self.is_leader:
                     self._stopping.wait(self.interval)
                     continue
                 self.runs += 1
                 fired = self.run_once()
+                self.last_run_at = self.wall_clock.now()
+                self._outage.succeeded()
                 if fired:
                     log.info("scheduler: enqueued %d due notification(s)", len(fired))
-            except Exception:
-                log.exception("scheduler: run failed; trying again in %.1fs", self.interval)
+            except Exception as error:
+                if is_outage(error):  # the store or the broker is away: one line per outage
+                    self._outage.failed(error)
+                else:
+                    log.exception("scheduler: run failed; trying again in %.1fs", self.interval)
             self._wake.wait(self.interval)
             self._wake.clear()
 

@@ -41,8 +41,9 @@ from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
 
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError
 
+from lifecycle.availability import EventStoreDown
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
 from lifecycle.application.mail_records import MailRecords
@@ -172,7 +173,7 @@ class NotificationSender:
             try:
                 record(accepted, at)
                 return
-            except OperationalError:
+            except (OperationalError, InterfaceError, EventStoreDown):  # the store away: wait for it within the lease
                 if attempt == 4:
                     raise
                 time.sleep(0.5 * 2**attempt)

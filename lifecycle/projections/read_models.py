@@ -92,6 +92,13 @@ class ReadModels:
         self.app.save_listeners.append(self.nudge)  # type: ignore[attr-defined]
         if self._wakeups is not None:
             self._wakeups.start()
+        availability = getattr(self.datastore, "availability", None)  # PostgreSQL: see adapters/event_store.py
+        if availability is not None:
+            availability.recovery_listeners.append(self._store_recovered)
+
+    def _store_recovered(self) -> None:
+        for runner in self.runners.values():
+            runner.store_recovered()
 
     def stop(self) -> None:
         if self.nudge in self.app.save_listeners:  # type: ignore[attr-defined]

@@ -103,6 +103,7 @@ def _fresh_registration(w: World) -> dict[str, Any]:
 
 CALLS = [
     Call("GET", "/v1/health", lambda w: "/v1/health"),
+    Call("GET", "/v1/health/ready", lambda w: "/v1/health/ready"),
     Call("GET", "/v1/postal-codes/{code}", lambda w: "/v1/postal-codes/1000001"),
     Call("POST", "/v1/accounts", lambda w: "/v1/accounts", lambda w: {
         "email": f"new-{uuid4().hex[:8]}@example.jp", "password": PASSWORD, "name": "新規 太郎",

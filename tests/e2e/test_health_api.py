@@ -36,3 +36,19 @@ class TestHealth:
             ("lifecycle_projection_lag_events", "service_in")
         ] == head
         assert ("lifecycle_projection_events_processed_total", "parties") in samples
+
+    def test_health_names_each_dependency_and_readiness_answers_200_while_the_store_answers(
+        self, flow: Flow
+    ) -> None:
+        """The embedded default: the store answers, no broker, mails to the Maildir, the
+        scheduler runs in this process."""
+        flow.ready_site()
+        health = flow.client.get("/v1/health").json()
+        dependencies = health["dependencies"]
+        assert dependencies["store"]["status"] == "up" and dependencies["store"]["detail"]
+        assert dependencies["broker"]["status"] == "not_configured"
+        assert dependencies["smtp"]["status"] == "not_configured" and "maildir" in dependencies["smtp"]["detail"]
+        assert dependencies["read_models"]["status"] == "up" and dependencies["read_models"]["failing"] == []
+        assert dependencies["scheduler"]["runs_here"] is True
+        ready = flow.client.get("/v1/health/ready")
+        assert ready.status_code == 200 and ready.json()["ready"] is True

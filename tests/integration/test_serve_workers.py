@@ -203,15 +203,17 @@ def status_of(pid: int) -> str:
         return "gone"
 
 
-def test_processes_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp_path: Path) -> None:
-    completed = serve_two_processes(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", tmp_path)
+def test_processes_that_cannot_start_stop_the_supervisor_instead_of_restarting(tmp_path: Path, postgres_url: str) -> None:
+    # The store answers (an unreachable one is refused before any process starts, exit 2:
+    # tests/integration/test_startup_checks.py), but the application cannot be built.
+    completed = serve_two_processes(postgres_url, tmp_path, LIFECYCLE_NOTIFICATION_CLAIM_SECONDS="1")
     assert completed.returncode == 3, completed.stderr[-2000:]
     assert "A server process failed to start; stopping" in completed.stderr
 
 
-def serve_two_processes(database_url: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def serve_two_processes(database_url: str, tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     """`lifecycle serve --workers 2` that is expected to exit by itself."""
-    env = {**os.environ, "LIFECYCLE_DATABASE_URL": database_url, "LIFECYCLE_VAR_DIR": str(tmp_path / "var")}
+    env = {**os.environ, "LIFECYCLE_DATABASE_URL": database_url, "LIFECYCLE_VAR_DIR": str(tmp_path / "var"), **settings}
     return subprocess.run(
         [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
         env=env, capture_output=True, text=True, timeout=120, check=False,

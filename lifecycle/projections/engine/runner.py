@@ -33,6 +33,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import DataError, Notification, PersistenceError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 
+from lifecycle.availability import OutageLog, is_outage
 from lifecycle.leadership import Leadership
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.views import Changes, PositionMoved
@@ -40,6 +41,9 @@ from lifecycle.projections.engine.views import Changes, PositionMoved
 log = logging.getLogger(__name__)
 
 ANALYZE_AFTER_ROWS = 20_000
+# While the store is away: how soon a loop tries again (the store's own probe makes the
+# attempts in between fail at once, so this costs nothing).
+OUTAGE_RETRY_SECONDS = 0.5
 
 # What the store answers when it cannot hold the rows of a batch: the same on every retry.
 STORE_REFUSALS = (DataError, UnicodeError)
@@ -111,17 +115,24 @@ class PostgresWakeups:
     def _listen(self) -> None:
         from psycopg.sql import SQL, Identifier
 
+        outage = OutageLog(log, f"listening on {self._channel}")
         while not self._stopping.is_set():
             try:
                 with self._datastore.get_connection() as conn:
                     conn.execute(SQL("LISTEN {}").format(Identifier(self._channel)))
+                    outage.succeeded()
+                    self._wake()  # saves made while it was not listening
                     while not self._stopping.is_set():
                         for _ in conn.notifies(timeout=0.5, stop_after=1):
                             self._wake()
                     conn.execute(SQL("UNLISTEN {}").format(Identifier(self._channel)))
-            except Exception:
-                log.warning("listening for new events failed; retrying", exc_info=True)
-                self._stopping.wait(2.0)
+            except Exception as error:
+                if is_outage(error):
+                    outage.failed(error)
+                    self._stopping.wait(OUTAGE_RETRY_SECONDS)
+                else:
+                    log.warning("listening for new events failed; retrying", exc_info=True)
+                    self._stopping.wait(2.0)
 
 
 class ProjectionRunner:
@@ -162,6 +173,8 @@ class ProjectionRunner:
         self._stopping = threading.Event()
         self._advanced = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._outage = OutageLog(log, f"projection {self.name}")
+        self._store_back = threading.Event()
 
     # --- the log ---------------------------------------------------------------------
 
@@ -374,8 +387,14 @@ class ProjectionRunner:
         self.request_stop()
         self.join(timeout)
 
+    def store_recovered(self) -> None:
+        """The store answers again after an outage: try to lead again now."""
+        self._store_back.set()
+        self.hurry()
+
     def request_stop(self) -> None:
         self._stopping.set()
+        self._store_back.set()
         self.hurry()
 
     def join(self, timeout: float) -> None:
@@ -407,12 +426,15 @@ class ProjectionRunner:
         while not self._stopping.is_set() and self.failed_event is None:
             self.is_leader = self.leadership.acquire()
             if not self.is_leader:
-                self._stopping.wait(2.0)  # standing by for the process that runs it
+                # Standing by for the process that runs it, or for the store to come back.
+                self._store_back.wait(2.0)
+                self._store_back.clear()
                 continue
             try:
                 moved = self._catch_up(reader, committer, None, None)
                 self.last_error = None
                 backoff = 0.5
+                self._outage.succeeded()
             except PositionMoved:
                 log.info("projection %s: position moved elsewhere; reloading", self.name)
                 continue
@@ -423,6 +445,10 @@ class ProjectionRunner:
                 return
             except Exception as error:
                 self.last_error = f"{type(error).__name__}: {error}"
+                if is_outage(error):  # the store is away: one line per outage, and resume soon after
+                    self._outage.failed(error)
+                    self._stopping.wait(OUTAGE_RETRY_SECONDS)
+                    continue
                 log.exception("projection %s failed; retrying in %.1fs", self.name, backoff)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 30.0)

@@ -219,6 +219,9 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
 
     def _execute_script(self, statements: Sequence[str]) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            # Schema changes, ANALYZE and rebuild swaps may wait for one another and take long:
+            # not bounded by LIFECYCLE_DATABASE_STATEMENT_TIMEOUT_SECONDS, which is for requests.
+            curs.execute("SET LOCAL statement_timeout = 0")
             # Server processes starting together would race on CREATE ... IF NOT EXISTS
             # (a duplicate pg_type row): one schema change at a time.
             curs.execute("SELECT pg_advisory_xact_lock(hashtext('lifecycle read-model ddl'))")
