@@ -13,6 +13,7 @@ from api.request_context import RequestContextMiddleware
 from api.routes import (
     accounts,
     admin,
+    bulk,
     companies,
     contracts,
     dashboards,
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_problem_handlers(api)
     api.add_middleware(LogPositionHeader)
     api.add_middleware(RequestContextMiddleware)
-    for module in (sessions, shipments, accounts, companies, registrations, contracts, postal_codes):
+    for module in (sessions, shipments, accounts, companies, registrations, bulk, contracts, postal_codes):
         api.include_router(module.router)
     for module in (support_desk, dashboards, health):
         api.include_router(module.router)

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
     ending_soon_days: int = 90
 
+    # --- bulk registration from Excel sheets (K-1) ---------------------------------------
+    bulk_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # an upload over this: 413
+    bulk_max_rows: int = Field(default=50_000, ge=1)
+    # A sheet with at most this many rows to register is done before the answer (201);
+    # a larger one becomes a background job (202 and its Location).
+    bulk_sync_rows: int = Field(default=100, ge=0)
+    bulk_batch_rows: int = Field(default=250, ge=1)  # rows per transaction
+    # A worker holds a job this long between batches; a dead worker's job is taken over after it.
+    bulk_lease_seconds: float = Field(default=30.0, gt=0)
+    bulk_sweep_seconds: float = Field(default=10.0, gt=0)  # how often stalled jobs are looked for
+
     # --- mails, timers and workers (M-1…M-4) ------------------------------------------
     # The dramatiq broker of `lifecycle worker`. Unset: the embedded default, where the API
     # process runs the scheduler and the mail worker itself.

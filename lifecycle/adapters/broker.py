@@ -14,6 +14,8 @@ from dramatiq.broker import Broker
 
 QUEUE_NAME = "notifications"
 ACTOR_NAME = "send_notification"
+BULK_QUEUE_NAME = "bulk"
+BULK_ACTOR_NAME = "run_bulk_job"
 
 
 def redis_broker(url: str, namespace: str) -> Broker:
@@ -35,3 +37,18 @@ class BrokerDispatcher:
                     queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(str(notification_id),), kwargs={}, options={}
                 )
             )
+
+
+class BulkJobDispatcher:
+    """Hands bulk-registration job ids to the broker (K-1): a queue of their own, so a long
+    sheet never holds up the mails."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def dispatch(self, job_id: UUID) -> None:
+        self.broker.enqueue(
+            dramatiq.Message(
+                queue_name=BULK_QUEUE_NAME, actor_name=BULK_ACTOR_NAME, args=(str(job_id),), kwargs={}, options={}
+            )
+        )
