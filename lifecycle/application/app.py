@@ -121,6 +121,17 @@ class LifecycleApplication(Application[UUID]):
         assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
         return aggregate
 
+    def load_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
+        """Aggregates that are never snapshotted (units, tickets, Index), read in one query;
+        the ones not found are left out."""
+        from lifecycle.application.event_reads import select_events_of
+
+        stored = select_events_of(self.recorder, list(dict.fromkeys(aggregate_ids)))
+        return {
+            aggregate_id: apply_events(None, (self.mapper.to_domain_event(e) for e in events))
+            for aggregate_id, events in stored.items()
+        }
+
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 

@@ -52,21 +52,42 @@ class _BatchShipments:
     """The shipment history as a batch's earlier rows left it: a row gets its own copy, so a
     refused row's half-made changes (a ticket used before its unit was refused) are dropped."""
 
-    def __init__(self, shipments: ShipmentHistory) -> None:
+    def __init__(self, shipments: ShipmentHistory, read: dict[UUID, Aggregate] | None = None) -> None:
         self.shipments = shipments
         self.changed: dict[UUID, Aggregate] = {}
+        # Read for the whole batch in one query; each is handed out once (a second use reads again).
+        self.read = read or {}
+
+    def _take(self, aggregate_id: UUID) -> Aggregate | None:
+        changed = self.changed.get(aggregate_id)
+        if changed is not None:
+            return copy.deepcopy(changed)
+        return self.read.pop(aggregate_id, None)
 
     def shipped_unit(self, serial: str, **refusal: object) -> Unit:
-        changed = self.changed.get(Unit.create_id(serial))
-        return copy.deepcopy(changed) if changed is not None else self.shipments.shipped_unit(serial, **refusal)  # type: ignore[return-value]
+        unit = self._take(Unit.create_id(serial))
+        return unit if isinstance(unit, Unit) else self.shipments.shipped_unit(serial, **refusal)
 
     def sold_ticket(self, ticket_id: str, verification_code: str) -> Ticket:
-        changed = self.changed.get(Ticket.create_id(normalise_ticket_id(ticket_id)))
-        if changed is None:
+        ticket = self._take(Ticket.create_id(normalise_ticket_id(ticket_id)))
+        if not isinstance(ticket, Ticket):
             return self.shipments.sold_ticket(ticket_id, verification_code)
-        ticket: Ticket = copy.deepcopy(changed)  # type: ignore[assignment]
         ticket.check_verification_code(verification_code)
         return ticket
+
+
+def _ids_to_read(company_id: UUID, rows: Sequence[SheetRow]) -> list[UUID]:
+    """What a batch's rows will read: their claims, units and tickets."""
+    ids: list[UUID] = []
+    for row in rows:
+        ids.append(Index.create_id(bulk_row_key(company_id, row.content_key)))
+        ids.extend(Unit.create_id(serial) for serial in (row.serial, *row.option_serials) if serial)
+        if row.ticket_id:
+            try:
+                ids.append(Ticket.create_id(normalise_ticket_id(row.ticket_id)))
+            except DomainError:
+                pass  # refused when the row is decided
+    return ids
 
 
 class _HalfDecided(Exception):
@@ -314,13 +335,14 @@ class Registrations:
         self, company_id: UUID, rows: Sequence[SheetRow], job_id: UUID | None
     ) -> tuple[list[RowResult], list[Aggregate]]:
         contract = self.companies.company(company_id)
-        shipments = _BatchShipments(self.shipments)
+        read = self.app.load_many(_ids_to_read(company_id, rows))
+        shipments = _BatchShipments(self.shipments, read)
         results: list[RowResult] = []
         claims: list[Aggregate] = []
         for row in rows:
             before = len(contract.pending_events)
             try:
-                result, changed = self._decide_row(contract, row, shipments, job_id)
+                result, changed = self._decide_row(contract, row, shipments, job_id, read)
             except DomainError as error:
                 if len(contract.pending_events) != before:  # not expected: contracts change last
                     if claims:
@@ -338,11 +360,13 @@ class Registrations:
         return results, changed_all
 
     def _decide_row(
-        self, contract: Contract, row: SheetRow, shipments: _BatchShipments, job_id: UUID | None
+        self, contract: Contract, row: SheetRow, shipments: _BatchShipments, job_id: UUID | None,
+        read: dict[UUID, Aggregate],
     ) -> tuple[RowResult, list[Aggregate]]:
         key = bulk_row_key(contract.id, row.content_key)
         status = RowStatus.RENEWED if row.kind == "renewal" else RowStatus.REGISTERED
-        earlier = self.app.indexed(key)
+        claim = read.get(Index.create_id(key))  # read with the batch; absent: not claimed then
+        earlier = claim.ref if isinstance(claim, Index) else None
         if earlier is not None:
             if earlier == job_id:  # this job registered it (a resumed batch): say so again
                 return RowResult(row.row, status), []
