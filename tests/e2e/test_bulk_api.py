@@ -282,3 +282,36 @@ def test_K1_a_large_sheet_runs_as_a_job_with_progress_and_a_result_sheet(client:
     written = result_columns(client.get(f"{location}/result.xlsx").content)
     assert written[8][1] == "NOT_IN_SHIPMENT_HISTORY" and len(written) == 120
     assert len(_registration_events(client, company_id)) == 119
+
+
+def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
+    client: TestClient, flow: Flow, store_settings: Settings, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    company_id, _ = _company(flow)
+    number = client.get(f"/v1/companies/{company_id}").json()["contract_number"]
+    ticket, serial = flow.sell_ticket(), flow.ship()
+    good = tmp_path / "good.xlsx"
+    good.write_bytes(filled([("新規", "東京本社", ticket["ticket_id"], ticket["verification_code"], serial, None)]))
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(filled([("新規", "東京本社", "87654321", "AB12CD", flow.ship(), None)]))
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a workbook")
+    env = {**os.environ, "LIFECYCLE_DATABASE_URL": store_settings.database_url,
+           "LIFECYCLE_SECRET_KEY": store_settings.secret_key, "LIFECYCLE_VAR_DIR": str(store_settings.var_dir)}
+
+    def run(path: Path, *extra: str) -> int:
+        return subprocess.run([sys.executable, "-m", "lifecycle.cli", "bulk", "import", str(path), "--company",
+                               number, *extra], env=env, capture_output=True, timeout=120).returncode
+
+    assert run(good, "--dry-run") == 0
+    assert client.get(f"/v1/registrations/{serial}").status_code == 404
+    assert run(good) == 0
+    assert result_columns((tmp_path / "good.result.xlsx").read_bytes())[3][0] == "登録済み (registered)"
+    assert client.get(f"/v1/registrations/{serial}").status_code == 200
+    assert run(bad) == 1
+    assert result_columns((tmp_path / "bad.result.xlsx").read_bytes())[3][1] == "NOT_IN_SHIPMENT_HISTORY"
+    assert run(broken) == 2
