@@ -21,10 +21,12 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.application import LifecycleApplication
 from lifecycle.domain.access import Caller, Role, current_context
 from lifecycle.domain.errors import (
     AccountNotFound,
+    BulkJobNotFound,
     CompanyNotFound,
     ContractNotFound,
     DomainError,
@@ -102,6 +104,14 @@ def owns_contract(app: LifecycleApplication, path: dict[str, str], body: Any, ac
     contract = app.companies.find_by_number(path.get("contract_number", ""))
     _check(contract and contract.account_id, account_id, ContractNotFound(
         f"Contract {path.get('contract_number')} is not registered.", kind=Refusal.NOT_FOUND))
+
+
+def owns_bulk_job(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
+    """A bulk job is its company's customer's: another customer's job looks unknown."""
+    job_id = _uuid(path.get("job_id"))
+    job = app.load(job_id, BulkJob) if job_id else None
+    contract = app.companies.find(job.company_id) if job is not None else None
+    _check(contract and contract.account_id, account_id, BulkJobNotFound(f"Bulk registration job {job_id} is not known."))
 
 
 def names_own_account(app: LifecycleApplication, path: dict[str, str], body: Any, account_id: str) -> None:
@@ -220,6 +230,11 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/registrations/{serial}/renewals"): customers_and(REGISTRATIONS, owner=owns_registration),
     ("GET", "/v1/registrations/{serial}"): customers_and(REGISTRATIONS, R.CALLCENTER, owner=owns_registration),
     ("POST", "/v1/registrations/{serial}/service-upgrades"): services(REGISTRATIONS),  # Q12: a sales action
+    # bulk registration from Excel sheets (K-1): a customer for its own company
+    ("GET", "/v1/bulk/template.xlsx"): customers_and(REGISTRATIONS),
+    ("POST", "/v1/companies/{company_id}/bulk"): customers_and(REGISTRATIONS, owner=owns_company),
+    ("GET", "/v1/bulk/{job_id}"): customers_and(REGISTRATIONS, owner=owns_bulk_job),
+    ("GET", "/v1/bulk/{job_id}/result.xlsx"): customers_and(REGISTRATIONS, owner=owns_bulk_job),
     # the call center
     ("GET", "/v1/tickets/{ticket_id}/registration"): customers_and(
         REGISTRATIONS, R.CALLCENTER, owner=owns_ticket_registration

@@ -12,6 +12,7 @@ from api.fields import MAX_POSITION
 
 from lifecycle.application import IdempotencyKey, LifecycleApplication
 from lifecycle.application.accounts import Accounts
+from lifecycle.application.bulk import BulkImports
 from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.registrations import Registrations
@@ -116,6 +117,11 @@ def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
     return runtime.notifications.admin
 
 
+def get_bulk(runtime: RuntimeDep) -> BulkImports:
+    return runtime.bulk
+
+
+BulkDep = Annotated[BulkImports, Depends(get_bulk)]
 SupportDeskDep = Annotated[SupportDesk, Depends(get_support_desk)]
 DashboardsDep = Annotated[Dashboards, Depends(get_dashboards)]
 ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]

@@ -527,3 +527,33 @@ class CompanyWithSites(BaseModel):
 
 class CompanyList(BaseModel):
     companies: list[CompanyWithSites]
+
+
+# --- bulk registration (K-1) -----------------------------------------------------------
+
+
+class BulkRowPublic(BaseModel):
+    row: int = Field(description="The row's number in the sheet.")
+    status: Literal["registered", "renewed", "already_registered", "refused", "duplicate_in_sheet", "empty"]
+    code: str | None = Field(default=None, description="The single commands' code, e.g. SERIAL_NOT_FOUND.")
+    message_ja: str | None = None
+    detail: str | None = None
+
+
+class BulkJobPublic(BaseModel):
+    job_id: str | None = Field(description="None for a dry run answered at once (nothing is stored).")
+    company_id: str
+    file_name: str
+    dry_run: bool
+    status: Literal["queued", "running", "done"]
+    total_rows: int
+    rows_done: int
+    registered: int
+    already_registered: int
+    refused: int
+    empty: int
+    percent: float
+    estimated_seconds_left: float | None
+    submitted_at: str | None
+    updated_at: str | None
+    rows: list[BulkRowPublic] | None = None

@@ -17,7 +17,8 @@ from uuid import UUID
 
 from dramatiq.broker import Broker
 
-from lifecycle.adapters.broker import BrokerDispatcher, redis_broker
+from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
+from lifecycle.adapters.bulk_uploads import BulkUploadStore
 from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
@@ -25,9 +26,11 @@ from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
+from lifecycle.application.bulk import BulkImports
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
+from lifecycle.jobs import StalledJobSweeper
 from lifecycle.leadership import leadership_for
 from lifecycle.mail.admin import NotificationsAdmin
 from lifecycle.mail.in_process import InProcessWorker
@@ -319,6 +322,53 @@ def build_notifications(
     return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)
 
 
+# --- bulk registration (K-1) ---------------------------------------------------------
+
+
+@dataclass
+class BulkWork:
+    """Bulk-registration jobs in one process.
+
+    - with a broker (LIFECYCLE_REDIS_URL): job ids go to `lifecycle worker` processes, which
+      also run the sweeper that re-enqueues a dead worker's job;
+    - without (the embedded default): an in-process worker thread and the sweeper run beside
+      the API."""
+
+    imports: BulkImports
+    in_process: InProcessWorker | None = None
+    sweeper: StalledJobSweeper | None = None
+
+    def services(self) -> list[BackgroundService]:
+        return [s for s in (self.in_process, self.sweeper) if s is not None]
+
+
+def build_bulk(
+    settings: Settings, application: LifecycleApplication, broker: Broker | None, *, in_process: bool = True
+) -> BulkWork:
+    store = BulkUploadStore(application.recorder.datastore)
+    with creating_tables(event_store_env(settings)):
+        store.create_tables()
+    imports = BulkImports(
+        application,
+        store,
+        max_rows=settings.bulk_max_rows,
+        max_bytes=settings.bulk_max_bytes,
+        batch_rows=settings.bulk_batch_rows,
+        sync_rows=settings.bulk_sync_rows,
+        lease_seconds=settings.bulk_lease_seconds,
+    )
+    work = BulkWork(imports)
+    if broker is not None:
+        imports.dispatch = BulkJobDispatcher(broker).dispatch
+    elif in_process:
+        worker = InProcessWorker(imports.run, threads=1)
+        imports.dispatch = lambda job_id: worker.dispatch([job_id])
+        work.in_process = worker
+    if broker is None and in_process:
+        work.sweeper = StalledJobSweeper(imports.resume_stalled, settings.bulk_sweep_seconds)
+    return work
+
+
 # --- one process ----------------------------------------------------------------------
 
 
@@ -343,6 +393,7 @@ class Runtime:
     notifications: Notifications  # timers, scheduler and mail sending
     access: Access  # who is calling: API keys and customers' sessions
     attempt_limits: AttemptLimits  # logins and password-reset requests
+    bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -372,6 +423,7 @@ def bootstrap(
         read_models = build_read_models(settings, application)
         notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
     renewal = application.terms.renewal
+    bulk = build_bulk(settings, application, notifications.broker)
     runtime = Runtime(
         settings,
         application,
@@ -381,8 +433,10 @@ def bootstrap(
         notifications,
         build_access(settings, application),
         build_attempt_limits(settings),
+        bulk.imports,
     )
     if settings.run_projections:
         runtime.services.append(read_models)
     runtime.services += notifications.embedded_services()
+    runtime.services += bulk.services()
     return runtime

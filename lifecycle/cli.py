@@ -41,6 +41,10 @@ def serve(
         raise typer.Exit(status)
 
 
+from lifecycle.bulk_cli import bulk_cli  # noqa: E402
+
+cli.add_typer(bulk_cli, name="bulk")
+
 accounts_cli = typer.Typer(help="Support-desk aids for accounts.", no_args_is_help=True)
 cli.add_typer(accounts_cli, name="accounts")
 

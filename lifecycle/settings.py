@@ -10,7 +10,6 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lifecycle.bulk.container import MAX_BYTES as BULK_SHEET_MAX_BYTES
 from lifecycle.domain.periods import RenewalPolicy
 from lifecycle.domain.terms import SupportTerms
 
@@ -39,9 +38,6 @@ class Settings(BaseSettings):
 
     # Request bodies over this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
-    # The bulk upload (POST /v1/companies/{id}/bulk): the sheet's own 20 MiB limit (lifecycle.bulk)
-    # plus room for the multipart envelope, so that a sheet at the limit meets the sheet's check.
-    bulk_max_bytes: int = Field(default=BULK_SHEET_MAX_BYTES + 64 * 1024, ge=1)
 
     # Support terms (P-1, T-5, R-2): months of the first period per term in years, ...
     first_period_months: dict[int, int] = Field(default_factory=lambda: {1: 13, 5: 63, 7: 87})
@@ -78,6 +74,17 @@ class Settings(BaseSettings):
     read_wait_seconds: float = Field(default=5.0, ge=0)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
     ending_soon_days: int = 90
+
+    # --- bulk registration from Excel sheets (K-1) ---------------------------------------
+    bulk_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # an upload over this: 413
+    bulk_max_rows: int = Field(default=50_000, ge=1)
+    # A sheet with at most this many rows to register is done before the answer (201);
+    # a larger one becomes a background job (202 and its Location).
+    bulk_sync_rows: int = Field(default=100, ge=0)
+    bulk_batch_rows: int = Field(default=250, ge=1)  # rows per transaction
+    # A worker holds a job this long between batches; a dead worker's job is taken over after it.
+    bulk_lease_seconds: float = Field(default=30.0, gt=0)
+    bulk_sweep_seconds: float = Field(default=10.0, gt=0)  # how often stalled jobs are looked for
 
     # --- mails, timers and workers (M-1…M-4) ------------------------------------------
     # The dramatiq broker of `lifecycle worker`. Unset: the embedded default, where the API

@@ -15,7 +15,7 @@ from uuid import UUID
 import dramatiq
 from dramatiq.broker import Broker
 
-from lifecycle.adapters.broker import ACTOR_NAME, QUEUE_NAME
+from lifecycle.adapters.broker import ACTOR_NAME, BULK_ACTOR_NAME, BULK_QUEUE_NAME, QUEUE_NAME
 
 
 def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object], time_limit_seconds: float) -> dramatiq.Actor:
@@ -29,4 +29,22 @@ def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object],
         queue_name=QUEUE_NAME,
         max_retries=0,  # retries are rescheduled in the timer table (durable)
         time_limit=int(time_limit_seconds * 1000),  # a send never outlives its claim on the timer
+    )
+
+
+def declare_run_bulk_job(broker: Broker, run: Callable[[UUID], object], time_limit_seconds: float) -> dramatiq.Actor:
+    """K-1: one bulk-registration job. Idempotent (the job's events say which rows are done);
+    dramatiq retries nothing, as a job whose worker died is found by its run-out lease in the
+    database and enqueued again (BulkImports.resume_stalled), not kept in Redis."""
+
+    def run_bulk_job(job_id: str) -> None:
+        run(UUID(job_id))
+
+    return dramatiq.actor(
+        run_bulk_job,
+        broker=broker,
+        actor_name=BULK_ACTOR_NAME,
+        queue_name=BULK_QUEUE_NAME,
+        max_retries=0,
+        time_limit=int(time_limit_seconds * 1000),
     )

@@ -11,10 +11,11 @@ import threading
 
 import dramatiq
 
-from lifecycle.bootstrap import build_application, build_notifications
+from lifecycle.bootstrap import build_application, build_bulk, build_notifications
+from lifecycle.jobs import StalledJobSweeper
 from lifecycle.settings import Settings
 from lifecycle.startup import log_start
-from workers.actors import declare_send_notification
+from workers.actors import declare_run_bulk_job, declare_send_notification
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,10 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
     notifications = build_notifications(settings, application)
     assert notifications.broker is not None
     declare_send_notification(notifications.broker, notifications.sender.deliver, settings.notification_claim_seconds)
+    # K-1: bulk jobs; a job whose worker died is found by its lease and enqueued again.
+    bulk = build_bulk(settings, application, notifications.broker, in_process=False)
+    declare_run_bulk_job(notifications.broker, bulk.imports.run, time_limit_seconds=24 * 3600)
+    sweeper = StalledJobSweeper(bulk.imports.resume_stalled, settings.bulk_sweep_seconds)
     worker = dramatiq.Worker(notifications.broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
     # dramatiq's default prefetch (2 per thread) starves the threads between Redis round trips.
     worker.queue_prefetch = settings.worker_prefetch
@@ -45,6 +50,7 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     worker.start()
+    sweeper.start()
     if scheduler:
         notifications.scheduler.start()
     log.info("worker: %d threads on %s (scheduler %s)", worker.worker_threads, settings.redis_namespace,
@@ -54,6 +60,7 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
     finally:
         if scheduler:
             notifications.scheduler.stop()
+        sweeper.stop()
         worker.stop(timeout=int(settings.notification_claim_seconds * 1000))
         notifications.close()
         application.close()

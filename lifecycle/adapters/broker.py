@@ -17,6 +17,8 @@ from lifecycle.availability import BrokerDown, describe
 
 QUEUE_NAME = "notifications"
 ACTOR_NAME = "send_notification"
+BULK_QUEUE_NAME = "bulk"
+BULK_ACTOR_NAME = "run_bulk_job"
 
 
 REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
@@ -58,4 +60,22 @@ class BrokerDispatcher:
                     )
                 )
         except REDIS_ERRORS as error:  # the timers keep what was not enqueued: see mail/scheduler.py
+            raise BrokerDown(f"the broker (Redis) does not answer: {describe(error)}") from error
+
+
+class BulkJobDispatcher:
+    """Hands bulk-registration job ids to the broker (K-1): a queue of their own, so a long
+    sheet never holds up the mails."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def dispatch(self, job_id: UUID) -> None:
+        try:
+            self.broker.enqueue(
+                dramatiq.Message(
+                    queue_name=BULK_QUEUE_NAME, actor_name=BULK_ACTOR_NAME, args=(str(job_id),), kwargs={}, options={}
+                )
+            )
+        except REDIS_ERRORS as error:  # the job is durable: the sweeper enqueues it again
             raise BrokerDown(f"the broker (Redis) does not answer: {describe(error)}") from error

@@ -134,6 +134,17 @@ class LifecycleApplication(Application[UUID]):
         assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
         return aggregate
 
+    def load_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
+        """Aggregates that are never snapshotted (units, tickets, Index), read in one query;
+        the ones not found are left out."""
+        from lifecycle.application.event_reads import select_events_of
+
+        stored = select_events_of(self.recorder, list(dict.fromkeys(aggregate_ids)))
+        return {
+            aggregate_id: apply_events(None, (self.mapper.to_domain_event(e) for e in events))
+            for aggregate_id, events in stored.items()
+        }
+
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
@@ -157,8 +168,20 @@ class LifecycleApplication(Application[UUID]):
         that aggregate take turns instead of racing each other to the store."""
         if serialize_on is None:
             return self._execute_optimistically(decide, idempotency)
-        with self._command_locks[serialize_on.int % len(self._command_locks)]:
+        with self.command_lock(serialize_on):
             return self._execute_optimistically(decide, idempotency)
+
+    def command_lock(self, aggregate_id: UUID) -> threading.Lock:
+        """This process's commands on one aggregate take turns under its lock."""
+        return self._command_locks[aggregate_id.int % len(self._command_locks)]
+
+    def save_once(self, *aggregates: Aggregate) -> int | None:
+        """Saves a decision made by the caller in one transaction, without deciding again:
+        the log position reached, or None when a concurrent change won (nothing saved)."""
+        position = self._save_at(*aggregates)
+        if position is not None:
+            note_position(position)
+        return position
 
     def _execute_optimistically(self, decide: Callable[[], Decision], idempotency: IdempotencyKey | None) -> Answer:
         if idempotency is not None:

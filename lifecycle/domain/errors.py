@@ -544,6 +544,36 @@ class BulkDuplicateRow(BulkError):
     message_ja_template = "同じ内容の行が{first_row}行目にあります。この行は登録されません。"
 
 
+class BulkRowAlreadyRegistered(BulkError):
+    """K-1: the same row (by its content, not the file) was registered by an earlier upload."""
+
+    code = "BULK_ALREADY_REGISTERED"
+    kind = Refusal.CONFLICT
+    title = "An earlier upload registered this row"
+    message_ja = "この行は以前のアップロードで登録済みです。二重には登録されません。"
+
+
+class BulkRowValid(BulkError):
+    """K-1 dry run: the row would be registered; nothing was."""
+
+    code = "BULK_DRY_RUN"
+    title = "Validated only: the row can be registered"
+    message_ja = "検証のみ：この行は登録できます（まだ登録されていません）。"
+
+
+class BulkSiteAmbiguous(BulkError):
+    code = "BULK_SITE_AMBIGUOUS"
+    title = "Several sites of the company have this name"
+    message_ja = "同じ名前の設置先拠点が複数あります。「設置先拠点」には拠点IDを入力してください。"
+
+
+class BulkJobNotFound(DomainError):
+    code = "BULK_JOB_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown bulk registration job"
+    message_ja = "一括登録の受付情報が見つかりません。"
+
+
 # --- access (API keys, sessions) --------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from api.access import POLICIES, Policy
 from lifecycle.domain.access import Role
 from lifecycle.settings import Settings
+from tests.bulk_sheets import filled, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.scenario import Flow, next_serial, next_ticket_id
@@ -75,6 +76,7 @@ class Call:
     # The other customer's answer when the route is theirs to see but the resource is not:
     # 404 as if it did not exist (422 when the resource is named in the body).
     other_status: int = 404
+    files: Callable[["World"], Any] | None = None  # a multipart upload instead of a JSON body
 
 
 @dataclass
@@ -94,6 +96,15 @@ def _site(name: str) -> dict[str, Any]:
 def _contact() -> dict[str, Any]:
     return {"company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木 一郎",
             "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "ichiro@example.co.jp"}
+
+
+def _my_bulk_job(w: World) -> str:
+    """A bulk job of the first customer's company (made once, directly on the service)."""
+    if "bulk_job" not in w.extra:
+        sheet = filled([("新規", w.mine.site_name, "99999999", "ZZ99ZZ", next_serial(), None)])
+        answer, _ = w.admin_client.app.state.runtime.bulk.submit(UUID(w.mine.company_id), sheet, "mine.xlsx")
+        w.extra["bulk_job"] = answer["job_id"]
+    return w.extra["bulk_job"]
 
 
 def _fresh_registration(w: World) -> dict[str, Any]:
@@ -150,6 +161,11 @@ CALLS = [
     Call("GET", "/v1/registrations/{serial}", lambda w: f"/v1/registrations/{w.mine.serial}"),
     Call("POST", "/v1/registrations/{serial}/service-upgrades",
          lambda w: f"/v1/registrations/{w.mine.serial}/service-upgrades", lambda w: {"service": "オンサイト"}),
+    Call("GET", "/v1/bulk/template.xlsx", lambda w: "/v1/bulk/template.xlsx"),
+    Call("POST", "/v1/companies/{company_id}/bulk", lambda w: f"/v1/companies/{w.mine.company_id}/bulk?dry_run=true",
+         files=lambda w: upload(filled([("新規", w.mine.site_name, "99999999", "ZZ99ZZ", next_serial(), None)]))),
+    Call("GET", "/v1/bulk/{job_id}", lambda w: f"/v1/bulk/{_my_bulk_job(w)}"),
+    Call("GET", "/v1/bulk/{job_id}/result.xlsx", lambda w: f"/v1/bulk/{_my_bulk_job(w)}/result.xlsx"),
     Call("GET", "/v1/tickets/{ticket_id}/registration", lambda w: f"/v1/tickets/{w.mine.ticket_id}/registration"),
     Call("POST", "/v1/entitlements/check", lambda w: "/v1/entitlements/check", lambda w: {"serials": [w.mine.serial]}),
     Call("POST", "/v1/inquiries/check", lambda w: "/v1/inquiries/check",
@@ -196,6 +212,8 @@ def _answer(world: World, call: Call, token: str | None) -> Any:
         token = log_in(client, email)
     headers = bearer(token) if token else {"Authorization": ""}
     body = call.body(world) if call.body else None
+    if call.files is not None:
+        return client.request(call.method, call.url(world), files=call.files(world), headers=headers)
     return client.request(call.method, call.url(world), json=body, headers=headers)
 
 

@@ -1,0 +1,105 @@
+"""Uploaded bulk-registration sheets and who is working on them: rows in the event store's
+own database beside the events (as lifecycle/adapters/credentials.py does), so any process
+can resume a job. A job's progress is not here: it is the BulkJob's events.
+
+A worker holds a job by a lease (holder, until). A worker that dies leaves its lease to
+run out; `stalled()` then names the job again and another worker takes it. Two workers on
+one job would still register nothing twice (the job's events and the registrations are
+saved together, under the store's version constraint): the lease only saves the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.postgres import PostgresDatastore
+from eventsourcing.sqlite import SQLiteDatastore
+
+
+def _text(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+class BulkUploadStore:
+    """SQL written once with %s placeholders; SQLite's spelling is made from it."""
+
+    def __init__(self, datastore: Any) -> None:
+        self.datastore = datastore
+        self.postgres = isinstance(datastore, PostgresDatastore)
+        if not self.postgres and not isinstance(datastore, SQLiteDatastore):
+            raise TypeError(f"no bulk upload store for {type(datastore).__name__}")
+        prefix = f'"{datastore.schema}".' if self.postgres else ""
+        self.table = f"{prefix}bulk_uploads"
+
+    @contextmanager
+    def _cursor(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as cursor:
+            yield cursor
+
+    def _run(self, cursor: Any, statement: str, params: tuple[Any, ...] = ()) -> None:
+        cursor.execute(statement if self.postgres else statement.replace("%s", "?"), params)
+
+    def create_tables(self) -> None:
+        blob = "BYTEA" if self.postgres else "BLOB"
+        with self._cursor(True) as cursor:
+            if self.postgres:  # processes starting together: one schema change at a time
+                self._run(cursor, "SELECT pg_advisory_xact_lock(hashtext('lifecycle read-model ddl'))")
+            self._run(
+                cursor,
+                f"CREATE TABLE IF NOT EXISTS {self.table} (job_id TEXT PRIMARY KEY, content {blob} NOT NULL, "
+                "created_at TEXT NOT NULL, lease_holder TEXT, lease_until TEXT, finished INTEGER NOT NULL DEFAULT 0)",
+            )
+
+    def put(self, job_id: UUID, content: bytes, at: datetime) -> None:
+        with self._cursor(True) as cursor:
+            self._run(
+                cursor,
+                f"INSERT INTO {self.table} (job_id, content, created_at) VALUES (%s, %s, %s)",
+                (str(job_id), content, _text(at)),
+            )
+
+    def content(self, job_id: UUID) -> bytes | None:
+        with self._cursor(False) as cursor:
+            self._run(cursor, f"SELECT content FROM {self.table} WHERE job_id = %s", (str(job_id),))
+            row = cursor.fetchone()
+        return None if row is None else bytes(row["content"])
+
+    def claim(self, job_id: UUID, holder: str, at: datetime, lease: timedelta) -> bool:
+        """Takes or renews the job's lease; False while another holder's lease runs."""
+        with self._cursor(True) as cursor:
+            self._run(
+                cursor,
+                f"UPDATE {self.table} SET lease_holder = %s, lease_until = %s WHERE job_id = %s AND finished = 0 "
+                "AND (lease_holder IS NULL OR lease_holder = %s OR lease_until < %s)",
+                (holder, _text(at + lease), str(job_id), holder, _text(at)),
+            )
+            # The library's SQLite cursor wraps sqlite3's (and does not pass rowcount on).
+            return getattr(cursor, "sqlite_cursor", cursor).rowcount == 1
+
+    def release(self, job_id: UUID, holder: str, *, finished: bool) -> None:
+        with self._cursor(True) as cursor:
+            self._run(
+                cursor,
+                f"UPDATE {self.table} SET lease_holder = NULL, lease_until = NULL, finished = %s "
+                "WHERE job_id = %s AND lease_holder = %s",
+                (1 if finished else 0, str(job_id), holder),
+            )
+
+    def finish(self, job_id: UUID) -> None:
+        with self._cursor(True) as cursor:
+            self._run(cursor, f"UPDATE {self.table} SET finished = 1 WHERE job_id = %s", (str(job_id),))
+
+    def stalled(self, at: datetime, older_than: timedelta) -> list[UUID]:
+        """Unfinished jobs nobody holds (a lease run out, or never taken for a while)."""
+        with self._cursor(False) as cursor:
+            self._run(
+                cursor,
+                f"SELECT job_id FROM {self.table} WHERE finished = 0 AND "
+                "((lease_until IS NULL AND created_at < %s) OR lease_until < %s) ORDER BY created_at",
+                (_text(at - older_than), _text(at)),
+            )
+            return [UUID(row["job_id"]) for row in cursor.fetchall()]

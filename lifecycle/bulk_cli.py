@@ -1,0 +1,54 @@
+"""`lifecycle bulk import FILE --company SU… [--dry-run]`: a sheet registered from the command
+line, in this process, with a progress bar; the result sheet is written beside the input.
+Exit 0 when no row was refused, 1 when some were, 2 for a file that cannot be read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+bulk_cli = typer.Typer(help="Bulk registration from Excel sheets (K-1).", no_args_is_help=True)
+
+
+@bulk_cli.command("import")
+def import_sheet(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The filled sheet (.xlsx)."),
+    company: str = typer.Option(..., "--company", help="The company's contract number (SU + 8 digits)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate every row; register nothing."),
+) -> None:
+    """Register every row of FILE for the company; writes NAME.result.xlsx beside it."""
+    from rich.progress import Progress
+
+    from lifecycle.bootstrap import build_application, build_bulk
+    from lifecycle.bulk.sheets import RowResult, RowStatus, write_results
+    from lifecycle.domain.access import SYSTEM_CLI, acting_as
+    from lifecycle.domain.errors import DomainError
+    from lifecycle.settings import Settings
+
+    settings = Settings()
+    application = build_application(settings)
+    try:
+        bulk = build_bulk(settings, application, None, in_process=False).imports
+        content = file.read_bytes()
+        with acting_as(SYSTEM_CLI), Progress() as bar:
+            task = bar.add_task(file.name, total=None)
+            try:
+                contract = application.companies.contract_by_number(company)
+                answer, _ = bulk.submit(
+                    contract.id, content, file.name, dry_run=dry_run, run_here=True,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+            except DomainError as error:
+                typer.echo(f"error: {error.code}: {error.message_ja} ({error.detail})", err=True)
+                raise typer.Exit(2 if error.code.startswith("BULK_") else 1) from None
+        results = [RowResult(r["row"], RowStatus(r["status"]), r["code"], r["message_ja"], r["detail"])
+                   for r in answer["rows"]]
+        out = file.with_name(f"{file.stem}.result.xlsx")
+        out.write_bytes(write_results(content, results, max_bytes=max(settings.bulk_max_bytes, len(content))))
+        typer.echo(f"{answer['registered']} registered, {answer['already_registered']} already registered, "
+                   f"{answer['refused']} refused, {answer['empty']} empty: {out}")
+        if answer["refused"]:
+            raise typer.Exit(1)
+    finally:
+        application.close()

@@ -1,0 +1,41 @@
+"""The background side of bulk-registration jobs (K-1): a thread that looks, every few
+seconds, for jobs whose worker died (their lease ran out in the database) and hands them to
+a worker again. The database, not the broker, is what remembers an unfinished job."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+
+class StalledJobSweeper:
+    def __init__(self, resume_stalled: Callable[[], list[UUID]], interval_seconds: float) -> None:
+        self.resume_stalled = resume_stalled
+        self.interval = interval_seconds
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                resumed = self.resume_stalled()
+                if resumed:
+                    log.info("bulk: resuming %d stalled job(s)", len(resumed))
+            except Exception:
+                log.exception("bulk: looking for stalled jobs failed; trying again")
+            self._stopping.wait(self.interval)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="bulk-sweeper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
