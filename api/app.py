@@ -27,6 +27,7 @@ from api.routes import (
     support_desk,
 )
 from lifecycle.bootstrap import bootstrap
+from lifecycle.domain.errors import BulkFileTooLarge
 from lifecycle.clock import Clock
 from lifecycle.settings import Settings
 from lifecycle.startup import log_start
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         max_bytes=settings.max_body_bytes,
         # the sheet's limit plus room for the multipart envelope, so a sheet at the limit meets
         # the sheet's own check (413 BULK_FILE_TOO_LARGE)
-        by_path=[(BULK_UPLOAD_PATH, settings.bulk_max_bytes + 64 * 1024)],
+        by_path=[(BULK_UPLOAD_PATH, settings.bulk_max_bytes + 64 * 1024, BulkFileTooLarge)],
     )
     for module in (sessions, shipments, accounts, companies, registrations, bulk, contracts, postal_codes):
         api.include_router(module.router)

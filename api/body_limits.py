@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from api.problems import refusal
-from lifecycle.domain.errors import BodyTooLarge
+from lifecycle.domain.errors import BodyTooLarge, DomainError
 
 # POST /v1/companies/{company_id}/bulk: a filled bulk-registration sheet (K-1).
 BULK_UPLOAD_PATH = re.compile(r"^/v1/companies/[^/]+/bulk/?$")
@@ -34,25 +34,27 @@ class BodyOverLimit(HTTPException):
 class BodyLimits:
     """ASGI middleware: the outermost one, so nothing reads a body before it is counted."""
 
-    def __init__(self, app: Any, max_bytes: int, by_path: Sequence[tuple[re.Pattern[str], int]] = ()) -> None:
+    def __init__(
+        self, app: Any, max_bytes: int, by_path: Sequence[tuple[re.Pattern[str], int, type[DomainError]]] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.by_path = tuple(by_path)
+        self.by_path = tuple(by_path)  # (path, its limit, the refusal that names it)
 
-    def limit_for(self, path: str) -> int:
-        for pattern, limit in self.by_path:
+    def limit_for(self, path: str) -> tuple[int, type[DomainError]]:
+        for pattern, limit, refusal_class in self.by_path:
             if pattern.match(path):
-                return limit
-        return self.max_bytes
+                return limit, refusal_class
+        return self.max_bytes, BodyTooLarge
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
+        limit, refusal_class = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, limit, refusal_class)
             return
         received = 0
         started = False
@@ -78,7 +80,7 @@ class BodyLimits:
             # Read outside the routes' body parsing (which answers it as a problem itself).
             if started:
                 raise
-            await _too_large(scope, receive, send, limit)
+            await _too_large(scope, receive, send, limit, refusal_class)
 
 
 def _content_length(scope: dict[str, Any]) -> int | None:
@@ -91,9 +93,13 @@ def _content_length(scope: dict[str, Any]) -> int | None:
     return None
 
 
-async def _too_large(scope: dict[str, Any], receive: Any, send: Any, limit: int) -> None:
+async def _too_large(
+    scope: dict[str, Any], receive: Any, send: Any, limit: int, refusal_class: type[DomainError] = BodyTooLarge
+) -> None:
     request = Request(scope, receive)
-    error = BodyTooLarge(f"The request body is over the limit of {limit} bytes.", limit_bytes=limit)
+    error = refusal_class(
+        f"The request body is over the limit of {limit} bytes.", limit_bytes=limit, limit_mb=max(1, limit // 2**20)
+    )
     # The rest of the body stays unread: the connection cannot carry another request.
     response = refusal(error, request, headers={"Connection": "close"})
     await response(scope, receive, send)
