@@ -334,6 +334,14 @@ class UnknownEventType(DomainError):
     message_ja = "指定されたイベント種別は存在しません。"
 
 
+class PositionBeyondLog(DomainError):
+    """A read asked for a log position no command has reached (issue 11: answered at once)."""
+
+    code = "POSITION_BEYOND_LOG"
+    title = "min_position is beyond the head of the log"
+    message_ja = "指定された位置（min_position）はまだ存在しません。"
+
+
 class ReadModelBehind(DomainError):
     """A read asked for a log position its read model has not reached within the wait."""
 

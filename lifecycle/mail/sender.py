@@ -34,6 +34,7 @@ seconds; after `max_attempts` failures, or at once on a permanent refusal (5xx),
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,13 @@ from lifecycle.mail.ports import PENDING, SENT, SKIPPED, Mailer, MailRefused, Ou
 from lifecycle.mail.rendering import MailComposer
 
 log = logging.getLogger(__name__)
+
+_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+
+
+def _without_addresses(text: str) -> str:
+    """An SMTP error may quote the recipient: log lines name ids, never addresses."""
+    return _ADDRESS.sub("<address>", text)
 
 
 class Outcome(str, Enum):
@@ -165,6 +173,7 @@ class NotificationSender:
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
         self.store.settle(notification_id, SENT, sent_at)
+        log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted))
         return Outcome.SENT
 
     def _record(self, record: Callable[[tuple[str, ...], datetime], None], accepted: tuple[str, ...], at: datetime) -> None:
@@ -181,7 +190,7 @@ class NotificationSender:
     def _failed(self, row: TimerRow, error: str, *, keep_outbox: bool, permanent: bool = False) -> Outcome:
         failures = row.failures + 1
         retry_at = None if permanent else self.retry.retry_at(failures, self.clock.now())
-        log.warning("notification %s: send %d failed (%s); %s", row.notification_id, failures, error,
+        log.warning("notification %s: send %d failed (%s); %s", row.notification_id, failures, _without_addresses(error),
                     f"again at {retry_at.isoformat()}" if retry_at else "giving up")
         self.store.record_failure(row.notification_id, error, retry_at, self.clock.now(), keep_outbox=keep_outbox)
         return Outcome.RETRY if retry_at else Outcome.FAILED

@@ -12,7 +12,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from lifecycle.domain.errors import ReadModelBehind, ReadModelStopped, UnknownProjection
+from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadModelStopped, UnknownProjection
 from lifecycle.leadership import leadership_for
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
@@ -129,8 +129,17 @@ class ReadModels:
     def wait_to_read(self, read_at: ReadAt, *names: str) -> None:
         """Returns once the named read models show what `read_at` asks for (bounded)."""
         position = read_at.min_position or 0
+        head = self.head() if position or not read_at.eventual else 0
+        if position > head:
+            # No command answered it: no save will bring the read models there, so say so
+            # now rather than hold the reader for the whole wait.
+            raise PositionBeyondLog(
+                f"Log position {position} is beyond the log's head ({head}): no command answered it.",
+                min_position=position,
+                head=head,
+            )
         if not read_at.eventual:
-            position = max(position, self.head())
+            position = max(position, head)
         self.wait_for(position, *names)
 
     def wait_for(self, position: int | None, *names: str) -> None:

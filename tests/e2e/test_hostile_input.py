@@ -612,3 +612,14 @@ def test_one_NUL_in_each_field_of_each_route_leaves_nothing_stored(world: dict[s
     assert head(world) == before
     flow = Flow(world["client"], world["app"])  # and the service still takes ordinary writes
     flow.register(world["site_id"], flow.sell_ticket(), flow.ship())
+
+
+def test_a_min_position_beyond_the_logs_head_is_refused_at_once(client) -> None:  # noqa: ANN001
+    import time as _time
+
+    head = int(client.get("/v1/health").json()["log_head"])
+    started = _time.monotonic()
+    for consistency in ("strong", "eventual"):
+        answer = client.get(f"/v1/dashboards/expiry?min_position={head + 1000}&consistency={consistency}")
+        assert_problem(answer, 422, "POSITION_BEYOND_LOG")
+    assert _time.monotonic() - started < 2  # not the read wait's 5 s each

@@ -175,10 +175,14 @@ class TestReadYourWrites:
         assert found.status_code == 200 and found.json()["serial"] == serial
 
     def test_a_position_not_reached_in_time_is_503(self, store_settings, clock) -> None:  # noqa: ANN001
-        settings = store_settings.model_copy(update={"read_wait_seconds": 0.2})
+        # No runner in this process: a position a command answered is never reached.
+        settings = store_settings.model_copy(update={"read_wait_seconds": 0.2, "run_projections": False})
         with TestClient(create_app(settings, clock=clock)) as client:
             client.headers.update(bearer(api_key(client)))
-            response = client.get("/v1/dashboards/expiry", params={"min_position": 10**9})
+            shipped = client.post("/v1/shipments", json={"serial": "SN0000000000WAIT", "code_no": "12345-01",
+                                                         "model": "AT-x510-28GTX", "shipped_on": "2026-11-02"})
+            position = int(shipped.headers["X-Log-Position"])
+            response = client.get("/v1/dashboards/expiry", params={"min_position": position})
         assert_problem(response, 503, "READ_MODEL_BEHIND")
 
     def test_a_retried_command_answers_the_first_position(self, flow: Flow, clock) -> None:  # noqa: ANN001
