@@ -21,7 +21,7 @@ from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.faults.redis_server import RedisServer
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
-from tests.scenario import Flow, next_serial
+from tests.scenario import Flow, next_serial, authorized, service_key
 
 pytestmark = pytest.mark.postgres
 
@@ -73,6 +73,7 @@ def test_with_redis_away_registrations_succeed_and_the_timer_aid_answers_503(
     client = httpx.Client(base_url=server, timeout=30)
     application = build_application(settings)  # only to derive confirmation tokens
     try:
+        authorized(client, service_key(settings, application))
         flow = Flow(client, application)  # type: ignore[arg-type]
         site_id = flow.ready_site()
         assert client.get("/v1/health").json()["dependencies"]["broker"]["status"] == "up"

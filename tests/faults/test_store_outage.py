@@ -23,7 +23,7 @@ import pytest
 
 from tests.faults.pg_cluster import PgCluster
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
-from tests.scenario import Flow, next_serial
+from tests.scenario import Flow, next_serial, authorized, service_key
 
 pytestmark = pytest.mark.postgres
 
@@ -77,6 +77,7 @@ class Load:
     long every answer took and what it was."""
 
     url: str
+    headers: dict[str, str] = field(default_factory=dict)  # the API key
     threads: int = 3
     acknowledged: list[str] = field(default_factory=list)
     answers: list[tuple[float, int, str, float]] = field(default_factory=list)  # (at, status, code, seconds)
@@ -96,7 +97,7 @@ class Load:
 
     def _run(self, n: int) -> None:
         serials = (f"LD{n}{i:012d}{uuid.uuid4().hex[:2].upper()}" for i in itertools.count())
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=30, headers=self.headers) as client:
             while not self._stop.is_set():
                 serial = next(serials)[:16]
                 started = time.monotonic()
@@ -122,8 +123,10 @@ def registered_before(server: Server) -> tuple[Flow, list[str]]:
     from lifecycle.settings import Settings
 
     client = httpx.Client(base_url=server.url, timeout=30)
-    application = build_application(Settings(database_url=server.database_url, secret_key="test-secret"))
+    settings = Settings(database_url=server.database_url, secret_key="test-secret")
+    application = build_application(settings)
     try:
+        authorized(client, service_key(settings, application))
         flow = Flow(client, application)  # type: ignore[arg-type]
         site_id = flow.ready_site()
         serials = []
@@ -142,7 +145,7 @@ def test_a_stopped_database_answers_503_within_3s_and_the_service_recovers_witho
     cluster = running_pg_cluster
     flow, registered = registered_before(server)
     client = flow.client
-    load = Load(server.url)
+    load = Load(server.url, headers={"Authorization": client.headers["Authorization"]})
     load.start()
     try:
         time.sleep(1.0)
