@@ -147,6 +147,8 @@ def _scan_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
                 tail = window[-_OVERLAP:]
     except zipfile.BadZipFile as error:  # a bad CRC-32 among others: the content is not as declared
         raise BulkUnsafeFile(f"The part {info.filename} is damaged: {error}.") from None
+    # zipfile raises NotImplementedError for a compression method it lacks, RuntimeError for an
+    # encrypted member: neither is a workbook this service can read.
     except (NotImplementedError, RuntimeError, OSError, EOFError) as error:
         raise BulkNotXlsx(f"The part {info.filename} cannot be read: {error}.") from None
     return merges
