@@ -10,49 +10,25 @@ saved together, under the store's version constraint): the lease only saves the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
+from lifecycle.adapters.side_tables import SideTables
+from lifecycle.adapters.side_tables import utc_text as _text
 
 
-def _text(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-class BulkUploadStore:
-    """SQL written once with %s placeholders; SQLite's spelling is made from it."""
-
+class BulkUploadStore(SideTables):
     def __init__(self, datastore: Any) -> None:
-        self.datastore = datastore
-        self.postgres = isinstance(datastore, PostgresDatastore)
-        if not self.postgres and not isinstance(datastore, SQLiteDatastore):
-            raise TypeError(f"no bulk upload store for {type(datastore).__name__}")
-        prefix = f'"{datastore.schema}".' if self.postgres else ""
-        self.table = f"{prefix}bulk_uploads"
-
-    @contextmanager
-    def _cursor(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _run(self, cursor: Any, statement: str, params: tuple[Any, ...] = ()) -> None:
-        cursor.execute(statement if self.postgres else statement.replace("%s", "?"), params)
+        super().__init__(datastore)
+        self.table = self.qualified("bulk_uploads")
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self.postgres else "BLOB"
-        with self._cursor(True) as cursor:
-            if self.postgres:  # processes starting together: one schema change at a time
-                self._run(cursor, "SELECT pg_advisory_xact_lock(hashtext('lifecycle read-model ddl'))")
-            self._run(
-                cursor,
-                f"CREATE TABLE IF NOT EXISTS {self.table} (job_id TEXT PRIMARY KEY, content {blob} NOT NULL, "
-                "created_at TEXT NOT NULL, lease_holder TEXT, lease_until TEXT, finished INTEGER NOT NULL DEFAULT 0)",
-            )
+        self._create(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (job_id TEXT PRIMARY KEY, content {blob} NOT NULL, "
+            "created_at TEXT NOT NULL, lease_holder TEXT, lease_until TEXT, finished INTEGER NOT NULL DEFAULT 0)",
+        )
 
     def put(self, job_id: UUID, content: bytes, at: datetime) -> None:
         with self._cursor(True) as cursor:

@@ -5,22 +5,13 @@ instants in both stores."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
-
-
-def _text(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+from lifecycle.adapters.side_tables import SideTables
+from lifecycle.adapters.side_tables import utc_instant as _instant
+from lifecycle.adapters.side_tables import utc_text as _text
 
 
 @dataclass(frozen=True)
@@ -33,42 +24,19 @@ class SessionRow:
     ended_at: datetime | None
 
 
-class CredentialStore:
-    """SQL written once with %s placeholders; SQLite's spelling is made from it."""
-
+class CredentialStore(SideTables):
     def __init__(self, datastore: Any) -> None:
-        self.datastore = datastore
-        self.postgres = isinstance(datastore, PostgresDatastore)
-        if not self.postgres and not isinstance(datastore, SQLiteDatastore):
-            raise TypeError(f"no credential store for {type(datastore).__name__}")
-        prefix = f'"{datastore.schema}".' if self.postgres else ""
-        self.sessions = f"{prefix}access_sessions"
-        self.uses = f"{prefix}api_key_uses"
-
-    @contextmanager
-    def _cursor(self, commit: bool) -> Iterator[Any]:
-        with self.datastore.transaction(commit=commit) as cursor:
-            yield cursor
-
-    def _run(self, cursor: Any, statement: str, params: tuple[Any, ...] = ()) -> None:
-        cursor.execute(statement if self.postgres else statement.replace("%s", "?"), params)
+        super().__init__(datastore)
+        self.sessions = self.qualified("access_sessions")
+        self.uses = self.qualified("api_key_uses")
 
     def create_tables(self) -> None:
-        with self._cursor(True) as cursor:
-            if self.postgres:  # processes starting together: one schema change at a time
-                self._run(cursor, "SELECT pg_advisory_xact_lock(hashtext('lifecycle read-model ddl'))")
-            self._run(
-                cursor,
-                f"CREATE TABLE IF NOT EXISTS {self.sessions} (token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL, "
-                "epoch INTEGER NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, ended_at TEXT)",
-            )
-            self._run(
-                cursor,
-                f"CREATE INDEX IF NOT EXISTS access_sessions_account ON {self.sessions} (account_id)",
-            )
-            self._run(
-                cursor, f"CREATE TABLE IF NOT EXISTS {self.uses} (key_id TEXT PRIMARY KEY, last_used_at TEXT NOT NULL)"
-            )
+        self._create(
+            f"CREATE TABLE IF NOT EXISTS {self.sessions} (token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL, "
+            "epoch INTEGER NOT NULL, created_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, ended_at TEXT)",
+            f"CREATE INDEX IF NOT EXISTS access_sessions_account ON {self.sessions} (account_id)",
+            f"CREATE TABLE IF NOT EXISTS {self.uses} (key_id TEXT PRIMARY KEY, last_used_at TEXT NOT NULL)",
+        )
 
     # --- sessions -----------------------------------------------------------------------
 
