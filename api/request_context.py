@@ -46,14 +46,15 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
-            log.info(
-                "request %s %s %s %d %.1fms actor=%s",
-                request_id,
-                scope.get("method"),
-                getattr(route, "path", None) or "-",  # the route's template: ids, never addresses
-                status,
-                (time.perf_counter() - started) * 1000,
-                context.actor.id if context.actor else "-",
-            )
+            route = getattr(scope.get("route"), "path", None) or "-"  # the template: ids, never addresses
+            fields = {
+                "request_id": request_id,
+                "method": scope.get("method"),
+                "route": route,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "actor": context.actor.id if context.actor else "-",
+            }
+            log.info("request %(request_id)s %(method)s %(route)s %(status)d %(duration_ms).1fms actor=%(actor)s",
+                     fields, extra=fields)
             reset_request(token)

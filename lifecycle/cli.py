@@ -10,6 +10,9 @@ cli = typer.Typer(help="Support contract lifecycle service.", no_args_is_help=Tr
 @cli.callback()
 def _commands() -> None:
     """Support contract lifecycle service."""
+    from lifecycle.startup import configure_logging
+
+    configure_logging()  # every command's log lines as LIFECYCLE_LOG_FORMAT says
 
 
 @cli.command()
@@ -24,7 +27,7 @@ def serve(
 
     settings = load_settings()
     preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
-    configure_logging()
+    configure_logging(settings.log_format)
     if workers > 1 and settings.database_url.startswith("sqlite"):
         typer.echo("error: --workers > 1 needs PostgreSQL (LIFECYCLE_DATABASE_URL=postgresql://...); "
                    "the embedded SQLite store is for one process", err=True)
@@ -36,7 +39,7 @@ def serve(
         first_admin_key()
     except Exception as error:  # noqa: BLE001 - a store that cannot be reached: the server says why
         typer.echo(f"warning: could not look for API keys ({type(error).__name__}); starting anyway", err=True)
-    status = run_server(host, port, workers)
+    status = run_server(host, port, workers, log_format=settings.log_format)
     if status:
         raise typer.Exit(status)
 

@@ -46,15 +46,24 @@ class NoDelayHTTPProtocol(_HTTPProtocol):
         super().connection_made(transport)
 
 
-def serve(host: str, port: int, workers: int = 1, app: str = APP) -> int:
+# uvicorn without a logging config of its own: its lines go to the root handler that
+# configure_logging set (text or JSON). No access line: RequestContextMiddleware logs one
+# line per request with its id, route template, actor and duration, where uvicorn's would
+# repeat it with the client's address and the query string (which may carry a token).
+UVICORN_LOGGING = {"log_config": None, "log_level": "info", "access_log": False}
+
+
+def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: str | None = None) -> int:
     """Runs the API (or another ASGI app, given as "module:attribute") until stopped;
-    answers the exit status."""
+    answers the exit status. Logs as `log_format` says (None: LIFECYCLE_LOG_FORMAT)."""
+    from lifecycle.startup import configure_logging
+
+    configure_logging(log_format)  # the supervisor's own lines too
     if workers <= 1:
-        uvicorn.run(app, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
+        uvicorn.run(app, host=host, port=port, http=NoDelayHTTPProtocol, **UVICORN_LOGGING)
         return 0
     bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
-    uvicorn.Config(app, log_level="info").configure_logging()  # the supervisor's own lines too
-    return Supervisor(host, port, workers, app).run()
+    return Supervisor(host, port, workers, app, log_format).run()
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
@@ -68,15 +77,15 @@ def bound_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve_one(host: str, port: int, app: str) -> None:
+def _serve_one(host: str, port: int, app: str, log_format: str | None = None) -> None:
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
     from lifecycle.startup import configure_logging
 
-    configure_logging()  # a spawned process starts with none
+    configure_logging(log_format)  # a spawned process starts with none
     sock = bound_socket(host, port)
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", http=NoDelayHTTPProtocol)
+    config = uvicorn.Config(app, host=host, port=port, http=NoDelayHTTPProtocol, **UVICORN_LOGGING)
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:  # as uvicorn.run answers: the supervisor then stops, not restarts
@@ -97,11 +106,12 @@ def _stop_with_parent() -> None:
 
 
 class Supervisor:
-    def __init__(self, host: str, port: int, workers: int, app: str = APP) -> None:
+    def __init__(self, host: str, port: int, workers: int, app: str = APP, log_format: str | None = None) -> None:
         self.host = host
         self.port = port
         self.workers = workers
         self.app = app
+        self.log_format = log_format
         self._context = multiprocessing.get_context("spawn")
         self._processes: list[BaseProcess] = []
         self._stopping = threading.Event()
@@ -127,7 +137,8 @@ class Supervisor:
         return status
 
     def _start(self) -> BaseProcess:
-        process = self._context.Process(target=_serve_one, args=(self.host, self.port, self.app), daemon=False)
+        process = self._context.Process(target=_serve_one, args=(self.host, self.port, self.app, self.log_format),
+                                        daemon=False)
         process.start()
         return process
 

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
     var_dir: Path = Path("./var")
+    # The logs on stderr: readable text lines, or one JSON object per line whose fields
+    # (request id, route, status, notification id...) are keys of their own.
+    log_format: Literal["text", "json"] = "text"
 
     # Request bodies over this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)

@@ -25,7 +25,7 @@ def worker(
 
     settings = load_settings()
     preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
-    configure_logging()
+    configure_logging(settings.log_format)  # dramatiq's loggers propagate to it
     run_worker(settings, threads=threads or None, scheduler=scheduler)
 
 

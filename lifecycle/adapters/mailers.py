@@ -127,7 +127,9 @@ class SmtpMailer(Mailer):
             raise
         self._local.last_used = time.monotonic()
         if refused:
-            log.warning("mail %s: recipients refused: %s", mail.message_id, refused)
+            # A count, not the refused addresses (which the refusal dict is keyed by).
+            log.warning("mail %s: %d recipient(s) refused", mail.message_id, len(refused),
+                        extra={"message_id": mail.message_id, "refused": len(refused)})
         return tuple(r for r in mail.recipients if r not in refused)
 
     def _reset(self, connection: smtplib.SMTP) -> None:

@@ -173,7 +173,10 @@ class NotificationSender:
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
         self.store.settle(notification_id, SENT, sent_at)
-        log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted))
+        # Ids, the kind and a count: never the addresses.
+        log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted),
+                 extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
+                        "recipients": len(accepted)})
         return Outcome.SENT
 
     def _record(self, record: Callable[[tuple[str, ...], datetime], None], accepted: tuple[str, ...], at: datetime) -> None:
@@ -190,8 +193,12 @@ class NotificationSender:
     def _failed(self, row: TimerRow, error: str, *, keep_outbox: bool, permanent: bool = False) -> Outcome:
         failures = row.failures + 1
         retry_at = None if permanent else self.retry.retry_at(failures, self.clock.now())
-        log.warning("notification %s: send %d failed (%s); %s", row.notification_id, failures, _without_addresses(error),
-                    f"again at {retry_at.isoformat()}" if retry_at else "giving up")
+        reason = _without_addresses(error)
+        log.warning("notification %s: send %d failed (%s); %s", row.notification_id, failures, reason,
+                    f"again at {retry_at.isoformat()}" if retry_at else "giving up",
+                    extra={"notification_id": str(row.notification_id), "kind": row.timer.kind.value,
+                           "attempt": failures, "error": reason,
+                           "retry_at": retry_at.isoformat() if retry_at else None})
         self.store.record_failure(row.notification_id, error, retry_at, self.clock.now(), keep_outbox=keep_outbox)
         return Outcome.RETRY if retry_at else Outcome.FAILED
 
