@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from lifecycle.cli_help import Typer
+
 if TYPE_CHECKING:
     from lifecycle.application.access import Access
 
-keys_cli = typer.Typer(help="API keys of internal services: create, list, revoke.", no_args_is_help=True)
+keys_cli = Typer(help="API keys of internal services: create, list, revoke.", no_args_is_help=True)
 
 ROLES_HELP = "reference-data, registrations, callcenter, audit, dashboards, admin"
 

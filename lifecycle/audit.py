@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from lifecycle.progress import Progress, no_progress
+
 FORMAT = "lifecycle-audit/1"
 GENESIS = "0" * 64
 
@@ -25,9 +27,12 @@ def chain_hash(previous: str, record: dict[str, Any]) -> str:
     return hashlib.sha256(previous.encode() + _canonical(record)).hexdigest()
 
 
-def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000) -> int:
-    """Writes every stored event of the application's log; answers how many."""
+def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: Progress = no_progress) -> int:
+    """Writes every stored event of the application's log; answers how many. Reports the
+    log position reached against the log's head (as it was at the start) after each batch."""
     previous, count, position = GENESIS, 0, 0
+    head = recorder.max_notification_id() or 0
+    progress(0, head)
     out.write(json.dumps({"format": FORMAT, "exported_at": datetime.now(timezone.utc).isoformat()}) + "\n")
     while True:
         notifications = recorder.select_notifications(start=position, limit=batch_size, inclusive_of_start=False)
@@ -46,6 +51,8 @@ def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000) -> int:
             position = n.id
         if len(notifications) < batch_size:
             break
+        progress(position, head)
+    progress(max(position, head), head)
     out.write(json.dumps({"end": True, "count": count, "last_hash": previous}) + "\n")
     return count
 

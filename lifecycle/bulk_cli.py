@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
-bulk_cli = typer.Typer(help="Bulk registration from Excel sheets (K-1).", no_args_is_help=True)
+from lifecycle.cli_help import Typer
+
+bulk_cli = Typer(help="Bulk registration from Excel sheets (K-1).", no_args_is_help=True)
 
 
 @bulk_cli.command("import")
@@ -18,12 +20,11 @@ def import_sheet(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every row; register nothing."),
 ) -> None:
     """Register every row of FILE for the company; writes NAME.result.xlsx beside it."""
-    from rich.progress import Progress
-
     from lifecycle.bootstrap import build_application, build_bulk
     from lifecycle.bulk.sheets import RowResult, RowStatus, write_results
     from lifecycle.domain.access import SYSTEM_CLI, acting_as
     from lifecycle.domain.errors import DomainError
+    from lifecycle.progress import progress_bar
     from lifecycle.settings import Settings
 
     settings = Settings()
@@ -31,13 +32,11 @@ def import_sheet(
     try:
         bulk = build_bulk(settings, application, None, in_process=False).imports
         content = file.read_bytes()
-        with acting_as(SYSTEM_CLI), Progress() as bar:
-            task = bar.add_task(file.name, total=None)
+        with acting_as(SYSTEM_CLI), progress_bar(file.name, unit="rows") as progress:
             try:
                 contract = application.companies.contract_by_number(company)
                 answer, _ = bulk.submit(
-                    contract.id, content, file.name, dry_run=dry_run, run_here=True,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    contract.id, content, file.name, dry_run=dry_run, run_here=True, progress=progress,
                 )
             except DomainError as error:
                 typer.echo(f"error: {error.code}: {error.message_ja} ({error.detail})", err=True)

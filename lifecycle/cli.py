@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-cli = typer.Typer(help="Support contract lifecycle service.", no_args_is_help=True)
+from lifecycle.cli_help import Typer
+
+cli = Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 
 
 @cli.callback()
@@ -48,7 +50,7 @@ from lifecycle.bulk_cli import bulk_cli  # noqa: E402
 
 cli.add_typer(bulk_cli, name="bulk")
 
-accounts_cli = typer.Typer(help="Support-desk aids for accounts.", no_args_is_help=True)
+accounts_cli = Typer(help="Support-desk aids for accounts.", no_args_is_help=True)
 cli.add_typer(accounts_cli, name="accounts")
 
 

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import typer
 
-audit_cli = typer.Typer(help="The auditor's verifiable export of the whole log.", no_args_is_help=True)
-projections_cli = typer.Typer(help="The read models: status and rebuilds.", no_args_is_help=True)
+from lifecycle.cli_help import Typer
+
+audit_cli = Typer(help="The auditor's verifiable export of the whole log.", no_args_is_help=True)
+projections_cli = Typer(help="The read models: status and rebuilds.", no_args_is_help=True)
 
 
 @audit_cli.command("export")
@@ -20,15 +22,17 @@ def audit_export(
     """Write every event of the log as JSON Lines with a hash chain."""
     from lifecycle.audit import export_log
     from lifecycle.bootstrap import build_application
+    from lifecycle.progress import progress_bar
     from lifecycle.settings import Settings
 
     application = build_application(Settings())
     try:
-        if output is None:
-            count = export_log(application.recorder, sys.stdout)
-        else:
-            with output.open("w", encoding="utf-8") as out:
-                count = export_log(application.recorder, out)
+        with progress_bar("audit export") as progress:
+            if output is None:
+                count = export_log(application.recorder, sys.stdout, progress=progress)
+            else:
+                with output.open("w", encoding="utf-8") as out:
+                    count = export_log(application.recorder, out, progress=progress)
         typer.echo(f"exported {count} events", err=True)
     finally:
         application.close()
@@ -37,9 +41,15 @@ def audit_export(
 @audit_cli.command("verify")
 def audit_verify(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="An export to check.")) -> None:
     """Exit 0 when the export is unaltered; otherwise exit 1 naming the first bad position."""
-    from lifecycle.audit import verify_log
+    from rich.progress import open as open_with_progress
 
-    with file.open(encoding="utf-8") as lines:
+    from lifecycle.audit import verify_log
+    from lifecycle.progress import stderr_console
+
+    console = stderr_console()
+    # The export's events are counted only on its closing line: the bar follows the bytes read.
+    with open_with_progress(file, encoding="utf-8", description="audit verify", console=console,
+                            disable=not console.is_terminal) as lines:
         verdict = verify_log(lines)
     typer.echo(str(verdict), err=not verdict.ok)
     if not verdict.ok:
@@ -53,6 +63,7 @@ def projections_rebuild(
     """Replay the whole log into fresh tables and swap them in; running services keep reading."""
     from lifecycle.bootstrap import build_application, build_read_models
     from lifecycle.domain.errors import DomainError
+    from lifecycle.progress import progress_bar
     from lifecycle.settings import Settings
 
     settings = Settings()
@@ -60,7 +71,8 @@ def projections_rebuild(
     try:
         read_models = build_read_models(settings, application)
         for projection in [name] if name else list(read_models.runners):
-            position = read_models.rebuild(projection)
+            with progress_bar(projection) as progress:
+                position = read_models.rebuild(projection, progress=progress)
             typer.echo(f"{projection}: rebuilt up to log position {position}")
     except DomainError as error:
         typer.echo(f"error: {error}", err=True)

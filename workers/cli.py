@@ -8,10 +8,11 @@ from uuid import UUID
 
 import typer
 
+from lifecycle.cli_help import Typer
 from lifecycle.settings import Settings
 
-notifications_cli = typer.Typer(help="Mails: the failed ones, sending them again.", no_args_is_help=True)
-timers_cli = typer.Typer(help="The timers of the mails.", no_args_is_help=True)
+notifications_cli = Typer(help="Mails: the failed ones, sending them again.", no_args_is_help=True)
+timers_cli = Typer(help="The timers of the mails.", no_args_is_help=True)
 
 
 def worker(
@@ -87,9 +88,13 @@ def show(notification_id: str) -> None:
 @timers_cli.command("rebuild")
 def rebuild() -> None:
     """Drop the timer table and derive it again from the event log (sent mails stay sent)."""
+    from lifecycle.progress import progress_bar
+
     application, notifications = _notifications()
     try:
-        typer.echo(f"applied {notifications.admin.rebuild()} events")
+        with progress_bar("timers rebuild") as progress:
+            applied = notifications.admin.rebuild(progress)
+        typer.echo(f"applied {applied} events")
     finally:
         notifications.close()
         application.close()

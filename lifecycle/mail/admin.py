@@ -12,6 +12,7 @@ from lifecycle.clock import Clock
 from lifecycle.domain.errors import NotificationNotFailed, NotificationNotFound
 from lifecycle.mail.ports import TimerStore
 from lifecycle.mail.scheduler import TimerScheduler
+from lifecycle.progress import Progress, no_progress
 
 
 class NotificationsAdmin:
@@ -20,7 +21,7 @@ class NotificationsAdmin:
         store: TimerStore,
         scheduler: TimerScheduler,
         dispatch: Callable[[Sequence[UUID]], None],
-        rebuild: Callable[[], int],
+        rebuild: Callable[[Progress], int],
         clock: Clock,
     ) -> None:
         self.store = store
@@ -50,6 +51,7 @@ class NotificationsAdmin:
         self.dispatch([notification_id])
         return row.as_dict()
 
-    def rebuild(self) -> int:
-        """Drop the timer table and derive it again from the log (sent mails stay sent)."""
-        return self._rebuild()
+    def rebuild(self, progress: Progress = no_progress) -> int:
+        """Drop the timer table and derive it again from the log (sent mails stay sent);
+        `progress` hears the log position read against the log's head."""
+        return self._rebuild(progress)

@@ -14,6 +14,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 
 from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadModelStopped, UnknownProjection
 from lifecycle.leadership import leadership_for
+from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
@@ -172,10 +173,11 @@ class ReadModels:
 
     # --- rebuild ---------------------------------------------------------------------
 
-    def rebuild(self, name: str, batch_size: int = 5000) -> int:
+    def rebuild(self, name: str, batch_size: int = 5000, progress: Progress = no_progress) -> int:
         """Replays the whole log into fresh tables, then swaps them in for the live ones in
         one transaction; reads go on meanwhile. Answers the position of the rebuilt model.
-        A live runner notices its position moved and continues from the rebuilt one."""
+        A live runner notices its position moved and continues from the rebuilt one.
+        `progress` hears the log position read against the log's head."""
         if name not in self.runners:
             raise UnknownProjection(f"No projection named {name!r}; known: {', '.join(self.runners)}.")
         cls = type(self.runners[name].projection)
@@ -185,7 +187,7 @@ class ReadModels:
         fresh.drop_tables()
         fresh.create_tables()
         builder = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)
-        builder.catch_up()
+        builder.catch_up(progress=progress)
         position = fresh.position()
         self.view(name).swap_in(fresh)
         self.view(name).analyze()

@@ -38,6 +38,7 @@ from lifecycle.domain.notifications import (
 )
 from lifecycle.mail.ports import CANCELLED, FAILED, PENDING, SENT, TimerRow, TimerStore
 from lifecycle.policies.mail_timers import HANDLED_EVENTS, NotificationPolicies
+from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.views import PositionMoved, ReadModelView, build_view
 
 log = logging.getLogger(__name__)
@@ -486,16 +487,20 @@ class TimerProjection:
         self.topics = [get_topic(cls) for cls in HANDLED_EVENTS]
         self._lock = threading.Lock()
 
-    def catch_up(self) -> int:
-        """Apply every event recorded so far; answers how many were applied."""
+    def catch_up(self, progress: Progress = no_progress) -> int:
+        """Apply every event recorded so far; answers how many were applied. `progress`
+        hears the log position read against the log's head."""
         applied = 0
         with self._lock:
+            head = self.application.recorder.max_notification_id() or 0
             while True:
                 position = self.store.position()
+                progress(position or 0, head)
                 notifications = self.application.recorder.select_notifications(
                     start=position, limit=self.batch_size, topics=self.topics, inclusive_of_start=False
                 )
                 if not notifications:
+                    progress(max(position or 0, head), head)  # none of its events after `position`: read to the head
                     return applied
                 changes: list[TimerChange] = []
                 for notification in notifications:
@@ -507,8 +512,8 @@ class TimerProjection:
                     continue
                 applied += len(notifications)
 
-    def rebuild(self) -> int:
+    def rebuild(self, progress: Progress = no_progress) -> int:
         """Drop every timer and derive them again from the whole log."""
         with self._lock:
             self.store.clear()
-        return self.catch_up()
+        return self.catch_up(progress)

@@ -35,6 +35,7 @@ from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.availability import OutageLog, is_outage
 from lifecycle.leadership import Leadership
+from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.views import Changes, PositionMoved
 
@@ -205,15 +206,16 @@ class ProjectionRunner:
         self.projection.rows.end()
         return end - start
 
-    def catch_up(self, until: int | None = None, deadline: float | None = None) -> int:
+    def catch_up(self, until: int | None = None, deadline: float | None = None, progress: Progress = no_progress) -> int:
         """Runs batches until the view reaches `until` (default: the head now), or until the
         monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
         read from the log and the previous one committed; a failed commit abandons them all.
-        Raises EventNotApplied at an event the projection cannot apply."""
+        Raises EventNotApplied at an event the projection cannot apply. Reports the log
+        position read against the target after each batch."""
         with self._pipeline_threads() as (reader, committer):
             while True:
                 try:
-                    return self._catch_up(reader, committer, until, deadline)
+                    return self._catch_up(reader, committer, until, deadline, progress)
                 except _BatchRefused:
                     continue  # again from the last commit, one event at a time
 
@@ -227,11 +229,13 @@ class ProjectionRunner:
             yield reader, committer
 
     def _catch_up(
-        self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor, until: int | None, deadline: float | None
+        self, reader: ThreadPoolExecutor, committer: ThreadPoolExecutor, until: int | None, deadline: float | None,
+        progress: Progress = no_progress,
     ) -> int:
         target = self.head() if until is None else until
         start = self._committed if self._committed is not None else self.position()
         first = start
+        progress(start, target)
         pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
         try:
             fetched = reader.submit(self._fetch, start, target) if start < target else None
@@ -250,6 +254,7 @@ class ProjectionRunner:
                     notifications,
                 )
                 start = end
+                progress(end, target)
                 if self.projection.rows.over_capacity():
                     self._finish(pending)
                     pending = None
