@@ -87,8 +87,9 @@ def revoke_key(key: str = typer.Argument(..., help="The key's name or id.")) -> 
     typer.echo(f"revoked API key {view['name']} ({view['key_id']})")
 
 
-def first_admin_key() -> None:
-    """On a store with no keys, the first `lifecycle serve` makes an admin key and prints it."""
+def first_admin_key(log_format: str = "text") -> None:
+    """On a store with no keys, the first `lifecycle serve` makes an admin key and prints it
+    on stderr; with LIFECYCLE_LOG_FORMAT=json as one log line, so stderr stays JSON lines."""
     from lifecycle.domain.errors import ApiKeyNameTaken
 
     with _access() as access:
@@ -98,10 +99,16 @@ def first_admin_key() -> None:
             view, token = access.create_key("admin", ["admin"])
         except ApiKeyNameTaken:  # another process starting at the same moment made it
             return
-    typer.echo(
-        "No API keys yet: made one named 'admin' with the admin role. It is shown this once:\n"
-        f"  {token}\n"
-        "Make keys for services with: lifecycle keys create NAME --role ROLE [--role ROLE ...]\n"
+    lines = [
+        "No API keys yet: made one named 'admin' with the admin role. It is shown this once:",
+        f"  {token}",
+        "Make keys for services with: lifecycle keys create NAME --role ROLE [--role ROLE ...]",
         f"(roles: {ROLES_HELP})",
-        err=True,
-    )
+    ]
+    if log_format == "json":
+        import logging
+
+        logging.getLogger("lifecycle.access").warning(
+            " ".join(line.strip() for line in lines), extra={"api_key_name": "admin", "roles": ["admin"]})
+    else:
+        typer.echo("\n".join(lines), err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
 
 from lifecycle.cli_help import Typer
@@ -38,9 +40,10 @@ def serve(
     from lifecycle.access_cli import first_admin_key
 
     try:
-        first_admin_key()
+        first_admin_key(settings.log_format)
     except Exception as error:  # noqa: BLE001 - a store that cannot be reached: the server says why
-        typer.echo(f"warning: could not look for API keys ({type(error).__name__}); starting anyway", err=True)
+        logging.getLogger("lifecycle").warning("could not look for API keys (%s); starting anyway",
+                                               type(error).__name__)
     status = run_server(host, port, workers, log_format=settings.log_format)
     if status:
         raise typer.Exit(status)
