@@ -536,7 +536,7 @@ def test_a_NUL_in_a_name_on_postgresql_is_refused_and_the_parties_projection_kee
 def unappliable(monkeypatch: pytest.MonkeyPatch) -> str:
     """A sign-up the parties projection cannot apply: a handler that fails on it. (A NUL saved
     past the door, the first real cause, now reaches the read model as U+FFFD.)"""
-    original = Parties.process_event
+    original = Parties.__dict__["process_event"]  # the dispatcher itself, to bind to each instance
     marker = "壊れた名前"
 
     def failing(self: Parties, domain_event: Any, tracking: Any) -> None:
