@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     projection_gather_seconds: float = Field(default=0.05, ge=0)
     # How long a read waits for its read models (the log head at its arrival) before answering 503.
     read_wait_seconds: float = Field(default=5.0, ge=0)
+    # At most this many reads of one process wait for their read models at a time; more answer
+    # 503 READ_MODEL_BEHIND at once, so waiting readers never take every server thread (40).
+    read_waiters_max: int = Field(default=16, ge=1, le=1000)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
     ending_soon_days: int = 90
 
