@@ -150,14 +150,15 @@ def test_the_image_installs_the_lock_with_its_hashes_then_the_project_alone() ->
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     lines = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     runs = [line for line in lines if line.startswith("RUN ")]
-    assert any("pip install" in run and "--require-hashes" in run and "-r requirements.lock" in run for run in runs), runs
+    locked = [run for run in runs if "pip install" in run and "-r requirements.lock" in run]
+    assert locked and all("--require-hashes" in run for run in locked), runs
     [project] = [run for run in runs if re.search(r"pip install .* \.(\s|$)", run)]
     assert "--no-deps" in project, "nothing outside the lock is installed"
-    assert runs.index(project) > next(i for i, run in enumerate(runs) if "requirements.lock" in run)
+    assert runs.index(project) > runs.index(locked[0])
     # the lock is for one Python; the image runs that one (scripts/lock.sh refuses another)
-    locked = re.search(r"with Python (\d+\.\d+)", (ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    python = re.search(r"with Python (\d+\.\d+)", (ROOT / "requirements.lock").read_text(encoding="utf-8"))
     image = re.search(r"^FROM python:(\d+\.\d+)", dockerfile, re.M)
-    assert locked and image and locked.group(1) == image.group(1)
+    assert python and image and python.group(1) == image.group(1)
     # every package the project ships is copied in
     copied = {part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]}
     packages = {pattern.rstrip("*") for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
