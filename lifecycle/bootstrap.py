@@ -159,6 +159,7 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         poll_interval=settings.projection_poll_seconds,
         gather_seconds=settings.projection_gather_seconds,
         wait_timeout=settings.read_wait_seconds,
+        max_waiters=settings.read_waiters_max,
     )
 
 
