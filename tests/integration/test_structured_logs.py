@@ -170,7 +170,8 @@ def test_the_worker_logs_json_with_dramatiq_lines_too(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("command", [["serve"], ["worker"], ["audit", "export"]])
 def test_a_bad_log_format_stops_a_command_with_one_line(tmp_path: Path, command: list[str]) -> None:
-    completed = lifecycle(tmp_path, *command, LIFECYCLE_LOG_FORMAT="xml", LIFECYCLE_REDIS_URL="redis://127.0.0.1:6379/0")
+    completed = lifecycle(tmp_path, *command, LIFECYCLE_LOG_FORMAT="xml",
+                          LIFECYCLE_REDIS_URL="redis://127.0.0.1:6379/0")
     assert_one_clear_line(completed, "error:", "LIFECYCLE_LOG_FORMAT", "'json'", "'xml'")
 
 
@@ -191,7 +192,8 @@ def test_the_mail_line_names_the_notification_and_its_kind_never_an_address(
     [sent] = [r for r in caplog.records if r.name == "lifecycle.mail.sender" and "sent" in r.getMessage()]
 
     line = json.loads(json_formatter().format(sent))  # as the handler writes it with LIFECYCLE_LOG_FORMAT=json
-    assert (line["notification_id"], line["kind"], line["recipients"]) == (fired["notification_id"], "password_reset", 1)
+    fields = (line["notification_id"], line["kind"], line["recipients"])
+    assert fields == (fired["notification_id"], "password_reset", 1)
     assert line["level"] == "INFO" and line["logger"] == "lifecycle.mail.sender"
     text = logging.Formatter(TEXT_FORMAT).format(sent)
     assert fired["notification_id"] in text and "password_reset" in text

@@ -206,7 +206,9 @@ class ProjectionRunner:
         self.projection.rows.end()
         return end - start
 
-    def catch_up(self, until: int | None = None, deadline: float | None = None, progress: Progress = no_progress) -> int:
+    def catch_up(
+        self, until: int | None = None, deadline: float | None = None, progress: Progress = no_progress
+    ) -> int:
         """Runs batches until the view reaches `until` (default: the head now), or until the
         monotonic `deadline`. Pipelined: while one batch is applied to the rows, the next is
         read from the log and the previous one committed; a failed commit abandons them all.
