@@ -67,9 +67,14 @@ def confirmation_token(account_id: str) -> None:
     from lifecycle.domain.errors import DomainError
     from lifecycle.settings import Settings
 
+    try:
+        wanted = UUID(account_id)
+    except ValueError:
+        typer.echo(f"error: {account_id[:60]!r} is not an account id (a UUID such as the sign-up answered)", err=True)
+        raise typer.Exit(1) from None
     application = build_application(Settings())
     try:
-        typer.echo(application.accounts.confirmation_token(UUID(account_id)))
+        typer.echo(application.accounts.confirmation_token(wanted))
     except (DomainError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

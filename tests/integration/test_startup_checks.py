@@ -83,6 +83,14 @@ def test_other_commands_with_the_database_away_exit_2_with_one_line(tmp_path: Pa
     assert_one_clear_line(bad, "LIFECYCLE_SMTP_SECURITY")
 
 
+def test_a_confirmation_token_for_something_that_is_not_an_account_id_is_one_line(tmp_path: Path) -> None:
+    completed = lifecycle(tmp_path, "accounts", "confirmation-token", "not-a-uuid")
+    assert completed.returncode == 1 and completed.stdout == "" and "Traceback" not in completed.stderr
+    assert completed.stderr.splitlines() == [
+        "error: 'not-a-uuid' is not an account id (a UUID such as the sign-up answered)"
+    ]
+
+
 @pytest.mark.postgres
 def test_check_says_every_configured_dependency_answers(tmp_path: Path, smtp_sink: SmtpSink) -> None:
     completed = lifecycle(
