@@ -95,6 +95,11 @@ def rebuild() -> None:
         with progress_bar("timers rebuild") as progress:
             applied = notifications.admin.rebuild(progress)
         typer.echo(f"applied {applied} events")
+        failed = notifications.projection.failed_event
+        if failed is not None:  # the log line said so too; a script sees it in the status
+            typer.echo(f"error: stopped at log position {failed.position} ({failed.topic}, {failed.error_type}): "
+                       "an event the mail rules cannot handle; timers after it are missing", err=True)
+            raise typer.Exit(1)
     finally:
         notifications.close()
         application.close()
