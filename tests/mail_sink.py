@@ -55,8 +55,16 @@ class SmtpSink:
         self.refusal = "451 4.3.0 Try again later"
         self.delay = 0.0  # seconds to take over each message
         self.on_data: Callable[[Received], None] | None = None
+        self.on_mail: Callable[[str], None] | None = None  # called at MAIL FROM, before anything is taken
         self._lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:  # noqa: ANN001
+        if self.on_mail is not None:
+            self.on_mail(address)
+        envelope.mail_from = address  # what aiosmtpd does without this hook
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's hook
         with self._lock:

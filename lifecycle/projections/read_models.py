@@ -50,6 +50,7 @@ class ReadModels:
         poll_interval: float = 1.0,
         gather_seconds: float = 0.05,
         wait_timeout: float = 5.0,
+        leader_timeout: float = 30.0,
     ) -> None:
         self.app = app
         self.wait_timeout = wait_timeout
@@ -60,7 +61,7 @@ class ReadModels:
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
-                leadership=leadership_for(self.datastore, "projection", cls.name),
+                leadership=leadership_for(self.datastore, "projection", cls.name, timeout_seconds=leader_timeout),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
                 gather_seconds=gather_seconds,
