@@ -318,7 +318,8 @@ def build_notifications(
         interval_seconds=settings.scheduler_interval_seconds,
         requeue_seconds=settings.notification_requeue_seconds,
         leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler",
-                                  timeout_seconds=settings.leader_timeout_seconds),
+                                  timeout_seconds=settings.leader_timeout_seconds,
+                                  turn_seconds=settings.scheduler_interval_seconds),
     )
     admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
     return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)

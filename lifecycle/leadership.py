@@ -99,10 +99,15 @@ class AdvisoryLock(Leadership):
             log.debug("could not return the lock's connection", exc_info=True)
 
 
-def leadership_for(datastore: Any, job: str, *names: str, timeout_seconds: float = 30.0) -> Leadership:
+def leadership_for(
+    datastore: Any, job: str, *names: str, timeout_seconds: float = 30.0, turn_seconds: float = 0.0
+) -> Leadership:
     """On PostgreSQL an advisory lock keyed `lifecycle-JOB:SCHEMA[:NAME...]`, so that one
-    process at a time runs the job, lost `timeout_seconds` after its holder stops answering;
-    elsewhere (SQLite, one process) this one always does."""
+    process at a time runs the job, lost `timeout_seconds` after its holder stops answering,
+    or three turns of the job's loop (`turn_seconds`) when that is longer: a live holder
+    speaks on the lock's session once a turn. Elsewhere (SQLite, one process) this one
+    always runs it."""
     if isinstance(datastore, PostgresDatastore):
-        return AdvisoryLock(datastore, ":".join([f"lifecycle-{job}", datastore.schema, *names]), timeout_seconds)
+        timeout = max(timeout_seconds, 3 * max(turn_seconds, AdvisoryLock.RECHECK_SECONDS))
+        return AdvisoryLock(datastore, ":".join([f"lifecycle-{job}", datastore.schema, *names]), timeout)
     return Leadership()

@@ -7,7 +7,7 @@ from datetime import time
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lifecycle.domain.periods import RenewalPolicy
@@ -138,21 +138,13 @@ class Settings(BaseSettings):
     notification_retry_base_seconds: float = 60.0
     notification_retry_max_seconds: float = 3600.0
     # With several processes on PostgreSQL, the one running the scheduler or a projection
-    # loses it this long after it stops answering (frozen, hung) and another takes over; it
-    # must exceed twice the scheduler interval and the projection poll (a live one speaks by then).
+    # loses it this long after it stops answering (frozen, hung) and another takes over; at
+    # least three turns of the job's loop (the scheduler interval, the projection poll).
     leader_timeout_seconds: float = Field(default=30.0, gt=0)
     worker_threads: int = 4
     worker_prefetch: int = 64
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
     allow_clock_override: bool = False
-
-    @field_validator("leader_timeout_seconds")
-    @classmethod
-    def _leader_timeout(cls, seconds: float, info: ValidationInfo) -> float:
-        turns = [info.data.get("scheduler_interval_seconds", 0.0), info.data.get("projection_poll_seconds", 0.0), 1.0]
-        if seconds <= 2 * max(turns):
-            raise ValueError(f"must exceed twice the scheduler interval and the projection poll ({max(turns)}s)")
-        return seconds
 
     @field_validator(
         "login_limit_per_address", "login_limit_per_client",

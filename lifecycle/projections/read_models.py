@@ -61,7 +61,8 @@ class ReadModels:
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
-                leadership=leadership_for(self.datastore, "projection", cls.name, timeout_seconds=leader_timeout),
+                leadership=leadership_for(self.datastore, "projection", cls.name, timeout_seconds=leader_timeout,
+                                          turn_seconds=poll_interval),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
                 gather_seconds=gather_seconds,
