@@ -9,6 +9,7 @@ so the workers, which run on the real clock, send them without a clock override.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -145,8 +146,6 @@ class MailStack:
     def recorded(self) -> Counter[str]:
         """ServiceInNotified events in the log, by the Message-ID they record."""
         rows = self.sql("SELECT state FROM lifecycle_events WHERE topic LIKE %s", ("%ServiceInNotified",))
-        import json
-
         return Counter(json.loads(bytes(row["state"]))["message_id"] for row in rows)
 
     # --- making mails due -----------------------------------------------------------------

