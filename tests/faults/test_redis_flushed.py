@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -22,7 +23,9 @@ MAILS = 120
 REQUEUE_SECONDS = 2.0
 
 
-def test_redis_flushed_while_mails_are_sent_and_every_due_mail_is_sent_once(make_stack) -> None:  # noqa: ANN001
+def test_redis_flushed_while_mails_are_sent_and_every_due_mail_is_sent_once(
+    make_stack: Callable[..., MailStack],
+) -> None:
     stack: MailStack = make_stack(
         notification_requeue_seconds=REQUEUE_SECONDS,
         # A backlog waits in Redis rather than in the worker's memory (as thousands would

@@ -12,6 +12,7 @@ event is in the log sends nothing (lifecycle/mail/sender.py)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -37,7 +38,9 @@ def rebuild(stack: MailStack, *what: str) -> list[str]:
     return lines
 
 
-def test_replaying_all_history_into_fresh_projections_sends_no_mail_and_due_ones_once(make_stack) -> None:  # noqa: ANN001
+def test_replaying_all_history_into_fresh_projections_sends_no_mail_and_due_ones_once(
+    make_stack: Callable[..., MailStack],
+) -> None:
     stack: MailStack = make_stack(notification_requeue_seconds=REQUEUE_SECONDS)
     sink = stack.sink
 
@@ -74,8 +77,8 @@ def test_replaying_all_history_into_fresh_projections_sends_no_mail_and_due_ones
 
     copies = sink.copies_by_message_id()
     print(f"\nreplays: {SENT_FIRST} mails sent, {DUE_UNSENT} due and unsent; after rebuilding everything "
-          f"{after_first_rebuild - SENT_FIRST} sent (the due ones); after rebuilding the timers again under a running worker "
-          f"{after_second_rebuild - after_first_rebuild} more; a fresh schema tailing a copy of the log "
+          f"{after_first_rebuild - SENT_FIRST} sent (the due ones); after rebuilding the timers again under a "
+          f"running worker {after_second_rebuild - after_first_rebuild} more; a fresh schema tailing a copy of the log "
           f"({copied} events) {after_fresh - after_second_rebuild} more; {len(sink.snapshot())} deliveries of "
           f"{len(copies)} Message-IDs\n  " + "\n  ".join(printed))
     assert set(copies) == sent_first | due_unsent

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -29,7 +30,9 @@ CLAIM_SECONDS = 3.0
 LEADER_TIMEOUT_SECONDS = 3.0
 
 
-def test_a_worker_stopped_past_its_claim_loses_the_mail_to_another_and_resumed_sends_nothing(make_stack) -> None:  # noqa: ANN001
+def test_a_worker_stopped_past_its_claim_loses_the_mail_to_another_and_resumed_sends_nothing(
+    make_stack: Callable[..., MailStack],
+) -> None:
     stack: MailStack = make_stack(
         notification_claim_seconds=CLAIM_SECONDS,
         notification_requeue_seconds=2.0,

@@ -130,7 +130,9 @@ def test_M4_a_server_that_is_gone_is_an_unknown_outcome_not_a_refusal() -> None:
         mailer.send(mail("a@example.jp"))
 
 
-def test_M4_a_last_check_that_fails_before_DATA_delivers_nothing_and_the_next_mail_goes(smtp_sink: SmtpSink) -> None:  # noqa: F811
+def test_M4_a_last_check_that_fails_before_DATA_delivers_nothing_and_the_next_mail_goes(
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
     """The sender's last check (its claim still held) runs after MAIL and RCPT, before the
     message: when it fails the server gets no message, and the transaction is reset so that
     the next mail goes."""
