@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, Request
+import fastapi.routing
+from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -261,8 +262,12 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("DELETE", "/v1/admin/api-keys/{key}"): services(R.ADMIN),
 }
 
-# Not routes of the API: served by FastAPI itself, open to all.
-OPEN_DOCUMENTS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+# Where the Swagger UI and ReDoc files that /docs and /redoc load are served (fastapi-offline).
+DOCS_ASSETS = "/docs/assets"
+
+# Not routes of the API: the OpenAPI document, its two pages and the files they load, served by
+# FastAPI and fastapi-offline themselves (not through PolicyRoute), open to all.
+OPEN_DOCUMENTS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", DOCS_ASSETS)
 
 
 class MissingPolicy(LookupError):
@@ -274,6 +279,27 @@ def policy_for(method: str, path: str) -> Policy:
         return POLICIES[(method, path)]
     except KeyError:
         raise MissingPolicy(f"{method} {path} has no entry in api.access.POLICIES") from None
+
+
+def check_every_route_has_a_policy(app: FastAPI) -> None:
+    """Raises MissingPolicy for a route of the app that has no policy: one that was not declared
+    through PolicyRoute (a plain route, a mount) and is not an open document. PolicyRoute checks
+    the routes of the routers; this catches what is added to the app beside them."""
+    for route, path in _every_route(app):
+        if isinstance(route, PolicyRoute):
+            continue
+        if path not in OPEN_DOCUMENTS:
+            raise MissingPolicy(f"{path} is neither a route of api.access.POLICIES nor one of its OPEN_DOCUMENTS")
+
+
+def _every_route(app: FastAPI) -> list[tuple[Any, str | None]]:
+    """Each route of the app with its path, the included routers' too: newer FastAPI keeps an
+    included router as one entry of `app.routes` (iter_route_contexts opens it), older copied
+    its routes in."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        return [(route, getattr(route, "path", None)) for route in app.routes]
+    return [(context.original_route, context.path) for context in iterate(app.routes)]
 
 
 class PolicyRoute(APIRoute):

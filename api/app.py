@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
+from api.access import DOCS_ASSETS, check_every_route_has_a_policy
 from api.body_limits import BULK_UPLOAD_PATH, BodyLimits
 from api.positions import LogPositionHeader
 from api.problems import install_problem_handlers
@@ -48,7 +50,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         finally:
             runtime.stop()
 
-    api = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the files fastapi-offline ships (served
+    # under DOCS_ASSETS), not from a CDN: they work on a network with no internet.
+    api = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        # Swagger UI's default validator badge would send the document's URL to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
         title="Support contract lifecycle",
         version="1.0.0",
         description=(
@@ -80,4 +87,5 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(admin.router)
     if settings.allow_clock_override:
         api.include_router(admin.clock_override)
+    check_every_route_has_a_policy(api)
     return api

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from api.fields import DATE_OUT_OF_RANGE, INVALID_TEXT
 from lifecycle.availability import BrokerDown, EventStoreBusy, EventStoreDown, describe
@@ -125,8 +125,9 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def _allowed_methods(request: Request) -> str:
     """Every method some route answers on this path: a path may have a GET route and a PATCH
-    route, and Starlette's own Allow names only the first one it matched."""
-    routes = request.app.router.routes
+    route, and Starlette's own Allow names only the first one it matched. Mounts (the docs'
+    files) match every method: their own 405 says what they allow."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
     allowed = [
         method for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)

@@ -276,10 +276,21 @@ class ReadModelsStatus(BaseModel):
     stopped: list[str] = Field(default=[], description="Projections stopped at an event they cannot apply")
 
 
+class TimersStatus(BaseModel):
+    position: int | None = Field(description="The log position the timer table is up to")
+    state: Literal["up_to_date", "behind", "stopped", "unknown"] = Field(
+        description="stopped: at an event the mail process managers cannot handle (`failed_event`): no new "
+        "timers until it is fixed and the scheduler restarted; timers already in the table still fire"
+    )
+    failed_event: FailedEvent | None = None
+    error: str | None = Field(None, description="unknown: why the store could not be asked")
+
+
 class SchedulerStatus(BaseModel):
     runs_here: bool = Field(description="This process runs the timer scheduler (the embedded default, or a worker)")
     leader: bool = Field(description="It is the one that fires timers now (one process at a time on PostgreSQL)")
     last_run_at: datetime | None
+    timers: TimersStatus = Field(description="The timer table, as a projection of the log (read from the store)")
 
 
 class Dependencies(BaseModel):
@@ -293,8 +304,8 @@ class Dependencies(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "lagging", "degraded", "unavailable"] = Field(
         description="unavailable: the event store does not answer (503); lagging: a read model is far behind or "
-        "failing; degraded: a read model stopped at an event it cannot apply (see its failed_event), or the "
-        "broker or the SMTP relay is away (commands work, mails wait in their timers)"
+        "failing; degraded: a read model or the timer table stopped at an event it cannot apply (see its "
+        "failed_event), or the broker or the SMTP relay is away (commands work, mails wait in their timers)"
     )
     ready: bool = Field(True, description="The event store answers: see /v1/health/ready")
     process_id: int = Field(description="The server process that answered (`running_here` is about it)")

@@ -160,6 +160,7 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         gather_seconds=settings.projection_gather_seconds,
         wait_timeout=settings.read_wait_seconds,
         leader_timeout=settings.leader_timeout_seconds,
+        max_waiters=settings.read_waiters_max,
     )
 
 

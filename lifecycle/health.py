@@ -46,7 +46,7 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     }
     if store["status"] == "down":
         status = "unavailable"
-    elif stopped:
+    elif stopped or dependencies["scheduler"]["timers"]["state"] == "stopped":
         status = "degraded"
     elif lagging:
         status = "lagging"
@@ -106,10 +106,15 @@ def _smtp(runtime: Runtime) -> dict[str, Any]:
 
 def _scheduler(runtime: Runtime) -> dict[str, Any]:
     scheduler = runtime.notifications.scheduler
+    try:
+        timers = runtime.notifications.projection.status()
+    except Exception as error:  # noqa: BLE001 - the store went away: said under `store`
+        timers = {"position": None, "state": "unknown", "failed_event": None, "error": describe(error)}
     return {
         "runs_here": scheduler.running_here,
         "leader": scheduler.running_here and scheduler.is_leader,
         "last_run_at": scheduler.last_run_at,
+        "timers": timers,
     }
 
 

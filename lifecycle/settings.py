@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/lifecycle.sqlite3"
     # A PostgreSQL schema of its own (created when missing); tests give each run one.
     database_schema: str = ""
-    database_pool_size: int = 10
+    database_pool_size: int = Field(default=10, ge=1, le=1000)
     # Outages (PostgreSQL): a request waits at most this long for a pooled connection, and a
     # statement or a lock at most these; a new connection gives up after the connect timeout
     # (libpq: whole seconds, at least 2). With the database away, requests answer 503
@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     new_ticket_terms: list[int] = Field(default_factory=lambda: [1, 5])
     new_ticket_services: list[str] = Field(default_factory=lambda: ["デリバリースタンダード", "Delivery Standard"])
     # ... and the renewal window: from this many months before the end to this many days after.
-    renewal_lead_months: int = 3
-    renewal_grace_days: int = 90
+    renewal_lead_months: int = Field(default=3, ge=1, le=12)
+    renewal_grace_days: int = Field(default=90, ge=0, le=366)
 
     # --- access (SPEC 4: API keys for services, sessions for customers) --------------------
     # A customer's session ends after this long without a request, and this long after login.
@@ -72,8 +72,11 @@ class Settings(BaseSettings):
     projection_gather_seconds: float = Field(default=0.05, ge=0)
     # How long a read waits for its read models (the log head at its arrival) before answering 503.
     read_wait_seconds: float = Field(default=5.0, ge=0)
+    # At most this many reads of one process wait for their read models at a time; more answer
+    # 503 READ_MODEL_BEHIND at once, so waiting readers never take every server thread (40).
+    read_waiters_max: int = Field(default=16, ge=1, le=1000)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
-    ending_soon_days: int = 90
+    ending_soon_days: int = Field(default=90, ge=1, le=3660)
 
     # --- bulk registration from Excel sheets (K-1) ---------------------------------------
     bulk_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # an upload over this: 413
@@ -95,11 +98,11 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=2.0, gt=0)
     # SMTP. Unset host: mails are written to the Maildir (default var_dir/mail).
     smtp_host: str = ""
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_security: Literal["none", "starttls", "ssl"] = "none"
     smtp_username: str = ""
     smtp_password: str = ""
-    smtp_timeout_seconds: float = 20.0
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0, le=600)
     smtp_ca_file: Path | None = None  # a private CA for the relay's certificate (default: the system's)
     maildir: Path | None = None
     # The sender and the vendor's contacts quoted in the mails (M-2).
@@ -129,22 +132,37 @@ class Settings(BaseSettings):
     expiry_notice: bool = True
     # Timers: how often the scheduler looks for due ones; how long a worker holds one while
     # sending; when a timer enqueued but not sent is enqueued again (a lost message).
-    scheduler_interval_seconds: float = 5.0
-    notification_claim_seconds: float = 120.0
-    notification_requeue_seconds: float = 600.0
+    scheduler_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    notification_claim_seconds: float = Field(default=120.0, gt=0)
+    notification_requeue_seconds: float = Field(default=600.0, gt=0)
     # Retries of a failed send, kept in the timer (durable): the n-th waits
     # min(base * 2**(n-1), max) seconds; after max_attempts failures the mail is listed as failed.
-    notification_max_attempts: int = 6
-    notification_retry_base_seconds: float = 60.0
-    notification_retry_max_seconds: float = 3600.0
+    notification_max_attempts: int = Field(default=6, ge=1, le=100)
+    notification_retry_base_seconds: float = Field(default=60.0, gt=0)
+    notification_retry_max_seconds: float = Field(default=3600.0, gt=0)
     # With several processes on PostgreSQL, the one running the scheduler or a projection
     # loses it this long after it stops answering (frozen, hung) and another takes over; at
     # least three turns of the job's loop (the scheduler interval, the projection poll).
-    leader_timeout_seconds: float = Field(default=30.0, gt=0)
-    worker_threads: int = 4
-    worker_prefetch: int = 64
+    leader_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    worker_threads: int = Field(default=4, ge=1, le=256)
+    worker_prefetch: int = Field(default=64, ge=1, le=10_000)
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
     allow_clock_override: bool = False
+
+    @field_validator("first_period_months")
+    @classmethod
+    def _first_periods(cls, months: dict[int, int]) -> dict[int, int]:
+        for years, first in months.items():
+            if not 1 <= years <= 20 or not 1 <= first <= 12 * 21:
+                raise ValueError(f"{years}: {first} is not a term of 1-20 years with a first period of 1-252 months")
+        return months
+
+    @field_validator("new_ticket_terms")
+    @classmethod
+    def _terms(cls, terms: list[int]) -> list[int]:
+        if not terms or any(not 1 <= years <= 20 for years in terms):
+            raise ValueError(f"{terms} must list terms of 1-20 years")
+        return terms
 
     @field_validator(
         "login_limit_per_address", "login_limit_per_client",

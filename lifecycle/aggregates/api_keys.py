@@ -4,13 +4,14 @@ only its SHA-256 (a key is 32 random bytes, so a fast hash is safe to keep)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
-from lifecycle.domain.errors import ApiKeyNameTaken
+from lifecycle.domain.errors import ApiKeyNameTaken, InvalidKeyName
 
 
 class ApiKey(Aggregate):
@@ -44,6 +45,10 @@ class ApiKey(Aggregate):
         self.revoked_at = revoked_at
 
 
+# Names show in logs, lists and the CLI, and name keys on the command line: a plain token.
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
 class KeyRing(Aggregate):
     """Every key's name and id, in the order they were made: names are unique, and listing
     the keys reads one aggregate. Saved with each new key, so two keys made at once with
@@ -63,6 +68,11 @@ class KeyRing(Aggregate):
         self.keys: dict[str, str] = {}  # name -> key id
 
     def add(self, name: str, key_id: UUID) -> None:
+        if not KEY_NAME.fullmatch(name):
+            raise InvalidKeyName(
+                f"An API key's name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit; "
+                f"not {name[:40]!r}{'...' if len(name) > 40 else ''}.",
+            )
         if name in self.keys:
             raise ApiKeyNameTaken(f"An API key named {name!r} exists already.", name=name)
         self._added(name, key_id)

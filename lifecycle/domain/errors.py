@@ -637,6 +637,12 @@ class ApiKeyNotFound(DomainError):
     message_ja = "該当するAPIキーが見つかりません。"
 
 
+class InvalidKeyName(DomainError):
+    code = "INVALID_KEY_NAME"
+    title = "Not a valid API key name"
+    message_ja = "APIキーの名前は英数字と「.」「_」「-」で100文字以内で指定してください。"
+
+
 class UnknownRole(DomainError):
     code = "UNKNOWN_ROLE"
     title = "No such role"

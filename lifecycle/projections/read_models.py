@@ -4,8 +4,9 @@ health, and rebuilds."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +52,12 @@ class ReadModels:
         gather_seconds: float = 0.05,
         wait_timeout: float = 5.0,
         leader_timeout: float = 30.0,
+        max_waiters: int = 16,
     ) -> None:
         self.app = app
         self.wait_timeout = wait_timeout
+        # Reads run on the server's threads: a wait holds one, so only so many may wait.
+        self._waiters = threading.BoundedSemaphore(max_waiters)
         self.datastore = app.factory.datastore  # type: ignore[attr-defined]
         self.runners: dict[str, ProjectionRunner] = {}
         for cls in projections:
@@ -149,7 +153,27 @@ class ReadModels:
         bounded wait so that a caller never reads older data than it wrote."""
         if not position:
             return
-        for name in names or tuple(self.runners):
+        behind = [name for name in names or tuple(self.runners) if not self.runners[name].wait_for(position, 0)]
+        if not behind:
+            return
+        if any(self.runners[name].failed_event for name in behind):
+            self._wait_for(position, behind)  # answers at once that it will never get there
+            return
+        if not self._waiters.acquire(blocking=False):
+            raise ReadModelBehind(
+                f"Too many reads are waiting for the read models ({', '.join(behind)}) to reach log position "
+                f"{position}; try again shortly.",
+                projection=behind[0],
+                min_position=position,
+                retry_after=1,
+            )
+        try:
+            self._wait_for(position, behind)
+        finally:
+            self._waiters.release()
+
+    def _wait_for(self, position: int, names: Sequence[str]) -> None:
+        for name in names:
             runner = self.runners[name]
             if not runner.wait_for(position, self.wait_timeout):
                 failed = runner.failed_event

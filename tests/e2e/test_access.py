@@ -322,3 +322,22 @@ def test_a_route_without_a_policy_cannot_be_declared() -> None:
     router = APIRouter(route_class=PolicyRoute)
     with pytest.raises(MissingPolicy):
         router.add_api_route("/v1/unlisted", lambda: {}, methods=["GET"])
+
+
+def test_a_route_or_mount_added_beside_the_routers_without_a_policy_stops_the_app(tmp_path: Path) -> None:
+    """Routes the routers do not declare (FastAPI's documents, the docs' files) are open
+    documents; anything else added to the app has no policy, and create_app refuses it."""
+    from starlette.staticfiles import StaticFiles
+
+    from api.access import MissingPolicy, check_every_route_has_a_policy
+    from api.app import create_app
+
+    app = create_app(settings_for("sqlite", tmp_path))  # made, so every route it has passed
+    check_every_route_has_a_policy(app)
+    app.add_api_route("/v1/unlisted", lambda: {}, methods=["GET"])
+    with pytest.raises(MissingPolicy, match="/v1/unlisted"):
+        check_every_route_has_a_policy(app)
+    other = create_app(settings_for("sqlite", tmp_path))
+    other.mount("/files", StaticFiles(directory=tmp_path), name="files")
+    with pytest.raises(MissingPolicy, match="/files"):
+        check_every_route_has_a_policy(other)

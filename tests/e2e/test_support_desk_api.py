@@ -3,7 +3,9 @@ call-center lookup by serial and by ticket ID, the entitlement check and the inq
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -184,6 +186,43 @@ class TestReadYourWrites:
             position = int(shipped.headers["X-Log-Position"])
             response = client.get("/v1/dashboards/expiry", params={"min_position": position})
         assert_problem(response, 503, "READ_MODEL_BEHIND")
+
+    def test_only_so_many_reads_wait_at_once_the_others_answer_503_with_retry_after_at_once(
+        self, store_settings, clock  # noqa: ANN001
+    ) -> None:
+        """Issue 11: each waiting read holds a server thread; 100 of them starved the POSTs. Past
+        LIFECYCLE_READ_WAITERS_MAX the others are told to come back, and commands go on."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        settings = store_settings.model_copy(
+            update={"read_wait_seconds": 3, "read_waiters_max": 2, "run_projections": False}
+        )
+        with TestClient(create_app(settings, clock=clock)) as client:
+            client.headers.update(bearer(api_key(client)))
+            shipped = client.post("/v1/shipments", json={"serial": "SN00000000WAITER", "code_no": "12345-01",
+                                                         "model": "AT-x510-28GTX", "shipped_on": "2026-11-02"})
+            position = int(shipped.headers["X-Log-Position"])
+
+            def read() -> tuple[float, Any]:
+                started = time.monotonic()
+                response = client.get("/v1/dashboards/expiry", params={"min_position": position})
+                return time.monotonic() - started, response
+
+            with ThreadPoolExecutor(6) as pool:
+                reads = [pool.submit(read) for _ in range(6)]
+                time.sleep(0.5)  # the waiters are waiting now: a command still goes through at once
+                started = time.monotonic()
+                ship = client.post("/v1/shipments", json={"serial": "SN00000000WAITED", "code_no": "12345-01",
+                                                          "model": "AT-x510-28GTX", "shipped_on": "2026-11-02"})
+                command_seconds = time.monotonic() - started
+                answers = [r.result() for r in reads]
+        assert ship.status_code == 201 and command_seconds < 1
+        for _, response in answers:
+            assert_problem(response, 503, "READ_MODEL_BEHIND")
+        waited = [seconds for seconds, _ in answers if seconds >= 2.5]
+        turned_away = [response for seconds, response in answers if seconds < 1]
+        assert len(waited) == 2 and len(turned_away) == 4
+        assert all(response.headers["Retry-After"] == "1" for response in turned_away)
 
     def test_a_retried_command_answers_the_first_position(self, flow: Flow, clock) -> None:  # noqa: ANN001
         headers = {"Idempotency-Key": "position-1"}

@@ -33,8 +33,13 @@ def test_keys_made_listed_and_revoked_from_the_command_line(tmp_path: Path) -> N
     assert refused.returncode == 1 and "UNKNOWN_ROLE" not in refused.stderr and "root" in refused.stderr
     assert "Traceback" not in refused.stderr
 
+    for name in ["order\tdesk", "x" * 101, ".leading-dot", "名前"]:  # the same names HTTP refuses
+        odd = lifecycle(env, "keys", "create", name, "--role", "audit")
+        assert odd.returncode == 1 and odd.stdout == "" and "Traceback" not in odd.stderr, odd.stderr
+        assert odd.stderr.startswith("error: An API key's name is 1-100 letters") and len(odd.stderr.splitlines()) == 1
+
     listed = lifecycle(env, "keys", "list")
-    assert "order-desk" in listed.stdout and "dashboards,reference-data" in listed.stdout
+    assert "order-desk" in listed.stdout and "audit" not in listed.stdout and "dashboards,reference-data" in listed.stdout
     assert token.split("_")[-1] not in listed.stdout  # never the secret
 
     with TestClient(create_app(settings)) as client:

@@ -3,6 +3,7 @@ send to a real SMTP server on 127.0.0.1; the test moves time with POST /v1/admin
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -361,3 +362,65 @@ def test_M4_a_timer_table_from_an_earlier_release_keeps_its_place_in_the_log(sto
         assert adopted._old_tracking_table() is None  # the old table is gone
     finally:
         app.close()
+
+
+def test_M4_an_event_the_mail_rules_cannot_handle_stops_the_timer_table_visibly_and_earlier_timers_still_fire(
+    service: Service, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 11: the timer table is a projection too. An event its process managers cannot
+    handle (one stored before a rule existed, say) used to fail every scheduler run with a
+    traceback, silently for the API's health. It now stops there with one line, the health of
+    any process names the event, and the timers already in the table still fire."""
+    from lifecycle.aggregates.accounts import Account
+    from lifecycle.policies.mail_timers import NotificationPolicies
+
+    handle = NotificationPolicies.__dict__["changes_for"]  # the dispatcher itself, to bind to each instance
+
+    def failing(self: NotificationPolicies, event: Any) -> Any:
+        if isinstance(event, Account.SignedUp) and event.name == "壊れた名前":
+            raise KeyError("no rule for this event")
+        return handle.__get__(self, NotificationPolicies)(event)
+
+    site_id, _ = service.registered_site()
+    service.flow.register(site_id, service.flow.sell_ticket(sold_on="2026-11-10"), service.flow.ship())
+    monkeypatch.setattr(NotificationPolicies, "changes_for", failing)
+    caplog.set_level(logging.INFO, logger="lifecycle")
+    service.flow.post("/v1/accounts", {
+        "email": "broken@example.co.jp", "password": "secret123", "name": "壊れた名前",
+        "company_name": "株式会社サンプル", "phone": "03-1234-5678", "agree_terms": True,
+    })
+    failed_at = service.client.app.state.application.recorder.max_notification_id() - 1  # before its Index claim
+    later = service.flow.post("/v1/accounts", {
+        "email": "later@example.co.jp", "password": "secret123", "name": "後の人",
+        "company_name": "株式会社サンプル", "phone": "03-1234-5678", "agree_terms": True,
+    })
+
+    fired = service.run_timers("2026-11-24T10:00:00+09:00")
+    assert [f["kind"] for f in fired] == ["service_in"]  # scheduled before the stop: still sent
+    assert len(service.sink.wait_for(1)) == 1
+    service.run_timers("2026-11-25T10:00:00+09:00")  # a second run: no second line
+
+    health = service.client.get("/v1/health").json()
+    timers = health["dependencies"]["scheduler"]["timers"]
+    assert health["status"] == "degraded"
+    assert timers["state"] == "stopped"
+    assert timers["failed_event"]["position"] == failed_at
+    assert timers["failed_event"]["topic"].endswith("Account.SignedUp")
+    assert timers["failed_event"]["error_type"] == "KeyError"
+    assert timers["position"] < failed_at
+    # Nothing after the stop is scheduled: the later account has no confirmation timer yet.
+    assert service.notifications.store.of(UUID(later["account_id"])) == []
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and "timers" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert f"position {failed_at}" in lines[0] and "Account.SignedUp" in lines[0] and "KeyError" in lines[0]
+    assert "broken@" not in lines[0] and "壊れた" not in lines[0]
+
+    monkeypatch.setattr(NotificationPolicies, "changes_for", handle)  # fixed, as a new release would
+    service.run_timers("2026-11-25T10:00:00+09:00")
+    health = service.client.get("/v1/health").json()
+    timers = health["dependencies"]["scheduler"]["timers"]
+    assert timers["state"] in ("up_to_date", "behind") and timers["failed_event"] is None  # the mails' own events
+    assert health["status"] == "ok"
+    assert [t.timer.kind.value for t in service.notifications.store.of(UUID(later["account_id"]))] == [
+        "account_confirmation"
+    ]

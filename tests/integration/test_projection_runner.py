@@ -236,10 +236,12 @@ def test_one_process_at_a_time_runs_the_timer_scheduler_on_postgres(postgres_url
 
 
 @pytest.mark.postgres
-def test_a_batch_the_store_refuses_is_applied_up_to_the_event_it_cannot_hold(postgres_url: str, tmp_path: Path) -> None:
+def test_an_event_stored_with_a_NUL_reaches_the_read_model_as_a_replacement_character(
+    postgres_url: str, tmp_path: Path
+) -> None:
     """Issue 11: a NUL saved past the door (an event stored before the door refused it) made
-    PostgreSQL refuse the whole batch, and the runner retried it forever. It now applies the
-    batch one event at a time, commits everything before that event and stops at it."""
+    PostgreSQL refuse the batch, and the parties read model stopped there for good. The event
+    keeps its NUL; the read model holds U+FFFD in its place, and lookups by it still match."""
     from lifecycle.projections.parties import Parties
 
     settings = settings_for("postgres", tmp_path, postgres_url)
@@ -247,14 +249,46 @@ def test_a_batch_the_store_refuses_is_applied_up_to_the_event_it_cannot_hold(pos
     try:
         for n, name in enumerate(["山田", "山田\x00太郎", "佐藤"]):
             app.accounts.sign_up(f"p{n}@example.co.jp", "secret123", name, "株式会社", "03-1234-5678", True)
+        view = build_view(app.factory.datastore, "parties", Parties.tables, topics=Parties.topics)
+        runner = ProjectionRunner(app, Parties(view), batch_size=100)
+        runner.catch_up()
+        assert runner.failed_event is None
+        assert runner.position() == app.recorder.max_notification_id()
+        names = [r["name"] for r in view.query("SELECT name FROM {accounts} ORDER BY name")]
+        assert sorted(names) == sorted(["山田", "山田\ufffd太郎", "佐藤"])
+        assert view.query("SELECT name FROM {accounts} WHERE name = :name", {"name": "山田\x00太郎"})
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_a_batch_the_store_refuses_is_applied_up_to_the_event_it_cannot_hold(postgres_url: str, tmp_path: Path) -> None:
+    """A value PostgreSQL refuses made it refuse the whole batch, and the runner retried it
+    forever. It now applies the batch one event at a time, commits everything before that
+    event and stops at it."""
+    from lifecycle.aggregates.accounts import Account
+    from lifecycle.projections.parties import Parties
+
+    class Refusing(Parties):  # puts into a row what PostgreSQL's encoder refuses
+        def process_event(self, domain_event: Any, tracking: Any) -> None:
+            super().process_event(domain_event, tracking)
+            if isinstance(domain_event, Account.SignedUp) and domain_event.name == "壊す":
+                row = self.rows.get("accounts", str(domain_event.originator_id))
+                assert row is not None
+                self.rows.put("accounts", {**row, "name": "\ud800"})
+
+    settings = settings_for("postgres", tmp_path, postgres_url)
+    app = build_application(settings, clock=FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO)))
+    try:
+        for n, name in enumerate(["山田", "壊す", "佐藤"]):
+            app.accounts.sign_up(f"p{n}@example.co.jp", "secret123", name, "株式会社", "03-1234-5678", True)
         # Each sign-up saves the account's SignedUp, then its Index claim: positions 1..6.
-        runner = ProjectionRunner(app, Parties(build_view(app.factory.datastore, "parties", Parties.tables,
-                                                          topics=Parties.topics)), batch_size=100)
+        runner = ProjectionRunner(app, Refusing(build_view(app.factory.datastore, "parties", Parties.tables,
+                                                           topics=Parties.topics)), batch_size=100)
         with pytest.raises(EventNotApplied) as stopped:
             runner.catch_up()
         assert stopped.value.failed.position == 3
         assert stopped.value.failed.topic.endswith("Account.SignedUp")
-        assert stopped.value.failed.error_type == "DataError"
         assert runner.position() == 1  # up to the first SignedUp (its Index claim is not a parties event)
         assert [r["name"] for r in runner.view.query("SELECT name FROM {accounts}")] == ["山田"]
     finally:

@@ -53,6 +53,10 @@ BAD_SETTINGS = {
                      ['role "no_such_role" does not exist']),
     "bad SMTP security": ({"LIFECYCLE_SMTP_SECURITY": "tls"}, ["LIFECYCLE_SMTP_SECURITY", "starttls"]),
     "malformed JSON setting": ({"LIFECYCLE_FIRST_PERIOD_MONTHS": "{1: 13"}, ["LIFECYCLE_FIRST_PERIOD_MONTHS", "JSON"]),
+    "SMTP port out of range": ({"LIFECYCLE_SMTP_PORT": "99999"}, ["LIFECYCLE_SMTP_PORT", "65535"]),
+    "a term of 0 years": ({"LIFECYCLE_NEW_TICKET_TERMS": "[0]"}, ["LIFECYCLE_NEW_TICKET_TERMS", "1-20 years"]),
+    "renewal lead beyond a year": ({"LIFECYCLE_RENEWAL_LEAD_MONTHS": "1000"}, ["LIFECYCLE_RENEWAL_LEAD_MONTHS"]),
+    "no waiting readers": ({"LIFECYCLE_READ_WAITERS_MAX": "0"}, ["LIFECYCLE_READ_WAITERS_MAX"]),
     "Redis unreachable": ({"LIFECYCLE_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, ["broker", "does not answer"]),
 }
 

@@ -233,7 +233,7 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._pg(sql), dict(params or {}), prepare=True)  # type: ignore[arg-type]
+            curs.execute(self._pg(sql), dict(_holdable(params or {})), prepare=True)  # type: ignore[arg-type]
             return [dict(row) for row in curs.fetchall()]
 
     def _tracking_sql(self, sql: str) -> str:
@@ -282,8 +282,9 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
     COPY_FROM_ROWS = 200
 
     def _write_changes(self, curs: Any, changes: Changes) -> None:
-        small = Changes(deletes=changes.deletes)
+        small = Changes(deletes={name: {_holdable_value(k) for k in keys} for name, keys in changes.deletes.items()})
         for name, rows in changes.upserts.items():
+            rows = {key: _holdable(row) for key, row in rows.items()}
             if len(rows) < self.COPY_FROM_ROWS:
                 small.upserts[name] = rows
                 continue
@@ -409,6 +410,20 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
                         f"ON {self.table(t.name)} ({', '.join(index)})"
                     )
             _move_tracking(curs, "tracking", fresh.tracking_name, self.tracking_name, "?")
+
+
+def _holdable_value(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if type(value) is str and "\x00" in value else value
+
+
+def _holdable(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    """PostgreSQL's text cannot hold NUL. The door refuses it now, but an event stored before
+    it did must still reach the read models rather than stop them for good: there its NUL
+    reads U+FFFD (the event keeps the original), in rows, keys and lookups alike."""
+    for value in row.values():
+        if type(value) is str and "\x00" in value:
+            return {k: _holdable_value(v) for k, v in row.items()}
+    return row
 
 
 def _write_changes(curs: Any, view: ReadModelView, changes: Changes, placeholder: str) -> None:
