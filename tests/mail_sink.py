@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it is sent, for the tests of
 the mails; it can answer with a refusal, take its time, or call back while a message is
-being taken (to kill the worker sending it)."""
+being taken (to kill the worker sending it) or when a transaction begins at MAIL FROM (to
+freeze the worker before it has handed anything over)."""
 
 from __future__ import annotations
 
