@@ -90,7 +90,7 @@ class AdvisoryLock(Leadership):
     def _give_back(self, conn: Any) -> None:
         """To the pool, without the idle timeout (the pool's connections wait idle)."""
         try:
-            conn.execute("SELECT set_config('idle_session_timeout', '0', false)")
+            conn.execute("RESET idle_session_timeout")
         except Exception:
             log.debug("the lock's connection is gone; the pool drops it", exc_info=True)
         try:

@@ -22,14 +22,14 @@ once the lease has run out (the scheduler enqueues it again):
   Maildir writer, and e.g. a mail catcher set to ignore duplicate ids, keep one). So a
   recipient never gets two different mails for one notification, nor none.
 - after 2: the aggregate already records the notification; nothing is sent again.
+The window of the third case is one database commit long; `interrupted` on the row counts
+how often a send was resumed after a worker died holding it.
 
 A worker that is not killed but frozen (SIGSTOP, a paused VM) or held up while it holds a
 claim is the other danger: once the claim runs out the mail is given to another worker, and
 the first, resumed, would send it too. So the message goes only after a last check (just
 before SMTP DATA) that at least half of the claim is left; a worker held up past that sends
 nothing and leaves the row to the worker that took it over.
-The window of the third case is one database commit long; `interrupted` on the row counts
-how often a send was resumed after a worker died holding it.
 
 Failures are retried through the timer itself (durable, unlike a broker's delayed
 message): the n-th failure makes the row due again after min(base * 2**(n-1), max)
