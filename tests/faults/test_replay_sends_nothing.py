@@ -18,8 +18,7 @@ import psycopg
 import pytest
 
 from lifecycle.bootstrap import build_application
-from tests.faults.mail_stack import MailStack, make_stack, wait_until  # noqa: F401 - the fixture
-from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
+from tests.faults.mail_stack import MailStack, wait_until
 
 pytestmark = pytest.mark.postgres
 

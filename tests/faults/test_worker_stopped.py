@@ -20,8 +20,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.faults.mail_stack import MailStack, make_stack, wait_until  # noqa: F401 - the fixture
-from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
+from tests.faults.mail_stack import MailStack, wait_until
 
 pytestmark = pytest.mark.postgres
 
