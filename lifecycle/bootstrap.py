@@ -159,6 +159,7 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         poll_interval=settings.projection_poll_seconds,
         gather_seconds=settings.projection_gather_seconds,
         wait_timeout=settings.read_wait_seconds,
+        leader_timeout=settings.leader_timeout_seconds,
         max_waiters=settings.read_waiters_max,
     )
 
@@ -317,7 +318,9 @@ def build_notifications(
         clock,
         interval_seconds=settings.scheduler_interval_seconds,
         requeue_seconds=settings.notification_requeue_seconds,
-        leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler"),
+        leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler",
+                                  timeout_seconds=settings.leader_timeout_seconds,
+                                  turn_seconds=settings.scheduler_interval_seconds),
     )
     admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
     return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)

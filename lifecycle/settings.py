@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     notification_max_attempts: int = Field(default=6, ge=1, le=100)
     notification_retry_base_seconds: float = Field(default=60.0, gt=0)
     notification_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # With several processes on PostgreSQL, the one running the scheduler or a projection
+    # loses it this long after it stops answering (frozen, hung) and another takes over; at
+    # least three turns of the job's loop (the scheduler interval, the projection poll).
+    leader_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_threads: int = Field(default=4, ge=1, le=256)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.

@@ -1,6 +1,7 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps what it is sent, for the tests of
 the mails; it can answer with a refusal, take its time, or call back while a message is
-being taken (to kill the worker sending it)."""
+being taken (to kill the worker sending it) or when a transaction begins at MAIL FROM (to
+freeze the worker before it has handed anything over)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,16 @@ class SmtpSink:
         self.refusal = "451 4.3.0 Try again later"
         self.delay = 0.0  # seconds to take over each message
         self.on_data: Callable[[Received], None] | None = None
+        self.on_mail: Callable[[str], None] | None = None  # called at MAIL FROM, before anything is taken
         self._lock = threading.Lock()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:  # noqa: ANN001
+        if self.on_mail is not None:
+            self.on_mail(address)
+        envelope.mail_from = address  # what aiosmtpd does without this hook
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's hook
         with self._lock:

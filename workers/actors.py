@@ -9,18 +9,28 @@ retries would live only in Redis. The API and the scheduler enqueue to it by nam
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from lifecycle.adapters.broker import ACTOR_NAME, BULK_ACTOR_NAME, BULK_QUEUE_NAME, QUEUE_NAME
+
+log = logging.getLogger(__name__)
 
 
 def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object], time_limit_seconds: float) -> dramatiq.Actor:
     def send_notification(notification_id: str) -> None:
-        deliver(UUID(notification_id))
+        try:
+            deliver(UUID(notification_id))
+        except TimeLimitExceeded:
+            # A worker held up (frozen, a slow relay) past the claim: the timer has the mail,
+            # enqueued again once the claim runs out. One line, not a traceback.
+            log.warning("notification %s: stopped after %gs, its claim's length; the scheduler enqueues it again",
+                        notification_id, time_limit_seconds)
 
     return dramatiq.actor(
         send_notification,

@@ -16,12 +16,32 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle.mail.ports import Mailer, MailRefused, OutgoingMail
+from lifecycle.mail.ports import ClaimLost, Mailer, MailRefused, OutgoingMail
 
 log = logging.getLogger(__name__)
+
+
+class _Checked:
+    """smtplib's sendmail with a last check between RCPT and DATA: `sendmail` calls `data`."""
+
+    last_check: Callable[[], None] | None = None
+
+    def data(self, msg: bytes) -> tuple[int, bytes]:  # type: ignore[override]
+        if self.last_check is not None:
+            self.last_check()
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_Checked, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_Checked, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's name
+    pass
 
 
 class SmtpMailer(Mailer):
@@ -61,11 +81,11 @@ class SmtpMailer(Mailer):
         context = ssl.create_default_context(cafile=self.ca_file)
         connection: smtplib.SMTP
         if self.security == "ssl":
-            connection = smtplib.SMTP_SSL(
+            connection = _SMTP_SSL(
                 self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout, context=context
             )
         else:
-            connection = smtplib.SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
+            connection = _SMTP(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout)
             if self.security == "starttls":
                 connection.starttls(context=context)
         connection.ehlo_or_helo_if_needed()
@@ -99,9 +119,11 @@ class SmtpMailer(Mailer):
         except OSError:
             pass
 
-    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+    def send(self, mail: OutgoingMail, last_check: Callable[[], None] | None = None) -> tuple[str, ...]:
         try:
-            accepted = self._send(mail)
+            accepted = self._send(mail, last_check)
+        except ClaimLost:
+            raise  # not the server's doing: says nothing about it
         except MailRefused as refusal:  # the server answered
             self.last_result = ("refused", datetime.now(UTC), str(refusal))
             raise
@@ -111,10 +133,14 @@ class SmtpMailer(Mailer):
         self.last_result = ("sent", datetime.now(UTC), None)
         return accepted
 
-    def _send(self, mail: OutgoingMail) -> tuple[str, ...]:
+    def _send(self, mail: OutgoingMail, last_check: Callable[[], None] | None) -> tuple[str, ...]:
         connection = self._connection()
+        connection.last_check = last_check  # type: ignore[attr-defined]
         try:
             refused = connection.sendmail(mail.sender, list(mail.recipients), mail.data)
+        except ClaimLost:
+            self._reset(connection)  # the envelope given so far is dropped; the server has no message
+            raise
         except smtplib.SMTPRecipientsRefused as error:
             self._reset(connection)
             raise MailRefused(f"every recipient was refused: {error.recipients}", permanent=True) from error
@@ -125,6 +151,8 @@ class SmtpMailer(Mailer):
             # Unknown whether the server took it; this connection is no longer usable.
             self._drop(connection)
             raise
+        finally:
+            connection.last_check = None  # type: ignore[attr-defined]
         self._local.last_used = time.monotonic()
         if refused:
             # A count, not the refused addresses (which the refusal dict is keyed by).
@@ -171,7 +199,9 @@ class MaildirMailer(Mailer):
         # A mail client moves read mail to cur/ as NAME:2,FLAGS.
         return any(entry.startswith(name) for entry in os.listdir(self.path / "cur"))
 
-    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
+    def send(self, mail: OutgoingMail, last_check: Callable[[], None] | None = None) -> tuple[str, ...]:
+        if last_check is not None:
+            last_check()
         if not self.delivered(mail):
             name = self.unique_name(mail)
             envelope = f"Return-Path: <{mail.sender}>\r\nDelivered-To: {', '.join(mail.recipients)}\r\n".encode()

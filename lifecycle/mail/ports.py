@@ -5,7 +5,7 @@ row per notification (its implementations, in SQL, are in `lifecycle/projections
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,10 +36,18 @@ class MailRefused(Exception):
         self.permanent = permanent
 
 
+class ClaimLost(Exception):
+    """The sender's claim on the mail ran out before the message was handed over (the
+    process was frozen or held up): another worker may be sending it now, so this one did
+    not. Nothing was delivered."""
+
+
 class Mailer(ABC):
     @abstractmethod
-    def send(self, mail: OutgoingMail) -> tuple[str, ...]:
-        """Hand the mail over; answer the recipients that were accepted."""
+    def send(self, mail: OutgoingMail, last_check: Callable[[], None] | None = None) -> tuple[str, ...]:
+        """Hand the mail over; answer the recipients that were accepted. `last_check` is
+        called at the last moment before the message itself goes (SMTP: before DATA); when
+        it raises, the mail is abandoned undelivered and the error passes through."""
 
     def close(self) -> None:  # noqa: B027 - most mailers hold nothing
         pass

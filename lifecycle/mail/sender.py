@@ -25,6 +25,12 @@ once the lease has run out (the scheduler enqueues it again):
 The window of the third case is one database commit long; `interrupted` on the row counts
 how often a send was resumed after a worker died holding it.
 
+A worker that is not killed but frozen (SIGSTOP, a paused VM) or held up while it holds a
+claim is the other danger: once the claim runs out the mail is given to another worker, and
+the first, resumed, would send it too. So the message goes only after a last check (just
+before SMTP DATA) that at least half of the claim is left; a worker held up past that sends
+nothing and leaves the row to the worker that took it over.
+
 Failures are retried through the timer itself (durable, unlike a broker's delayed
 message): the n-th failure makes the row due again after min(base * 2**(n-1), max)
 seconds; after `max_attempts` failures, or at once on a permanent refusal (5xx), it is
@@ -53,7 +59,17 @@ from lifecycle.domain.access import SYSTEM_MAILER, acting_as
 from lifecycle.domain.errors import DomainError
 from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
 from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.mail.ports import PENDING, SENT, SKIPPED, Mailer, MailRefused, OutgoingMail, TimerRow, TimerStore
+from lifecycle.mail.ports import (
+    PENDING,
+    SENT,
+    SKIPPED,
+    ClaimLost,
+    Mailer,
+    MailRefused,
+    OutgoingMail,
+    TimerRow,
+    TimerStore,
+)
 from lifecycle.mail.rendering import MailComposer
 
 log = logging.getLogger(__name__)
@@ -71,6 +87,7 @@ class Outcome(str, Enum):
     ALREADY_SENT = "already_sent"  # its event was in the log: nothing was sent again
     SKIPPED = "skipped"  # no longer wanted (renewed, activated, expired)
     NOT_CLAIMED = "not_claimed"  # not pending, or another worker holds it
+    CLAIM_LOST = "claim_lost"  # held up past its claim before handing the message over: not sent
     RETRY = "retry"
     FAILED = "failed"
 
@@ -165,7 +182,11 @@ class NotificationSender:
             # recorded: the server may hold it, so send exactly those bytes again.
             log.warning("notification %s: sending the recorded message %s again", notification_id, mail.message_id)
         try:
-            accepted = self.mailer.send(mail)
+            accepted = self.mailer.send(mail, self._still_held(claimed))
+        except ClaimLost as lost:
+            # Another worker may hold it now: the row is theirs (or the scheduler's) to settle.
+            log.warning("notification %s: %s; nothing sent, left to the worker holding it now", notification_id, lost)
+            return Outcome.CLAIM_LOST
         except MailRefused as refusal:
             return self._failed(claimed, f"refused: {refusal}", keep_outbox=False, permanent=refusal.permanent)
         except Exception as error:  # noqa: BLE001 - any other error leaves it unknown whether the server took it
@@ -178,6 +199,22 @@ class NotificationSender:
                  extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
                         "recipients": len(accepted)})
         return Outcome.SENT
+
+    def _still_held(self, claimed: TimerRow) -> Callable[[], None]:
+        """The check made just before the message goes. A worker frozen (SIGSTOP, a paused VM)
+        or held up until its claim is nearly out may find the mail given to another worker,
+        which would send it too: it hands the message over only while at least half of its
+        claim is left, time for the rest of the send (the claim exceeds twice the SMTP timeout)."""
+        assert claimed.claimed_until is not None
+        until, half = claimed.claimed_until, self.lease / 2
+
+        def check() -> None:
+            left = until - self.wall_clock.now()
+            if left < half:
+                raise ClaimLost(f"held up {(self.lease - left).total_seconds():.1f}s of its "
+                                f"{self.lease.total_seconds():g}s claim before handing the message over")
+
+        return check
 
     def _record(self, record: Callable[[tuple[str, ...], datetime], None], accepted: tuple[str, ...], at: datetime) -> None:
         # The mail is out: try hard to record it within the lease, or it would be sent again.

@@ -52,6 +52,7 @@ class ReadModels:
         poll_interval: float = 1.0,
         gather_seconds: float = 0.05,
         wait_timeout: float = 5.0,
+        leader_timeout: float = 30.0,
         max_waiters: int = 16,
     ) -> None:
         self.app = app
@@ -65,7 +66,8 @@ class ReadModels:
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
-                leadership=leadership_for(self.datastore, "projection", cls.name),
+                leadership=leadership_for(self.datastore, "projection", cls.name, timeout_seconds=leader_timeout,
+                                          turn_seconds=poll_interval),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
                 gather_seconds=gather_seconds,

@@ -15,6 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from lifecycle.adapters.mailers import MailRefused, SmtpMailer
+from lifecycle.mail.ports import ClaimLost
 from lifecycle.mail.rendering import OutgoingMail
 from tests.mail_sink import SmtpSink, free_port, smtp_sink  # noqa: F401 - the fixture
 
@@ -127,3 +128,27 @@ def test_M4_a_server_that_is_gone_is_an_unknown_outcome_not_a_refusal() -> None:
     mailer = SmtpMailer("127.0.0.1", free_port(), timeout=2)
     with pytest.raises(OSError):
         mailer.send(mail("a@example.jp"))
+
+
+def test_M4_a_last_check_that_fails_before_DATA_delivers_nothing_and_the_next_mail_goes(
+    smtp_sink: SmtpSink,  # noqa: F811
+) -> None:
+    """The sender's last check (its claim still held) runs after MAIL and RCPT, before the
+    message: when it fails the server gets no message, and the transaction is reset so that
+    the next mail goes."""
+    mailer = SmtpMailer("127.0.0.1", smtp_sink.port, timeout=5)
+    envelopes: list[str] = []
+    smtp_sink.on_mail = envelopes.append
+
+    def lost() -> None:
+        raise ClaimLost("held up past its claim")
+
+    try:
+        with pytest.raises(ClaimLost):
+            mailer.send(mail("a@example.jp"), lost)
+        assert envelopes == ["support@example.com"]  # the transaction had begun
+        sent = mail("b@example.jp")
+        assert mailer.send(sent, lambda: None) == ("b@example.jp",)
+    finally:
+        mailer.close()
+    assert [m.message_id for m in smtp_sink.quiet_for(0.3)] == [sent.message_id]

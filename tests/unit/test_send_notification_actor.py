@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from uuid import UUID, uuid4
 
 import dramatiq
@@ -31,3 +33,31 @@ def test_M4_actor_hands_each_id_to_the_sender_and_leaves_retries_to_the_timers()
     finally:
         worker.stop()
     assert sorted(delivered) == sorted(ids)
+
+
+def test_M4_a_send_held_up_past_the_claim_is_stopped_with_one_line_and_no_traceback(caplog) -> None:  # noqa: ANN001
+    """dramatiq's time limit (the claim's length) stops a send that outlived its claim; the
+    timer still has the mail, so that is one warning, not an error with a traceback."""
+    broker = StubBroker()
+    broker.emit_after("process_boot")  # starts the time limit's watcher, as a worker process does
+    finished: list[UUID] = []
+
+    def held_up(notification_id: UUID) -> None:
+        for _ in range(60):  # 3 s, in steps the time limit can interrupt
+            time.sleep(0.05)
+        finished.append(notification_id)
+
+    declare_send_notification(broker, held_up, time_limit_seconds=1)
+    notification_id = uuid4()
+    BrokerDispatcher(broker).dispatch([notification_id])
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            broker.join(QUEUE_NAME, fail_fast=True)
+            worker.join()
+    finally:
+        worker.stop()
+    assert finished == []
+    assert f"notification {notification_id}: stopped after 1s" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
