@@ -112,8 +112,18 @@ Email = Annotated[EmailStr, BeforeValidator(_email_text), _EMAIL]
 EmailOrEmpty = Annotated[Annotated[EmailStr, _EMAIL] | Literal[""], BeforeValidator(_email_text)]
 
 StrictBool = Annotated[bool, Strict()]
+
+
+def _integral_number(value: Any) -> Any:
+    """JSON does not tell 1.0 from 1, and JSON Schema calls both an integer: 1.0 is 1. A string,
+    a boolean or 1.5 is still refused by the strict integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # The domain knows which terms exist (INVALID_TICKET_TERM); the door keeps them small integers.
-TermYears = Annotated[int, Strict(), Field(ge=1, le=99)]
+TermYears = Annotated[int, Strict(), Field(ge=1, le=99), BeforeValidator(_integral_number)]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", re.DOTALL)
@@ -159,13 +169,10 @@ def _instant_in_range(instant: datetime) -> datetime:
     return instant
 
 
-# The accepted years, for the document (the day itself is checked as a date).
-_IN_RANGE_YEARS = {
-    "pattern": f"^(?:{EARLIEST_DATE.year // 100}[0-9]{{2}}|{LATEST_DATE.year})-",
-    "description": f"From {EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}.",
-}
-assert (EARLIEST_DATE.month, EARLIEST_DATE.day, LATEST_DATE.month, LATEST_DATE.day) == (1, 1, 12, 31)
-assert EARLIEST_DATE.year % 100 == 0 and LATEST_DATE.year == EARLIEST_DATE.year + 100
+# The accepted range (lifecycle.domain.limits) for the document, as the years a date or an
+# instant begins with; the day itself is checked as a date.
+_IN_RANGE_YEARS = {"pattern": "^(?:20[0-9]{2}|2100)-", "description": "From 2000-01-01 to 2100-12-31."}
+assert (EARLIEST_DATE, LATEST_DATE) == (date(2000, 1, 1), date(2100, 12, 31)), "say the new range in _IN_RANGE_YEARS"
 
 IsoDate = Annotated[date, BeforeValidator(_date_text), AfterValidator(_date_in_range), Documented(**_IN_RANGE_YEARS)]
 # An instant with its offset; one without is read as Asia/Tokyo time by the service.
