@@ -105,7 +105,9 @@ BASES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/companies"): {"account_id": "{account_id}", "name": "株式会社サンプル"},
     ("POST", "/v1/companies/{company_id}/sites"): SITE,
     ("POST", "/v1/sites/{site_id}/fault-contacts"): CONTACT,
-    ("POST", "/v1/sites/{site_id}/registrations"): {"ticket_id": "87654321", "verification_code": "AB12CD", "serial": "SN1"},
+    ("POST", "/v1/sites/{site_id}/registrations"): {
+        "ticket_id": "87654321", "verification_code": "AB12CD", "serial": "SN1",
+    },
     ("POST", "/v1/sites/{site_id}/bundles"): {"serial": "SN1", "option_serials": ["OPT1"]},
     ("POST", "/v1/registrations/{serial}/service-upgrades"): {"service": "オンサイト", "reason": "営業対応"},
     ("POST", "/v1/inquiries/check"): {
