@@ -309,6 +309,10 @@ class PolicyRoute(APIRoute):
         methods = {m.upper() for m in (kwargs.get("methods") or ["GET"])} - {"HEAD"}
         policies = {policy_for(method, path) for method in methods}
         kwargs["dependencies"] = [*(Depends(policy) for policy in policies), *(kwargs.get("dependencies") or [])]
+        if all(policy.open for policy in policies):
+            # Credentials are optional here (a customer's token names the actor): the empty
+            # requirement beside the bearer one says so (OpenAPI's optional security).
+            kwargs["openapi_extra"] = {"security": [{}], **(kwargs.get("openapi_extra") or {})}
         super().__init__(path, endpoint, **kwargs)
 
 

@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from api.access import DOCS_ASSETS, check_every_route_has_a_policy
 from api.body_limits import BULK_UPLOAD_PATH, BodyLimits
 from api.positions import LogPositionHeader
-from api.problems import install_problem_handlers
+from api.problems import document_problems, install_problem_handlers
 from api.request_context import RequestContextMiddleware
 from api.routes import (
     accounts,
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         lifespan=lifespan,
     )
     install_problem_handlers(api)
+    document_problems(api)
     api.add_middleware(LogPositionHeader)
     api.add_middleware(RequestContextMiddleware)
     # Added last, so outermost: bodies are counted before anything reads them.

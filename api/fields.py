@@ -16,8 +16,19 @@ import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, EmailStr, Field, Strict, StringConstraints
-from pydantic_core import PydanticCustomError
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    GetJsonSchemaHandler,
+    Strict,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from lifecycle.domain.limits import EARLIEST_DATE, LATEST_DATE, date_in_range
 
@@ -29,6 +40,29 @@ DATE_OUT_OF_RANGE = "date_out_of_range"
 # and the bidirectional overrides and isolates (they reorder how a name is displayed).
 # Ideographic spaces, private-use characters (外字) and zero-width joiners stay allowed.
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# The same rule for the OpenAPI document, as an ECMA-262 pattern. Lone surrogates are left
+# out: they are no Unicode text at all (I-JSON, RFC 7493, forbids them), and generators read
+# a class holding them as no class.
+_REFUSED = r"\x00-\x1F\x7F-\x9F\u2028\u2029\u202A-\u202E\u2066-\u2069"
+ONE_LINE_PATTERN = rf"^[^{_REFUSED}]*$"
+# Spaces around a value are trimmed (Unicode White_Space, as pydantic trims): a field that
+# may not be empty needs one character besides them.
+_TRIMMED = r" \xA0\u1680\u2000-\u200A\u202F\u205F\u3000"
+NOT_BLANK_PATTERN = rf"^[^{_REFUSED}]*[^{_REFUSED}{_TRIMMED}][^{_REFUSED}]*$"
+
+
+class Documented:
+    """Adds keywords to a type's JSON schema only, for rules its validators enforce with
+    their own error types (INVALID_TEXT, DATE_OUT_OF_RANGE): the document then says what
+    is accepted, and the answers keep their codes."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), **self.keywords}
 
 
 def check_single_line(text: Any) -> Any:
@@ -53,6 +87,7 @@ def SingleLine(max_length: int, *, min_length: int = 1) -> Any:  # noqa: N802 - 
         str,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
         BeforeValidator(check_single_line),
+        Documented(pattern=ONE_LINE_PATTERN if min_length == 0 else NOT_BLANK_PATTERN),
     ]
 
 
@@ -70,13 +105,34 @@ def _email_text(value: Any) -> Any:
     return unicodedata.normalize("NFKC", check_single_line(value)).strip()
 
 
-Email = Annotated[EmailStr, BeforeValidator(_email_text)]
+def _any_case(name: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in name)
+
+
+# The e-mail validator (email_validator, through pydantic) refuses the special-use and
+# reserved domains (RFC 6761: test, localhost, invalid…): no mail is delivered there.
+_EMAIL = Documented(
+    maxLength=EMAIL_MAX_LENGTH,
+    **{"not": {"pattern": "@(?:.*\\.)?(?:" + "|".join(map(_any_case, SPECIAL_USE_DOMAIN_NAMES)) + ")$"}},
+    description="Not at a special-use domain (" + ", ".join(SPECIAL_USE_DOMAIN_NAMES) + ").",
+)
+Email = Annotated[EmailStr, BeforeValidator(_email_text), _EMAIL]
 # mail2 of a fault contact may be left empty (S-4).
-EmailOrEmpty = Annotated[EmailStr | Literal[""], BeforeValidator(_email_text)]
+EmailOrEmpty = Annotated[Annotated[EmailStr, _EMAIL] | Literal[""], BeforeValidator(_email_text)]
 
 StrictBool = Annotated[bool, Strict()]
+
+
+def _integral_number(value: Any) -> Any:
+    """JSON does not tell 1.0 from 1, and JSON Schema calls both an integer: 1.0 is 1. A string,
+    a boolean or 1.5 is still refused by the strict integer."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # The domain knows which terms exist (INVALID_TICKET_TERM); the door keeps them small integers.
-TermYears = Annotated[int, Strict(), Field(ge=1, le=99)]
+TermYears = Annotated[int, Strict(), Field(ge=1, le=99), BeforeValidator(_integral_number)]
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", re.DOTALL)
@@ -122,10 +178,19 @@ def _instant_in_range(instant: datetime) -> datetime:
     return instant
 
 
-IsoDate = Annotated[date, BeforeValidator(_date_text), AfterValidator(_date_in_range)]
+# The accepted range (lifecycle.domain.limits) for the document, as the years a date or an
+# instant begins with; the day itself is checked as a date.
+_IN_RANGE_YEARS = {"pattern": "^(?:20[0-9]{2}|2100)-", "description": "From 2000-01-01 to 2100-12-31."}
+assert (EARLIEST_DATE, LATEST_DATE) == (date(2000, 1, 1), date(2100, 12, 31)), "say the new range in _IN_RANGE_YEARS"
+
+IsoDate = Annotated[date, BeforeValidator(_date_text), AfterValidator(_date_in_range), Documented(**_IN_RANGE_YEARS)]
 # An instant with its offset; one without is read as Asia/Tokyo time by the service.
-Instant = Annotated[datetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range)]
-AwareInstant = Annotated[AwareDatetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range)]
+Instant = Annotated[
+    datetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range), Documented(**_IN_RANGE_YEARS)
+]
+AwareInstant = Annotated[
+    AwareDatetime, BeforeValidator(_instant_text), AfterValidator(_instant_in_range), Documented(**_IN_RANGE_YEARS)
+]
 
 # --- the fields of the HTTP contract, one cap each ------------------------------------------
 

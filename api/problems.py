@@ -12,7 +12,11 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
 from starlette.routing import Match, Mount
 
 from api.fields import DATE_OUT_OF_RANGE, INVALID_TEXT
@@ -22,12 +26,19 @@ from lifecycle.domain.errors import (
     BrokerUnavailable,
     DateOutOfRange,
     DomainError,
+    Forbidden,
     InternalError,
     InvalidText,
+    MalformedForm,
     MalformedJson,
     MethodNotAllowed,
+    RateLimited,
     Refusal,
+    SerialNotFound,
+    SiteNotFound,
     StoreUnavailable,
+    Unauthenticated,
+    UnitAlreadyRegistered,
     ValidationFailed,
 )
 
@@ -111,6 +122,13 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     for coded, error_class in _CODED_ERRORS:
         if types & coded:
             return refusal(error_class(f"Refused fields: {fields}."), request, errors=errors)
+    route = request.scope.get("route")
+    if any(e["loc"][:1] == ["path"] for e in errors) and all(
+        serving.original_route is not route for serving in _serving_routes(request)
+    ):
+        # PATCH /v1/accounts/me reached /v1/accounts/{account_id} with the id "me": the URL is
+        # another route's, which does not take this method.
+        return _method_not_allowed(request)
     if errors and all(e["loc"][:1] == ["path"] for e in errors):
         # A malformed id in the path names no resource.
         return problem(
@@ -123,16 +141,30 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
+def _serving_routes(request: Request) -> list[Any]:
+    """The routes whose path matches the URL, the most specific only: /v1/accounts/verify is
+    its own route's, not /v1/accounts/{account_id}'s with the id "verify"."""
+    scope = {**request.scope, "method": "GET"}  # PARTIAL or FULL: the path matches
+    matching = [route for route in iter_route_contexts(request.app.routes) if route.matches(scope)[0] is not Match.NONE]
+    fewest = min((len(getattr(route, "param_convertors", {})) for route in matching), default=0)
+    return [route for route in matching if len(getattr(route, "param_convertors", {})) == fewest]
+
+
 def _allowed_methods(request: Request) -> str:
-    """Every method some route answers on this path: a path may have a GET route and a PATCH
+    """Every method some route answers on this URL: a path may have a GET route and a PATCH
     route, and Starlette's own Allow names only the first one it matched. Mounts (the docs'
     files) match every method: their own 405 says what they allow."""
-    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    routes = [route for route in _serving_routes(request) if not isinstance(route, Mount)]
     allowed = [
         method for method in _METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
     ]
     return ", ".join(allowed)
+
+
+def _method_not_allowed(request: Request, allow: str = "") -> JSONResponse:
+    error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
+    return refusal(error, request, 405, headers={"Allow": _allowed_methods(request) or allow})
 
 
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -141,14 +173,16 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's "error parsing the body": invalid UTF-8 (a ValueError) or JSON nested
         # deeper than the parser goes (RecursionError). Malformed JSON, like any other.
         return refusal(MalformedJson("The request body could not be parsed as JSON (or is not UTF-8)."), request, 422)
+    if exc.status_code == 400 and isinstance(exc.__context__, MultiPartException):
+        # Starlette's "Invalid multipart data.", "Missing boundary in multipart."…: malformed
+        # input like malformed JSON, answered with a code of its own.
+        return refusal(MalformedForm(str(exc.detail)), request, 422)
     if exc.status_code == 413:
         # The rest of the body stays unread: the connection cannot carry another request.
         limit = {"limit_bytes": exc.limit} if hasattr(exc, "limit") else {}
         return refusal(BodyTooLarge(str(exc.detail), **limit), request, headers={"Connection": "close"})
     if exc.status_code == 405:
-        error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
-        allow = _allowed_methods(request) or (exc.headers or {}).get("Allow", "")
-        return refusal(error, request, 405, headers={"Allow": allow})
+        return _method_not_allowed(request, (exc.headers or {}).get("Allow", ""))
     codes = {404: ("NOT_FOUND", "該当する情報が見つかりません。")}
     code, message_ja = codes.get(exc.status_code, (f"HTTP_{exc.status_code}", "リクエストを処理できませんでした。"))
     return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request, headers=exc.headers)
@@ -205,28 +239,83 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected_error)
 
 
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {
-            PROBLEM_JSON: {
-                "example": {
-                    "type": f"urn:lifecycle:problem:{code.lower().replace('_', '-')}",
-                    "title": title,
-                    "status": status,
-                    "detail": title,
-                    "code": code,
-                    "message_ja": message_ja,
-                }
-            }
-        },
-    }
-    for status, description, code, title, message_ja in [
-        (401, "No credentials, or unknown, expired or revoked ones", "UNAUTHENTICATED",
-         "Credentials are missing, unknown, expired or revoked", "認証が必要です。ログインし直すか、有効なAPIキーを指定してください。"),
-        (403, "The caller's roles do not cover the route", "FORBIDDEN", "The caller may not do this", "この操作を行う権限がありません。"),
-        (404, "An unknown resource in the path", "SITE_NOT_FOUND", "Unknown installation site", "設置先拠点が見つかりません。"),
-        (409, "Conflicts with recorded state", "UNIT_ALREADY_REGISTERED", "The unit is already covered", "このシリアル番号の製品は既に登録されています。"),
-        (422, "Input that breaks a rule or the schema", "SERIAL_NOT_FOUND", "Unknown serial number", "該当のシリアルは存在しません。"),
-    ]
+class ProblemError(BaseModel):
+    """One field the schema refused."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """application/problem+json (RFC 9457) with this service's `code` and `message_ja`; some
+    refusals add members of their own (`errors`, `limit_bytes`, `retry_after`…)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["urn:lifecycle:problem:serial-not-found"])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    code: str = Field(description="Stable: what a client branches on", examples=["SERIAL_NOT_FOUND"])
+    message_ja: str
+    errors: list[ProblemError] | None = Field(default=None, description="The refused fields (422)")
+
+
+_PROBLEM_SCHEMAS = models_json_schema([(Problem, "serialization")], ref_template="#/components/schemas/{model}")[1]
+
+
+def document_problems(app: FastAPI) -> None:
+    """Puts the Problem schema the routes' problem responses refer to in the document's
+    components (FastAPI adds only the models it answers as application/json)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # FastAPI's, made once and kept
+        document.setdefault("components", {}).setdefault("schemas", {}).update(_PROBLEM_SCHEMAS["$defs"])
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# What each problem status means in the document, with one refusal as its example.
+_DOCUMENTED: dict[int, tuple[str, type[DomainError]]] = {
+    401: ("No credentials, or unknown, expired or revoked ones", Unauthenticated),
+    403: ("The caller's roles do not cover the route", Forbidden),
+    404: ("An unknown resource: in the path, or named by a token", SiteNotFound),
+    409: ("Conflicts with recorded state", UnitAlreadyRegistered),
+    413: ("The request body is over the limit (LIFECYCLE_MAX_BODY_BYTES); the connection is closed", BodyTooLarge),
+    422: ("Input that breaks a rule or the schema", SerialNotFound),
+    429: ("Too many attempts for this address or from this client (Retry-After)", RateLimited),
+    503: ("The event store, or a read model, does not answer in time (Retry-After)", StoreUnavailable),
 }
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` of routes that answer these problems, as application/problem+json."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description, example = _DOCUMENTED[status]
+        responses[status] = {
+            "description": description,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": {
+                        "type": f"urn:lifecycle:problem:{example.code.lower().replace('_', '-')}",
+                        "title": example.title,
+                        "status": status,
+                        "detail": example.title,
+                        "instance": "/v1/…",
+                        "code": example.code,
+                        "message_ja": example.message_ja,
+                    },
+                }
+            },
+        }
+    return responses
+
+
+# Every router's: any route may be refused these (413 and 503 come before the route itself).
+PROBLEM_RESPONSES = problem_responses(401, 403, 404, 409, 413, 422, 503)

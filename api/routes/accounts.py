@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.access import CallerDep, PolicyRoute
 from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, client_address
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.schemas import (
     AccountCreate,
     AccountPublic,
@@ -49,7 +49,7 @@ def confirm_email_change(body: EmailChangeConfirm, accounts: AccountsDep, idempo
     return accounts.confirm_email_change(body.token, idempotency)
 
 
-@router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted)
+@router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted, responses=problem_responses(429))
 def request_password_reset(
     body: PasswordResetCreate, request: Request, runtime: RuntimeDep, accounts: AccountsDep, idempotency: IdempotencyDep
 ) -> dict:

@@ -16,11 +16,13 @@ from prometheus_client.registry import Collector
 
 from api.access import PolicyRoute
 from api.deps import RuntimeDep
+from api.problems import problem_responses
 from api.read_schemas import Health
 from lifecycle.health import health_report
 from lifecycle.projections.read_models import ReadModels
 
-router = APIRouter(route_class=PolicyRoute, tags=["operations"])
+# Open, with no input: only a body over the limit is refused (413) before the route.
+router = APIRouter(route_class=PolicyRoute, tags=["operations"], responses=problem_responses(413))
 
 
 @router.get("/v1/health", response_model=Health, responses={503: {"model": Health}})

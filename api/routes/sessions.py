@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.access import CallerDep, PolicyRoute
 from api.deps import RuntimeDep, client_address
-from api.problems import PROBLEM_RESPONSES
+from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.schemas import SessionCreate, SessionPublic
 from lifecycle.aggregates.index import email_key
 
@@ -18,7 +18,7 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/sessions", tags=["sessio
     "",
     status_code=201,
     response_model=SessionPublic,
-    responses={429: {"description": "Too many attempts for this address or from this client (Retry-After)"}},
+    responses=problem_responses(429),
 )
 def log_in(body: SessionCreate, request: Request, runtime: RuntimeDep) -> dict:
     """A bearer token for the account (idle expiry and absolute lifetime as answered).

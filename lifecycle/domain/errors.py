@@ -681,6 +681,15 @@ class MalformedJson(DomainError):
     message_ja = "リクエストの形式が正しくありません。"
 
 
+class MalformedForm(DomainError):
+    """A multipart/form-data (or urlencoded) body that cannot be parsed: no boundary, broken
+    parts, a part without a name."""
+
+    code = "MALFORMED_FORM"
+    title = "The body is not valid form data"
+    message_ja = "リクエストの形式が正しくありません。"
+
+
 class BodyTooLarge(DomainError):
     code = "BODY_TOO_LARGE"
     kind = Refusal.TOO_LARGE

@@ -21,11 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.fields import NOT_BLANK_PATTERN, ONE_LINE_PATTERN
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.projections.parties import Parties
 from tests.conftest import settings_for
 from tests.e2e.conftest import assert_problem, api_key, bearer
-from tests.scenario import Flow
+from tests.scenario import Flow, next_serial, next_ticket_id
 
 # --- the shared service, with one of everything a path can name ---------------------------
 
@@ -92,45 +93,105 @@ CONTACT = {
     "street": "千代田1-1", "building": "ビル", "person": "鈴木 一郎", "phone": "03-2345-6789",
     "mail1": "noc@example.co.jp", "mail2": "ichiro@example.co.jp",
 }
-ADDRESS_FIELDS = ("postal_code", "prefecture", "city", "street", "building", "person", "phone")
+# Valid bodies of the operations whose fields need more than the smallest valid value (a site
+# with a real postal code, a shipment with a bundle and one option); PATCH bodies start empty
+# and hold only the field tried. Every other operation gets a body made from its schema.
+BASES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/shipments"): SHIPMENT,
+    ("POST", "/v1/tickets"): TICKET,
+    ("POST", "/v1/accounts"): ACCOUNT,
+    ("POST", "/v1/accounts/password-reset/confirm"): {"token": "x.y", "password": "secret123"},
+    ("POST", "/v1/companies"): {"account_id": "{account_id}", "name": "株式会社サンプル"},
+    ("POST", "/v1/companies/{company_id}/sites"): SITE,
+    ("POST", "/v1/sites/{site_id}/fault-contacts"): CONTACT,
+    ("POST", "/v1/sites/{site_id}/registrations"): {
+        "ticket_id": "87654321", "verification_code": "AB12CD", "serial": "SN1",
+    },
+    ("POST", "/v1/sites/{site_id}/bundles"): {"serial": "SN1", "option_serials": ["OPT1"]},
+    ("POST", "/v1/registrations/{serial}/service-upgrades"): {"service": "オンサイト", "reason": "営業対応"},
+    ("POST", "/v1/inquiries/check"): {
+        "contract_number": "SU00000001", "serial": "SN1", "email": "a@example.co.jp", "phone": "03-1234-5678",
+        "company": "株式会社サンプル",
+    },
+    ("POST", "/v1/admin/api-keys"): {"name": "hostile-key", "roles": ["dashboards"]},
+}
+# POST and PATCH operations without a JSON body, and why the sweep leaves them out.
+NOT_JSON = {
+    ("POST", "/v1/companies/{company_id}/bulk"): "a multipart sheet: its cells are tried by tests/e2e/test_bulk_api.py",
+    ("POST", "/v1/admin/notifications/{notification_id}/resend"): "no body",
+}
 
-# (method, path, base body, text fields); PATCH bodies hold only the field tried.
-ROUTES: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = [
-    ("POST", "/v1/shipments", SHIPMENT, (
-        "serial", "code_no", "model", "bundle.service", "bundle.ticket_model",
-        "bundle.options.0.serial", "bundle.options.0.code_no", "bundle.options.0.model",
-    )),
-    ("POST", "/v1/tickets", TICKET, ("ticket_id", "verification_code", "code_no", "service")),
-    ("POST", "/v1/accounts", ACCOUNT, ("email", "password", "name", "company_name", "phone")),
-    ("POST", "/v1/accounts/verify", {"token": "x.y"}, ("token",)),
-    ("POST", "/v1/accounts/email/confirm", {"token": "x.y"}, ("token",)),
-    ("POST", "/v1/accounts/password-reset", {"email": "a@example.co.jp"}, ("email",)),
-    ("POST", "/v1/accounts/password-reset/confirm", {"token": "x.y", "password": "secret123"}, ("token", "password")),
-    ("PATCH", "/v1/accounts/{account_id}", {}, ("name", "company_name", "phone", "email")),
-    ("POST", "/v1/companies", {"account_id": "{account_id}", "name": "株式会社サンプル"}, ("name",)),
-    ("PATCH", "/v1/companies/{company_id}", {}, ("name",)),
-    ("POST", "/v1/companies/{company_id}/sites", SITE, ("name", *ADDRESS_FIELDS, "email")),
-    ("PATCH", "/v1/sites/{site_id}", {}, ("name", *ADDRESS_FIELDS, "email")),
-    ("POST", "/v1/sites/{site_id}/fault-contacts", CONTACT, ("company", *ADDRESS_FIELDS, "mail1", "mail2")),
-    ("PATCH", "/v1/fault-contacts/{contact_id}", {}, ("company", *ADDRESS_FIELDS, "mail1", "mail2")),
-    ("POST", "/v1/sites/{site_id}/registrations",
-     {"ticket_id": "87654321", "verification_code": "AB12CD", "serial": "SN1"},
-     ("ticket_id", "verification_code", "serial")),
-    ("POST", "/v1/sites/{site_id}/bundles", {"serial": "SN1", "option_serials": ["OPT1"]}, ("serial", "option_serials.0")),
-    ("POST", "/v1/registrations/{serial}/renewals", {"ticket_id": "87654321", "verification_code": "AB12CD"},
-     ("ticket_id", "verification_code")),
-    ("POST", "/v1/registrations/{serial}/service-upgrades", {"service": "オンサイト", "reason": "営業対応"},
-     ("service", "reason")),
-    ("POST", "/v1/entitlements/check", {"serials": ["SN1"]}, ("serials.0",)),
-    ("POST", "/v1/inquiries/check", {"contract_number": "SU00000001", "phone": "03-1234-5678"},
-     ("contract_number", "serial", "email", "phone", "company")),
-]
+# The document as the service serves it (with the clock-override aid's route), read once.
+DOCUMENT = create_app(Settings(_env_file=None, allow_clock_override=True)).openapi()
+
+
+def _resolved(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = DOCUMENT["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if "anyOf" in schema:  # `X | None`, or an e-mail address or "": the first non-null kind
+        schema = _resolved(next(s for s in schema["anyOf"] if _resolved(s).get("type") != "null"))
+    return schema
+
+
+def fields_of(schema: dict[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every field of a body, nested ones as `bundle.options.0.serial`, objects and lists too."""
+    schema = _resolved(schema)
+    if prefix:
+        yield ".".join(prefix), schema
+    if schema.get("type") == "object":
+        for name, inner in schema.get("properties", {}).items():
+            yield from fields_of(inner, (*prefix, name))
+    elif schema.get("type") == "array":
+        yield from fields_of(schema["items"], (*prefix, "0"))
+
+
+def smallest_valid(schema: dict[str, Any]) -> Any:
+    """A value the schema accepts: required members only, one item per list."""
+    schema = _resolved(schema)
+    kind = schema.get("type")
+    if "enum" in schema or "const" in schema:
+        return schema.get("enum", [schema.get("const")])[0]
+    if kind == "object":
+        return {name: smallest_valid(inner) for name, inner in schema.get("properties", {}).items()
+                if name in schema.get("required", [])}
+    if kind == "array":
+        return [smallest_valid(schema["items"])]
+    if kind == "boolean":
+        return True  # a consent must be given
+    if kind in ("integer", "number"):
+        return int(schema.get("minimum", 1))
+    by_format = {"email": "hostile@example.co.jp", "date": "2026-11-10", "date-time": "2026-11-20T10:00:00+09:00",
+                 "uuid": "00000000-0000-0000-0000-000000000000"}
+    return by_format.get(schema.get("format"), "a" * max(1, schema.get("minLength", 1)))
+
+
+def _json_operations() -> Iterator[tuple[str, str, dict[str, Any], dict[str, dict[str, Any]]]]:
+    for path, methods in DOCUMENT["paths"].items():
+        for method, operation in methods.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if method in ("post", "patch") and "application/json" in content:
+                schema = content["application/json"]["schema"]
+                base = BASES.get((method.upper(), path), {} if method == "patch" else smallest_valid(schema))
+                yield method.upper(), path, base, dict(fields_of(schema))
+
+
+# (method, path, a valid body, its fields by name), for every POST and PATCH with a JSON body.
+OPERATIONS = list(_json_operations())
+ONE_LINE = {ONE_LINE_PATTERN, NOT_BLANK_PATTERN}
+
+
+def is_text(field: dict[str, Any]) -> bool:
+    """One line of text (api.fields.SingleLine) or an e-mail address: refused as INVALID_TEXT."""
+    return field.get("type") == "string" and (field.get("pattern") in ONE_LINE or field.get("format") == "email")
+
 
 FIELD_CASES = [
-    pytest.param(method, path, base, field, id=f"{method} {path} {field}")
-    for method, path, base, fields in ROUTES
-    for field in fields
+    pytest.param(method, path, base, name, field, id=f"{method} {path} {name}")
+    for method, path, base, fields in OPERATIONS
+    for name, field in fields.items()
+    if is_text(field)
 ]
+OPERATION_CASES = [pytest.param(*operation, id=f"{operation[0]} {operation[1]}") for operation in OPERATIONS]
 
 HOSTILE_TEXT = {
     "NUL": "a\x00b",
@@ -166,24 +227,94 @@ def resolve(world: dict[str, Any], path: str, body: dict[str, Any]) -> tuple[str
     return path.format(**ids), json.loads(text)
 
 
-@pytest.mark.parametrize(("method", "path", "base", "field"), FIELD_CASES)
+@pytest.mark.parametrize(("method", "path", "base", "name", "field"), FIELD_CASES)
 def test_every_text_field_refuses_control_characters_nul_lone_surrogates_and_10k_strings(
-    world: dict[str, Any], method: str, path: str, base: dict[str, Any], field: str
+    world: dict[str, Any], method: str, path: str, base: dict[str, Any], name: str, field: dict[str, Any]
 ) -> None:
     """No field is multi-line; PostgreSQL cannot store NUL; a CR/LF in a name would become a
     new line in a mail. Each is refused with INVALID_TEXT, a 10,000-character string by the
     field's length cap, and nothing is stored."""
     client, before = world["client"], head(world)
-    for name, value in HOSTILE_TEXT.items():
-        url, body = resolve(world, path, with_field(base, field, f"x{value}@example.co.jp"
-                                                    if "mail" in field else value))
-        response = send(client, method, url, body)
-        problem = assert_problem(response, 422, "INVALID_TEXT", "使用できない文字（改行・タブ・制御文字など）が含まれています。")
-        assert any(e["type"] in ("invalid_text", "string_unicode") for e in problem["errors"]), (name, problem)
-    url, body = resolve(world, path, with_field(base, field, "x" * 10_000))
+    for label, value in HOSTILE_TEXT.items():
+        hostile = f"x{value}@example.co.jp" if field.get("format") == "email" else value
+        url, body = resolve(world, path, with_field(base, name, hostile))
+        problem = assert_problem(send(client, method, url, body), 422, "INVALID_TEXT",
+                                 "使用できない文字（改行・タブ・制御文字など）が含まれています。")
+        assert any(e["type"] in ("invalid_text", "string_unicode") for e in problem["errors"]), (label, problem)
+        assert_only_at(problem, name)
+    url, body = resolve(world, path, with_field(base, name, "x" * 10_000))
     problem = assert_problem(send(client, method, url, body), 422, "VALIDATION_ERROR")
     assert "string_too_long" in {e["type"] for e in problem["errors"]}
+    assert_only_at(problem, name)
     assert head(world) == before
+
+
+def assert_only_at(problem: dict[str, Any], name: str) -> None:
+    """The refusal names the field tried and nothing else: the rest of the body is valid."""
+    at = ["body", *(int(p) if p.isdigit() else p for p in name.split("."))]
+    assert all(e["loc"][: len(at)] == at for e in problem["errors"]), (name, problem["errors"])
+
+
+def wrong_types(field: dict[str, Any]) -> list[Any]:
+    """JSON values of every other type than the field's own."""
+    others = {"string": "1", "integer": 1, "boolean": True, "object": {"a": "b"}, "array": ["a"]}
+    own = field.get("type")
+    values = [v for kind, v in others.items() if kind != own and not (own == "number" and kind == "integer")]
+    if own == "integer":
+        values.append(1.5)  # 1.0 is an integer in JSON; 1.5 is not
+    return values
+
+
+@pytest.mark.parametrize(("method", "path", "base", "fields"), OPERATION_CASES)
+def test_every_field_of_every_post_and_patch_refuses_the_wrong_json_type(
+    world: dict[str, Any], method: str, path: str, base: dict[str, Any], fields: dict[str, dict[str, Any]]
+) -> None:
+    """A number for a name, a string for a term, a list for a bundle, an object for a date:
+    422 naming that field; the fields that are no free text (a kind, a date, an id, a key's
+    name) refuse hostile text too; and nothing is stored."""
+    client, before = world["client"], head(world)
+    for name, field in fields.items():
+        for value in wrong_types(field):
+            url, body = resolve(world, path, with_field(base, name, value))
+            problem = assert_problem(send(client, method, url, body), 422, "VALIDATION_ERROR")
+            assert_only_at(problem, name)
+        if field.get("type") == "string" and not is_text(field):
+            for value in ("a\x00b", "a\r\nb", "a\x07b", "a\x1b[31mb", "a\ud800b", "x" * 10_000):
+                url, body = resolve(world, path, with_field(base, name, value))
+                response = send(client, method, url, body)
+                assert response.status_code == 422, (name, value[:20], response.text)
+                problem = response.json()
+                assert problem["code"] in ("VALIDATION_ERROR", "INVALID_TEXT"), problem
+                assert_only_at(problem, name)
+    assert head(world) == before
+
+
+DATES_OUT_OF_RANGE = {"date": ("9999-12-31", "1000-01-01"),
+                      "date-time": ("9999-12-31T23:00:00-10:00", "1000-01-01T00:00:00+09:00")}
+
+
+@pytest.mark.parametrize(("method", "path", "base", "fields"), [
+    case for case in OPERATION_CASES if any(f.get("format") in DATES_OUT_OF_RANGE for f in case.values[3].values())
+])
+def test_every_date_of_every_post_and_patch_refuses_the_years_1000_and_9999(
+    world: dict[str, Any], method: str, path: str, base: dict[str, Any], fields: dict[str, dict[str, Any]]
+) -> None:
+    client, before = world["client"], head(world)
+    for name, field in fields.items():
+        for value in DATES_OUT_OF_RANGE.get(field.get("format"), ()):
+            url, body = resolve(world, path, with_field(base, name, value))
+            assert_only_at(assert_problem(send(client, method, url, body), 422, "DATE_OUT_OF_RANGE"), name)
+    assert head(world) == before
+
+
+def test_the_sweep_covers_every_post_and_patch_of_the_document() -> None:
+    """A new POST or PATCH is swept as soon as it is in the document, or listed in NOT_JSON."""
+    documented = {(m.upper(), p) for p, ms in DOCUMENT["paths"].items() for m in ms if m in ("post", "patch")}
+    swept = {(method, path) for method, path, _, fields in OPERATIONS if fields}
+    assert documented == swept | set(NOT_JSON)
+    assert not swept & set(NOT_JSON)
+    assert set(BASES) <= swept
+    assert len(FIELD_CASES) > 80
 
 
 # --- strict types and dates ---------------------------------------------------------------
@@ -210,6 +341,14 @@ def test_term_years_is_a_small_json_integer(world: dict[str, Any], path: str, ba
         problem = assert_problem(response, 422, "VALIDATION_ERROR")
         assert ["body", *field.split(".")] in [e["loc"] for e in problem["errors"]], value
     assert head(world) == before
+
+
+def test_a_term_written_1_point_0_is_the_integer_1(flow: Flow) -> None:
+    """JSON does not tell 1.0 from 1, nor does the document's JSON Schema (schemathesis sent it)."""
+    ticket = flow.post("/v1/tickets", {**TICKET, "ticket_id": next_ticket_id(), "term_years": 1.0})
+    assert ticket["term_years"] == 1
+    shipment = with_field({**SHIPMENT, "serial": next_serial()}, "bundle.term_years", 5.0)
+    assert flow.post("/v1/shipments", shipment)["bundle"]["term_years"] == 5
 
 
 @pytest.mark.parametrize(("path", "base", "field"), DATE_FIELDS)
@@ -602,10 +741,9 @@ def test_the_idempotency_fingerprint_survives_a_lone_surrogate(world: dict[str, 
 def test_one_NUL_in_each_field_of_each_route_leaves_nothing_stored(world: dict[str, Any]) -> None:
     """A last sweep: every route's valid body with one hostile value each, in one go."""
     before = head(world)
-    for method, path, base, fields in ROUTES:
-        for field in fields:
-            url, body = resolve(world, path, with_field(base, field, "a\x00b"))
-            assert send(world["client"], method, url, body).status_code == 422
+    for method, path, base, name, field in (case.values for case in FIELD_CASES):
+        url, body = resolve(world, path, with_field(base, name, "a\x00b"))
+        assert send(world["client"], method, url, body).status_code == 422
     assert head(world) == before
     flow = Flow(world["client"], world["app"])  # and the service still takes ordinary writes
     flow.register(world["site_id"], flow.sell_ticket(), flow.ship())
