@@ -22,21 +22,33 @@ class BulkUploadStore(SideTables):
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore)
         self.table = self.qualified("bulk_uploads")
+        self.rows_table = self.qualified("bulk_upload_rows")
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self.postgres else "BLOB"
         self._create(
             f"CREATE TABLE IF NOT EXISTS {self.table} (job_id TEXT PRIMARY KEY, content {blob} NOT NULL, "
             "created_at TEXT NOT NULL, lease_holder TEXT, lease_until TEXT, finished INTEGER NOT NULL DEFAULT 0)",
+            # The rows the upload's reading left to register, as read (a table of its own, so a
+            # database made before it keeps working: a job without them reads its file again).
+            f"CREATE TABLE IF NOT EXISTS {self.rows_table} (job_id TEXT PRIMARY KEY, rows TEXT NOT NULL)",
         )
 
-    def put(self, job_id: UUID, content: bytes, at: datetime) -> None:
+    def put(self, job_id: UUID, content: bytes, at: datetime, rows: str | None = None) -> None:
         with self._cursor(True) as cursor:
             self._run(
                 cursor,
                 f"INSERT INTO {self.table} (job_id, content, created_at) VALUES (%s, %s, %s)",
                 (str(job_id), content, _text(at)),
             )
+            if rows is not None:
+                self._run(cursor, f"INSERT INTO {self.rows_table} (job_id, rows) VALUES (%s, %s)", (str(job_id), rows))
+
+    def rows(self, job_id: UUID) -> str | None:
+        with self._cursor(False) as cursor:
+            self._run(cursor, f"SELECT rows FROM {self.rows_table} WHERE job_id = %s", (str(job_id),))
+            row = cursor.fetchone()
+        return None if row is None else str(row["rows"])
 
     def content(self, job_id: UUID) -> bytes | None:
         with self._cursor(False) as cursor:

@@ -23,6 +23,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
@@ -104,6 +105,10 @@ class LifecycleApplication(Application[UUID]):
             cache_maxsize=contract_cache_size if contract_cache_size > 0 else None,
             fastforward=True,
         )
+        # A bulk job gains one event per batch of rows, and its progress is asked for while it
+        # runs (the worker reloads it for each batch too): kept like contracts, so a load reads
+        # only the batches recorded since instead of every one.
+        self._jobs = Repository(event_store=self.events, cache_maxsize=100, fastforward=True)
         # Striped: commands on one contract in this process take turns (see _execute).
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
@@ -126,7 +131,7 @@ class LifecycleApplication(Application[UUID]):
     # --- loading ----------------------------------------------------------------------
 
     def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        repository = self._contracts if cls is Contract else self._unsnapshotted
+        repository = self._contracts if cls is Contract else self._jobs if cls is BulkJob else self._unsnapshotted
         try:
             aggregate = repository.get(aggregate_id, projector_func=apply_events)
         except AggregateNotFoundError:
