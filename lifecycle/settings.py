@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     # A worker holds a job this long between batches; a dead worker's job is taken over after it.
     bulk_lease_seconds: float = Field(default=30.0, gt=0)
     bulk_sweep_seconds: float = Field(default=10.0, gt=0)  # how often stalled jobs are looked for
+    # A job handed to a worker and not taken within this is handed out again (its message may
+    # have been lost with Redis); before, a job waiting in the queue is left alone.
+    bulk_queue_wait_seconds: float = Field(default=300.0, gt=0)
 
     # --- mails, timers and workers (M-1…M-4) ------------------------------------------
     # The dramatiq broker of `lifecycle worker`. Unset: the embedded default, where the API

@@ -52,6 +52,9 @@ from lifecycle.domain.errors import BulkJobNotFound
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
 
+# The lease holder of a job waiting in the queue (lifecycle/adapters/bulk_uploads.py).
+QUEUED = "queued"
+
 log = logging.getLogger(__name__)
 
 SYSTEM_BULK = Actor("system", "bulk", "bulk registration")
@@ -61,13 +64,17 @@ class BulkUploads(Protocol):
     """Where uploaded sheets are kept and who is working on which (the port of
     lifecycle/adapters/bulk_uploads.py)."""
 
-    def put(self, job_id: UUID, content: bytes, at: datetime) -> None: ...
+    def put(self, job_id: UUID, content: bytes, at: datetime, rows: str | None = None) -> None: ...
 
     def content(self, job_id: UUID) -> bytes | None: ...
 
     def claim(self, job_id: UUID, holder: str, at: datetime, lease: timedelta) -> bool: ...
 
     def release(self, job_id: UUID, holder: str, *, finished: bool) -> None: ...
+
+    def requeue(self, job_id: UUID, at: datetime, wait: timedelta, *, stalled_after: timedelta | None = None) -> bool: ...
+
+    def rows(self, job_id: UUID) -> str | None: ...
 
     def finish(self, job_id: UUID) -> None: ...
 
@@ -100,6 +107,7 @@ class BulkImports:
         batch_rows: int,
         sync_rows: int,
         lease_seconds: float,
+        queue_wait_seconds: float = 300.0,
         dispatch: Callable[[UUID], None] | None = None,
     ) -> None:
         self.app = app
@@ -109,6 +117,7 @@ class BulkImports:
         self.batch_rows = max(1, batch_rows)
         self.sync_rows = sync_rows
         self.lease = timedelta(seconds=lease_seconds)
+        self.queue_wait = timedelta(seconds=queue_wait_seconds)
         # Hands a job id to a worker (the broker, or the in-process worker); set by bootstrap.
         self.dispatch = dispatch
 
@@ -153,9 +162,18 @@ class BulkImports:
         if here:
             self.run(job.id, progress=progress)
             return self.job(job.id), True
-        if self.dispatch is not None:
-            self.dispatch(job.id)
+        if self.dispatch is not None and self.uploads.requeue(job.id, _now(), self.queue_wait):
+            self._dispatch(job.id)
         return self.job(job.id), False
+
+    def _dispatch(self, job_id: UUID) -> None:
+        assert self.dispatch is not None
+        try:
+            self.dispatch(job_id)
+        except Exception:
+            # Not queued after all: the next sweep hands it out, rather than after the queue's wait.
+            self.uploads.release(job_id, QUEUED, finished=False)
+            raise
 
     # --- running a job --------------------------------------------------------------------
 
@@ -222,12 +240,21 @@ class BulkImports:
             registrations.register_rows(job.company_id, batch, job_id=job_id, record=record)
 
     def resume_stalled(self) -> list[UUID]:
-        """The jobs whose worker died (their lease ran out), handed to a worker again."""
+        """The jobs whose worker died (their lease ran out), or that waited in the queue
+        longer than it should take (their message lost), handed to a worker again. A job
+        that waits in the queue within that time is not: handed out at every sweep, by every
+        process's sweeper, it was taken by one worker and then by each copy's worker in turn
+        (each finding it held or finished, but a worker thread spent per copy). Of several
+        sweepers finding the same stalled job, one hands it out (BulkUploads.requeue)."""
         stalled = self.uploads.stalled(_now(), self.lease)
-        if self.dispatch is not None:
-            for job_id in stalled:
-                self.dispatch(job_id)
-        return stalled
+        if self.dispatch is None:
+            return stalled
+        handed = []
+        for job_id in stalled:
+            if self.uploads.requeue(job_id, _now(), self.queue_wait, stalled_after=self.lease):
+                self._dispatch(job_id)
+                handed.append(job_id)
+        return handed
 
     # --- answers --------------------------------------------------------------------------
 
