@@ -10,6 +10,7 @@ the proper domain refusal (already registered, ...) rather than a generic confli
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import random
@@ -235,6 +236,38 @@ class LifecycleApplication(Application[UUID]):
         if recordings:
             return recordings[-1].notification.id
         return self.recorder.max_notification_id() or 0
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        """The library's `save`, collecting aggregates' events without its two runtime
+        Protocol checks per object (a bulk batch saves ~750 aggregates: ~10 ms of them);
+        anything but an aggregate is collected by the library as before."""
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        self.notify(processing_event.events)  # the library's deprecated hook, as its save calls it
+        return recordings
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Any]:
+        """The library's, and what was saved goes into this process's caches of contracts
+        and jobs: a load right after (the next command, a bulk job's next batch) then finds
+        it there, instead of reading back and replaying the events this process just wrote
+        (a whole batch's: every contract event of a bulk job was decoded and applied twice).
+        A copy is cached, so the saved object stays the caller's; a save by another process
+        is still read by the next load (fastforward)."""
+        recordings = super()._record(processing_event)
+        for aggregate in processing_event.aggregates.values():
+            repository = self._contracts if type(aggregate) is Contract else self._jobs if type(aggregate) is BulkJob else None
+            if repository is not None and repository.cache is not None:
+                repository.cache.put(aggregate.id, copy.deepcopy(aggregate))
+        return recordings
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """Snapshots the aggregates just saved whose events reached a snapshot point, once
