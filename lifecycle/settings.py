@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     # A sheet with at most this many rows to register is done before the answer (201);
     # a larger one becomes a background job (202 and its Location).
     bulk_sync_rows: int = Field(default=100, ge=0)
-    bulk_batch_rows: int = Field(default=250, ge=1)  # rows per transaction
+    # Rows per transaction. Each batch has a fixed cost (the contract and the job read, a
+    # snapshot now and then, the store's lock and commit: ~75 ms of CPU measured): 500 rows
+    # cost 12 % less CPU per row than 250, and hold the events table's lock for one INSERT of
+    # 2,000 events, sent in binary (lifecycle/adapters/event_store.py).
+    bulk_batch_rows: int = Field(default=500, ge=1)
     # A worker holds a job this long between batches; a dead worker's job is taken over after it.
     bulk_lease_seconds: float = Field(default=30.0, gt=0)
     bulk_sweep_seconds: float = Field(default=10.0, gt=0)  # how often stalled jobs are looked for
