@@ -87,7 +87,8 @@ class _Parts:
             raise BulkUploadMalformed("A part of the upload has no name (Content-Disposition).")
         if _text(name) != FILE_FIELD or b"filename" not in options:
             raise BulkUploadMalformed(
-                f"The upload has a part {_text(name)!r}: it takes one file, in the field {FILE_FIELD!r}, and nothing else."
+                f"The upload has a part {_text(name)!r}: it takes one file, in the field {FILE_FIELD!r}, "
+                "and nothing else."
             )
         if self.file_name is not None:
             raise BulkUploadMalformed(f"The upload has more than one file in {FILE_FIELD!r}: send one sheet.")

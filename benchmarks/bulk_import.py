@@ -133,7 +133,8 @@ def main() -> int:
                 if attempt == "first":
                     with psycopg.connect(db_url) as conn:
                         grown = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] - size_before
-                    print(f"  database grew {grown / 2**20:.1f} MiB ({grown / args.rows:.0f} bytes per row)", flush=True)
+                    print(f"  database grew {grown / 2**20:.1f} MiB ({grown / args.rows:.0f} bytes per row)",
+                          flush=True)
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(PGBENCH_DDL)
         pgbench = run_pgbench(db_url, 1, args.pgbench_seconds, workdir)

@@ -110,7 +110,8 @@ def main() -> int:
                 assert finished and answer["rows_done"] == args.rows, answer
                 per_batch = ", ".join(f"{word} {n / batches:.1f}" for word, n in statements.most_common())
                 print(f"  {attempt}: {answer['registered']} registered, {answer['already_registered']} already; "
-                      f"{seconds:.1f} s wall; upload and job, one thread's CPU: {1000 * cpu / args.rows:.3f} ms per row "
+                      f"{seconds:.1f} s wall; upload and job, one thread's CPU: "
+                      f"{1000 * cpu / args.rows:.3f} ms per row "
                       f"(of which reading the sheet {1000 * reading / args.rows:.3f}); "
                       f"PostgreSQL {1000 * pg_cpu / args.rows:.3f} ms per row; "
                       f"statements per batch: {per_batch} (load average {os.getloadavg()[0]:.1f})", flush=True)

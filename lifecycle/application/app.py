@@ -263,8 +263,9 @@ class LifecycleApplication(Application[UUID]):
         A copy is cached, so the saved object stays the caller's; a save by another process
         is still read by the next load (fastforward)."""
         recordings = super()._record(processing_event)
+        cached = {Contract: self._contracts, BulkJob: self._jobs}
         for aggregate in processing_event.aggregates.values():
-            repository = self._contracts if type(aggregate) is Contract else self._jobs if type(aggregate) is BulkJob else None
+            repository = cached.get(type(aggregate))
             if repository is not None and repository.cache is not None:
                 repository.cache.put(aggregate.id, copy.deepcopy(aggregate))
         return recordings

@@ -9,10 +9,10 @@ What each promise rests on:
 - Nothing twice: each registered row claims an Index named by the company and the row's
   content (`bulk_row_key`) in the same transaction as its registration, so the same row
   uploaded again, in this sheet or any later one, is answered ALREADY_REGISTERED.
-- A job survives its worker: the file is kept beside the events (BulkUploadStore), and each
-  batch's results are a BulkJob event saved with the batch's registrations. A worker that
-  starts on a job (again) skips the rows the job has recorded; a batch that died with its
-  worker was saved not at all, and is done again.
+- A job survives its worker: the file (and its rows as read) is kept beside the events
+  (BulkUploadStore), and each batch's results are a BulkJob event saved with the batch's
+  registrations. A worker that starts on a job (again) skips the rows the job has recorded;
+  a batch that died with its worker was saved not at all, and is done again.
 - The same events as single registrations: rows are decided by the single commands' own
   decisions; their events name the uploader as actor and `bulk:<job id>` as request id.
 """
@@ -72,7 +72,9 @@ class BulkUploads(Protocol):
 
     def release(self, job_id: UUID, holder: str, *, finished: bool) -> None: ...
 
-    def requeue(self, job_id: UUID, at: datetime, wait: timedelta, *, stalled_after: timedelta | None = None) -> bool: ...
+    def requeue(
+        self, job_id: UUID, at: datetime, wait: timedelta, *, stalled_after: timedelta | None = None
+    ) -> bool: ...
 
     def rows(self, job_id: UUID) -> str | None: ...
 

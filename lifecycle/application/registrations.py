@@ -146,8 +146,8 @@ class Registrations:
         return self.app.execute(decide, idempotency, serialize_on=self.app.indexed(site_key(site_id)))
 
     def _decide_ticket(
-        self, contract: Contract, site_id: UUID, ticket_id: str, verification_code: str, serial: str, shipments: Shipments,
-        *, view: bool = True,
+        self, contract: Contract, site_id: UUID, ticket_id: str, verification_code: str, serial: str,
+        shipments: Shipments, *, view: bool = True,
     ) -> Decision:
         contract.check_site_ready_for_registration(site_id)
         unit = shipments.shipped_unit(normalise_serial(serial))

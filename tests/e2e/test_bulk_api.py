@@ -349,7 +349,8 @@ def test_K1_a_file_over_the_limit_is_refused_while_it_streams(tmp_path: Path, cl
         head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n'
                 b"Content-Type: application/octet-stream\r\n\r\n")
         receive = _Streamed([head] + [b"P" * chunk] * 128 + [b"\r\n--b--\r\n"])
-        headers = [(b"content-type", b"multipart/form-data; boundary=b"), (b"authorization", f"Bearer {token}".encode())]
+        headers = [(b"content-type", b"multipart/form-data; boundary=b"),
+                   (b"authorization", f"Bearer {token}".encode())]
         status, response_headers, body = call(client.app, f"/v1/companies/{company_id}/bulk", headers, receive)
         assert status == 413 and json.loads(body)["code"] == "BULK_FILE_TOO_LARGE"
         assert response_headers["content-type"] == "application/problem+json"
