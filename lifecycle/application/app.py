@@ -181,10 +181,11 @@ class LifecycleApplication(Application[UUID]):
         """This process's commands on one aggregate take turns under its lock."""
         return self._command_locks[aggregate_id.int % len(self._command_locks)]
 
-    def save_once(self, *aggregates: Aggregate) -> int | None:
+    def save_once(self, *aggregates: Aggregate, take_snapshots: bool = True) -> int | None:
         """Saves a decision made by the caller in one transaction, without deciding again:
-        the log position reached, or None when a concurrent change won (nothing saved)."""
-        position = self._save_at(*aggregates)
+        the log position reached, or None when a concurrent change won (nothing saved).
+        `take_snapshots=False`: the caller snapshots later (`snapshot`)."""
+        position = self._save_at(*aggregates, take_snapshots=take_snapshots)
         if position is not None:
             note_position(position)
         return position
@@ -226,18 +227,18 @@ class LifecycleApplication(Application[UUID]):
     def _save_or_conflict(self, *aggregates: Aggregate) -> bool:
         return self._save_at(*aggregates) is not None
 
-    def _save_at(self, *aggregates: Aggregate) -> int | None:
+    def _save_at(self, *aggregates: Aggregate, take_snapshots: bool = True) -> int | None:
         """Saves in one transaction; answers the log position reached, or None when a
         concurrent change won the race."""
         try:
-            recordings = self.save(*aggregates)
+            recordings = self.save(*aggregates, take_snapshots=take_snapshots)
         except IntegrityError:
             return None
         if recordings:
             return recordings[-1].notification.id
         return self.recorder.max_notification_id() or 0
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+    def save(self, *objs: Any, take_snapshots: bool = True, **kwargs: Any) -> list[Any]:
         """The library's `save`, collecting aggregates' events without its two runtime
         Protocol checks per object (a bulk batch saves ~750 aggregates: ~10 ms of them);
         anything but an aggregate is collected by the library as before."""
@@ -250,7 +251,8 @@ class LifecycleApplication(Application[UUID]):
                 processing_event.collect_events(obj)
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
+        if take_snapshots:
+            self._take_snapshots(processing_event)
         self._notify(recordings)
         self.notify(processing_event.events)  # the library's deprecated hook, as its save calls it
         return recordings
@@ -284,6 +286,17 @@ class LifecycleApplication(Application[UUID]):
                 due[aggregate.id] = aggregate
         for aggregate in due.values():
             self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
+    def snapshot(self, contract_id: UUID, *, unless_at: int | None = None) -> None:
+        """Snapshots the contract as it is now (after saves that deferred their snapshots),
+        unless it is still at version `unless_at` or a snapshot of this version exists."""
+        contract = self.load(contract_id, Contract)
+        if contract is None or self.snapshots is None or contract.version == unless_at:
+            return
+        try:
+            self.snapshots.put([Contract.Snapshot.take(contract)])
+        except IntegrityError:  # another process took this one
+            pass
 
     def _notify(self, recordings: list[Any]) -> None:
         for listener in self.save_listeners:

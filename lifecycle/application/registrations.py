@@ -298,6 +298,7 @@ class Registrations:
         job_id: UUID | None = None,
         dry_run: bool = False,
         record: Recorder | None = None,
+        take_snapshots: bool = True,
     ) -> list[RowResult]:
         """K-1: rows of a sheet for one company in one transaction. The contract is loaded
         once; each row is decided as its single command decides (the same checks, events and
@@ -316,7 +317,7 @@ class Registrations:
                 if dry_run:
                     return [self._dry(result) for result in results]
                 extra = record(results, time.monotonic() - started) if record else []
-                if self.app.save_once(*changed, *extra) is not None:
+                if self.app.save_once(*changed, *extra, take_snapshots=take_snapshots) is not None:
                     return results
         results = []
         for row in rows:
