@@ -81,11 +81,11 @@ class Settings(BaseSettings):
     # A sheet with at most this many rows to register is done before the answer (201);
     # a larger one becomes a background job (202 and its Location).
     bulk_sync_rows: int = Field(default=100, ge=0)
-    # Rows per transaction. Each batch has a fixed cost (the contract and the job read, a
-    # snapshot now and then, the store's lock and commit): in process on PostgreSQL a job's
-    # CPU was 1.29 / 1.21 / 1.06 ms per row at 250 / 500 / 1,000 (benchmarks/README.md). A
-    # batch holds the events table's lock for one INSERT of its events (4 per new ticket),
-    # sent in binary (lifecycle/adapters/event_store.py); single registrations wait for it.
+    # Rows per transaction. Each batch has a fixed cost (the contract and the job read, the
+    # store's lock and commit): in process on PostgreSQL a job's CPU was 1.43 / 1.11-1.25 /
+    # 1.25 ms per row at 250 / 500 / 1,000 rows (benchmarks/README.md). A batch holds the
+    # events table's lock for one INSERT of its events (4 per new ticket), sent in binary
+    # (lifecycle/adapters/event_store.py); single registrations wait for it.
     bulk_batch_rows: int = Field(default=500, ge=1)
     # A worker holds a job this long between batches; a dead worker's job is taken over after it.
     bulk_lease_seconds: float = Field(default=30.0, gt=0)
