@@ -32,7 +32,15 @@ import psycopg  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from benchmarks.registrations_http import PGBENCH_DDL, code_version, machine, run_pgbench, with_dbname  # noqa: E402
+from benchmarks.registrations_http import (  # noqa: E402
+    PGBENCH_DDL,
+    _proc_cpu,
+    code_version,
+    machine,
+    postgres_pids,
+    run_pgbench,
+    with_dbname,
+)
 from lifecycle.clock import TOKYO, FixedClock  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.bulk_sheets import filled, upload  # noqa: E402
@@ -48,7 +56,9 @@ def wait_done(client: TestClient, location: str, timeout: float) -> dict:
             return progress
         if time.monotonic() > deadline:
             raise SystemExit(f"the job did not finish in {timeout} s: {progress}")
-        time.sleep(0.05)
+        # A progress bar's pace: every answer costs the API a request, which on two shared cores
+        # is taken from the worker (polled every 50 ms, they were seconds of a 10,000-row run).
+        time.sleep(0.25)
 
 
 def main() -> int:
@@ -57,7 +67,7 @@ def main() -> int:
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--batch-rows", type=int, default=250)
+    parser.add_argument("--batch-rows", type=int, default=Settings.model_fields["bulk_batch_rows"].default)
     parser.add_argument("--pgbench-seconds", type=float, default=15)
     args = parser.parse_args()
 
@@ -99,6 +109,9 @@ def main() -> int:
                 size_before = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             timings = []
             for attempt, sheet in sheets.items():  # the same sheet again; then new rows: a bigger company
+                # CPU as well as wall time: the host is shared, and CPU per row is what a change moves.
+                pg_pids = postgres_pids(db_url)
+                cpu_before = (time.process_time(), _proc_cpu(worker.pid), sum(_proc_cpu(p) for p in pg_pids))
                 started = time.perf_counter()
                 answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(sheet))
                 if answer.status_code != 202:
@@ -106,14 +119,22 @@ def main() -> int:
                 done = wait_done(client, answer.headers["Location"], 1800)
                 result = client.get(f"{answer.headers['Location']}/result.xlsx")
                 seconds = time.perf_counter() - started
+                api_cpu, worker_cpu, pg_cpu = (
+                    after - before for after, before in zip(
+                        (time.process_time(), _proc_cpu(worker.pid), sum(_proc_cpu(p) for p in pg_pids)), cpu_before)
+                )
                 timings.append(seconds)
                 counts = {k: done.get(k) for k in ("registered", "already_registered", "refused")}
                 print(f"  {attempt}: {seconds:.1f} s, {args.rows / seconds:.0f} rows/s, {counts}, "
-                      f"result sheet {len(result.content) / 1024:.0f} KiB", flush=True)
+                      f"result sheet {len(result.content) / 1024:.0f} KiB; CPU ms per row: API process "
+                      f"{1000 * api_cpu / args.rows:.2f} (upload, progress, result sheet, read models, this client), "
+                      f"worker {1000 * worker_cpu / args.rows:.2f}, PostgreSQL {1000 * pg_cpu / args.rows:.2f} "
+                      f"(load average {os.getloadavg()[0]:.1f})", flush=True)
                 if attempt == "first":
                     with psycopg.connect(db_url) as conn:
                         grown = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] - size_before
-                    print(f"  database grew {grown / 2**20:.1f} MiB ({grown / args.rows:.0f} bytes per row)", flush=True)
+                    print(f"  database grew {grown / 2**20:.1f} MiB ({grown / args.rows:.0f} bytes per row)",
+                          flush=True)
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(PGBENCH_DDL)
         pgbench = run_pgbench(db_url, 1, args.pgbench_seconds, workdir)

@@ -360,6 +360,7 @@ def build_bulk(
         batch_rows=settings.bulk_batch_rows,
         sync_rows=settings.bulk_sync_rows,
         lease_seconds=settings.bulk_lease_seconds,
+        queue_wait_seconds=settings.bulk_queue_wait_seconds,
     )
     work = BulkWork(imports)
     if broker is not None:

@@ -87,10 +87,18 @@ class Settings(BaseSettings):
     # A sheet with at most this many rows to register is done before the answer (201);
     # a larger one becomes a background job (202 and its Location).
     bulk_sync_rows: int = Field(default=100, ge=0)
-    bulk_batch_rows: int = Field(default=250, ge=1)  # rows per transaction
+    # Rows per transaction. Each batch has a fixed cost (the contract and the job read, the
+    # store's lock and commit): in process on PostgreSQL a job's CPU was 1.43 / 1.11-1.25 /
+    # 1.25 ms per row at 250 / 500 / 1,000 rows (benchmarks/README.md). A batch holds the
+    # events table's lock for one INSERT of its events (4 per new ticket), sent in binary
+    # (lifecycle/adapters/event_store.py); single registrations wait for it.
+    bulk_batch_rows: int = Field(default=500, ge=1)
     # A worker holds a job this long between batches; a dead worker's job is taken over after it.
     bulk_lease_seconds: float = Field(default=30.0, gt=0)
     bulk_sweep_seconds: float = Field(default=10.0, gt=0)  # how often stalled jobs are looked for
+    # A job handed to a worker and not taken within this is handed out again (its message may
+    # have been lost with Redis); before, a job waiting in the queue is left alone.
+    bulk_queue_wait_seconds: float = Field(default=300.0, gt=0)
 
     # --- mails, timers and workers (M-1…M-4) ------------------------------------------
     # The dramatiq broker of `lifecycle worker`. Unset: the embedded default, where the API

@@ -35,9 +35,16 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from eventsourcing.persistence import InterfaceError, OperationalError
-from eventsourcing.postgres import ConnectionPool, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    ConnectionPool,
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.utils import Environment
 from psycopg.rows import DictRow
+from psycopg.sql import SQL
 from psycopg_pool import PoolTimeout, TooManyRequests
 from psycopg_pool.base import AttemptWithBackoff
 
@@ -212,8 +219,44 @@ class OutageAwareDatastore(PostgresDatastore):
         super().close()
 
 
+def _insert_in_binary(recorder: PostgresAggregateRecorder) -> None:
+    """The library's INSERT of a save's events, with the array of events sent in binary.
+
+    The library sends it as `%s`, which psycopg dumps as text: every event's state (bytea)
+    hex-escaped, field by field, in Python, and parsed back by the server. For a bulk batch
+    of 1,000 events that was ~50 ms of client CPU (and more of the server's) against ~6 ms in
+    binary; for a contract's multi-megabyte snapshot, most of its cost. Only the placeholder's
+    format changes: the statement, its table lock and its transaction stay the library's.
+    """
+    text = recorder.insert_events_statement.as_string(None)
+    if text.count("unnest(%s::") == 1:
+        recorder.insert_events_statement = SQL(text.replace("unnest(%s::", "unnest(%b::"))  # type: ignore[arg-type]
+    else:  # a library version that builds it otherwise: left as it is
+        log.warning("event store: the library's insert statement is not the expected one; left in text format")
+
+
+class BinaryInsertApplicationRecorder(PostgresApplicationRecorder):
+    """The events' recorder (see `_insert_in_binary`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _insert_in_binary(self)
+
+
+class BinaryInsertAggregateRecorder(PostgresAggregateRecorder):
+    """The snapshots' recorder (see `_insert_in_binary`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _insert_in_binary(self)
+
+
 class LifecyclePostgresFactory(PostgresFactory):
-    """The library's PostgreSQL factory with an `OutageAwareDatastore`."""
+    """The library's PostgreSQL factory with an `OutageAwareDatastore`, and its recorders'
+    inserts sent in binary."""
+
+    aggregate_recorder_class = BinaryInsertAggregateRecorder
+    application_recorder_class = BinaryInsertApplicationRecorder
 
     def __init__(self, env: Environment | dict[str, str] | None) -> None:
         super().__init__(env)

@@ -10,6 +10,7 @@ and registers nothing twice. The uploaded file itself is kept beside the events
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from uuid import UUID
 
@@ -42,6 +43,8 @@ class BulkJob(Aggregate):
         self.dry_run = dry_run
         self.total_rows = total_rows
         self.results: dict[int, dict[str, Any]] = {r["row"]: r for r in settled}
+        # Rows per status, kept as results arrive: a progress answer need not count them.
+        self.counts: Counter[str] = Counter(r["status"] for r in settled)
         self.seconds = 0.0  # spent on batches, for the estimate of the time left
         self.batched_rows = 0
         self.finished = False
@@ -61,6 +64,7 @@ class BulkJob(Aggregate):
     def _batch_recorded(self, results: list[dict[str, Any]], seconds: float) -> None:
         for result in results:
             self.results[result["row"]] = result
+            self.counts[result["status"]] += 1
         self.seconds += seconds
         self.batched_rows += len(results)
 
@@ -77,3 +81,13 @@ class BulkJob(Aggregate):
 
     def is_done(self, row: int) -> bool:
         return row in self.results
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> BulkJob:
+        """The copy a load gets of a cached job (LifecycleApplication.load): its results are
+        only ever added, never changed, so copying the containers is a deep copy, without
+        copying each of a large sheet's result dicts on every progress answer."""
+        copy = object.__new__(type(self))
+        copy.__dict__.update(
+            (name, value.copy() if isinstance(value, dict | list) else value) for name, value in self.__dict__.items()
+        )
+        return copy

@@ -3,6 +3,7 @@ key, so a second claim of the same key fails with the store's integrity error.""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -11,12 +12,17 @@ from lifecycle.aggregates.audited import AuditedCreated
 from lifecycle.domain.accounts import login_id
 
 
+@lru_cache(maxsize=8192)  # a bulk batch asks for each row's claim id several times
+def _key_id(key: str) -> UUID:
+    return uuid5(NAMESPACE_URL, key)
+
+
 class Index(Aggregate):
     """Points a natural key (an e-mail address, a site id) at the aggregate that owns it."""
 
     @staticmethod
     def create_id(key: str, **_: object) -> UUID:
-        return uuid5(NAMESPACE_URL, key)
+        return _key_id(key)
 
     class Claimed(AuditedCreated):
         key: str

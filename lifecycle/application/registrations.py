@@ -114,6 +114,10 @@ class Registrations:
     def _view(self, contract: Contract, registration: Registration) -> Answer:
         return registration_view(contract, registration, self.app.today(), self.app.terms.renewal)
 
+    def _view_if(self, view: bool, contract: Contract, serial: str) -> Answer:
+        # A sheet row's answer is its status, not the registration's view: not built for it.
+        return self._view(contract, contract.registrations[serial]) if view else {}
+
     def register_ticket(
         self,
         site_id: UUID,
@@ -142,7 +146,8 @@ class Registrations:
         return self.app.execute(decide, idempotency, serialize_on=self.app.indexed(site_key(site_id)))
 
     def _decide_ticket(
-        self, contract: Contract, site_id: UUID, ticket_id: str, verification_code: str, serial: str, shipments: Shipments
+        self, contract: Contract, site_id: UUID, ticket_id: str, verification_code: str, serial: str,
+        shipments: Shipments, *, view: bool = True,
     ) -> Decision:
         contract.check_site_ready_for_registration(site_id)
         unit = shipments.shipped_unit(normalise_serial(serial))
@@ -165,10 +170,11 @@ class Registrations:
             period=period,
             registered_on=today,
         )
-        return self._view(contract, contract.registrations[unit.serial]), [contract, ticket, unit]
+        return self._view_if(view, contract, unit.serial), [contract, ticket, unit]
 
     def _decide_bundle(
-        self, contract: Contract, site_id: UUID, serial: str, option_serials: Sequence[str], shipments: Shipments
+        self, contract: Contract, site_id: UUID, serial: str, option_serials: Sequence[str], shipments: Shipments,
+        *, view: bool = True,
     ) -> Decision:
         contract.check_site_ready_for_registration(site_id)
         unit = shipments.shipped_unit(normalise_serial(serial))
@@ -195,7 +201,7 @@ class Registrations:
             period=period,
             registered_on=today,
         )
-        return self._view(contract, contract.registrations[unit.serial]), [contract, *units]
+        return self._view_if(view, contract, unit.serial), [contract, *units]
 
     def contract_covering(self, serial: str) -> Contract | None:
         """The contract whose registration covers the unit now (None: unknown or not covered)."""
@@ -247,6 +253,8 @@ class Registrations:
         ticket_id: str,
         verification_code: str,
         shipments: Shipments,
+        *,
+        view: bool = True,
     ) -> Decision:
         ticket = shipments.sold_ticket(ticket_id, verification_code)
         ticket.check_is_renewal()
@@ -266,7 +274,7 @@ class Registrations:
         units = [main_unit, *(shipments.shipped_unit(o.serial) for o in registration.options)]
         for covered in units:
             covered.extend_coverage(period.end)
-        return self._view(contract, contract.registrations[registration.serial]), [contract, ticket, *units]
+        return self._view_if(view, contract, registration.serial), [contract, ticket, *units]
 
     def upgrade_service_level(
         self, serial: str, service: str, reason: str, idempotency: IdempotencyKey | None = None
@@ -290,6 +298,7 @@ class Registrations:
         job_id: UUID | None = None,
         dry_run: bool = False,
         record: Recorder | None = None,
+        take_snapshots: bool = True,
     ) -> list[RowResult]:
         """K-1: rows of a sheet for one company in one transaction. The contract is loaded
         once; each row is decided as its single command decides (the same checks, events and
@@ -308,7 +317,7 @@ class Registrations:
                 if dry_run:
                     return [self._dry(result) for result in results]
                 extra = record(results, time.monotonic() - started) if record else []
-                if self.app.save_once(*changed, *extra) is not None:
+                if self.app.save_once(*changed, *extra, take_snapshots=take_snapshots) is not None:
                     return results
         results = []
         for row in rows:
@@ -377,15 +386,17 @@ class Registrations:
         if row.kind == "new":
             site_id = self._site_named(contract, row.site)
             _, changed = self._decide_ticket(
-                contract, site_id, row.ticket_id, row.verification_code, row.serial, shipments
+                contract, site_id, row.ticket_id, row.verification_code, row.serial, shipments, view=False
             )
         elif row.kind == "bundle":
             site_id = self._site_named(contract, row.site)
-            _, changed = self._decide_bundle(contract, site_id, row.serial, row.option_serials, shipments)
+            _, changed = self._decide_bundle(
+                contract, site_id, row.serial, row.option_serials, shipments, view=False
+            )
         else:
             unit, _, registration = self._covered_unit(row.serial, shipments, within=contract)
             _, changed = self._decide_renewal(
-                unit, contract, registration, row.ticket_id, row.verification_code, shipments
+                unit, contract, registration, row.ticket_id, row.verification_code, shipments, view=False
             )
         claimed = [a for a in changed if a is not contract]
         return RowResult(row.row, status), [*claimed, Index(key, job_id or contract.id)]

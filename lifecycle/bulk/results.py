@@ -22,9 +22,11 @@ whose answer becomes a RowResult with `RowResult.refused(row, error)` or a succe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from copy import copy
 from dataclasses import dataclass
 from enum import StrEnum
 from io import BytesIO
+from typing import Any
 
 from openpyxl import load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -60,6 +62,8 @@ STATUS_JA: dict[RowStatus, str] = {
 BAD_FILL = PatternFill(fill_type="solid", start_color="FFFFC7CE", end_color="FFFFC7CE")
 GOOD_FILL = PatternFill(fill_type="solid", start_color="FFC6EFCE", end_color="FFC6EFCE")
 NO_FILL = PatternFill(fill_type=None)
+# Status and code on one line each, the message wrapped.
+_ALIGNMENTS = (Alignment(vertical="top"), Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top"))
 MAX_COLUMN = 16_384  # XFD, the last column of a sheet
 _FILL_OF = {
     RowStatus.REFUSED: BAD_FILL,
@@ -122,6 +126,11 @@ def write_results(original: bytes, results: Sequence[RowResult], *, max_bytes: i
             for column in range(first, first + len(RESULT_HEADERS)):
                 cell = sheet.cell(row=row, column=column)
                 cell.value, cell.fill = None, NO_FILL
+    # Setting a style on a cell looks it up in the workbook's style tables (hashing each style
+    # object): most of the time a 10,000-row answer took. Each (fill, column) combination is
+    # set once and its resolved style ids copied to the other cells, as openpyxl's own
+    # worksheet copy does.
+    styles: dict[tuple[int, int], Any] = {}
     for result in results:
         if result.row < header.first_data_row:
             raise ValueError(f"Row {result.row} is a header row; data start at row {header.first_data_row}.")
@@ -129,9 +138,14 @@ def write_results(original: bytes, results: Sequence[RowResult], *, max_bytes: i
         fill = _FILL_OF.get(result.status, NO_FILL)
         for offset, value in enumerate((result.status_display, result.code, message)):
             cell = sheet.cell(row=result.row, column=first + offset, value=value)
-            cell.fill = fill
-            cell.number_format = "@"
-            cell.alignment = Alignment(wrap_text=offset == 2, vertical="top")
+            style = styles.get((id(fill), offset))
+            if style is None:
+                cell.fill = fill
+                cell.number_format = "@"
+                cell.alignment = _ALIGNMENTS[offset]
+                styles[(id(fill), offset)] = copy(cell._style)
+            else:
+                cell._style = copy(style)
     out = BytesIO()
     workbook.save(out)
     return out.getvalue()

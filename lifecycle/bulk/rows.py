@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 from lifecycle.bulk.columns import Kind
@@ -51,7 +52,7 @@ class SheetRow:
     is_empty: bool = False  # no value in any template column
     extras: tuple[tuple[str, str], ...] = ()  # (header, value) of extra columns, for display only
 
-    @property
+    @cached_property  # asked for by duplicates, claims and decisions alike
     def content_key(self) -> str:
         if self.kind == "new":
             content: list[object] = [
@@ -68,6 +69,24 @@ class SheetRow:
             ]
         canonical = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def rows_to_json(rows: Iterable[SheetRow]) -> str:
+    """Rows to register, as read (no problem, not empty), kept with a job so that its worker
+    does not read the sheet again; `rows_from_json` gives them back with every field a
+    registration reads (not `extras`, which only the result sheet shows, from the file)."""
+    return json.dumps(
+        [[r.row, r.kind, r.site, r.ticket_id, r.verification_code, r.serial, list(r.option_serials)] for r in rows],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+
+
+def rows_from_json(text: str) -> list[SheetRow]:
+    return [
+        SheetRow(row=row, kind=kind, site=site, ticket_id=ticket_id, verification_code=code, serial=serial,
+                 option_serials=tuple(options))
+        for row, kind, site, ticket_id, code, serial, options in json.loads(text)
+    ]
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from lifecycle.bulk.columns import COLUMNS, FIELD_MAX_CHARS, OPTIONS_MAX_CHARS, 
 from lifecycle.bulk.container import MAX_BYTES, MAX_UNCOMPRESSED_BYTES
 from lifecycle.bulk.reading import MAX_ROWS, normalise_site, read_sheet
 from lifecycle.bulk.results import RowResult, RowStatus, results_from_reading, write_results
-from lifecycle.bulk.rows import ParsedSheet, RowProblem, SheetRow, find_duplicates
+from lifecycle.bulk.rows import ParsedSheet, RowProblem, SheetRow, find_duplicates, rows_from_json, rows_to_json
 from lifecycle.bulk.template import build_template
 
 __all__ = [
@@ -55,5 +55,7 @@ __all__ = [
     "normalise_site",
     "read_sheet",
     "results_from_reading",
+    "rows_from_json",
+    "rows_to_json",
     "write_results",
 ]

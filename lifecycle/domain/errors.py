@@ -434,6 +434,14 @@ class BulkFileTooLarge(BulkError):
     )
 
 
+class BulkUploadMalformed(BulkError):
+    code = "BULK_UPLOAD_MALFORMED"
+    title = "The upload is not one file in the field `file`"
+    message_ja = (
+        "アップロードの形式が正しくありません。一括登録シートのファイル1つだけを、項目名 file で送信してください。"
+    )
+
+
 class BulkNotXlsx(BulkError):
     code = "BULK_NOT_XLSX"
     title = "The file is not an Excel workbook (.xlsx)"

@@ -4,6 +4,7 @@ and a large sheet as a background job (the embedded default's in-process worker)
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from pathlib import Path
@@ -315,3 +316,64 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     assert run(bad) == 1
     assert result_columns((tmp_path / "bad.result.xlsx").read_bytes())[3][1] == "NOT_IN_SHIPMENT_HISTORY"
     assert run(broken) == 2
+
+
+class _Streamed:
+    """An ASGI receive that hands the body over in chunks and counts what the service asked for."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks, self.read = chunks, 0
+
+    async def __call__(self) -> dict[str, Any]:
+        if not self.chunks:
+            return {"type": "http.disconnect"}
+        chunk = self.chunks.pop(0)
+        self.read += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": bool(self.chunks)}
+
+
+def test_K1_a_file_over_the_limit_is_refused_while_it_streams(tmp_path: Path, clock: Any) -> None:
+    """No Content-Length, a 2 MB file against a 200 kB limit: refused with 413 when the file
+    part passes the limit, not after the whole body (or the body limit's envelope) is read."""
+    from api.app import create_app
+    from tests.e2e.conftest import api_key
+    from tests.e2e.test_hostile_input import call
+
+    settings = settings_for("sqlite", tmp_path, bulk_max_bytes=200_000)
+    with TestClient(create_app(settings, clock=clock)) as client:
+        token = api_key(client)
+        client.headers.update(bearer(token))
+        company_id, _ = _company(Flow(client, client.app.state.application))
+        before = client.app.state.application.recorder.max_notification_id()
+        chunk = 16 * 1024
+        head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n'
+                b"Content-Type: application/octet-stream\r\n\r\n")
+        receive = _Streamed([head] + [b"P" * chunk] * 128 + [b"\r\n--b--\r\n"])
+        headers = [(b"content-type", b"multipart/form-data; boundary=b"),
+                   (b"authorization", f"Bearer {token}".encode())]
+        status, response_headers, body = call(client.app, f"/v1/companies/{company_id}/bulk", headers, receive)
+        assert status == 413 and json.loads(body)["code"] == "BULK_FILE_TOO_LARGE"
+        assert response_headers["content-type"] == "application/problem+json"
+        # The file part stopped at the limit: below what the body limit alone lets through.
+        assert receive.read <= 200_000 + len(head) + chunk < 200_000 + 64 * 1024
+        assert client.app.state.application.recorder.max_notification_id() == before
+
+
+def test_K1_an_upload_is_one_file_in_the_field_file_and_nothing_else(client: TestClient, flow: Flow) -> None:
+    company_id, _ = _company(flow)
+    sheet = filled([sheets.NEW_ROW])
+    before = client.app.state.application.recorder.max_notification_id()
+    url = f"/v1/companies/{company_id}/bulk"
+    refused = {
+        "a field beside the file": client.post(url, files=upload(sheet), data={"note": "x"}),
+        "two files": client.post(url, files=[("file", ("a.xlsx", sheet, XLSX)), ("file", ("b.xlsx", sheet, XLSX))]),
+        "the file under another name": client.post(url, files={"sheet": ("a.xlsx", sheet, XLSX)}),
+        "a field named file, no file": client.post(url, data={"file": "x"}),
+        "no multipart body": client.post(url, content=sheet, headers={"content-type": XLSX}),
+    }
+    for case, answer in refused.items():
+        assert answer.status_code == 422, (case, answer.text)
+        assert_problem(answer, 422, "BULK_UPLOAD_MALFORMED")
+    assert client.app.state.application.recorder.max_notification_id() == before
+    # The same sheet alone is read (its row refused on its own: the sheet's ticket is unknown).
+    assert _post(client, company_id, sheet).status_code in (200, 201)

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -153,3 +154,38 @@ def test_K1_ten_thousand_rows_with_a_worker_and_again_registers_nothing(stack: t
     serials = _registered_serials(client, company_id)
     assert len(serials) == len(set(serials)) == 10_000
     print(f"10,000 rows: {first_seconds:.1f} s, again {time.monotonic() - started - first_seconds:.1f} s")
+
+
+def test_K1_a_job_waiting_in_the_queue_is_not_handed_out_again_and_a_dead_workers_job_once(
+    stack: tuple[TestClient, Workers],
+) -> None:
+    """Sweepers (here two processes' BulkImports on the same store) leave a job that waits in
+    Redis alone, past the lease; a job whose worker's lease ran out is handed out by one of
+    them, once."""
+    from lifecycle.adapters.bulk_uploads import BulkUploadStore
+    from lifecycle.application.bulk import BulkImports
+
+    client, _ = stack
+    runtime = client.app.state.runtime
+    broker = runtime.notifications.broker
+    queue = f"{runtime.settings.redis_namespace}:bulk"
+    flow = Flow(client, client.app.state.application)
+    company_id, _ = _company(flow)
+    pairs = shipped(client.app.state.application, 3, prefix="SW")
+    answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(filled(
+        [("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])))
+    assert answer.status_code == 202, answer.text
+    job_id = UUID(answer.json()["job_id"])
+    assert broker.client.llen(queue) == 1  # no worker runs: the job waits in the queue
+    uploads = BulkUploadStore(client.app.state.application.recorder.datastore)
+    other = BulkImports(client.app.state.application, uploads, max_rows=100, max_bytes=10**6, batch_rows=250,
+                        sync_rows=0, lease_seconds=2, queue_wait_seconds=300, dispatch=runtime.bulk.dispatch)
+    time.sleep(2.5)  # past the lease: a job never taken used to count as stalled
+    assert runtime.bulk.resume_stalled() == [] and other.resume_stalled() == []
+    assert broker.client.llen(queue) == 1
+    # A worker takes it and dies: once its lease runs out, one sweeper of the two hands it out.
+    assert uploads.claim(job_id, "a worker that dies", datetime.now(timezone.utc), timedelta(seconds=1))
+    time.sleep(1.5)
+    handed = runtime.bulk.resume_stalled() + other.resume_stalled()
+    assert handed == [job_id]
+    assert broker.client.llen(queue) == 2
