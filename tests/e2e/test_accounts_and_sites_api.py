@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
-from lifecycle.clock import TOKYO
 from tests.e2e.conftest import assert_problem
 from tests.scenario import Flow
 

@@ -24,6 +24,7 @@ from api.app import create_app
 from api.fields import NOT_BLANK_PATTERN, ONE_LINE_PATTERN
 from lifecycle.clock import TOKYO, FixedClock
 from lifecycle.projections.parties import Parties
+from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import assert_problem, api_key, bearer
 from tests.scenario import Flow, next_serial, next_ticket_id
