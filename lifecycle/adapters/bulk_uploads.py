@@ -21,7 +21,7 @@ from uuid import UUID
 
 from lifecycle.adapters.side_tables import SideTables
 from lifecycle.adapters.side_tables import utc_text as _text
-from lifecycle.application.bulk import QUEUED  # the lease holder of a job whose message waits in the broker
+from lifecycle.aggregates.bulk_job import QUEUED
 
 
 class BulkUploadStore(SideTables):

@@ -18,6 +18,9 @@ from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 
+# The holder of a job's lease while its message waits in the broker (lifecycle/adapters/bulk_uploads.py).
+QUEUED = "queued"
+
 
 class BulkJob(Aggregate):
     class Submitted(AuditedCreated):

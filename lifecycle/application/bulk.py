@@ -34,7 +34,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from lifecycle.aggregates.bulk_job import BulkJob
+from lifecycle.aggregates.bulk_job import QUEUED, BulkJob
 from lifecycle.application.commands import Answer
 from lifecycle.bulk.sheets import (
     RowResult,
@@ -51,9 +51,6 @@ from lifecycle.domain.errors import BulkJobNotFound
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
-
-# The lease holder of a job waiting in the queue (lifecycle/adapters/bulk_uploads.py).
-QUEUED = "queued"
 
 log = logging.getLogger(__name__)
 
