@@ -22,6 +22,7 @@ from lifecycle.adapters.bulk_uploads import BulkUploadStore
 from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
+from lifecycle.adapters.personal_keys import key_store_for
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.application import LifecycleApplication
@@ -149,6 +150,7 @@ def build_application(
             password_hasher=hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
+            personal_keys=lambda datastore: key_store_for(datastore, settings.privacy_kek()),
         )
 
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     contract_cache_size: int = Field(default=1000, ge=0)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
+    # The key-encryption key of the data subjects' keys (docs/privacy.md): 64 hex digits.
+    # Unset: a random key kept in var_dir, made on first start. Keep it with the database's
+    # backups but never in them: without it no personal field can be read.
+    privacy_key: str = ""
     var_dir: Path = Path("./var")
     # The logs on stderr: readable text lines, or one JSON object per line whose fields
     # (request id, route, status, notification id...) are keys of their own.
@@ -203,7 +207,17 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         if self.secret_key:
             return self.secret_key
-        key_file = self.var_dir / "secret_key"
+        return self._key_file("secret_key")
+
+    def privacy_kek(self) -> bytes:
+        """The key-encryption key of the data subjects' keys (32 bytes)."""
+        from lifecycle.adapters.personal_keys import parse_kek
+
+        return parse_kek(self.privacy_key or self._key_file("privacy_key"))
+
+    def _key_file(self, name: str) -> str:
+        """A random 256-bit key kept in var_dir, made on first start."""
+        key_file = self.var_dir / name
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(secrets.token_hex(32))

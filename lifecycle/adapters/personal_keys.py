@@ -1,0 +1,213 @@
+"""The data subjects' keys (docs/privacy.md): one AES-256 key per subject, in a table of its
+own beside the events (never in the log, a snapshot or a read model), each wrapped with the
+key-encryption key (KEK) of LIFECYCLE_PRIVACY_KEY. Forgetting a subject destroys its key:
+the row keeps only when it was erased, so that nothing sealed with it opens again.
+
+A subject edited after being forgotten (a site given a new person) gets a new key of the
+next generation; what was sealed with the destroyed one stays unreadable.
+
+Keys are cached in the process for `CACHE_SECONDS`: a key destroyed by another process still
+opens here until then (docs/privacy.md says so); the forgetting process drops it at once."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from lifecycle.adapters.side_tables import SideTables, utc_text
+
+NONCE_BYTES = 12
+KEK_CHECK = "kek-check"  # the row whose wrapped value proves the KEK is the one keys were wrapped with
+
+
+class WrongKeyEncryptionKey(Exception):
+    """LIFECYCLE_PRIVACY_KEY does not open the keys of this store."""
+
+
+def parse_kek(text: str) -> bytes:
+    """The KEK as 64 hex digits (32 bytes)."""
+    try:
+        kek = bytes.fromhex(text.strip())
+    except ValueError:
+        raise WrongKeyEncryptionKey("LIFECYCLE_PRIVACY_KEY must be 64 hex digits (a 256-bit key)") from None
+    if len(kek) != 32:
+        raise WrongKeyEncryptionKey("LIFECYCLE_PRIVACY_KEY must be 64 hex digits (a 256-bit key)")
+    return kek
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    generation: int
+    cipher: AESGCM | None  # None: destroyed (the subject was forgotten)
+
+
+class PersonalKeyStore(SideTables):
+    CACHE_SECONDS = 30.0
+    CACHE_MAX = 100_000
+
+    def __init__(self, datastore: Any, kek: bytes) -> None:
+        super().__init__(datastore)
+        self.table = self.qualified("personal_data_keys")
+        self._kek = AESGCM(kek)
+        self._cache: dict[str, tuple[float, SubjectKey]] = {}
+        self._lock = threading.Lock()
+
+    def create_tables(self) -> None:
+        blob = "BYTEA" if self.postgres else "BLOB"
+        self._create(
+            f"CREATE TABLE IF NOT EXISTS {self.table} (subject_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, "
+            f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)"
+        )
+
+    def check_kek(self) -> None:
+        """Raises WrongKeyEncryptionKey unless the KEK opens this store's keys; the first start
+        records the proof."""
+        probe = self._wrap(KEK_CHECK, b"\0" * 32)
+        with self._cursor(True) as cursor:
+            self._run(cursor, f"INSERT INTO {self.table} (subject_id, generation, wrapped_key, created_at) "
+                              "VALUES (%s, 1, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
+                      (KEK_CHECK, probe, utc_text(datetime.now(timezone.utc))))
+            self._run(cursor, f"SELECT wrapped_key FROM {self.table} WHERE subject_id = %s", (KEK_CHECK,))
+            row = cursor.fetchone()
+        try:
+            self._unwrap(KEK_CHECK, bytes(row["wrapped_key"]))
+        except InvalidTag:
+            raise WrongKeyEncryptionKey(
+                "LIFECYCLE_PRIVACY_KEY is not the key this store's personal-data keys were wrapped with "
+                "(nothing personal could be read or sealed); start with the key it was made with"
+            ) from None
+
+    # --- wrapping -------------------------------------------------------------------------
+
+    def _wrap(self, subject_id: str, key: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._kek.encrypt(nonce, key, f"lifecycle-subject-key:{subject_id}".encode())
+
+    def _unwrap(self, subject_id: str, wrapped: bytes) -> bytes:
+        nonce, body = wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:]
+        return self._kek.decrypt(nonce, body, f"lifecycle-subject-key:{subject_id}".encode())
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def key(self, subject_id: str) -> SubjectKey | None:
+        """The subject's current key; None when it never had one."""
+        now = time.monotonic()
+        cached = self._cache.get(subject_id)
+        if cached is not None and now - cached[0] < self.CACHE_SECONDS:
+            return cached[1]
+        with self._cursor(False) as cursor:
+            self._run(cursor, f"SELECT generation, wrapped_key FROM {self.table} WHERE subject_id = %s", (subject_id,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        found = self._key_of(subject_id, row)
+        self._remember(subject_id, found, now)
+        return found
+
+    def key_for_sealing(self, subject_id: str) -> SubjectKey:
+        """The subject's key, made when it has none (or a new generation after it was destroyed)."""
+        found = self.key(subject_id)
+        if found is not None and found.cipher is not None:
+            return found
+        generation = 1 if found is None else found.generation + 1
+        wrapped = self._wrap(subject_id, AESGCM.generate_key(bit_length=256))
+        with self._cursor(True) as cursor:
+            if found is None:
+                self._run(cursor, f"INSERT INTO {self.table} (subject_id, generation, wrapped_key, created_at) "
+                                  "VALUES (%s, %s, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
+                          (subject_id, generation, wrapped, utc_text(datetime.now(timezone.utc))))
+            else:
+                self._run(cursor, f"UPDATE {self.table} SET generation = %s, wrapped_key = %s, erased_at = NULL "
+                                  "WHERE subject_id = %s AND generation = %s AND wrapped_key IS NULL",
+                          (generation, wrapped, subject_id, found.generation))
+            # Another process may have made it first: everyone uses the row as stored.
+            self._run(cursor, f"SELECT generation, wrapped_key FROM {self.table} WHERE subject_id = %s", (subject_id,))
+            row = cursor.fetchone()
+        made = self._key_of(subject_id, row)
+        self._remember(subject_id, made, time.monotonic())
+        return made
+
+    def destroy(self, subject_id: str, at: datetime) -> bool:
+        """Destroys the subject's key; False when it had none to destroy."""
+        with self._cursor(True) as cursor:
+            self._run(cursor, f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = %s "
+                              "WHERE subject_id = %s AND wrapped_key IS NOT NULL", (utc_text(at), subject_id))
+            destroyed = cursor.rowcount > 0
+        with self._lock:
+            self._cache.pop(subject_id, None)
+        return destroyed
+
+    def erased_at(self, subject_id: str) -> datetime | None:
+        with self._cursor(False) as cursor:
+            self._run(cursor, f"SELECT erased_at FROM {self.table} WHERE subject_id = %s", (subject_id,))
+            row = cursor.fetchone()
+        if row is None or row["erased_at"] is None:
+            return None
+        return datetime.fromisoformat(row["erased_at"]).replace(tzinfo=timezone.utc)
+
+    def _key_of(self, subject_id: str, row: Any) -> SubjectKey:
+        wrapped = row["wrapped_key"]
+        if wrapped is None:
+            return SubjectKey(row["generation"], None)
+        return SubjectKey(row["generation"], AESGCM(self._unwrap(subject_id, bytes(wrapped))))
+
+    def _remember(self, subject_id: str, key: SubjectKey, at: float) -> None:
+        with self._lock:
+            if len(self._cache) >= self.CACHE_MAX:
+                self._cache.clear()
+            self._cache[subject_id] = (at, key)
+
+
+class InMemoryKeyStore:
+    """The keys of an in-memory event store (the library's POPO store, unit tests)."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, SubjectKey] = {}
+        self._erased: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def check_kek(self) -> None:
+        pass
+
+    def key(self, subject_id: str) -> SubjectKey | None:
+        return self._keys.get(subject_id)
+
+    def key_for_sealing(self, subject_id: str) -> SubjectKey:
+        with self._lock:
+            found = self._keys.get(subject_id)
+            if found is None or found.cipher is None:
+                generation = 1 if found is None else found.generation + 1
+                found = self._keys[subject_id] = SubjectKey(generation, AESGCM(AESGCM.generate_key(bit_length=256)))
+            return found
+
+    def destroy(self, subject_id: str, at: datetime) -> bool:
+        with self._lock:
+            found = self._keys.get(subject_id)
+            if found is None or found.cipher is None:
+                return False
+            self._keys[subject_id] = SubjectKey(found.generation, None)
+            self._erased[subject_id] = at
+            return True
+
+    def erased_at(self, subject_id: str) -> datetime | None:
+        return self._erased.get(subject_id)
+
+
+def key_store_for(datastore: Any, kek: bytes | None) -> PersonalKeyStore | InMemoryKeyStore:
+    """The keys beside the events' database (their table made and the KEK checked), or in
+    memory for an in-memory store."""
+    if datastore is None:
+        return InMemoryKeyStore()
+    if kek is None:
+        raise WrongKeyEncryptionKey("an event store in a database needs LIFECYCLE_PRIVACY_KEY (or var_dir's privacy_key)")
+    store = PersonalKeyStore(datastore, kek)
+    store.create_tables()
+    store.check_kek()
+    return store
