@@ -28,6 +28,7 @@ from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.bulk import BulkImports
+from lifecycle.application.privacy import Privacy
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -40,7 +41,7 @@ from lifecycle.mail.rendering import MailComposer, Vendor
 from lifecycle.mail.scheduler import TimerScheduler
 from lifecycle.mail.sender import NotificationSender, RetryPolicy
 from lifecycle.policies.mail_timers import NotificationPolicies
-from lifecycle.projections.read_models import ReadModels
+from lifecycle.projections.read_models import STRONG, ReadModels
 from lifecycle.projections.timers import TimerProjection, timer_store_for
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
@@ -376,6 +377,20 @@ def build_bulk(
     return work
 
 
+# --- personal data (docs/privacy.md) ----------------------------------------------------
+
+
+def build_privacy(application: LifecycleApplication, read_models: ReadModels, notifications: Notifications) -> Privacy:
+    parties = read_models.view("parties")
+
+    def contracts_of(account_id: UUID) -> list[UUID]:
+        read_models.wait_to_read(STRONG, "parties")
+        rows = parties.query("SELECT contract_id FROM {contracts} WHERE account_id = :a", {"a": str(account_id)})
+        return [UUID(row["contract_id"]) for row in rows]
+
+    return Privacy(application, contracts_of=contracts_of, timers=notifications.store, mailer=notifications.mailer)
+
+
 # --- one process ----------------------------------------------------------------------
 
 
@@ -401,6 +416,7 @@ class Runtime:
     access: Access  # who is calling: API keys and customers' sessions
     attempt_limits: AttemptLimits  # logins and password-reset requests
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
+    privacy: Privacy  # forgetting and disclosing personal data (docs/privacy.md)
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -441,6 +457,7 @@ def bootstrap(
         build_access(settings, application),
         build_attempt_limits(settings),
         bulk.imports,
+        build_privacy(application, read_models, notifications),
     )
     if settings.run_projections:
         runtime.services.append(read_models)

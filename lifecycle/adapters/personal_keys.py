@@ -138,8 +138,8 @@ class PersonalKeyStore(SideTables):
         """Destroys the subject's key; False when it had none to destroy."""
         with self._cursor(True) as cursor:
             self._run(cursor, f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = %s "
-                              "WHERE subject_id = %s AND wrapped_key IS NOT NULL", (utc_text(at), subject_id))
-            destroyed = cursor.rowcount > 0
+                              "WHERE subject_id = %s AND wrapped_key IS NOT NULL RETURNING subject_id", (utc_text(at), subject_id))
+            destroyed = cursor.fetchone() is not None
         with self._lock:
             self._cache.pop(subject_id, None)
         return destroyed

@@ -183,6 +183,10 @@ class LifecycleApplication(Application[UUID]):
             ref = self._index_refs[key] = index.ref
         return ref
 
+    def forget_cached_personal_data(self) -> None:
+        """After a subject is forgotten: the Index keys this process remembers are login IDs."""
+        self._index_refs.clear()
+
     # --- running commands -------------------------------------------------------------
 
     def execute(

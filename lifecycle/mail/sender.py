@@ -111,6 +111,7 @@ class Letter:
 
     mail: OutgoingMail
     record: Callable[[tuple[str, ...], datetime], None]
+    note: str = ""  # recorded on the timer with the send: e.g. who was left out, and why
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ class NotificationSender:
             return self._failed(claimed, f"{type(error).__name__}: {error}", keep_outbox=True)
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
-        self.store.settle(notification_id, SENT, sent_at)
+        self.store.settle(notification_id, SENT, sent_at, prepared.note or None)
         # Ids, the kind and a count: never the addresses.
         log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted),
                  extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
@@ -265,6 +266,8 @@ class NotificationSender:
         registration = contract.registration(timer.serial)
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.service_in(
             timer.notification_id,
             recipients,
@@ -280,7 +283,7 @@ class NotificationSender:
                 contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
     def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
@@ -296,6 +299,8 @@ class NotificationSender:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.renewal_reminder(
             timer.notification_id,
             recipients,
@@ -322,13 +327,15 @@ class NotificationSender:
                 contract=contract,
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
     def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
         account = self.accounts.account(timer.aggregate_id)
         if account.has_confirmation_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         if account.is_active:
             return Settled(Outcome.SKIPPED, "the account is already active")
         if self.clock.now() > account.confirmation_expires_at:
@@ -357,6 +364,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.email_change()
         if pending is None or email_change_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the e-mail change was applied or superseded")
@@ -386,6 +395,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.password_reset()
         if pending is None or password_reset_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the password reset was used or superseded")
@@ -408,6 +419,11 @@ class NotificationSender:
             )
 
         return Letter(mail, record)
+
+
+def _erased_note(erased: list[str]) -> str:
+    """The reason recorded for recipients left out: their personal data was forgotten."""
+    return f"not mailed, personal data erased: {', '.join(erased)}" if erased else ""
 
 
 def _with_token(base: str, token: str) -> str:

@@ -312,6 +312,26 @@ class SqlTimerStore(TimerStore):
             row = cursor.fetchone()
         return self._row(row) if row else None
 
+    def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
+        wanted = [v for v in values if v]
+        changed = 0
+        with self.transaction(commit=True) as cursor:
+            for aggregate_id in aggregate_ids:
+                self._execute(cursor, f"SELECT notification_id, recipients, last_error, outbox FROM {self.table} "
+                                      "WHERE aggregate_id = %s", (str(aggregate_id),))
+                for row in cursor.fetchall():
+                    recipients = json.loads(row["recipients"] or "[]")
+                    kept = [r for r in recipients if not any(v.lower() in r.lower() for v in wanted)]
+                    error = row["last_error"]
+                    if error is not None and any(v in error for v in wanted):
+                        error = "[erased]"
+                    if kept == recipients and error == row["last_error"] and row["outbox"] is None:
+                        continue
+                    self._execute(cursor, f"UPDATE {self.table} SET recipients = %s, last_error = %s, outbox = NULL "
+                                          "WHERE notification_id = %s", (json.dumps(kept), error, row["notification_id"]))
+                    changed += 1
+        return changed
+
     def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None:
         """Sent (its event recorded) or skipped: done with for good."""
         with self.transaction(commit=True) as cursor:

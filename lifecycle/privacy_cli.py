@@ -1,0 +1,91 @@
+"""`lifecycle privacy ...`: forgetting and disclosing a data subject's personal data, and
+the retention of provisional accounts (docs/privacy.md)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import typer
+
+from lifecycle.cli_help import Typer
+
+privacy_cli = Typer(help="Personal data: forget, disclose, retention (APPI).", no_args_is_help=True)
+
+KINDS = "account, site-person or fault-contact"
+
+
+def _subject(kind: str, subject_id: str) -> tuple[Any, UUID]:
+    from lifecycle.domain.privacy import SubjectKind
+
+    try:
+        parsed_kind = SubjectKind(kind)
+    except ValueError:
+        typer.echo(f"error: {kind[:40]!r} is not a kind of data subject ({KINDS})", err=True)
+        raise typer.Exit(1) from None
+    try:
+        return parsed_kind, UUID(subject_id)
+    except ValueError:
+        typer.echo(f"error: {subject_id[:60]!r} is not an id (the UUID of the {kind})", err=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def _runtime() -> Iterator[Any]:
+    """The service as one process assembles it, its read models caught up, acting as the
+    command line."""
+    from lifecycle.bootstrap import bootstrap
+    from lifecycle.domain.access import SYSTEM_CLI, acting_as
+    from lifecycle.startup import load_settings
+
+    runtime = bootstrap(load_settings())
+    try:
+        runtime.read_models.catch_up()
+        with acting_as(SYSTEM_CLI):
+            yield runtime
+    finally:
+        runtime.stop()
+
+
+def _print(document: dict[str, Any]) -> None:
+    typer.echo(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+
+
+@privacy_cli.command("forget")
+def forget(
+    kind: str = typer.Argument(..., help=KINDS),
+    subject_id: str = typer.Argument(..., help="The account, site or fault contact id."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the PersonalDataErased event)."),
+    force: bool = typer.Option(False, "--force", help="Forget an account even while it has live coverage."),
+) -> None:
+    """Destroy the subject's key and record PersonalDataErased: its personal fields read as
+    "[erased]" everywhere from then on. Exit 1 with the reason when refused."""
+    from lifecycle.domain.errors import DomainError
+
+    parsed_kind, parsed_id = _subject(kind, subject_id)
+    with _runtime() as runtime:
+        try:
+            _print(runtime.privacy.forget(parsed_kind, parsed_id, reason, force=force))
+        except DomainError as error:
+            typer.echo(f"error: {error.code}: {error.detail}", err=True)
+            raise typer.Exit(1) from None
+
+
+@privacy_cli.command("disclose")
+def disclose(
+    kind: str = typer.Argument(..., help=KINDS),
+    subject_id: str = typer.Argument(..., help="The account, site or fault contact id."),
+) -> None:
+    """Print everything held about the subject, decrypted, as JSON."""
+    from lifecycle.domain.errors import DomainError
+
+    parsed_kind, parsed_id = _subject(kind, subject_id)
+    with _runtime() as runtime:
+        try:
+            _print(runtime.privacy.disclose(parsed_kind, parsed_id))
+        except DomainError as error:
+            typer.echo(f"error: {error.code}: {error.detail}", err=True)
+            raise typer.Exit(1) from None
