@@ -204,14 +204,12 @@ class Privacy:
         return {v for v in values if isinstance(v, str)}
 
 
-def _mentions(value: Any, subject_id: UUID) -> bool:
-    if value == subject_id or value == str(subject_id):
+def _mentions(data: dict[str, Any], subject_id: UUID) -> bool:
+    """Whether an event of the contract holds the subject's personal data: it added or
+    changed the site or contact, mailed its address, or erased it."""
+    holder = data.get("site") or data.get("contact")
+    if holder is not None and subject_id in (getattr(holder, "site_id", None), getattr(holder, "contact_id", None)):
+        return not hasattr(holder, "contact_id") or holder.contact_id == subject_id
+    if "changes" in data and subject_id in (data.get("site_id"), data.get("contact_id")):
         return True
-    if isinstance(value, dict):
-        return any(_mentions(v, subject_id) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_mentions(v, subject_id) for v in value)
-    if hasattr(value, "__dataclass_fields__"):
-        return any(_mentions(getattr(value, f), subject_id) for f in value.__dataclass_fields__)
-    return False
-
+    return data.get("subject_id") == subject_id or subject_id in (data.get("recipient_subjects") or ())

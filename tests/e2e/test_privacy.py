@@ -276,3 +276,38 @@ def test_APPI_forgotten_subjects_leave_no_personal_value_anywhere_and_everything
     assert hits(places, forgotten.values()) == []
     # ...while the other customer's values are still there (the search itself works).
     assert hits(places, [other.account["email"], other.contact["mail1"]])
+
+
+def test_APPI_a_customer_downloads_everything_held_about_them_decrypted(service: TestClient) -> None:
+    admin = Admin(service)
+    customer, other = Customer(service, "c"), Customer(service, "d")
+    customer.sign_up_and_register(admin)
+    other.sign_up_and_register(admin)
+    session = service.post("/v1/sessions", json={"email": customer.account["email"], "password": "secret123"}).json()
+    mine = service.get("/v1/accounts/me/personal-data", headers=bearer(session["token"]))
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert body["account"]["email"] == customer.account["email"] and body["account"]["phone"] == customer.account["phone"]
+    [company] = body["companies"]
+    assert company["contract_number"] == customer.contract_number
+    assert company["sites"][0]["person"] == customer.site["person"]
+    assert {c["mail1"] for c in company["fault_contacts"]} == {customer.contact["mail1"], customer.kept_contact["mail1"]}
+    assert company["registrations"][0]["serial"] == customer.serial
+    types = [e["type"] for e in body["events"]]
+    assert {"SignedUp", "Activated", "ConfirmationMailSent", "CompanyRegistered", "SiteAdded", "TicketRegistered"} <= set(types)
+    signed_up = next(e for e in body["events"] if e["type"] == "SignedUp")
+    assert signed_up["data"]["name"] == customer.account["name"] and "password_hash" in signed_up["data"]
+    assert other.account["email"] not in mine.text and other.site["person"] not in mine.text
+
+    # Without a session: 401; an internal service's key is not a customer: 403.
+    assert_problem(service.get("/v1/accounts/me/personal-data", headers={"Authorization": ""}), 401, "UNAUTHENTICATED")
+    # An admin discloses any subject.
+    site = service.get(f"/v1/admin/personal-data/site-person/{customer.site_id}")
+    assert site.status_code == 200 and site.json()["site"]["street"] == customer.site["street"]
+    assert {e["type"] for e in site.json()["events"]} == {"SiteAdded"}
+    assert_problem(service.get(f"/v1/admin/personal-data/fault-contact/{uuid.uuid4()}"), 404, "DATA_SUBJECT_NOT_FOUND")
+    # After forgetting, the download shows the markers.
+    assert admin.forget("site-person", customer.site_id).status_code == 200
+    again = service.get("/v1/accounts/me/personal-data", headers=bearer(session["token"])).json()
+    assert again["companies"][0]["sites"][0]["person"] == ERASED
+    assert next(e for e in again["events"] if e["type"] == "SiteAdded")["data"]["site"]["person"] == ERASED
