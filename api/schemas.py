@@ -441,7 +441,8 @@ class TimersRun(Body):
 class NotificationPublic(BaseModel):
     notification_id: UUID
     kind: Literal[
-        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset"
+        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset",
+        "account_retention",  # not a mail: a provisional account's data erased when due (docs/privacy.md)
     ]
     aggregate_id: UUID
     serial: str | None

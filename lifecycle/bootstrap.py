@@ -251,6 +251,7 @@ class Notifications:
     dispatcher: Dispatcher
     admin: NotificationsAdmin
     mailer: Mailer
+    privacy: Privacy  # the retention timers erase unconfirmed accounts' data with it
     broker: Broker | None = None
     in_process: InProcessWorker | None = None
 
@@ -284,6 +285,7 @@ def build_notifications(
         send_time=settings.mail_send_time,
         one_month_reminder=settings.renewal_reminder_one_month,
         expiry_notice=settings.expiry_notice,
+        provisional_retention=timedelta(days=settings.provisional_account_retention_days),
     )
     projection = TimerProjection(application, store, NotificationPolicies(schedule))
     mailer = mailer or mailer_from(settings)
@@ -326,7 +328,9 @@ def build_notifications(
                                   turn_seconds=settings.scheduler_interval_seconds),
     )
     admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
-    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)
+    privacy = Privacy(application, timers=store, mailer=mailer)
+    sender.erase_unconfirmed = privacy.erase_unconfirmed
+    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, privacy, broker, in_process)
 
 
 # --- bulk registration (K-1) ---------------------------------------------------------
@@ -380,7 +384,9 @@ def build_bulk(
 # --- personal data (docs/privacy.md) ----------------------------------------------------
 
 
-def build_privacy(application: LifecycleApplication, read_models: ReadModels, notifications: Notifications) -> Privacy:
+def build_privacy(read_models: ReadModels, notifications: Notifications) -> Privacy:
+    """Forget and disclose: the notifications' (whose retention timers use it), told where an
+    account's companies are found."""
     parties = read_models.view("parties")
 
     def contracts_of(account_id: UUID) -> list[UUID]:
@@ -388,7 +394,8 @@ def build_privacy(application: LifecycleApplication, read_models: ReadModels, no
         rows = parties.query("SELECT contract_id FROM {contracts} WHERE account_id = :a", {"a": str(account_id)})
         return [UUID(row["contract_id"]) for row in rows]
 
-    return Privacy(application, contracts_of=contracts_of, timers=notifications.store, mailer=notifications.mailer)
+    notifications.privacy.contracts_of = contracts_of
+    return notifications.privacy
 
 
 # --- one process ----------------------------------------------------------------------
@@ -457,7 +464,7 @@ def bootstrap(
         build_access(settings, application),
         build_attempt_limits(settings),
         bulk.imports,
-        build_privacy(application, read_models, notifications),
+        build_privacy(read_models, notifications),
     )
     if settings.run_projections:
         runtime.services.append(read_models)

@@ -20,6 +20,7 @@ from lifecycle.aggregates.contract import Contract
 from lifecycle.application.event_reads import delete_snapshots_of
 from lifecycle.application.history import plain
 from lifecycle.application.views import account_view, company_view, fault_contact_view, registration_view, site_view
+from lifecycle.domain.accounts import CONFIRMATION_VALIDITY
 from lifecycle.domain.errors import AlreadyForgotten, LiveCoverage, SubjectNotFound
 from lifecycle.domain.privacy import PERSONAL_FIELDS, SubjectKind, is_erased
 from lifecycle.mail.ports import Mailer, TimerStore
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
 
 ACCOUNT_FIELDS = PERSONAL_FIELDS[SubjectKind.ACCOUNT]
+RETENTION_REASON = "retention: a provisional account never confirmed (LIFECYCLE_PROVISIONAL_ACCOUNT_RETENTION_DAYS)"
 
 
 class Privacy:
@@ -35,9 +37,9 @@ class Privacy:
         self,
         app: LifecycleApplication,
         *,
-        contracts_of: Callable[[UUID], list[UUID]],  # an account's installation companies
         timers: TimerStore,
         mailer: Mailer,
+        contracts_of: Callable[[UUID], list[UUID]] | None = None,  # an account's companies (the read models)
     ) -> None:
         self.app = app
         self.contracts_of = contracts_of
@@ -51,9 +53,21 @@ class Privacy:
             return self._forget_account(subject_id, reason, force)
         return self._forget_person(kind, subject_id, reason)
 
+    def erase_unconfirmed(self, account_id: UUID) -> str:
+        """Retention: a provisional account never confirmed (it has no companies) is forgotten
+        when its retention timer is due; answers what was erased."""
+        account = self._account(account_id)
+        signed_up = account.confirmation_expires_at - CONFIRMATION_VALIDITY
+        values = self._account_values(account)
+        recorded = self._record(account_id, Account, lambda a: a.erase_personal_data(RETENTION_REASON),
+                                already=account.is_erased)
+        self._finish(SubjectKind.ACCOUNT, account_id, recorded, values, [account_id])
+        return (f"erased the name, e-mail address and phone of provisional account {account_id} "
+                f"(signed up {signed_up.date().isoformat()}, never confirmed)")
+
     def _forget_account(self, account_id: UUID, reason: str, force: bool) -> dict[str, Any]:
         account = self._account(account_id)
-        contracts = [c for c in (self.app.load(i, Contract) for i in self.contracts_of(account_id)) if c is not None]
+        contracts = [c for c in (self.app.load(i, Contract) for i in self._contracts_of(account_id)) if c is not None]
         if not account.is_erased:
             today = self.app.today()
             live = [r.serial for c in contracts for r in c.registrations.values() if r.period.end >= today]
@@ -118,7 +132,7 @@ class Privacy:
         that mentions it (an account: its own events and those of its companies)."""
         if kind is SubjectKind.ACCOUNT:
             account = self._account(subject_id)
-            contracts = [c for c in (self.app.load(i, Contract) for i in self.contracts_of(subject_id)) if c]
+            contracts = [c for c in (self.app.load(i, Contract) for i in self._contracts_of(subject_id)) if c]
             today = self.app.today()
             return {
                 "subject": {"kind": kind.value, "id": subject_id},
@@ -165,6 +179,10 @@ class Privacy:
         return found
 
     # --- what is held, where ---------------------------------------------------------------
+
+    def _contracts_of(self, account_id: UUID) -> list[UUID]:
+        assert self.contracts_of is not None, "an account's companies are found in the read models"
+        return self.contracts_of(account_id)
 
     def _account(self, account_id: UUID) -> Account:
         account = self.app.load(account_id, Account)

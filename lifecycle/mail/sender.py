@@ -86,6 +86,7 @@ class Outcome(str, Enum):
     SENT = "sent"
     ALREADY_SENT = "already_sent"  # its event was in the log: nothing was sent again
     SKIPPED = "skipped"  # no longer wanted (renewed, activated, expired)
+    DONE = "done"  # not a mail: the timer's work was done (a provisional account's data erased)
     NOT_CLAIMED = "not_claimed"  # not pending, or another worker holds it
     CLAIM_LOST = "claim_lost"  # held up past its claim before handing the message over: not sent
     RETRY = "retry"
@@ -153,6 +154,8 @@ class NotificationSender:
         self.password_reset_url_base = password_reset_url_base
         self.retry = retry
         self.lease = timedelta(seconds=lease_seconds)
+        # Retention: erases a provisional account's personal data, answering what it erased.
+        self.erase_unconfirmed: Callable[[UUID], str] | None = None
 
     def deliver(self, notification_id: UUID) -> Outcome:
         # What a send records (the mail on the contract or account) names the mailer as its actor.
@@ -165,7 +168,7 @@ class NotificationSender:
             return Outcome.NOT_CLAIMED
         prepared = self._prepare(row)
         if isinstance(prepared, Settled):
-            state = SENT if prepared.outcome is Outcome.ALREADY_SENT else SKIPPED
+            state = SENT if prepared.outcome in (Outcome.ALREADY_SENT, Outcome.DONE) else SKIPPED
             self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
             return prepared.outcome
         now = self.wall_clock.now()
@@ -253,6 +256,8 @@ class NotificationSender:
                 return self._email_change_confirmation(row)
             if timer.kind is NotificationKind.PASSWORD_RESET:
                 return self._password_reset(row)
+            if timer.kind is NotificationKind.ACCOUNT_RETENTION:
+                return self._retention(row)
             return self._account_confirmation(row)
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
@@ -328,6 +333,18 @@ class NotificationSender:
             )
 
         return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
+
+    def _retention(self, row: TimerRow) -> Settled:
+        """A provisional account never confirmed: its personal data erased (docs/privacy.md)."""
+        account = self.accounts.account(row.timer.aggregate_id)
+        if account.is_active:
+            return Settled(Outcome.SKIPPED, "the account was confirmed")
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was already erased")
+        assert self.erase_unconfirmed is not None, "bootstrap wires the retention"
+        erased = self.erase_unconfirmed(account.id)
+        log.info("retention: %s", erased, extra={"notification_id": str(row.notification_id)})
+        return Settled(Outcome.DONE, erased)
 
     def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer

@@ -227,8 +227,9 @@ class SqlTimerStore(TimerStore):
             )
         if isinstance(change, CancelConfirmation):
             return (
-                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND state IN (%s, %s)",
-                (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value, PENDING, FAILED),
+                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind IN (%s, %s) AND state IN (%s, %s)",
+                (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value,
+                 NotificationKind.ACCOUNT_RETENTION.value, PENDING, FAILED),
             )
         raise TypeError(change)  # pragma: no cover - exhaustive
 

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from lifecycle.audit import export_log, verify_log
 from lifecycle.clock import FixedClock
-from lifecycle.domain.privacy import ERASED
+from lifecycle.domain.privacy import ERASED, SubjectKind
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.scenario import Flow
@@ -311,3 +311,26 @@ def test_APPI_a_customer_downloads_everything_held_about_them_decrypted(service:
     again = service.get("/v1/accounts/me/personal-data", headers=bearer(session["token"])).json()
     assert again["companies"][0]["sites"][0]["person"] == ERASED
     assert next(e for e in again["events"] if e["type"] == "SiteAdded")["data"]["site"]["person"] == ERASED
+
+
+def test_APPI_a_provisional_account_never_confirmed_is_erased_after_the_retention_days(service: TestClient) -> None:
+    """Retention: the timer made at sign-up is due 30 days later (the default); it erases the
+    account's personal data and says what it erased. A confirmed account's is cancelled."""
+    admin = Admin(service)
+    unconfirmed, confirmed = Customer(service, "e"), Customer(service, "f")
+    created = unconfirmed.flow.post("/v1/accounts", {**unconfirmed.account, "password": "secret123",
+                                                     "company_name": "株式会社忘却", "agree_terms": True})
+    confirmed.sign_up_and_register(admin)
+    assert [t["kind"] for t in admin.run_timers("2026-12-19T23:59:00+09:00")] == ["service_in"]  # not yet due
+    fired = admin.run_timers("2026-12-20T10:00:00+09:00")  # 30 days after the sign-up
+    assert [(t["kind"], t["aggregate_id"]) for t in fired] == [("account_retention", created["account_id"])]
+    row = admin.runtime.notifications.store.get(UUID(fired[0]["notification_id"]))
+    assert row is not None and row.state == "sent"
+    assert row.last_error.startswith(f"erased the name, e-mail address and phone of provisional account {created['account_id']}")
+    account = service.get(f"/v1/accounts/{created['account_id']}").json()
+    assert (account["email"], account["name"], account["status"]) == (ERASED, ERASED, "erased")
+    history = admin.runtime.privacy.disclose(SubjectKind.ACCOUNT, UUID(created["account_id"]))
+    [erased] = [e for e in history["events"] if e["type"] == "PersonalDataErased"]
+    assert erased["data"]["reason"].startswith("retention")
+    assert hits(store_rows(service.settings), list(unconfirmed.account.values())) == []
+    assert service.get(f"/v1/accounts/{confirmed.account_id}").json()["email"] == confirmed.account["email"]
