@@ -89,3 +89,38 @@ def disclose(
         except DomainError as error:
             typer.echo(f"error: {error.code}: {error.detail}", err=True)
             raise typer.Exit(1) from None
+
+
+@privacy_cli.command("migrate")
+def migrate(
+    to: str = typer.Option(..., "--to", help="The new store's URL (sqlite:///PATH or postgresql://...): empty."),
+    to_schema: str = typer.Option("", "--to-schema", help="A PostgreSQL schema of its own for the new store."),
+) -> None:
+    """Copy the log of LIFECYCLE_DATABASE_URL, written before personal fields were sealed,
+    into a new empty store with every personal field sealed, each event verified against the
+    old one; then point LIFECYCLE_DATABASE_URL at the new store (docs/privacy.md)."""
+    from lifecycle.application.migration import MigrationRefused
+    from lifecycle.application.migration import migrate as copy_sealed
+    from lifecycle.bootstrap import build_application
+    from lifecycle.progress import progress_bar
+    from lifecycle.startup import load_settings
+
+    settings = load_settings()
+    target_settings = settings.model_copy(update={"database_url": to, "database_schema": to_schema})
+    if (target_settings.database_url, target_settings.database_schema) == (settings.database_url,
+                                                                          settings.database_schema):
+        typer.echo("error: --to names the store being migrated; give a new, empty one", err=True)
+        raise typer.Exit(1)
+    source, target = build_application(settings), build_application(target_settings)
+    try:
+        with progress_bar("privacy migrate") as progress:
+            done = copy_sealed(source, target, progress)
+    except MigrationRefused as refused:
+        typer.echo(f"error: {refused}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        source.close()
+        target.close()
+    typer.echo(f"copied {done.events} events into {to}, each read back and compared with the old store; "
+               f"{done.recipients_assigned} mails' recipients assigned to their subjects. Point "
+               "LIFECYCLE_DATABASE_URL at it; keep the old store (and an audit export of it) only as long as required.")
