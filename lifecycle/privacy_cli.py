@@ -124,3 +124,34 @@ def migrate(
     typer.echo(f"copied {done.events} events into {to}, each read back and compared with the old store; "
                f"{done.recipients_assigned} mails' recipients assigned to their subjects. Point "
                "LIFECYCLE_DATABASE_URL at it; keep the old store (and an audit export of it) only as long as required.")
+
+
+@privacy_cli.command("rotate-key")
+def rotate_key(
+    new_key: str = typer.Option(..., "--new-key", envvar="LIFECYCLE_NEW_PRIVACY_KEY",
+                                help="The new key-encryption key: 64 hex digits (or LIFECYCLE_NEW_PRIVACY_KEY)."),
+) -> None:
+    """Wrap every data subject's key with a new key-encryption key (the current one is
+    LIFECYCLE_PRIVACY_KEY, or var_dir's privacy_key); then start the service with the new one.
+    Run it with the service stopped: a process still holding the old key cannot open keys
+    made after the rotation."""
+    from lifecycle.adapters.personal_keys import PersonalKeyStore, WrongKeyEncryptionKey, parse_kek
+    from lifecycle.bootstrap import build_application
+    from lifecycle.startup import load_settings
+
+    try:
+        kek = parse_kek(new_key)
+    except WrongKeyEncryptionKey as error:
+        typer.echo(f"error: {str(error).replace('LIFECYCLE_PRIVACY_KEY', '--new-key')}", err=True)
+        raise typer.Exit(1) from None
+    application = build_application(load_settings())
+    try:
+        keys = application.personal_keys
+        if not isinstance(keys, PersonalKeyStore):
+            typer.echo("error: the in-memory store keeps no keys to rotate", err=True)
+            raise typer.Exit(1)
+        count = keys.rewrap(kek)
+    finally:
+        application.close()
+    typer.echo(f"{count} subjects' keys wrapped with the new key: set LIFECYCLE_PRIVACY_KEY to it "
+               "(and replace var_dir's privacy_key file if the old one came from there), then start the service")

@@ -84,6 +84,24 @@ class PersonalKeyStore(SideTables):
                 "(nothing personal could be read or sealed); start with the key it was made with"
             ) from None
 
+    def rewrap(self, new_kek: bytes) -> int:
+        """KEK rotation: every subject's key (and the proof row) unwrapped with the current KEK
+        and wrapped with `new_kek`, in one transaction; answers how many keys. The subjects'
+        keys themselves, and so every sealed value in the log, stay as they are."""
+        rewrapped = PersonalKeyStore(self.datastore, new_kek)
+        count = 0
+        with self._cursor(True) as cursor:
+            self._run(cursor, f"SELECT subject_id, wrapped_key FROM {self.table} WHERE wrapped_key IS NOT NULL")
+            rows = cursor.fetchall()
+            for row in rows:
+                key = self._unwrap(row["subject_id"], bytes(row["wrapped_key"]))
+                self._run(cursor, f"UPDATE {self.table} SET wrapped_key = %s WHERE subject_id = %s",
+                          (rewrapped._wrap(row["subject_id"], key), row["subject_id"]))
+                count += 1
+        with self._lock:
+            self._cache.clear()
+        return count - 1  # the proof row is not a subject's key
+
     # --- wrapping -------------------------------------------------------------------------
 
     def _wrap(self, subject_id: str, key: bytes) -> bytes:

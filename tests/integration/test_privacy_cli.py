@@ -64,3 +64,16 @@ def test_APPI_the_operator_discloses_then_forgets_an_account_from_the_command_li
     assert unknown.returncode == 1 and "DATA_SUBJECT_NOT_FOUND" in unknown.stderr
     bad_kind = lifecycle(tmp_path, "privacy", "disclose", "person", str(uuid4()), **store(tmp_path, kek))
     assert bad_kind.returncode == 1 and "site-person" in bad_kind.stderr
+
+
+def test_APPI_the_key_encryption_key_is_rotated_and_the_data_still_opens_with_the_new_one_only(tmp_path: Path) -> None:
+    old_kek, new_kek = secrets.token_hex(32), secrets.token_hex(32)
+    account_id = signed_up_account(tmp_path, old_kek)
+    rotated = lifecycle(tmp_path, "privacy", "rotate-key", "--new-key", new_kek, **store(tmp_path, old_kek))
+    assert rotated.returncode == 0, rotated.stderr[-2000:]
+    assert rotated.stdout.startswith("1 subjects' keys wrapped with the new key")
+    disclosed = lifecycle(tmp_path, "privacy", "disclose", "account", str(account_id), **store(tmp_path, new_kek))
+    assert disclosed.returncode == 0, disclosed.stderr[-2000:]
+    assert json.loads(disclosed.stdout)["account"]["email"] == "wasureru@example.jp"
+    stale = lifecycle(tmp_path, "privacy", "disclose", "account", str(account_id), **store(tmp_path, old_kek))
+    assert_one_clear_line(stale, "LIFECYCLE_PRIVACY_KEY", "not the key")
