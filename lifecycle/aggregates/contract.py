@@ -474,20 +474,15 @@ class Contract(Aggregate):
         """M-1, M-3: the registrant and mail1/mail2 of every fault contact of the unit's
         site, as they are now (S-4: later mails go to the current contacts); addresses
         whose subject was forgotten are left out (`erased_recipients` names them)."""
-        return list(self.recipient_subjects(serial, registrant_email))
-
-    def recipient_subjects(self, serial: str, registrant_email: str) -> dict[str, UUID]:
-        """Each recipient's address and the data subject it belongs to (the registrant's
-        account or a fault contact): what the address is sealed under in the mail's event."""
         registration = self.registration(serial)
-        addresses = [(registrant_email, self.account_id)]
+        addresses = [registrant_email]
         for contact in self.fault_contacts_of(registration.site_id):
-            addresses += [(contact.mail1, contact.contact_id), (contact.mail2, contact.contact_id)]
-        unique: dict[str, tuple[str, UUID]] = {}
-        for address, subject in addresses:
+            addresses += [contact.mail1, contact.mail2]
+        unique: dict[str, str] = {}
+        for address in addresses:
             if address and address.strip() and not is_erased(address):
-                unique.setdefault(address.strip().lower(), (address.strip(), subject))
-        return dict(unique.values())
+                unique.setdefault(address.strip().lower(), address.strip())
+        return list(unique.values())
 
     def erased_recipients(self, serial: str, registrant_email: str) -> list[str]:
         """Who a mail about the unit would have gone to but for a forgotten subject: the

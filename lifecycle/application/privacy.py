@@ -89,8 +89,9 @@ class Privacy:
         erased = self._record(contract.id, Contract, lambda c: c.erase_personal_data(kind, subject_id, reason),
                               already=already)
         # Snapshots taken before sealing hold the fields in clear: replaced by one taken now.
-        delete_snapshots_of(self.app.snapshots.recorder if self.app.snapshots else None, contract.id)
-        self.app.snapshot(contract.id)
+        if self.app.snapshots is not None:
+            delete_snapshots_of(self.app.snapshots.recorder, contract.id)
+            self.app.snapshot(contract.id)
         return self._finish(kind, subject_id, erased, values, [contract.id])
 
     def _record(self, aggregate_id: UUID, cls: type, erase: Callable[[Any], None], *, already: bool) -> bool:

@@ -299,17 +299,10 @@ class SealingMapper(Mapper[UUID]):
 
 
 def _copied(event_state: dict[str, Any]) -> dict[str, Any]:
-    """The event's own containers stay as they are (the aggregate and caches share them):
-    the plan changes copies of those it walks into."""
-    for name in ("changes", "answer", "recipients", "state"):
+    """The event's own containers stay as they are (the aggregate and caches share them): the
+    plans change copies of those they change in place (a snapshot's state, changes)."""
+    for name in ("changes", "state"):
         value = event_state.get(name)
         if isinstance(value, dict):
             event_state[name] = dict(value)
-            if name == "state":
-                inner = event_state[name]
-                for part in ("sites", "fault_contacts"):
-                    if isinstance(inner.get(part), dict):
-                        inner[part] = dict(inner[part])
-        elif isinstance(value, list):
-            event_state[name] = list(value)
     return event_state

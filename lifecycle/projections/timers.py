@@ -315,6 +315,7 @@ class SqlTimerStore(TimerStore):
 
     def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
         wanted = [v for v in values if v]
+        addresses = {v.strip().lower() for v in wanted}
         changed = 0
         with self.transaction(commit=True) as cursor:
             for aggregate_id in aggregate_ids:
@@ -322,7 +323,7 @@ class SqlTimerStore(TimerStore):
                                       "WHERE aggregate_id = %s", (str(aggregate_id),))
                 for row in cursor.fetchall():
                     recipients = json.loads(row["recipients"] or "[]")
-                    kept = [r for r in recipients if not any(v.lower() in r.lower() for v in wanted)]
+                    kept = [r for r in recipients if r.strip().lower() not in addresses]
                     error = row["last_error"]
                     if error is not None and any(v in error for v in wanted):
                         error = "[erased]"
