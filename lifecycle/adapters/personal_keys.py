@@ -48,22 +48,37 @@ class SubjectKey:
     cipher: AESGCM | None  # None: destroyed (the subject was forgotten)
 
 
+@dataclass
+class _Cached:
+    loaded_at: float
+    generation: int
+    wrapped: bytes | None  # unwrapped on first use (a prefetched key may never be used)
+    cipher: AESGCM | None = None
+
+
 class PersonalKeyStore(SideTables):
+    """Round trips are what keys cost: a new subject's key is made with one INSERT, and a key
+    not in the cache is read with the next `PREFETCH` keys made after it (the log is read in
+    the order keys were made, so catching a read model up from zero reads them a window at a
+    time, not one query per subject)."""
+
     CACHE_SECONDS = 30.0
-    CACHE_MAX = 100_000
+    CACHE_MAX = 200_000
+    PREFETCH = 200
 
     def __init__(self, datastore: Any, kek: bytes) -> None:
         super().__init__(datastore)
         self.table = self.qualified("personal_data_keys")
         self._kek = AESGCM(kek)
-        self._cache: dict[str, tuple[float, SubjectKey]] = {}
+        self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()
 
     def create_tables(self) -> None:
         blob = "BYTEA" if self.postgres else "BLOB"
         self._create(
             f"CREATE TABLE IF NOT EXISTS {self.table} (subject_id TEXT PRIMARY KEY, generation INTEGER NOT NULL, "
-            f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)"
+            f"wrapped_key {blob}, created_at TEXT NOT NULL, erased_at TEXT)",
+            f"CREATE INDEX IF NOT EXISTS personal_data_keys_created ON {self.table} (created_at)",
         )
 
     def check_kek(self) -> None:
@@ -73,7 +88,7 @@ class PersonalKeyStore(SideTables):
         with self._cursor(True) as cursor:
             self._run(cursor, f"INSERT INTO {self.table} (subject_id, generation, wrapped_key, created_at) "
                               "VALUES (%s, 1, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
-                      (KEK_CHECK, probe, utc_text(datetime.now(timezone.utc))))
+                      (KEK_CHECK, probe, "0"))  # made "first": never in a prefetch window
             self._run(cursor, f"SELECT wrapped_key FROM {self.table} WHERE subject_id = %s", (KEK_CHECK,))
             row = cursor.fetchone()
         try:
@@ -116,47 +131,47 @@ class PersonalKeyStore(SideTables):
 
     def key(self, subject_id: str) -> SubjectKey | None:
         """The subject's current key; None when it never had one."""
-        now = time.monotonic()
-        cached = self._cache.get(subject_id)
-        if cached is not None and now - cached[0] < self.CACHE_SECONDS:
-            return cached[1]
-        with self._cursor(False) as cursor:
-            self._run(cursor, f"SELECT generation, wrapped_key FROM {self.table} WHERE subject_id = %s", (subject_id,))
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        found = self._key_of(subject_id, row)
-        self._remember(subject_id, found, now)
-        return found
+        cached = self._fresh(subject_id)
+        if cached is None:
+            self._prefetch(subject_id)
+            cached = self._fresh(subject_id)
+            if cached is None:
+                return None
+        return self._opened(subject_id, cached)
 
     def key_for_sealing(self, subject_id: str) -> SubjectKey:
         """The subject's key, made when it has none (or a new generation after it was destroyed)."""
-        found = self.key(subject_id)
-        if found is not None and found.cipher is not None:
-            return found
-        generation = 1 if found is None else found.generation + 1
-        wrapped = self._wrap(subject_id, AESGCM.generate_key(bit_length=256))
+        cached = self._fresh(subject_id)
+        if cached is not None and cached.wrapped is not None:
+            return self._opened(subject_id, cached)
+        key = AESGCM.generate_key(bit_length=256)
+        wrapped = self._wrap(subject_id, key)
         with self._cursor(True) as cursor:
-            if found is None:
+            if cached is None:  # most often a new subject: one statement
                 self._run(cursor, f"INSERT INTO {self.table} (subject_id, generation, wrapped_key, created_at) "
-                                  "VALUES (%s, %s, %s, %s) ON CONFLICT (subject_id) DO NOTHING",
-                          (subject_id, generation, wrapped, utc_text(datetime.now(timezone.utc))))
-            else:
-                self._run(cursor, f"UPDATE {self.table} SET generation = %s, wrapped_key = %s, erased_at = NULL "
-                                  "WHERE subject_id = %s AND generation = %s AND wrapped_key IS NULL",
-                          (generation, wrapped, subject_id, found.generation))
-            # Another process may have made it first: everyone uses the row as stored.
+                                  "VALUES (%s, 1, %s, %s) ON CONFLICT (subject_id) DO NOTHING RETURNING generation",
+                          (subject_id, wrapped, utc_text(datetime.now(timezone.utc))))
+                if cursor.fetchone() is not None:
+                    return self._remember(subject_id, 1, wrapped, AESGCM(key))
             self._run(cursor, f"SELECT generation, wrapped_key FROM {self.table} WHERE subject_id = %s", (subject_id,))
             row = cursor.fetchone()
-        made = self._key_of(subject_id, row)
-        self._remember(subject_id, made, time.monotonic())
-        return made
+            if row["wrapped_key"] is None:  # destroyed: the next generation
+                self._run(cursor, f"UPDATE {self.table} SET generation = %s, wrapped_key = %s, erased_at = NULL "
+                                  "WHERE subject_id = %s AND generation = %s AND wrapped_key IS NULL",
+                          (row["generation"] + 1, wrapped, subject_id, row["generation"]))
+                # Another process may have made it first: everyone uses the row as stored.
+                self._run(cursor, f"SELECT generation, wrapped_key FROM {self.table} WHERE subject_id = %s",
+                          (subject_id,))
+                row = cursor.fetchone()
+        cached = self._remember(subject_id, row["generation"], bytes(row["wrapped_key"]))
+        return self._opened(subject_id, cached)
 
     def destroy(self, subject_id: str, at: datetime) -> bool:
         """Destroys the subject's key; False when it had none to destroy."""
         with self._cursor(True) as cursor:
             self._run(cursor, f"UPDATE {self.table} SET wrapped_key = NULL, erased_at = %s "
-                              "WHERE subject_id = %s AND wrapped_key IS NOT NULL RETURNING subject_id", (utc_text(at), subject_id))
+                              "WHERE subject_id = %s AND wrapped_key IS NOT NULL RETURNING subject_id",
+                      (utc_text(at), subject_id))
             destroyed = cursor.fetchone() is not None
         with self._lock:
             self._cache.pop(subject_id, None)
@@ -170,17 +185,44 @@ class PersonalKeyStore(SideTables):
             return None
         return datetime.fromisoformat(row["erased_at"]).replace(tzinfo=timezone.utc)
 
-    def _key_of(self, subject_id: str, row: Any) -> SubjectKey:
-        wrapped = row["wrapped_key"]
-        if wrapped is None:
-            return SubjectKey(row["generation"], None)
-        return SubjectKey(row["generation"], AESGCM(self._unwrap(subject_id, bytes(wrapped))))
+    # --- the cache -----------------------------------------------------------------------
 
-    def _remember(self, subject_id: str, key: SubjectKey, at: float) -> None:
+    def _fresh(self, subject_id: str) -> _Cached | None:
+        cached = self._cache.get(subject_id)
+        if cached is not None and time.monotonic() - cached.loaded_at < self.CACHE_SECONDS:
+            return cached
+        return None
+
+    def _prefetch(self, subject_id: str) -> None:
+        """The subject's key and the next keys made after it, in one query."""
+        with self._cursor(False) as cursor:
+            self._run(cursor, f"SELECT subject_id, generation, wrapped_key FROM {self.table} WHERE created_at >= "
+                              f"(SELECT created_at FROM {self.table} WHERE subject_id = %s) "
+                              f"ORDER BY created_at LIMIT {self.PREFETCH}", (subject_id,))
+            rows = cursor.fetchall()
+        now = time.monotonic()
+        with self._lock:
+            if len(self._cache) + len(rows) > self.CACHE_MAX:
+                self._cache.clear()
+            for row in rows:
+                wrapped = row["wrapped_key"]
+                self._cache[row["subject_id"]] = _Cached(now, row["generation"],
+                                                         None if wrapped is None else bytes(wrapped))
+
+    def _remember(self, subject_id: str, generation: int, wrapped: bytes, cipher: AESGCM | None = None) -> _Cached:
+        cached = _Cached(time.monotonic(), generation, wrapped, cipher)
         with self._lock:
             if len(self._cache) >= self.CACHE_MAX:
                 self._cache.clear()
-            self._cache[subject_id] = (at, key)
+            self._cache[subject_id] = cached
+        return cached
+
+    def _opened(self, subject_id: str, cached: _Cached) -> SubjectKey:
+        if cached.wrapped is None:
+            return SubjectKey(cached.generation, None)
+        if cached.cipher is None:
+            cached.cipher = AESGCM(self._unwrap(subject_id, cached.wrapped))
+        return SubjectKey(cached.generation, cached.cipher)
 
 
 class InMemoryKeyStore:
