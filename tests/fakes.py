@@ -1,9 +1,15 @@
-"""Fakes of the adapters, for service-layer tests on the in-memory store."""
+"""Fakes of the adapters (the ports of lifecycle/ports.py), for tests: unit tests pass them
+to lifecycle.bootstrap, the same assembly the service runs."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from lifecycle.domain.addresses import PostalAddress, normalise_postal_code
 from lifecycle.domain.errors import AddressUndefined
+
+# The event store in memory (eventsourcing's POPO recorder): bootstrap's `store_env`.
+IN_MEMORY_STORE = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
 
 class FakePostalCodes:
@@ -20,3 +26,18 @@ class FakePostalCodes:
 
 def fake_hash(password: str) -> str:
     return f"fake${password[::-1]}"
+
+
+class FixedClock:
+    """A clock that stands still until moved (the port lifecycle.ports.Clock)."""
+
+    def __init__(self, now: datetime) -> None:
+        assert now.tzinfo is not None
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, now: datetime) -> None:
+        assert now.tzinfo is not None
+        self._now = now

@@ -1,13 +1,16 @@
-"""Japanese addresses, phones and the postal-code directory port (S-2, S-3)."""
+"""Japanese addresses and phones (S-2, S-3); the postal-code directory is a port (lifecycle.ports)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from lifecycle.domain.errors import AddressMismatch, InvalidPhone, InvalidPostalCode
+
+if TYPE_CHECKING:
+    from lifecycle.ports import PostalCodeDirectory
 
 _PHONE = re.compile(r"^0\d{1,4}-\d{1,4}-\d{3,4}$")
 
@@ -20,12 +23,6 @@ class PostalAddress:
     prefecture: str
     city: str
     town: str
-
-
-class PostalCodeDirectory(Protocol):
-    def lookup(self, postal_code: str) -> PostalAddress:
-        """The address of an ordinary postal code; raises AddressUndefined for codes
-        that are unknown or belong to one large office (大口事業所個別番号)."""
 
 
 def normalise_postal_code(text: str) -> str:

@@ -1,37 +1,15 @@
-"""Time as the domain sees it: instants from a clock, business dates in Asia/Tokyo."""
+"""Business dates: the service's dates are days in Asia/Tokyo, whatever the host's zone."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Protocol
+from datetime import date
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+if TYPE_CHECKING:
+    from lifecycle.ports import Clock
+
 TOKYO = ZoneInfo("Asia/Tokyo")
-
-
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current instant, timezone-aware."""
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(timezone.utc)
-
-
-class FixedClock:
-    """A clock that stands still until moved; for tests and replays."""
-
-    def __init__(self, now: datetime) -> None:
-        assert now.tzinfo is not None
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, now: datetime) -> None:
-        assert now.tzinfo is not None
-        self._now = now
 
 
 def tokyo_today(clock: Clock) -> date:

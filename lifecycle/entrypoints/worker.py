@@ -1,7 +1,8 @@
-"""`lifecycle worker`: a production worker process. It takes notification ids from the
-Redis broker with dramatiq worker threads and, unless told not to, runs the scheduler that
-brings the timer table up to the log and enqueues what is due. Several such processes can
-run side by side: the timer rows' claims keep any one mail to one sender at a time."""
+"""`lifecycle worker`: a production worker process. It takes notification ids and bulk jobs
+from the Redis broker with dramatiq worker threads and, unless told not to, runs the
+scheduler that brings the timer table up to the log and enqueues what is due. Several such
+processes can run side by side: the timer rows' claims keep any one mail to one sender at a
+time. What it runs is assembled by lifecycle.bootstrap.bootstrap_worker."""
 
 from __future__ import annotations
 
@@ -9,13 +10,9 @@ import logging
 import signal
 import threading
 
-import dramatiq
-
-from lifecycle.bootstrap import build_application, build_bulk, build_notifications
-from lifecycle.jobs import StalledJobSweeper
+from lifecycle.bootstrap import bootstrap_worker
+from lifecycle.logs import log_start
 from lifecycle.settings import Settings
-from lifecycle.startup import log_start
-from workers.actors import declare_run_bulk_job, declare_send_notification
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +27,7 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
             "LIFECYCLE_REDIS_URL is not set: with the embedded default, `lifecycle serve` runs the worker itself."
         )
     log_start(settings, "worker")
-    application = build_application(settings)
-    notifications = build_notifications(settings, application)
-    assert notifications.broker is not None
-    declare_send_notification(notifications.broker, notifications.sender.deliver, settings.notification_claim_seconds)
-    # K-1: bulk jobs; a job whose worker died is found by its lease and enqueued again.
-    bulk = build_bulk(settings, application, notifications.broker, in_process=False)
-    declare_run_bulk_job(notifications.broker, bulk.imports.run, time_limit_seconds=24 * 3600)
-    sweeper = StalledJobSweeper(bulk.imports.resume_stalled, settings.bulk_sweep_seconds)
-    worker = dramatiq.Worker(notifications.broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
-    # dramatiq's default prefetch (2 per thread) starves the threads between Redis round trips.
-    worker.queue_prefetch = settings.worker_prefetch
+    runtime = bootstrap_worker(settings, threads=threads, scheduler=scheduler)
     stopping = threading.Event()
 
     def stop(signum: int, _frame: object) -> None:
@@ -49,18 +36,10 @@ def run_worker(settings: Settings, *, threads: int | None = None, scheduler: boo
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    worker.start()
-    sweeper.start()
-    if scheduler:
-        notifications.scheduler.start()
-    log.info("worker: %d threads on %s (scheduler %s)", worker.worker_threads, settings.redis_namespace,
+    runtime.start()
+    log.info("worker: %d threads on %s (scheduler %s)", runtime.worker.worker_threads, settings.redis_namespace,
              "on" if scheduler else "off")
     try:
         stopping.wait()
     finally:
-        if scheduler:
-            notifications.scheduler.stop()
-        sweeper.stop()
-        worker.stop(timeout=int(settings.notification_claim_seconds * 1000))
-        notifications.close()
-        application.close()
+        runtime.stop()

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from lifecycle.clock import Clock, tokyo_today
+from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.ports import Clock
 from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
 
 WINDOWS = (30, 60, 90, 180)
