@@ -129,7 +129,7 @@ class LifecycleApplication(Application[UUID]):
         register_value_types(transcoder)
 
     def today(self):  # noqa: ANN201 - a date in Asia/Tokyo
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     # --- loading ----------------------------------------------------------------------
 

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lifecycle.domain.errors import AddressMismatch, InvalidPhone, InvalidPostalCode
-
-if TYPE_CHECKING:
-    from lifecycle.ports import PostalCodeDirectory
 
 _PHONE = re.compile(r"^0\d{1,4}-\d{1,4}-\d{3,4}$")
 
@@ -47,12 +44,12 @@ def _same(a: str, b: str) -> bool:
 
 
 def resolve_address(
-    directory: PostalCodeDirectory, postal_code: str, prefecture: str | None, city: str | None
+    lookup: Callable[[str], PostalAddress], postal_code: str, prefecture: str | None, city: str | None
 ) -> tuple[str, str, str]:
     """The postal code, prefecture and city of an address: filled from the postal code
     where not given, and checked against it where given."""
     code = normalise_postal_code(postal_code)
-    found = directory.lookup(code)
+    found = lookup(code)  # the postal directory (a port): raises AddressUndefined
     if prefecture and not _same(prefecture, found.prefecture):
         raise AddressMismatch(
             f"Postal code {code} is in {found.prefecture}, not {prefecture}.",

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import TYPE_CHECKING
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
-
-if TYPE_CHECKING:
-    from lifecycle.ports import Clock
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 
 
-def tokyo_today(clock: Clock) -> date:
-    return clock.now().astimezone(TOKYO).date()
+def tokyo_today(now: datetime) -> date:
+    """The business date of an instant (a clock's `now()`)."""
+    return now.astimezone(TOKYO).date()

@@ -293,7 +293,7 @@ class NotificationSender:
         if registration.period.end != timer.period_end:
             return Settled(Outcome.SKIPPED, f"renewed: the period now ends {registration.period.end}")
         window = self.renewal.window(timer.period_end)
-        if tokyo_today(self.clock) > window[1]:
+        if tokyo_today(self.clock.now()) > window[1]:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)

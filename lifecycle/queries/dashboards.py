@@ -73,7 +73,7 @@ class Dashboards:
         self.parties = read_models.view("parties")
 
     def today(self) -> date:
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     def _tables(self, sql: str) -> str:
         """SQL naming tables of several read models (they share the database)."""

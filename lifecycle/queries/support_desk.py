@@ -49,7 +49,7 @@ class SupportDesk:
         self.service_in = read_models.view("service_in")
 
     def today(self) -> date:
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     def _wait(self, read_at: ReadAt) -> None:
         self.read_models.wait_to_read(read_at, "coverage", "parties", "service_in")
