@@ -60,7 +60,11 @@ def main() -> None:
     import lifecycle
     from lifecycle.aggregates.shipments import Ticket, Unit
     from lifecycle.bootstrap import build_application, build_notifications, build_read_models
-    from lifecycle.clock import TOKYO, FixedClock
+    try:
+        from lifecycle.domain.dates import TOKYO
+        from tests.fakes import FixedClock
+    except ImportError:  # a tree from before the structure change
+        from lifecycle.clock import TOKYO, FixedClock  # type: ignore[no-redef]
     from lifecycle.settings import Settings
 
     print(f"code: {Path(lifecycle.__file__).resolve().parent.parent}", flush=True)

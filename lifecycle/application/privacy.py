@@ -23,7 +23,7 @@ from lifecycle.application.views import account_view, company_view, fault_contac
 from lifecycle.domain.accounts import CONFIRMATION_VALIDITY
 from lifecycle.domain.errors import AlreadyForgotten, LiveCoverage, SubjectNotFound
 from lifecycle.domain.privacy import PERSONAL_FIELDS, SubjectKind, is_erased
-from lifecycle.mail.ports import Mailer, TimerStore
+from lifecycle.ports import Mailer, TimerStore
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication

@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from lifecycle.audit import export_log, verify_log
-from lifecycle.clock import FixedClock
+from tests.fakes import FixedClock
 from lifecycle.domain.privacy import ERASED, SubjectKind
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer

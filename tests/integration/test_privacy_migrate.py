@@ -12,31 +12,25 @@ from uuid import UUID
 
 from eventsourcing.persistence import Mapper
 
-from lifecycle.adapters.personal_keys import InMemoryKeyStore
-from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.aggregates.shipments import Ticket, Unit
-from lifecycle.application import LifecycleApplication
-from lifecycle.bootstrap import build_application, event_store_env
-from lifecycle.clock import SystemClock
+from lifecycle.bootstrap import build_application
 from lifecycle.domain.privacy import ERASED
-from lifecycle.domain.terms import SupportTerms
 from lifecycle.settings import Settings
 from tests.integration.test_startup_checks import lifecycle
 
 PERSONAL = ["legacy@example.jp", "旧 データ子", "03-4444-5555", "拠点 旧子", "旧町1-2-3", "noc-legacy@example.jp"]
 
 
-class LegacyApplication(LifecycleApplication):
-    """The application as it was before sealing: the library's plain mapper."""
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        self.personal_keys = InMemoryKeyStore()
-        return Mapper(self.construct_transcoder())
+def without_sealing(app: Any) -> Any:
+    """The application as it was before sealing: the library's plain mapper everywhere."""
+    plain = Mapper(app.mapper.transcoder)
+    app.mapper = app.events.mapper = app.snapshots.mapper = plain
+    return app
 
 
 def legacy_store(path: Path) -> dict[str, Any]:
-    app = LegacyApplication(clock=SystemClock(), postal_codes=PosutoDirectory(), terms=SupportTerms(), secret_key="k",
-                            password_hasher=lambda p: "h", env=event_store_env(Settings(database_url=f"sqlite:///{path}")))
+    settings = Settings(database_url=f"sqlite:///{path}", var_dir=path.parent / "legacy-var", secret_key="k")
+    app = without_sealing(build_application(settings, password_hasher=lambda p: "h"))
     account = app.accounts.sign_up(PERSONAL[0], "secret123", PERSONAL[1], "株式会社旧", PERSONAL[2], True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
     company = app.companies.register_company(account["account_id"], "株式会社旧")

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
 
 privacy_cli = Typer(help="Personal data: forget, disclose, retention (APPI).", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def _runtime() -> Iterator[Any]:
     command line."""
     from lifecycle.bootstrap import bootstrap
     from lifecycle.domain.access import SYSTEM_CLI, acting_as
-    from lifecycle.startup import load_settings
+    from lifecycle.entrypoints.startup import load_settings
 
     runtime = bootstrap(load_settings())
     try:
@@ -103,7 +103,7 @@ def migrate(
     from lifecycle.application.migration import migrate as copy_sealed
     from lifecycle.bootstrap import build_application
     from lifecycle.progress import progress_bar
-    from lifecycle.startup import load_settings
+    from lifecycle.entrypoints.startup import load_settings
 
     settings = load_settings()
     target_settings = settings.model_copy(update={"database_url": to, "database_schema": to_schema})
@@ -137,7 +137,7 @@ def rotate_key(
     made after the rotation."""
     from lifecycle.adapters.personal_keys import PersonalKeyStore, WrongKeyEncryptionKey, parse_kek
     from lifecycle.bootstrap import build_application
-    from lifecycle.startup import load_settings
+    from lifecycle.entrypoints.startup import load_settings
 
     try:
         kek = parse_kek(new_key)
