@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
+from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker

@@ -28,8 +28,8 @@ def without_sealing(app: Any) -> Any:
     return app
 
 
-def legacy_store(path: Path) -> dict[str, Any]:
-    settings = Settings(database_url=f"sqlite:///{path}", var_dir=path.parent / "legacy-var", secret_key="k")
+def legacy_store(path: Path, kek: str) -> dict[str, Any]:
+    settings = Settings(database_url=f"sqlite:///{path}", privacy_key=kek, secret_key="k")
     app = without_sealing(build_application(settings, password_hasher=lambda p: "h"))
     account = app.accounts.sign_up(PERSONAL[0], "secret123", PERSONAL[1], "株式会社旧", PERSONAL[2], True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
@@ -53,9 +53,9 @@ def legacy_store(path: Path) -> dict[str, Any]:
 
 def test_APPI_a_store_from_before_sealing_is_copied_sealed_and_verified_then_forgetting_works(tmp_path: Path) -> None:
     old, new = tmp_path / "old.sqlite3", tmp_path / "new.sqlite3"
-    ids = legacy_store(old)
-    assert PERSONAL[0].encode() in old.read_bytes()  # what the issue is about: in clear before
     kek = secrets.token_hex(32)
+    ids = legacy_store(old, kek)
+    assert PERSONAL[0].encode() in old.read_bytes()  # what the issue is about: in clear before
     env = {"LIFECYCLE_DATABASE_URL": f"sqlite:///{old}", "LIFECYCLE_PRIVACY_KEY": kek}
 
     done = lifecycle(tmp_path, "privacy", "migrate", "--to", f"sqlite:///{new}", **env)
