@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import client_address
 from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.application import LifecycleApplication
 from lifecycle.domain.access import Caller, Role, current_context
@@ -134,12 +135,21 @@ class Policy:
     open: bool = False
     owner: Owner | None = None
     reads_body: bool = False  # the owner looks at the JSON body
+    # An open route's answer in full is for API keys with one of these roles; others get the summary.
+    details: frozenset[Role] = frozenset()
+
+    def shows_details_to(self, caller: Caller | None) -> bool:
+        return caller is not None and not caller.is_customer and caller.may(self.details)
 
     async def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
     ) -> Caller | None:
         caller = await self._caller(request, credentials)
         request.state.caller = caller
+        if self.open and (caller is None or caller.is_customer):
+            # Open to anyone: counted per client address (internal services with a key are not).
+            runtime = request.app.state.runtime
+            await run_in_threadpool(runtime.attempt_limits.check, "open_route", client=client_address(request))
         if caller is None:
             if self.open:
                 return None
@@ -153,7 +163,7 @@ class Policy:
             if not self.customers:
                 raise Forbidden("A customer's session cannot call this route.")
             if self.owner is not None:
-                body = await request.json() if self.reads_body and await request.body() else None
+                body = await _json_or_none(request) if self.reads_body else None
                 application = request.app.state.runtime.application
                 path = {k: str(v) for k, v in request.path_params.items()}
                 await run_in_threadpool(self.owner, application, path, body, caller.account_id)
@@ -177,8 +187,17 @@ class Policy:
             raise
 
 
-def open_route() -> Policy:
-    return Policy(open=True)
+async def _json_or_none(request: Request) -> Any:
+    """The body as JSON for an owner check; a body that is not JSON names nothing, and the
+    route's own parsing then refuses it (422), as it does for anyone."""
+    try:
+        return await request.json() if await request.body() else None
+    except ValueError:
+        return None
+
+
+def open_route(*, details_for: tuple[Role, ...] = ()) -> Policy:
+    return Policy(open=True, details=frozenset(details_for))
 
 
 def services(*roles: Role) -> Policy:
@@ -199,8 +218,10 @@ REGISTRATIONS = R.REGISTRATIONS
 # Every route of the API and who may call it.
 POLICIES: dict[tuple[str, str], Policy] = {
     # open: what a customer needs before logging in, the postal-code lookup, health
-    ("GET", "/v1/health"): open_route(),
-    ("GET", "/v1/health/ready"): open_route(),
+    # health: anyone learns whether the service is up; the details (store, broker, SMTP, lag,
+    # leader, process) are for operators and dashboards
+    ("GET", "/v1/health"): open_route(details_for=(R.ADMIN, R.DASHBOARDS)),
+    ("GET", "/v1/health/ready"): open_route(details_for=(R.ADMIN, R.DASHBOARDS)),
     ("GET", "/v1/postal-codes/{code}"): open_route(),
     ("POST", "/v1/accounts"): open_route(),
     ("POST", "/v1/accounts/verify"): open_route(),
@@ -211,8 +232,9 @@ POLICIES: dict[tuple[str, str], Policy] = {
     # a customer's own session and account
     ("DELETE", "/v1/sessions/current"): customers_only(),
     ("GET", "/v1/accounts/me"): customers_only(),
-    ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
-    ("PATCH", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
+    ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, R.ADMIN, owner=is_own_account),
+    # the login e-mail only by the owner's session or admin (support): Caller.may_change_login_of
+    ("PATCH", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, R.ADMIN, owner=is_own_account),
     # reference data
     ("POST", "/v1/shipments"): services(R.REFERENCE_DATA),
     ("POST", "/v1/tickets"): services(R.REFERENCE_DATA),

@@ -301,6 +301,14 @@ class Dependencies(BaseModel):
     scheduler: SchedulerStatus
 
 
+class HealthSummary(BaseModel):
+    """What an anonymous caller is told: whether the service is up, nothing about how it is
+    deployed (the details need an API key with the admin or dashboards role)."""
+
+    status: Literal["up", "unavailable"] = Field(description="unavailable: the service cannot serve (503)")
+    ready: bool
+
+
 class Health(BaseModel):
     status: Literal["ok", "lagging", "degraded", "unavailable"] = Field(
         description="unavailable: the event store does not answer (503); lagging: a read model is far behind or "

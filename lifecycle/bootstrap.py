@@ -16,14 +16,16 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from dramatiq.broker import Broker
+from limits.storage import Storage
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
+from lifecycle.adapters.client_addresses import ClientAddresses
 from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
-from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
+from lifecycle.adapters.rate_limits import AttemptLimits, LoginThrottle, limits_storage
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.bulk import BulkImports
@@ -167,8 +169,11 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
 # --- access -----------------------------------------------------------------------------
 
 
-def build_access(settings: Settings, application: LifecycleApplication) -> Access:
-    """API keys (events in the store) and customers' sessions (rows beside the events)."""
+def build_access(
+    settings: Settings, application: LifecycleApplication, throttle: LoginThrottle | None = None
+) -> Access:
+    """API keys (events in the store) and customers' sessions (rows beside the events); with a
+    throttle, logins slow down a client that keeps sending wrong passwords."""
     store = CredentialStore(application.recorder.datastore)
     with creating_tables(event_store_env(settings)):
         store.create_tables()
@@ -176,22 +181,36 @@ def build_access(settings: Settings, application: LifecycleApplication) -> Acces
         application,
         store,
         verify_password=verify_password,
+        throttle=throttle,
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_lifetime=timedelta(hours=settings.session_absolute_hours),
     )
 
 
-def build_attempt_limits(settings: Settings) -> AttemptLimits:
+def build_attempt_limits(settings: Settings, storage: Storage) -> AttemptLimits:
     return AttemptLimits(
         {
-            "login": {"address": settings.login_limit_per_address, "client": settings.login_limit_per_client},
+            "login": {"client": settings.login_limit_per_client},
             "password_reset": {
                 "address": settings.password_reset_limit_per_address,
                 "client": settings.password_reset_limit_per_client,
             },
+            "sign_up": {"address": settings.sign_up_limit_per_address, "client": settings.sign_up_limit_per_client},
+            "open_route": {"client": settings.open_route_limit_per_client},
         },
-        limits_storage(settings.redis_url),
+        storage,
         namespace=f"{settings.redis_namespace}-attempts",
+    )
+
+
+def build_login_throttle(settings: Settings, storage: Storage) -> LoginThrottle:
+    return LoginThrottle(
+        storage,
+        free_per_pair=settings.login_free_failures,
+        free_per_client=settings.login_free_failures_per_client,
+        first_delay=settings.login_first_delay_seconds,
+        max_delay=settings.login_max_delay_seconds,
+        namespace=f"{settings.redis_namespace}-logins",
     )
 
 
@@ -296,6 +315,8 @@ def build_notifications(
         confirmation_url_base=settings.confirmation_url_base,
         email_change_url_base=settings.email_change_url_base,
         password_reset_url_base=settings.password_reset_url_base,
+        login_url=settings.login_url,
+        forgot_password_url=settings.forgot_password_url,
         retry=RetryPolicy(
             settings.notification_max_attempts,
             settings.notification_retry_base_seconds,
@@ -397,7 +418,8 @@ class Runtime:
     dashboards: Dashboards
     notifications: Notifications  # timers, scheduler and mail sending
     access: Access  # who is calling: API keys and customers' sessions
-    attempt_limits: AttemptLimits  # logins and password-reset requests
+    attempt_limits: AttemptLimits  # per client address (and address asked about) on the open routes
+    client_addresses: ClientAddresses  # the client's address behind the trusted proxies
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     services: list[BackgroundService] = field(default_factory=list)
 
@@ -429,6 +451,7 @@ def bootstrap(
         notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
     renewal = application.terms.renewal
     bulk = build_bulk(settings, application, notifications.broker)
+    counters = limits_storage(settings.redis_url)
     runtime = Runtime(
         settings,
         application,
@@ -436,8 +459,9 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
-        build_access(settings, application),
-        build_attempt_limits(settings),
+        build_access(settings, application, build_login_throttle(settings, counters)),
+        build_attempt_limits(settings, counters),
+        ClientAddresses(settings.trusted_proxies),
         bulk.imports,
     )
     if settings.run_projections:
