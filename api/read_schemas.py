@@ -61,7 +61,12 @@ class RegistrationLookup(RegistrationListed):
     user_name: str | None
     site: RegistrationSite
     fault_contacts: list[RegistrationContact]
-    earlier_registrations: list[EarlierRegistration]
+    earlier_registrations: list[EarlierRegistration] = Field(
+        description="The unit's earlier registrations; to a customer, only those of its own companies"
+    )
+    earlier_registrations_elsewhere: int = Field(
+        0, description="To a customer: how many earlier registrations were another company's (their ids are not shown)"
+    )
 
 
 class SiteTicketList(BaseModel):
