@@ -445,7 +445,8 @@ class TimersRun(Body):
 class NotificationPublic(BaseModel):
     notification_id: UUID
     kind: Literal[
-        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset"
+        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset",
+        "already_registered", "email_changed",
     ]
     aggregate_id: UUID
     serial: str | None

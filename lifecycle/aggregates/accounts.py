@@ -143,16 +143,23 @@ class Account(Aggregate):
     class EmailChanged(AuditedEvent):
         email: str
         previous_email: str
+        changed_at: datetime | None  # the service's clock; None on events stored before v2
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_at"] = None
 
     def confirm_email_change(self, now: datetime) -> None:
         """A-3: applies the pending change once, within its 24 hours."""
         pending = self.email_change()
         if pending is None or now > pending["expires_at"]:
             raise EmailChangeNotFound("No e-mail change is waiting for this token.")
-        self._email_changed(pending["email"], self.email)
+        self._email_changed(pending["email"], self.email, now)
 
     @event(EmailChanged)
-    def _email_changed(self, email: str, previous_email: str) -> None:
+    def _email_changed(self, email: str, previous_email: str, changed_at: datetime | None) -> None:
         self.replaced_emails[self.version + 1] = previous_email  # this event's version
         self.email = email
         self.pending_email_change = None
@@ -240,11 +247,13 @@ class Account(Aggregate):
         """Someone signed up again with this account's login ID (A-4: the answer was as for a
         new address; the owner is mailed "you already have an account")."""
 
-    def note_sign_up_repeated(self) -> None:
-        self._sign_up_repeated()
+        attempted_at: datetime
+
+    def note_sign_up_repeated(self, now: datetime) -> None:
+        self._sign_up_repeated(now)
 
     @event(SignUpRepeated)
-    def _sign_up_repeated(self) -> None:
+    def _sign_up_repeated(self, attempted_at: datetime) -> None:
         pass
 
     class NoticeMailSent(AuditedEvent):

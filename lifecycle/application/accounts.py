@@ -76,7 +76,7 @@ class Accounts:
                 # The new account is answered and never saved; the owner is told (if the
                 # Index names an account at all: it always does).
                 if owner is not None:
-                    owner.note_sign_up_repeated()
+                    owner.note_sign_up_repeated(self.app.clock.now())
                 return account_view(account), [owner] if owner is not None else []
             return account_view(account), [account, Index(key, account.id)]
 

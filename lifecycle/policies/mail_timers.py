@@ -22,7 +22,7 @@ the timer table (`lifecycle/projections/timers.py`) stores what they decide, the
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -168,16 +168,17 @@ class NotificationPolicies:
 
     @changes_for.register
     def _(self, event: Account.SignUpRepeated) -> list[TimerChange]:
-        return [self._notice(NotificationKind.ALREADY_REGISTERED, event)]
+        return [self._notice(NotificationKind.ALREADY_REGISTERED, event, event.attempted_at)]
 
     @changes_for.register
     def _(self, event: Account.EmailChanged) -> list[TimerChange]:
-        return [self._notice(NotificationKind.EMAIL_CHANGED, event)]
+        return [self._notice(NotificationKind.EMAIL_CHANGED, event, event.changed_at or event.timestamp)]
 
     @staticmethod
-    def _notice(kind: NotificationKind, event: Any) -> Schedule:
+    def _notice(kind: NotificationKind, event: Any, at: datetime) -> Schedule:
+        """Due at once; its due time is the instant the notice tells of."""
         notification_id = account_notice_id(kind, event.originator_id, event.originator_version)
-        return Schedule(Timer(notification_id, kind, event.originator_id, event.timestamp))
+        return Schedule(Timer(notification_id, kind, event.originator_id, at))
 
     @changes_for.register
     def _(self, event: Account.NoticeMailSent) -> list[TimerChange]:
