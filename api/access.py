@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import client_address
+from api.problems import problem_responses
 from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.application import LifecycleApplication
 from lifecycle.domain.access import Caller, Role, current_context
@@ -149,8 +150,7 @@ class Policy:
         request.state.caller = caller
         if self.open and (caller is None or caller.is_customer):
             # Open to anyone: counted per client address (internal services with a key are not).
-            runtime = request.app.state.runtime
-            await run_in_threadpool(runtime.attempt_limits.check, "open_route", client=client_address(request))
+            await run_in_threadpool(request.app.state.runtime.doors.knock, client_address(request))
         if caller is None:
             if self.open:
                 return None
@@ -358,6 +358,8 @@ class PolicyRoute(APIRoute):
             # Credentials are optional here (a customer's token names the actor): the empty
             # requirement beside the bearer one says so (OpenAPI's optional security).
             kwargs["openapi_extra"] = {"security": [{}], **(kwargs.get("openapi_extra") or {})}
+            # Counted per client address (OpenDoors.knock): 429 with Retry-After beyond.
+            kwargs["responses"] = {**problem_responses(429), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
 

@@ -29,6 +29,7 @@ from lifecycle.adapters.rate_limits import AttemptLimits, LoginThrottle, limits_
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.bulk import BulkImports
+from lifecycle.application.open_doors import OpenDoors
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -420,6 +421,7 @@ class Runtime:
     access: Access  # who is calling: API keys and customers' sessions
     attempt_limits: AttemptLimits  # per client address (and address asked about) on the open routes
     client_addresses: ClientAddresses  # the client's address behind the trusted proxies
+    doors: OpenDoors  # sign-up, reset, login and any open route, with their limits, for every entry point
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     services: list[BackgroundService] = field(default_factory=list)
 
@@ -452,6 +454,8 @@ def bootstrap(
     renewal = application.terms.renewal
     bulk = build_bulk(settings, application, notifications.broker)
     counters = limits_storage(settings.redis_url)
+    access = build_access(settings, application, build_login_throttle(settings, counters))
+    limits = build_attempt_limits(settings, counters)
     runtime = Runtime(
         settings,
         application,
@@ -459,9 +463,10 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
-        build_access(settings, application, build_login_throttle(settings, counters)),
-        build_attempt_limits(settings, counters),
+        access,
+        limits,
         ClientAddresses(settings.trusted_proxies),
+        OpenDoors(application.accounts, access, limits),
         bulk.imports,
     )
     if settings.run_projections:

@@ -17,7 +17,6 @@ from api.schemas import (
     PasswordResetConfirm,
     PasswordResetCreate,
 )
-from lifecycle.aggregates.index import email_key
 
 router = APIRouter(route_class=PolicyRoute, prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
 
@@ -29,16 +28,14 @@ PASSWORD_RESET_ACCEPTED = {
 
 
 @router.post("", status_code=201, response_model=AccountPublic, responses=problem_responses(429))
-def sign_up(
-    body: AccountCreate, request: Request, runtime: RuntimeDep, accounts: AccountsDep, idempotency: IdempotencyDep
-) -> dict:
+def sign_up(body: AccountCreate, request: Request, runtime: RuntimeDep, idempotency: IdempotencyDep) -> dict:
     """Create a provisional account; a confirmation URL valid 24 hours is mailed. An address
     that is already registered is answered the same way (A-4), and its owner is mailed "you
     already have an account" with the login and password-reset links instead. Limited per
     address and per client (429 with Retry-After)."""
-    runtime.attempt_limits.check("sign_up", address=email_key(str(body.email)), client=client_address(request))
-    return accounts.sign_up(
-        str(body.email), body.password, body.name, body.company_name, body.phone, body.agree_terms, idempotency
+    return runtime.doors.sign_up(
+        client_address(request), str(body.email), body.password, body.name, body.company_name, body.phone,
+        body.agree_terms, idempotency,
     )
 
 
@@ -57,15 +54,12 @@ def confirm_email_change(body: EmailChangeConfirm, accounts: AccountsDep, idempo
 
 @router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted, responses=problem_responses(429))
 def request_password_reset(
-    body: PasswordResetCreate, request: Request, runtime: RuntimeDep, accounts: AccountsDep, idempotency: IdempotencyDep
+    body: PasswordResetCreate, request: Request, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> dict:
     """A-4: mails a single-use reset link to an active account's login ID. The answer is
     the same whether or not the address is registered. Limited per address and per client
     (429 with Retry-After)."""
-    runtime.attempt_limits.check(
-        "password_reset", address=email_key(str(body.email)), client=client_address(request)
-    )
-    accounts.request_password_reset(str(body.email), idempotency)
+    runtime.doors.request_password_reset(client_address(request), str(body.email), idempotency)
     return PASSWORD_RESET_ACCEPTED
 
 

@@ -25,9 +25,7 @@ def log_in(body: SessionCreate, request: Request, runtime: RuntimeDep) -> dict:
     provisional account 409 ACCOUNT_NOT_ACTIVE once its password is right. Wrong passwords
     from one client address make it wait longer each time (429 with Retry-After); the
     account is never blocked for its owner at another address."""
-    client = client_address(request)
-    runtime.attempt_limits.check("login", client=client)
-    return runtime.access.login(str(body.email), body.password, client)
+    return runtime.doors.log_in(client_address(request), str(body.email), body.password)
 
 
 @router.delete("/current", status_code=204)
