@@ -5,7 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 
 from api.access import CallerDep, PolicyRoute
-from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, client_address
+from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, counted_client
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.schemas import (
     AccountCreate,
@@ -34,7 +34,7 @@ def sign_up(body: AccountCreate, request: Request, runtime: RuntimeDep, idempote
     already have an account" with the login and password-reset links instead. Limited per
     address and per client (429 with Retry-After)."""
     return runtime.doors.sign_up(
-        client_address(request), str(body.email), body.password, body.name, body.company_name, body.phone,
+        counted_client(request), str(body.email), body.password, body.name, body.company_name, body.phone,
         body.agree_terms, idempotency,
     )
 
@@ -59,7 +59,7 @@ def request_password_reset(
     """A-4: mails a single-use reset link to an active account's login ID. The answer is
     the same whether or not the address is registered. Limited per address and per client
     (429 with Retry-After)."""
-    runtime.doors.request_password_reset(client_address(request), str(body.email), idempotency)
+    runtime.doors.request_password_reset(counted_client(request), str(body.email), idempotency)
     return PASSWORD_RESET_ACCEPTED
 
 
