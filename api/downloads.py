@@ -25,12 +25,15 @@ def ascii_fallback(name: str) -> str:
     if not dot:
         stem, extension = name, ""
     folded = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    folded = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("_") or "download"
+    folded = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("_.") or "download"
     extension = re.sub(r"[^A-Za-z0-9]+", "", extension)
     return f"{folded}.{extension}" if extension else folded
 
 
-def attachment(name: str) -> dict[str, str]:
-    """The Content-Disposition header of a download named `name`."""
+def attachment(name: str, fallback: str | None = None) -> dict[str, str]:
+    """The Content-Disposition header of a download named `name` (`fallback`: the ASCII name
+    for old clients, when a better one than the folded name is known)."""
     name = _UNSAFE.sub("_", safe_file_name(name))
-    return {"Content-Disposition": f"attachment; filename=\"{ascii_fallback(name)}\"; filename*=UTF-8''{quote(name, safe='')}"}
+    encoded = quote(name, safe="")
+    plain = ascii_fallback(fallback or name)
+    return {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{encoded}"}

@@ -29,7 +29,7 @@ _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook
 def bulk_template() -> Response:
     """The bulk-registration template: one sheet for new tickets, bundles and renewals, and
     the instructions in Japanese."""
-    return Response(build_template(), media_type=XLSX, headers=attachment(TEMPLATE_FILE_NAME))
+    return Response(build_template(), media_type=XLSX, headers=attachment(TEMPLATE_FILE_NAME, "ikkatsu_touroku.xlsx"))
 
 
 @router.post(

@@ -12,7 +12,9 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["support desk"],
 
 
 @router.get("/tickets/{ticket_id}/registration", response_model=RegistrationLookup)
-def registration_by_ticket(ticket_id: TicketIdText, caller: CallerDep, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
+def registration_by_ticket(
+    ticket_id: TicketIdText, caller: CallerDep, desk: SupportDeskDep, read_at: ReadAtDep
+) -> dict:
     """The registration a ticket (new or renewal) was used for, as the call center sees it (a
     customer sees earlier registrations of another company only as a count)."""
     return desk.registration_by_ticket(ticket_id, read_at, for_customer=caller.account_id)

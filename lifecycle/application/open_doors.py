@@ -31,7 +31,9 @@ class OpenDoors:
         self.limits.check("sign_up", address=email_key(email), client=client)
         return self.accounts.sign_up(email, password, name, company_name, phone, agree_terms, idempotency)
 
-    def request_password_reset(self, client: str | None, email: str, idempotency: IdempotencyKey | None = None) -> Answer:
+    def request_password_reset(
+        self, client: str | None, email: str, idempotency: IdempotencyKey | None = None
+    ) -> Answer:
         self.limits.check("password_reset", address=email_key(email), client=client)
         return self.accounts.request_password_reset(email, idempotency)
 
