@@ -147,6 +147,20 @@ def test_the_text_path_parameters_given_a_value_of_another_kind_are_unknown_not_
     assert not wrong, "\n".join(wrong)
 
 
+def test_a_body_naming_an_account_by_an_id_of_another_kind_is_refused_as_an_unknown_one(world: World) -> None:
+    """The body reference of POST /v1/companies: 422 ACCOUNT_NOT_FOUND for every other kind, as
+    for a random id."""
+    client = world.admin_client
+    unknown = str(uuid4())
+    expected = _shape(client.post("/v1/companies", json={"account_id": unknown, "name": "株式会社X"}), unknown)
+    assert expected[:2] == (422, "ACCOUNT_NOT_FOUND")
+    for kind, value in ids_of_every_kind(world).items():
+        if kind == "account":
+            continue
+        got = client.post("/v1/companies", json={"account_id": str(value), "name": "株式会社X"})
+        assert _shape(got, str(value)) == expected, kind
+
+
 def test_a_key_token_built_from_an_id_of_any_kind_is_an_unknown_key(world: World) -> None:
     """The token format names its key's id: one built from any other existing id (an
     account's, a contract's, ...) is refused exactly as one built from a random id."""
