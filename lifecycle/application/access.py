@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.api_keys import ApiKey, KeyRing
 from lifecycle.aggregates.index import email_key
@@ -30,9 +29,9 @@ from lifecycle.domain.errors import (
     Unauthenticated,
     UnknownRole,
 )
+from lifecycle.ports import CredentialStore, LoginThrottling
 
 if TYPE_CHECKING:
-    from lifecycle.adapters.rate_limits import LoginThrottle
     from lifecycle.application.app import LifecycleApplication
 
 KEY_PREFIX, SESSION_PREFIX = "lk_", "ls_"
@@ -51,7 +50,7 @@ class Access:
         store: CredentialStore,
         *,
         verify_password: Callable[[str, str], bool],
-        throttle: LoginThrottle | None = None,
+        throttle: LoginThrottling | None = None,
         session_idle: timedelta = timedelta(minutes=30),
         session_lifetime: timedelta = timedelta(hours=12),
     ) -> None:

@@ -12,8 +12,8 @@ from eventsourcing.domain import Aggregate
 from lifecycle.aggregates.api_keys import ApiKey
 from lifecycle.aggregates.contract import Contract
 from lifecycle.application.views import registration_view
-from lifecycle.clock import TOKYO
 from lifecycle.domain.access import Role
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import ContractNotFound, Refusal, UnknownEventType
 
 if TYPE_CHECKING:

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.aggregates.index import email_key
 
 if TYPE_CHECKING:
-    from lifecycle.adapters.rate_limits import AttemptLimits
     from lifecycle.application.access import Access
     from lifecycle.application.accounts import Accounts
     from lifecycle.application.commands import Answer, IdempotencyKey
+    from lifecycle.ports import AttemptCounter
 
 
 class OpenDoors:
-    def __init__(self, accounts: Accounts, access: Access, limits: AttemptLimits) -> None:
+    def __init__(self, accounts: Accounts, access: Access, limits: AttemptCounter) -> None:
         self.accounts = accounts
         self.access = access
         self.limits = limits
