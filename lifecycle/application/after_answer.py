@@ -4,6 +4,11 @@ password-reset request is the same for every address; whether anything is record
 is decided here, on one background thread per process, in the request's context (its actor
 and request id are recorded on the event as usual).
 
+It starts `delay` seconds after it is handed over: started at once, it would share the
+process (and Python's GIL) with the answer still being written, and slow that answer down
+only when there is work to do (measured: 2.7 against 2.1 ms), which is the very difference
+to hide.
+
 The work is not durable: a process that stops between the answer and the work loses the
 request, and the person asks again (the answer promised nothing else)."""
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
@@ -20,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class AfterAnswer:
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.05) -> None:
+        self.delay = delay
         self._executor: ThreadPoolExecutor | None = None
         self._pending: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -28,8 +35,10 @@ class AfterAnswer:
     def run(self, what: str, work: Callable[[], object]) -> None:
         """Runs `work` after the caller returns; a failure is logged (`what` names it)."""
         context = contextvars.copy_context()
+        due = time.monotonic() + self.delay
 
         def task() -> None:
+            time.sleep(max(0.0, due - time.monotonic()))
             try:
                 context.run(work)
             except Exception:  # noqa: BLE001 - nobody waits for it: say it in the log
