@@ -234,30 +234,14 @@ class Contract(Aggregate):
     # --- registrations (T-*, B-*, R-*) ------------------------------------------------
 
     def check_site_ready_for_registration(self, site_id: UUID) -> None:
-        """S-5: a product is registered at a site only once the site has a fault contact."""
+        """S-5: a product is registered at a site only once the site has a fault contact.
+        Checked here alone: a registration's decision calls it first, before it changes the
+        ticket or the unit (register_ticket and register_bundle record what was decided)."""
         self.site(site_id)
         if not self.fault_contacts_of(site_id):
             raise FaultContactRequired(
                 f"Site {site_id} has no fault contact; add one before registering products."
             )
-
-    def register_ticket(
-        self,
-        site_id: UUID,
-        serial: str,
-        ticket_id: str,
-        code_no: str,
-        model: str,
-        service: str,
-        term_years: int,
-        sold_on: date,
-        period: SupportPeriod,
-        registered_on: date,
-    ) -> None:
-        self.check_site_ready_for_registration(site_id)
-        self._ticket_registered(
-            site_id, serial, ticket_id, code_no, model, service, term_years, sold_on, period, registered_on
-        )
 
     class TicketRegistered(AuditedEvent):
         site_id: UUID
@@ -272,7 +256,7 @@ class Contract(Aggregate):
         registered_on: date
 
     @event(TicketRegistered)
-    def _ticket_registered(
+    def register_ticket(
         self,
         site_id: UUID,
         serial: str,
@@ -289,35 +273,6 @@ class Contract(Aggregate):
             serial, site_id, ticket_id, code_no, model, service, term_years, period, registered_on
         )
 
-    def register_bundle(
-        self,
-        site_id: UUID,
-        serial: str,
-        code_no: str,
-        model: str,
-        service: str,
-        term_years: int,
-        sold_on: date,
-        ticket_model: str,
-        options: tuple[OptionUnit, ...],
-        period: SupportPeriod,
-        registered_on: date,
-    ) -> None:
-        self.check_site_ready_for_registration(site_id)
-        self._bundle_registered(
-            site_id,
-            serial,
-            code_no,
-            model,
-            service,
-            term_years,
-            sold_on,
-            ticket_model,
-            options,
-            period,
-            registered_on,
-        )
-
     class BundleRegistered(AuditedEvent):
         site_id: UUID
         serial: str
@@ -332,7 +287,7 @@ class Contract(Aggregate):
         registered_on: date
 
     @event(BundleRegistered)
-    def _bundle_registered(
+    def register_bundle(
         self,
         site_id: UUID,
         serial: str,
@@ -454,69 +409,46 @@ class Contract(Aggregate):
                 unique.setdefault(address.strip().lower(), address.strip())
         return list(unique.values())
 
-    class ServiceInNotified(AuditedEvent):
+    class ContractMailSent(AuditedEvent):
+        """M-1, M-3: a mail about a unit's coverage was taken by the mail server. What every
+        such event carries; the mail's own events add what it was about."""
+
         notification_id: UUID
         serial: str
-        period: SupportPeriod
         recipients: list[str]
         message_id: str
         sent_at: datetime
+
+        def apply(self, aggregate: Contract) -> None:
+            aggregate.notifications_sent[str(self.notification_id)] = self.message_id
+
+    class ServiceInNotified(ContractMailSent):
+        period: SupportPeriod
+
+    class RenewalReminderSent(ContractMailSent):
+        stage: str  # three_months (M-3), one_month, expiry_day
+        period_end: date
+
+    def record_mail_sent(
+        self, kind: type[ContractMailSent], notification_id: UUID, serial: str, recipients: list[str],
+        message_id: str, sent_at: datetime, **about: Any,
+    ) -> None:
+        """Once per notification: a mail sent again after a lost answer records nothing."""
+        self.registration(serial)
+        if not self.has_notified(notification_id):
+            self.trigger_event(kind, notification_id=notification_id, serial=serial, recipients=list(recipients),
+                               message_id=message_id, sent_at=sent_at, **about)
 
     def record_service_in_notified(
         self, notification_id: UUID, serial: str, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
-        registration = self.registration(serial)
-        if not self.has_notified(notification_id):
-            self._service_in_notified(
-                notification_id, serial, registration.period, list(recipients), message_id, sent_at
-            )
-
-    @event(ServiceInNotified)
-    def _service_in_notified(
-        self,
-        notification_id: UUID,
-        serial: str,
-        period: SupportPeriod,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-    ) -> None:
-        self.notifications_sent[str(notification_id)] = message_id
-
-    class RenewalReminderSent(AuditedEvent):
-        notification_id: UUID
-        serial: str
-        stage: str  # three_months (M-3), one_month, expiry_day
-        period_end: date
-        recipients: list[str]
-        message_id: str
-        sent_at: datetime
+        period = self.registration(serial).period
+        self.record_mail_sent(self.ServiceInNotified, notification_id, serial, recipients, message_id, sent_at,
+                              period=period)
 
     def record_renewal_reminder_sent(
-        self,
-        notification_id: UUID,
-        serial: str,
-        stage: str,
-        period_end: date,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
+        self, notification_id: UUID, serial: str, stage: str, period_end: date, recipients: list[str],
+        message_id: str, sent_at: datetime,
     ) -> None:
-        self.registration(serial)
-        if not self.has_notified(notification_id):
-            self._renewal_reminder_sent(
-                notification_id, serial, stage, period_end, list(recipients), message_id, sent_at
-            )
-
-    @event(RenewalReminderSent)
-    def _renewal_reminder_sent(
-        self,
-        notification_id: UUID,
-        serial: str,
-        stage: str,
-        period_end: date,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-    ) -> None:
-        self.notifications_sent[str(notification_id)] = message_id
+        self.record_mail_sent(self.RenewalReminderSent, notification_id, serial, recipients, message_id, sent_at,
+                              stage=stage, period_end=period_end)
