@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.aggregates.shipments import OptionUnit
+from lifecycle.domain.addresses import Address
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
     FaultContactNotFound,
@@ -25,33 +26,23 @@ from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 
 
 @dataclass(frozen=True)
-class Site:
+class Site(Address):
     """An installation site (設置先拠点)."""
 
     site_id: UUID
     name: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
     person: str
     phone: str
     email: str
 
 
 @dataclass(frozen=True)
-class FaultContact:
+class FaultContact(Address):
     """Who the vendor contacts on a fault (障害時連絡先)."""
 
     contact_id: UUID
     site_id: UUID
     company: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
     person: str
     phone: str
     mail1: str
