@@ -89,6 +89,12 @@ SITE_FIELDS = frozenset(f.name for f in fields(Site)) - {"site_id"}
 CONTACT_FIELDS = frozenset(f.name for f in fields(FaultContact)) - {"contact_id", "site_id"}
 
 
+def changed_fields(current: object, changes: dict[str, Any], editable: frozenset[str]) -> dict[str, Any]:
+    """What an edit really changes: an event records only those (nothing when none)."""
+    assert set(changes) <= editable, changes
+    return {k: v for k, v in changes.items() if getattr(current, k) != v}
+
+
 class Contract(Aggregate):
     # Snapshots: v2 keeps registrations and mails sent in LayeredMaps (v1: plain dicts).
     class_version = 2
@@ -165,9 +171,7 @@ class Contract(Aggregate):
             raise SiteNotFound(f"Site {site_id} is not registered.") from None
 
     def change_site(self, site_id: UUID, changes: dict[str, Any]) -> None:
-        site = self.site(site_id)
-        assert set(changes) <= SITE_FIELDS, changes
-        changed = {k: v for k, v in changes.items() if getattr(site, k) != v}
+        changed = changed_fields(self.site(site_id), changes, SITE_FIELDS)
         if changed:
             self._site_changed(site_id, changed)
 
@@ -207,9 +211,7 @@ class Contract(Aggregate):
         return [c for c in self.fault_contacts.values() if c.site_id == site_id]
 
     def change_contact(self, contact_id: UUID, changes: dict[str, Any]) -> None:
-        contact = self.fault_contact(contact_id)
-        assert set(changes) <= CONTACT_FIELDS, changes
-        changed = {k: v for k, v in changes.items() if getattr(contact, k) != v}
+        changed = changed_fields(self.fault_contact(contact_id), changes, CONTACT_FIELDS)
         if changed:
             self._contact_changed(contact_id, changed)
 
