@@ -16,6 +16,7 @@ from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.domain.addresses import Address
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
+    AlreadyForgotten,
     FaultContactNotFound,
     FaultContactRequired,
     NotRegistered,
@@ -23,6 +24,7 @@ from lifecycle.domain.errors import (
     SiteNotFound,
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
+from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind, is_erased
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,32 @@ class Contract(Aggregate):
     def fault_contacts_of(self, site_id: UUID) -> list[FaultContact]:
         return [c for c in self.fault_contacts.values() if c.site_id == site_id]
 
+    # --- personal data forgotten (docs/privacy.md) --------------------------------------
+
+    class PersonalDataErased(AuditedEvent):
+        """A site's person or a fault contact forgotten (APPI): its key destroyed, so every
+        earlier copy of its fields reads as erased. Holds no personal data: who asked is the
+        actor, when the timestamp, why the reason."""
+
+        subject_kind: str  # SubjectKind: site-person or fault-contact
+        subject_id: UUID
+        reason: str
+
+    def erase_personal_data(self, kind: SubjectKind, subject_id: UUID, reason: str) -> None:
+        holder = self.site(subject_id) if kind is SubjectKind.SITE_PERSON else self.fault_contact(subject_id)
+        if all(is_erased(getattr(holder, name)) or not getattr(holder, name) for name in PERSONAL_FIELDS[kind]):
+            raise AlreadyForgotten(f"The personal data of {kind.value} {subject_id} is already erased.")
+        self._personal_data_erased(kind.value, subject_id, reason)
+
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, subject_kind: str, subject_id: UUID, reason: str) -> None:
+        kind = SubjectKind(subject_kind)
+        erased = dict.fromkeys(PERSONAL_FIELDS[kind], ERASED)
+        if kind is SubjectKind.SITE_PERSON:
+            self.sites[str(subject_id)] = replace(self.sites[str(subject_id)], **erased)
+        else:
+            self.fault_contacts[str(subject_id)] = replace(self.fault_contacts[str(subject_id)], **erased)
+
     def change_contact(self, contact_id: UUID, changes: dict[str, Any]) -> None:
         changed = changed_fields(self.fault_contact(contact_id), changes, CONTACT_FIELDS)
         if changed:
@@ -227,11 +255,12 @@ class Contract(Aggregate):
     # --- registrations (T-*, B-*, R-*) ------------------------------------------------
 
     def check_site_ready_for_registration(self, site_id: UUID) -> None:
-        """S-5: a product is registered at a site only once the site has a fault contact.
-        Checked here alone: a registration's decision calls it first, before it changes the
-        ticket or the unit (register_ticket and register_bundle record what was decided)."""
+        """S-5: a product is registered at a site only once the site has a fault contact (one
+        whose data was forgotten cannot be contacted: it does not count). Checked here alone:
+        a registration's decision calls it first, before it changes the ticket or the unit
+        (register_ticket and register_bundle record what was decided)."""
         self.site(site_id)
-        if not self.fault_contacts_of(site_id):
+        if not [c for c in self.fault_contacts_of(site_id) if not is_erased(c.mail1)]:
             raise FaultContactRequired(
                 f"Site {site_id} has no fault contact; add one before registering products."
             )
@@ -391,26 +420,47 @@ class Contract(Aggregate):
 
     def notification_recipients(self, serial: str, registrant_email: str) -> list[str]:
         """M-1, M-3: the registrant and mail1/mail2 of every fault contact of the unit's
-        site, as they are now (S-4: later mails go to the current contacts)."""
+        site, as they are now (S-4: later mails go to the current contacts); addresses
+        whose subject was forgotten are left out (`erased_recipients` names them)."""
         registration = self.registration(serial)
         addresses = [registrant_email]
         for contact in self.fault_contacts_of(registration.site_id):
             addresses += [contact.mail1, contact.mail2]
         unique: dict[str, str] = {}
         for address in addresses:
-            if address and address.strip():
+            if address and address.strip() and not is_erased(address):
                 unique.setdefault(address.strip().lower(), address.strip())
         return list(unique.values())
+
+    def erased_recipients(self, serial: str, registrant_email: str) -> list[str]:
+        """Who a mail about the unit would have gone to but for a forgotten subject: the
+        registrant, or fault contacts by id (a reason recorded with the mail)."""
+        registration = self.registration(serial)
+        erased = ["registrant"] if is_erased(registrant_email) else []
+        erased += [
+            f"fault contact {c.contact_id}"
+            for c in self.fault_contacts_of(registration.site_id)
+            if is_erased(c.mail1)
+        ]
+        return erased
 
     class ContractMailSent(AuditedEvent):
         """M-1, M-3: a mail about a unit's coverage was taken by the mail server. What every
         such event carries; the mail's own events add what it was about."""
+
+        class_version = 2
 
         notification_id: UUID
         serial: str
         recipients: list[str]
         message_id: str
         sent_at: datetime
+        # v2: the data subject of each recipient, so each address is sealed under its own key
+        recipient_subjects: list[UUID]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["recipient_subjects"] = []  # unknown: those addresses were stored in clear
 
         def apply(self, aggregate: Contract) -> None:
             aggregate.notifications_sent[str(self.notification_id)] = self.message_id
@@ -427,10 +477,11 @@ class Contract(Aggregate):
         message_id: str, sent_at: datetime, **about: Any,
     ) -> None:
         """Once per notification: a mail sent again after a lost answer records nothing."""
-        self.registration(serial)
+        registration = self.registration(serial)
         if not self.has_notified(notification_id):
             self.trigger_event(kind, notification_id=notification_id, serial=serial, recipients=list(recipients),
-                               message_id=message_id, sent_at=sent_at, **about)
+                               message_id=message_id, sent_at=sent_at,
+                               recipient_subjects=self._subjects_of(registration.site_id, recipients), **about)
 
     def record_service_in_notified(
         self, notification_id: UUID, serial: str, recipients: list[str], message_id: str, sent_at: datetime
@@ -438,6 +489,15 @@ class Contract(Aggregate):
         period = self.registration(serial).period
         self.record_mail_sent(self.ServiceInNotified, notification_id, serial, recipients, message_id, sent_at,
                               period=period)
+
+    def _subjects_of(self, site_id: UUID, recipients: list[str]) -> list[UUID]:
+        """The data subject of each recipient: a fault contact of the site whose mail1 or
+        mail2 it is, otherwise the registrant."""
+        contacts = {}
+        for contact in self.fault_contacts_of(site_id):
+            for address in (contact.mail1, contact.mail2):
+                contacts.setdefault(address.strip().lower(), contact.contact_id)
+        return [contacts.get(r.strip().lower(), self.account_id) for r in recipients]
 
     def record_renewal_reminder_sent(
         self, notification_id: UUID, serial: str, stage: str, period_end: date, recipients: list[str],
