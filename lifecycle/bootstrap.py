@@ -42,6 +42,7 @@ from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.bulk import BulkImports
+from lifecycle.application.bulk_rows import BulkRows
 from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.mail_records import MailRecords
@@ -103,6 +104,8 @@ def build_application(
     application.registrations = Registrations(application, application.companies, application.shipments)
     application.mail_records = MailRecords(application, application.accounts, application.companies)
     application.history = ContractHistory(application, application.companies)
+    application.bulk_rows = BulkRows(application, application.registrations, application.companies,
+                                     application.shipments)
     return application
 
 

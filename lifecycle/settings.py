@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.domain.terms import SupportTerms
+from lifecycle.domain.limits import BULK_MAX_BYTES, BULK_MAX_ROWS
+from lifecycle.domain.periods import ENDING_SOON_DAYS, RENEWAL_GRACE_DAYS, RENEWAL_LEAD_MONTHS, RenewalPolicy
+from lifecycle.domain.terms import FIRST_PERIOD_MONTHS, NEW_TICKET_SERVICES, NEW_TICKET_TERMS, SupportTerms
 
 
 class Settings(BaseSettings):
@@ -46,13 +47,13 @@ class Settings(BaseSettings):
     # Request bodies over this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
-    # Support terms (P-1, T-5, R-2): months of the first period per term in years, ...
-    first_period_months: dict[int, int] = Field(default_factory=lambda: {1: 13, 5: 63, 7: 87})
-    new_ticket_terms: list[int] = Field(default_factory=lambda: [1, 5])
-    new_ticket_services: list[str] = Field(default_factory=lambda: ["デリバリースタンダード", "Delivery Standard"])
+    # Support terms (P-1, T-5, R-2), defaults from the domain: months of the first period per term in years, ...
+    first_period_months: dict[int, int] = Field(default_factory=lambda: dict(FIRST_PERIOD_MONTHS))
+    new_ticket_terms: list[int] = Field(default_factory=lambda: sorted(NEW_TICKET_TERMS))
+    new_ticket_services: list[str] = Field(default_factory=lambda: list(NEW_TICKET_SERVICES))
     # ... and the renewal window: from this many months before the end to this many days after.
-    renewal_lead_months: int = Field(default=3, ge=1, le=12)
-    renewal_grace_days: int = Field(default=90, ge=0, le=366)
+    renewal_lead_months: int = Field(default=RENEWAL_LEAD_MONTHS, ge=1, le=12)
+    renewal_grace_days: int = Field(default=RENEWAL_GRACE_DAYS, ge=0, le=366)
 
     # --- access (SPEC 4: API keys for services, sessions for customers) --------------------
     # A customer's session ends after this long without a request, and this long after login.
@@ -97,11 +98,11 @@ class Settings(BaseSettings):
     # 503 READ_MODEL_BEHIND at once, so waiting readers never take every server thread (40).
     read_waiters_max: int = Field(default=16, ge=1, le=1000)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
-    ending_soon_days: int = Field(default=90, ge=1, le=3660)
+    ending_soon_days: int = Field(default=ENDING_SOON_DAYS, ge=1, le=3660)
 
     # --- bulk registration from Excel sheets (K-1) ---------------------------------------
-    bulk_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # an upload over this: 413
-    bulk_max_rows: int = Field(default=50_000, ge=1)
+    bulk_max_bytes: int = Field(default=BULK_MAX_BYTES, ge=1)  # an upload over this: 413
+    bulk_max_rows: int = Field(default=BULK_MAX_ROWS, ge=1)
     # A sheet with at most this many rows to register is done before the answer (201);
     # a larger one becomes a background job (202 and its Location).
     bulk_sync_rows: int = Field(default=100, ge=0)

@@ -738,6 +738,35 @@ class MethodNotAllowed(DomainError):
     message_ja = "この操作は許可されていません。"
 
 
+class ResourceNotFound(DomainError):
+    """A path whose id is malformed (not a UUID, say): it names no resource."""
+
+    code = "RESOURCE_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No such resource"
+    message_ja = "該当する情報が見つかりません。"
+
+
+class PathNotFound(DomainError):
+    """A URL no route serves."""
+
+    code = "NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Not Found"
+    message_ja = "該当する情報が見つかりません。"
+
+
+class HttpRefusal(DomainError):
+    """Any other refusal of the HTTP layer itself: its code is HTTP_<status>."""
+
+    code = "HTTP_ERROR"  # each instance's is HTTP_<status>
+    message_ja = "リクエストを処理できませんでした。"
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code = f"HTTP_{status}"
+
+
 class InternalError(DomainError):
     code = "INTERNAL_ERROR"
     title = "Unexpected error"
