@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,48 @@ def chain_hash(previous: str, record: dict[str, Any]) -> str:
     return hashlib.sha256(previous.encode() + _canonical(record)).hexdigest()
 
 
+def export_record(notification: Any) -> dict[str, Any]:
+    """The export's record of one stored event, before its chain fields: also, canonicalised,
+    the audit tree's leaf (lifecycle/transparency.py)."""
+    return {
+        "position": notification.id,
+        "originator_id": str(notification.originator_id),
+        "originator_version": notification.originator_version,
+        "topic": notification.topic,
+        "state": json.loads(notification.state),  # the transcoder's JSON, as stored
+    }
+
+
+# What may make Python's sorted, compact JSON differ from RFC 8785 (JCS): a number with a
+# fraction or an exponent, or an integer too long for a double (JCS writes numbers as
+# ECMAScript does), and characters at or above U+E000, raw or escaped (JCS sorts keys by
+# UTF-16 code units, Python by code points). Text with none of them takes the fast way.
+_NOT_PLAIN = re.compile(r"[0-9][.eE]|[0-9]{16}|[\ue000-\U0010ffff]|\\u[dDeEfF]")
+
+
+def canonical_json(value: Any) -> bytes:
+    import rfc8785
+
+    return rfc8785.dumps(value)
+
+
+def leaf_of(notification: Any) -> bytes:
+    """The audit tree's leaf of a stored event: the RFC 8785 (JCS) canonical JSON of its export
+    record without `prev` and `hash`."""
+    state = notification.state
+    text = state.decode() if isinstance(state, (bytes, bytearray, memoryview)) else state
+    if _NOT_PLAIN.search(text) or _NOT_PLAIN.search(notification.topic):
+        return canonical_json(export_record(notification))
+    # Keys in JCS order (originator_id, originator_version, position, state, topic); the
+    # same bytes as rfc8785.dumps for such text (tests/unit/test_audit_leaves.py).
+    return (
+        f'{{"originator_id":"{notification.originator_id}","originator_version":{notification.originator_version},'
+        f'"position":{notification.id},"state":'
+        + json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        + ',"topic":' + json.dumps(notification.topic, ensure_ascii=False) + "}"
+    ).encode()
+
+
 def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: Progress = no_progress) -> int:
     """Writes every stored event of the application's log; answers how many. Reports the
     log position reached against the log's head (as it was at the start) after each batch."""
@@ -37,13 +80,7 @@ def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: 
     while True:
         notifications = recorder.select_notifications(start=position, limit=batch_size, inclusive_of_start=False)
         for n in notifications:
-            record = {
-                "position": n.id,
-                "originator_id": str(n.originator_id),
-                "originator_version": n.originator_version,
-                "topic": n.topic,
-                "state": json.loads(n.state),  # the transcoder's JSON, as stored
-            }
+            record = export_record(n)
             record["prev"] = previous
             previous = chain_hash(previous, record)
             out.write(json.dumps({**record, "hash": previous}, ensure_ascii=False) + "\n")

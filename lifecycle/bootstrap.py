@@ -18,6 +18,7 @@ from uuid import UUID
 from dramatiq.broker import Broker
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
+from lifecycle.adapters.audit_checkpoints import CheckpointStore
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
 from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
@@ -27,6 +28,7 @@ from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.bulk import BulkImports
+from lifecycle.checkpoints import Signer
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -44,6 +46,7 @@ from lifecycle.projections.timers import TimerProjection, timer_store_for
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 from lifecycle.settings import Settings
+from lifecycle.transparency import AuditLog
 
 
 class UnsupportedDatabaseUrl(ValueError):
@@ -161,6 +164,23 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         wait_timeout=settings.read_wait_seconds,
         leader_timeout=settings.leader_timeout_seconds,
         max_waiters=settings.read_waiters_max,
+    )
+
+
+def build_audit_log(settings: Settings, application: LifecycleApplication, read_models: ReadModels) -> AuditLog:
+    """The audit tree's proofs and its signed checkpoints (docs/audit.md)."""
+    store = CheckpointStore(application.recorder.datastore)
+    with creating_tables(event_store_env(settings)):
+        store.create_tables()
+    return AuditLog(
+        read_models.runners["audit_tree"],
+        store,
+        Signer(settings.audit_origin, settings.audit_key_seed()),
+        application.clock,
+        every_events=settings.audit_checkpoint_events,
+        every_minutes=settings.audit_checkpoint_minutes,
+        leadership=leadership_for(getattr(application.factory, "datastore", None), "audit-checkpoints",
+                                  timeout_seconds=settings.leader_timeout_seconds),
     )
 
 
@@ -399,6 +419,7 @@ class Runtime:
     access: Access  # who is calling: API keys and customers' sessions
     attempt_limits: AttemptLimits  # logins and password-reset requests
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
+    audit: AuditLog  # the audit tree's proofs and signed checkpoints
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -439,9 +460,11 @@ def bootstrap(
         build_access(settings, application),
         build_attempt_limits(settings),
         bulk.imports,
+        build_audit_log(settings, application, read_models),
     )
     if settings.run_projections:
         runtime.services.append(read_models)
+        runtime.services.append(runtime.audit)
     runtime.services += notifications.embedded_services()
     runtime.services += bulk.services()
     return runtime

@@ -17,6 +17,7 @@ from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadMode
 from lifecycle.leadership import leadership_for
 from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.projection import ReadModelProjection
+from lifecycle.projections.audit_tree import AuditTree
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.parties import Parties
 from lifecycle.projections.engine.runner import EventNotApplied, PostgresWakeups, ProjectionRunner
@@ -37,7 +38,7 @@ class ReadAt:
 
 STRONG = ReadAt()
 
-PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn)}
+PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn, AuditTree)}
 
 
 class ReadModels:

@@ -1,0 +1,132 @@
+"""The audit tree: an RFC 9162 Merkle tree over the whole log, kept by a projection.
+
+Its leaves are the stored events in log order with dense indexes from 0 (the store's
+notification ids may have gaps), leaf i being `lifecycle.audit.leaf_of` of the i-th event.
+The projection stores every complete aligned subtree ("node", level l and index i covering
+leaves [i·2^l, (i+1)·2^l)), so a new event writes its leaf and the subtrees it completes
+(amortised two rows, at most log n), and any root or proof needs O(log n) node lookups.
+Node rows never change once written: a reader may read the size first, then the nodes.
+
+The order of the leaves is the order of the log's ids. On PostgreSQL the library's recorder
+takes a table lock on each insert, so ids follow commit order and no event can later appear
+below a position the projection has passed; SQLite has one writer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import Notification
+
+from lifecycle import merkle
+from lifecycle.audit import leaf_of
+from lifecycle.projections.engine.projection import ReadModelProjection
+from lifecycle.projections.engine.views import ReadModelView, Table
+
+LEAVES = Table("leaves", {"leaf_index": "bigint", "position": "bigint"}, key="leaf_index", indexes=(("position",),))
+NODES = Table("nodes", {"node": "text", "hash": "text"}, key="node")  # "level/index" -> hex
+SIZE = Table("size", {"name": "text", "leaves": "bigint"}, key="name")
+TREE = "tree"
+
+
+def node_key(level: int, index: int) -> str:
+    return f"{level}/{index}"
+
+
+class AuditTree(ReadModelProjection):
+    name = "audit_tree"
+    tables = (LEAVES, NODES, SIZE)
+    topics = ()  # every event
+    reads_stored_events = True
+
+    def process_stored(self, notification: Notification) -> None:
+        rows = self.rows
+        size_row = rows.get("size", TREE) or {"name": TREE, "leaves": 0}
+        index = size_row["leaves"]
+        h = merkle.leaf_hash(leaf_of(notification))
+        rows.put("leaves", {"leaf_index": index, "position": notification.id})
+        rows.put("nodes", {"node": node_key(0, index), "hash": h.hex()})
+        level, i = 0, index
+        while i & 1:  # a right child completes its parent, and perhaps the parent's parent
+            left = rows.get("nodes", node_key(level, i - 1))
+            assert left is not None, f"audit tree: node {level}/{i - 1} missing"
+            h = merkle.node_hash(bytes.fromhex(left["hash"]), h)
+            level, i = level + 1, i >> 1
+            rows.put("nodes", {"node": node_key(level, i), "hash": h.hex()})
+        rows.put("size", {"name": TREE, "leaves": index + 1})
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    tree_size: int
+    leaf_hash: bytes
+    hashes: list[bytes]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "tree_size": self.tree_size, "leaf_hash": self.leaf_hash.hex(),
+                "hashes": [h.hex() for h in self.hashes]}
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: int
+    second: int
+    hashes: list[bytes]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "second": self.second, "hashes": [h.hex() for h in self.hashes]}
+
+
+class TreeReader:
+    """Roots and proofs from the stored nodes of the audit tree's live view."""
+
+    def __init__(self, view: ReadModelView) -> None:
+        self.view = view
+
+    def size(self) -> int:
+        rows = self.view.query("SELECT leaves FROM {size} WHERE name = :name", {"name": TREE})
+        return rows[0]["leaves"] if rows else 0
+
+    def nodes(self, wanted: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
+        if not wanted:
+            return {}
+        keys = {node_key(*n): n for n in wanted}
+        params = {f"n{i}": key for i, key in enumerate(keys)}
+        marks = ", ".join(f":{name}" for name in params)
+        rows = self.view.query(f"SELECT node, hash FROM {{nodes}} WHERE node IN ({marks})", params)
+        found = {keys[r["node"]]: bytes.fromhex(r["hash"]) for r in rows}
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            raise LookupError(f"audit tree: nodes {missing[:3]} are not stored")
+        return found
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return merkle.EMPTY_ROOT
+        [root] = merkle.resolve([(0, size)], self.nodes)
+        return root
+
+    def position_of(self, index: int) -> int | None:
+        rows = self.view.query("SELECT position FROM {leaves} WHERE leaf_index = :i", {"i": index})
+        return rows[0]["position"] if rows else None
+
+    def index_of(self, position: int) -> int | None:
+        rows = self.view.query("SELECT leaf_index FROM {leaves} WHERE position = :p", {"p": position})
+        return rows[0]["leaf_index"] if rows else None
+
+    def leaf_hashes(self, start: int, stop: int) -> list[bytes]:
+        rows = self.view.query(
+            "SELECT node, hash FROM {nodes} WHERE node IN (" + ", ".join(f"'0/{i}'" for i in range(start, stop)) + ")"
+        ) if stop > start else []
+        by_index = {int(r["node"][2:]): bytes.fromhex(r["hash"]) for r in rows}
+        return [by_index[i] for i in range(start, stop)]
+
+    def inclusion(self, index: int, tree_size: int) -> InclusionProof:
+        ranges = merkle.inclusion_ranges(index, tree_size)
+        [leaf, *hashes] = merkle.resolve([(index, index + 1), *ranges], self.nodes)
+        return InclusionProof(index, tree_size, leaf, hashes)
+
+    def consistency(self, first: int, second: int) -> ConsistencyProof:
+        return ConsistencyProof(first, second, merkle.resolve(merkle.consistency_ranges(first, second), self.nodes))
