@@ -38,16 +38,32 @@ def _split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
-def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
-    """MTH of all the leaves (by their leaf hashes), iteratively: O(n) time, O(log n) memory."""
-    stack: list[tuple[int, bytes]] = []  # (size, hash) of perfect subtrees, sizes decreasing
-    for h in leaf_hashes:
-        size = 1
+class Frontier:
+    """The perfect subtrees of the tree grown so far (RFC 9162's "compact range" from 0): one
+    leaf appended in O(1) amortised, the root of the leaves so far in O(log n)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []  # (leaves, hash), sizes decreasing
+
+    def append(self, leaf_hash: bytes) -> None:
+        h, size = leaf_hash, 1
+        stack = self._stack
         while stack and stack[-1][0] == size:
-            left = stack.pop()[1]
-            h, size = node_hash(left, h), size * 2
+            h, size = node_hash(stack.pop()[1], h), size * 2
         stack.append((size, h))
-    return fold(h for _, h in stack) if stack else EMPTY_ROOT
+        self.size += 1
+
+    def root(self) -> bytes:
+        return fold(h for _, h in self._stack) if self._stack else EMPTY_ROOT
+
+
+def root_of(leaf_hashes: Iterable[bytes]) -> bytes:
+    """MTH of all the leaves (by their leaf hashes): O(n) time, O(log n) memory."""
+    frontier = Frontier()
+    for h in leaf_hashes:
+        frontier.append(h)
+    return frontier.root()
 
 
 def fold(perfect_hashes: Iterable[bytes]) -> bytes:
