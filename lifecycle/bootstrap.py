@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from uuid import UUID
 
 from dramatiq.broker import Broker
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
 from lifecycle.adapters.audit_checkpoints import CheckpointStore
@@ -32,6 +33,7 @@ from lifecycle.checkpoints import Signer
 from lifecycle.clock import Clock, SystemClock
 from lifecycle.domain.addresses import PostalCodeDirectory
 from lifecycle.domain.notifications import NotificationSchedule
+from lifecycle.feed import EventFeed, HeadWatch
 from lifecycle.jobs import StalledJobSweeper
 from lifecycle.leadership import leadership_for
 from lifecycle.mail.admin import NotificationsAdmin
@@ -41,6 +43,7 @@ from lifecycle.mail.rendering import MailComposer, Vendor
 from lifecycle.mail.scheduler import TimerScheduler
 from lifecycle.mail.sender import NotificationSender, RetryPolicy
 from lifecycle.policies.mail_timers import NotificationPolicies
+from lifecycle.projections.engine.runner import PostgresWakeups
 from lifecycle.projections.read_models import ReadModels
 from lifecycle.projections.timers import TimerProjection, timer_store_for
 from lifecycle.queries.dashboards import Dashboards
@@ -182,6 +185,18 @@ def build_audit_log(settings: Settings, application: LifecycleApplication, read_
         leadership=leadership_for(getattr(application.factory, "datastore", None), "audit-checkpoints",
                                   timeout_seconds=settings.leader_timeout_seconds),
     )
+
+
+def build_feed(settings: Settings, application: LifecycleApplication) -> EventFeed:
+    """The event feed, and the one listener of this process that wakes its long polls."""
+    recorder = application.recorder
+    watch = HeadWatch(lambda: recorder.max_notification_id() or 0)
+    listener = None
+    datastore = getattr(application.factory, "datastore", None)
+    if isinstance(datastore, PostgresDatastore) and isinstance(recorder, PostgresApplicationRecorder):
+        listener = PostgresWakeups(datastore, recorder.channel_name, watch.changed)
+    return EventFeed(application, watch, listener, wait_max_seconds=settings.events_wait_max_seconds,
+                     waiters_max=settings.events_waiters_max)
 
 
 # --- access -----------------------------------------------------------------------------
@@ -420,6 +435,7 @@ class Runtime:
     attempt_limits: AttemptLimits  # logins and password-reset requests
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     audit: AuditLog  # the audit tree's proofs and signed checkpoints
+    feed: EventFeed  # GET /v1/events
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -461,7 +477,9 @@ def bootstrap(
         build_attempt_limits(settings),
         bulk.imports,
         build_audit_log(settings, application, read_models),
+        build_feed(settings, application),
     )
+    runtime.services.append(runtime.feed)
     if settings.run_projections:
         runtime.services.append(read_models)
         runtime.services.append(runtime.audit)
