@@ -199,6 +199,15 @@ def build_feed(settings: Settings, application: LifecycleApplication) -> EventFe
                      waiters_max=settings.events_waiters_max)
 
 
+def ensure_state_tables(settings: Settings, application: LifecycleApplication) -> None:
+    """Every table of state beside the log (lifecycle.store_copy.STATE_TABLES), made if missing."""
+    datastore = application.recorder.datastore
+    with creating_tables(event_store_env(settings)):
+        for store in (CredentialStore(datastore), BulkUploadStore(datastore), CheckpointStore(datastore)):
+            store.create_tables()
+        timer_store_for(datastore)
+
+
 # --- access -----------------------------------------------------------------------------
 
 

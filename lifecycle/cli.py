@@ -90,11 +90,12 @@ cli.add_typer(timers_cli, name="timers")
 
 
 from lifecycle.access_cli import keys_cli  # noqa: E402
-from lifecycle.operations_cli import audit_cli, projections_cli  # noqa: E402
+from lifecycle.operations_cli import audit_cli, projections_cli, store_cli  # noqa: E402
 
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(store_cli, name="store")
 
 
 from lifecycle.startup import check_command, run_reporting_startup_errors  # noqa: E402

@@ -12,6 +12,7 @@ import typer
 from lifecycle.cli_help import Typer
 
 audit_cli = Typer(help="The auditor's verifiable export of the whole log.", no_args_is_help=True)
+store_cli = Typer(help="The event store: moving it to another database.", no_args_is_help=True)
 projections_cli = Typer(help="The read models: status and rebuilds.", no_args_is_help=True)
 
 
@@ -238,3 +239,67 @@ def projections_status() -> None:
             typer.echo(json.dumps(status))
     finally:
         application.close()
+
+
+@store_cli.command("copy")
+def store_copy(
+    source: str = typer.Option(..., "--from", help="The store to copy: sqlite:///PATH or postgresql://..."),
+    target: str = typer.Option(..., "--to", help="An empty store to copy into."),
+    source_schema: str | None = typer.Option(None, "--from-schema", help="PostgreSQL schema of --from "
+                                             "(default: LIFECYCLE_DATABASE_SCHEMA)."),
+    target_schema: str | None = typer.Option(None, "--to-schema", help="PostgreSQL schema of --to "
+                                             "(default: LIFECYCLE_DATABASE_SCHEMA)."),
+) -> None:
+    """Copy the log (with its positions) and the tables of state into an empty store, rebuild
+    the read models there, and check that both stores give the same audit tree root at the same
+    size. Refuses a target that holds anything. Stop the service first: writes made during the
+    copy would not be in the target."""
+    from lifecycle.bootstrap import build_application, build_audit_log, build_read_models, ensure_state_tables
+    from lifecycle.progress import progress_bar
+    from lifecycle.settings import Settings
+    from lifecycle.store_copy import Store, TargetNotEmpty, check_empty, copy_events, copy_state
+
+    settings = Settings()
+    ends = []
+    for url, schema in ((source, source_schema), (target, target_schema)):
+        ends.append(settings.model_copy(update={
+            "database_url": url, "database_schema": settings.database_schema if schema is None else schema}))
+    if (ends[0].database_url, ends[0].database_schema) == (ends[1].database_url, ends[1].database_schema):
+        typer.echo("error: --from and --to are the same store", err=True)
+        raise typer.Exit(2)
+    apps = [build_application(end) for end in ends]
+    try:
+        for end, app in zip(ends, apps):
+            ensure_state_tables(end, app)
+        stores = [Store(app.recorder.datastore, app.recorder.events_table_name) for app in apps]
+        try:
+            check_empty(stores[1], apps[1].recorder.max_notification_id())
+        except TargetNotEmpty as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+        with progress_bar("events") as progress:
+            count = copy_events(apps[0].recorder, stores[1], progress=progress)
+        typer.echo(f"copied {count} events", err=True)
+        with progress_bar("state tables") as progress:
+            copied = copy_state(stores[0], stores[1], progress=progress)
+        typer.echo("copied " + ", ".join(f"{table}: {n}" for table, n in copied.items()), err=True)
+        trees = []
+        for end, app in zip(ends, apps):
+            read_models = build_read_models(end, app)
+            if app is apps[1]:
+                for name in read_models.runners:
+                    with progress_bar(f"rebuild {name}") as progress:
+                        read_models.rebuild(name, progress=progress)
+            audit = build_audit_log(end, app, read_models)
+            audit.catch_up()
+            size = audit.tree.size()
+            trees.append((size, audit.tree.root(size)))
+        for label, (size, root) in zip(("from", "to"), trees):
+            typer.echo(f"{label}: tree size {size}, root {root.hex()}")
+        if trees[0] != trees[1]:
+            typer.echo("error: the stores give different audit tree roots", err=True)
+            raise typer.Exit(1)
+        typer.echo("OK: both stores give the same audit tree root at the same size")
+    finally:
+        for app in apps:
+            app.close()
