@@ -40,11 +40,28 @@ def export_record(notification: Any) -> dict[str, Any]:
     }
 
 
-# What may make Python's sorted, compact JSON differ from RFC 8785 (JCS): a number with a
-# fraction or an exponent, or an integer too long for a double (JCS writes numbers as
-# ECMAScript does), and characters at or above U+E000, raw or escaped (JCS sorts keys by
-# UTF-16 code units, Python by code points). Text with none of them takes the fast way.
-_NOT_PLAIN = re.compile(r"[0-9][.eE]|[0-9]{16}|[\ue000-\U0010ffff]|\\u[dDeEfF]")
+# Where Python's sorted, compact JSON may differ from RFC 8785 (JCS), which then canonicalises
+# (tests/unit/test_audit_leaves.py checks the two agree): a number with a fraction or an
+# exponent, or an integer too long for a double (JCS writes numbers as ECMAScript does); and
+# a key holding a character at or above U+E000, raw or escaped (JCS sorts keys by UTF-16 code
+# units, Python by code points). Such characters in values are written alike by both.
+_LONG_INTEGER = re.compile(r"[0-9]{16}")
+_HIGH = re.compile(r"[\ue000-\U0010ffff]|\\u[dDeEfF]")
+_SUSPECT = re.compile(r"[0-9]{16}|[\ue000-\U0010ffff]|\\u[dDeEfF]")  # either of the two: one pass
+_HIGH_KEY = re.compile(r'"(?:[^"\\]|\\.)*(?:[\ue000-\U0010ffff]|\\u[dDeEfF])(?:[^"\\]|\\.)*"\s*:')
+
+
+class _Fraction(Exception):
+    pass
+
+
+def _refuse_fraction(text: str) -> float:
+    raise _Fraction
+
+
+_DECODER = json.JSONDecoder(parse_float=_refuse_fraction)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_TOPICS: dict[str, str] = {}  # topic -> its JSON string: a handful of topics, met again and again
 
 
 def canonical_json(value: Any) -> bytes:
@@ -58,15 +75,22 @@ def leaf_of(notification: Any) -> bytes:
     record without `prev` and `hash`."""
     state = notification.state
     text = state.decode() if isinstance(state, (bytes, bytearray, memoryview)) else state
-    if _NOT_PLAIN.search(text) or _NOT_PLAIN.search(notification.topic):
+    topic = notification.topic
+    if _SUSPECT.search(text) and (_LONG_INTEGER.search(text) or _HIGH_KEY.search(text)):
         return canonical_json(export_record(notification))
-    # Keys in JCS order (originator_id, originator_version, position, state, topic); the
-    # same bytes as rfc8785.dumps for such text (tests/unit/test_audit_leaves.py).
+    quoted = _TOPICS.get(topic)
+    if quoted is None:
+        if _HIGH.search(topic):
+            return canonical_json(export_record(notification))
+        quoted = _TOPICS.setdefault(topic, json.dumps(topic, ensure_ascii=False))
+    try:
+        value = _DECODER.decode(text)
+    except _Fraction:
+        return canonical_json(export_record(notification))
+    # Keys in JCS order (originator_id, originator_version, position, state, topic).
     return (
         f'{{"originator_id":"{notification.originator_id}","originator_version":{notification.originator_version},'
-        f'"position":{notification.id},"state":'
-        + json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        + ',"topic":' + json.dumps(notification.topic, ensure_ascii=False) + "}"
+        f'"position":{notification.id},"state":{_ENCODER.encode(value)},"topic":{quoted}}}'
     ).encode()
 
 
