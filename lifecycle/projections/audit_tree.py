@@ -3,8 +3,8 @@
 Its leaves are the stored events in log order with dense indexes from 0 (the store's
 notification ids may have gaps), leaf i being `lifecycle.audit.leaf_of` of the i-th event.
 The projection stores every complete aligned subtree ("node", level l and index i covering
-leaves [i·2^l, (i+1)·2^l)), so a new event writes its leaf and the subtrees it completes
-(amortised two rows, at most log n), and any root or proof needs O(log n) node lookups.
+leaves [i·2^l, (i+1)·2^l); level 0 in the leaves table), so a new event writes its leaf and the
+subtrees it completes (amortised two rows, at most log n), and any root or proof needs O(log n) node lookups.
 Node rows never change once written: a reader may read the size first, then the nodes.
 
 The order of the leaves is the order of the log's ids. On PostgreSQL the library's recorder
@@ -24,8 +24,10 @@ from lifecycle.audit import leaf_of
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.views import ReadModelView, Table
 
-LEAVES = Table("leaves", {"leaf_index": "bigint", "position": "bigint"}, key="leaf_index", indexes=(("position",),))
-NODES = Table("nodes", {"node": "text", "hash": "text"}, key="node")  # "level/index" -> hex
+# Level 0: each leaf's log position and hash (hex); levels 1 and up: "level/index" -> hash.
+LEAVES = Table("leaves", {"leaf_index": "bigint", "position": "bigint", "hash": "text"}, key="leaf_index",
+               indexes=(("position",),))
+NODES = Table("nodes", {"node": "text", "hash": "text"}, key="node")
 SIZE = Table("size", {"name": "text", "leaves": "bigint"}, key="name")
 TREE = "tree"
 
@@ -42,19 +44,26 @@ class AuditTree(ReadModelProjection):
 
     def process_stored(self, notification: Notification) -> None:
         rows = self.rows
-        size_row = rows.get("size", TREE) or {"name": TREE, "leaves": 0}
-        index = size_row["leaves"]
+        size = rows.get("size", TREE)
+        if size is None or TREE not in rows.changes.upserts.get("size", ()):
+            size = rows.put("size", {"name": TREE, "leaves": size["leaves"] if size else 0})
+        index = size["leaves"]
         h = merkle.leaf_hash(leaf_of(notification))
-        rows.put("leaves", {"leaf_index": index, "position": notification.id})
-        rows.put("nodes", {"node": node_key(0, index), "hash": h.hex()})
-        level, i = 0, index
-        while i & 1:  # a right child completes its parent, and perhaps the parent's parent
-            left = rows.get("nodes", node_key(level, i - 1))
-            assert left is not None, f"audit tree: node {level}/{i - 1} missing"
+        rows.put("leaves", {"leaf_index": index, "position": notification.id, "hash": h.hex()})
+        if index & 1:  # a right child completes its parent, and perhaps the parent's parent
+            left = rows.get("leaves", index - 1)
+            assert left is not None, f"audit tree: leaf {index - 1} missing"
             h = merkle.node_hash(bytes.fromhex(left["hash"]), h)
-            level, i = level + 1, i >> 1
+            level, i = 1, index >> 1
             rows.put("nodes", {"node": node_key(level, i), "hash": h.hex()})
-        rows.put("size", {"name": TREE, "leaves": index + 1})
+            while i & 1:
+                sibling = rows.get("nodes", node_key(level, i - 1))
+                assert sibling is not None, f"audit tree: node {level}/{i - 1} missing"
+                h = merkle.node_hash(bytes.fromhex(sibling["hash"]), h)
+                level, i = level + 1, i >> 1
+                rows.put("nodes", {"node": node_key(level, i), "hash": h.hex()})
+        # In place: the size row is put once per batch, and the batch's changes hold this dict.
+        size["leaves"] = index + 1
 
 
 @dataclass(frozen=True)
@@ -90,13 +99,19 @@ class TreeReader:
         return rows[0]["leaves"] if rows else 0
 
     def nodes(self, wanted: Sequence[merkle.Node]) -> dict[merkle.Node, bytes]:
-        if not wanted:
-            return {}
-        keys = {node_key(*n): n for n in wanted}
-        params = {f"n{i}": key for i, key in enumerate(keys)}
-        marks = ", ".join(f":{name}" for name in params)
-        rows = self.view.query(f"SELECT node, hash FROM {{nodes}} WHERE node IN ({marks})", params)
-        found = {keys[r["node"]]: bytes.fromhex(r["hash"]) for r in rows}
+        found: dict[merkle.Node, bytes] = {}
+        leaves = [i for level, i in wanted if level == 0]
+        inner = {node_key(*n): n for n in wanted if n[0] > 0}
+        if leaves:
+            params = {f"i{k}": i for k, i in enumerate(leaves)}
+            marks = ", ".join(f":{name}" for name in params)
+            for r in self.view.query(f"SELECT leaf_index, hash FROM {{leaves}} WHERE leaf_index IN ({marks})", params):
+                found[(0, r["leaf_index"])] = bytes.fromhex(r["hash"])
+        if inner:
+            params = {f"n{k}": key for k, key in enumerate(inner)}
+            marks = ", ".join(f":{name}" for name in params)
+            for r in self.view.query(f"SELECT node, hash FROM {{nodes}} WHERE node IN ({marks})", params):
+                found[inner[r["node"]]] = bytes.fromhex(r["hash"])
         missing = [n for n in wanted if n not in found]
         if missing:
             raise LookupError(f"audit tree: nodes {missing[:3]} are not stored")
@@ -118,10 +133,10 @@ class TreeReader:
 
     def leaf_hashes(self, start: int, stop: int) -> list[bytes]:
         rows = self.view.query(
-            "SELECT node, hash FROM {nodes} WHERE node IN (" + ", ".join(f"'0/{i}'" for i in range(start, stop)) + ")"
-        ) if stop > start else []
-        by_index = {int(r["node"][2:]): bytes.fromhex(r["hash"]) for r in rows}
-        return [by_index[i] for i in range(start, stop)]
+            "SELECT hash FROM {leaves} WHERE leaf_index >= :start AND leaf_index < :stop ORDER BY leaf_index",
+            {"start": start, "stop": stop},
+        )
+        return [bytes.fromhex(r["hash"]) for r in rows]
 
     def inclusion(self, index: int, tree_size: int) -> InclusionProof:
         ranges = merkle.inclusion_ranges(index, tree_size)
