@@ -14,7 +14,9 @@
    connections, so the consumer hears of it by LISTEN/NOTIFY).
 
     .venv/bin/python benchmarks/audit_log.py                          # 1,000,000 leaves, 200,000-event store
-    .venv/bin/python benchmarks/audit_log.py --store-events 1000000   # the tree and proofs at a million
+    .venv/bin/python benchmarks/audit_log.py --store-events 1000000   # the projection over a million
+
+3b. proofs at --proof-leaves (a million): a tree written in bulk into the projection's tables.
 """
 
 from __future__ import annotations
@@ -134,6 +136,38 @@ def bench_proofs(audit, count: int) -> None:  # noqa: ANN001
           f"consistency p50 {ms(consistency, 0.5)}, p99 {ms(consistency, 0.99)} ({count} each, all verified)")
 
 
+def bench_proofs_at(count: int, proofs: int, var: Path) -> None:
+    """Proofs from a tree of `count` leaves written straight into the audit tree's tables (the
+    projection's rows, computed here in bulk): the answer's cost at a size the store cannot reach
+    here in a bounded run."""
+    from lifecycle import merkle
+    from lifecycle.bootstrap import build_application, build_audit_log, build_read_models
+    from lifecycle.projections.audit_tree import node_key
+
+    settings = settings_for(f"sqlite:///{var / 'million.sqlite3'}", var)
+    app = build_application(settings)
+    try:
+        audit = build_audit_log(settings, app, build_read_models(settings, app))
+        view = audit.runner.view
+        started = time.perf_counter()
+        level = [merkle.leaf_hash(n.to_bytes(8, "big")) for n in range(count)]
+        leaves = [(i, i + 1, h.hex()) for i, h in enumerate(level)]
+        nodes, depth = [], 0
+        while len(level) > 1:
+            depth += 1
+            level = [merkle.node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            nodes += [(node_key(depth, i), h.hex()) for i, h in enumerate(level)]
+        with app.recorder.datastore.transaction(commit=True) as cursor:
+            cursor.executemany(f"INSERT INTO {view.table('leaves')} VALUES (?, ?, ?)", leaves)
+            cursor.executemany(f"INSERT INTO {view.table('nodes')} VALUES (?, ?)", nodes)
+            cursor.execute(f"INSERT INTO {view.table('size')} VALUES ('tree', ?)", (count,))
+        print(f"proofs: a tree of {count:,} leaves written in {time.perf_counter() - started:.1f} s "
+              f"({len(leaves) + len(nodes):,} rows)")
+        bench_proofs(audit, proofs)
+    finally:
+        app.close()
+
+
 def bench_feed(settings, app, limit_events: int) -> None:  # noqa: ANN001
     from lifecycle.bootstrap import build_feed
     from lifecycle.feed import json_batch
@@ -187,10 +221,13 @@ def main() -> None:
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--store-events", type=int, default=200_000)
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument("--proof-leaves", type=int, default=1_000_000,
+                        help="the size of the tree written in bulk for proofs at that size")
     parser.add_argument("--feed-events", type=int, default=200_000)
     parser.add_argument("--latency-rounds", type=int, default=20)
     parser.add_argument("--skip-postgres", action="store_true")
-    args = parse_args(parser, leaves=2000, store_events=2000, proofs=20, feed_events=2000, latency_rounds=3)
+    args = parse_args(parser, leaves=2000, store_events=2000, proofs=20, proof_leaves=3000, feed_events=2000,
+                      latency_rounds=3)
 
     from lifecycle.bootstrap import build_application
 
@@ -208,6 +245,7 @@ def main() -> None:
             bench_latency("SQLite, saved in the consumer's process", app, app, settings, args.latency_rounds)
         finally:
             app.close()
+        bench_proofs_at(args.proof_leaves, args.proofs, var)
         if not args.skip_postgres:
             import psycopg
             from psycopg import sql

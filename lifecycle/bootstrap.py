@@ -187,10 +187,18 @@ def build_audit_log(settings: Settings, application: LifecycleApplication, read_
     )
 
 
-def build_feed(settings: Settings, application: LifecycleApplication) -> EventFeed:
-    """The event feed, and the one listener of this process that wakes its long polls."""
+def build_feed(settings: Settings, application: LifecycleApplication,
+               read_models: ReadModels | None = None) -> EventFeed:
+    """The event feed, woken by the one listener of this process: the read models' (which hear
+    this process's saves and, on PostgreSQL, every other's by LISTEN) when they run here;
+    otherwise a LISTEN of its own (PostgreSQL) or a look at the head while someone waits."""
     recorder = application.recorder
     watch = HeadWatch(lambda: recorder.max_notification_id() or 0)
+    if read_models is not None and settings.run_projections:
+        read_models.log_listeners.append(watch.changed)
+        # On SQLite another process (a command) may write too: the watch looks at the head as well.
+        return EventFeed(application, watch, pushed=read_models.listens,
+                         wait_max_seconds=settings.events_wait_max_seconds, waiters_max=settings.events_waiters_max)
     listener = None
     datastore = getattr(application.factory, "datastore", None)
     if isinstance(datastore, PostgresDatastore) and isinstance(recorder, PostgresApplicationRecorder):
@@ -486,7 +494,7 @@ def bootstrap(
         build_attempt_limits(settings),
         bulk.imports,
         build_audit_log(settings, application, read_models),
-        build_feed(settings, application),
+        build_feed(settings, application, read_models),
     )
     runtime.services.append(runtime.feed)
     if settings.run_projections:

@@ -12,9 +12,9 @@ So `next` (the last event's position, or the head when the page is not full, whi
 past events the `types` filter left out) is a safe place to resume.
 
 A long poll (`wait`) holds no database connection while it waits: it sleeps on `HeadWatch`,
-one per process, which hears of new events from this process's saves, from PostgreSQL's
-LISTEN on the events table's channel, or (SQLite) by looking at the head every few ms while
-someone waits."""
+one per process, woken by the one listener of the process (the read models', which hear this
+process's saves and PostgreSQL's NOTIFY on the events table's channel), or, without them, by
+a LISTEN of its own or (SQLite) a look at the head every few ms while someone waits."""
 
 from __future__ import annotations
 
@@ -133,14 +133,17 @@ class HeadWatch:
 class EventFeed:
     """The pages of the feed; a BackgroundService of the Runtime (its listener, if any)."""
 
-    def __init__(self, app: Any, watch: HeadWatch, listener: Any = None,
-                 *, wait_max_seconds: float = 30.0, waiters_max: int = 16) -> None:
+    def __init__(self, app: Any, watch: HeadWatch, listener: Any = None, *, pushed: bool = False,
+                 wait_max_seconds: float = 30.0, waiters_max: int = 16) -> None:
         self.app = app
         self.recorder = app.recorder
         self.decode = app.mapper.transcoder.decode
         self.watch = watch
         self.listener = listener  # PostgreSQL's LISTEN on the events channel, calling watch.changed
-        watch.push = listener is not None
+        # Told of every save by the read models (this process's and, by LISTEN, others'): no
+        # listener of its own, nor polling.
+        self._pushed = pushed
+        watch.push = pushed or listener is not None
         self.wait_max_seconds = wait_max_seconds
         self._waiters = threading.BoundedSemaphore(waiters_max)
         self._numbers: dict[str, str] = {}  # contract id -> number, never changes once made

@@ -108,6 +108,9 @@ class ReadModelProjection(Projection[ReadModelView]):
     # True for a projection of the stored bytes themselves (the audit tree): the runner hands
     # it each stored event (`process_stored`) instead of the domain event.
     reads_stored_events: ClassVar[bool] = False
+    # The pause between batches while saves keep coming, when this projection wants its own
+    # (None: the setting's): one that no read waits for can gather more per transaction.
+    gather_seconds: ClassVar[float | None] = None
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
