@@ -114,8 +114,10 @@ def audit_verify(
     checkpoints: list[Path] = typer.Option(
         [], "--checkpoint", exists=True, dir_okay=False,
         help="A signed checkpoint; give two (earlier first) with --consistency."),
-    proof: Path | None = typer.Option(None, "--proof", exists=True, dir_okay=False,
-                                      help="An event with its proof, as `audit prove` prints."),
+    proof: Path | None = typer.Option(
+        None, "--proof", exists=True, dir_okay=False,
+        help="An event with its proof, as `audit prove` prints (or {\"event\", \"proof\"}: an export's record "
+             "and the API's inclusion proof, checked against the last --checkpoint)."),
     consistency: Path | None = typer.Option(
         None, "--consistency", exists=True, dir_okay=False,
         help="A consistency proof (the API's JSON) between the two checkpoints."),
@@ -153,7 +155,11 @@ def audit_verify(
         if earlier is not None:
             findings.append(check_exports(hashes, export_leaf_hashes(earlier.open(encoding="utf-8"))))
     if proof is not None:
-        findings.append(check_inclusion(verifier, json.loads(proof.read_text(encoding="utf-8"))))
+        document = json.loads(proof.read_text(encoding="utf-8"))
+        if "checkpoint" not in document and checkpoints:
+            # {"event": an export record, "proof": the API's inclusion proof}, against --checkpoint
+            document["checkpoint"] = checkpoints[-1].read_text(encoding="utf-8")
+        findings.append(check_inclusion(verifier, document))
     if consistency is not None:
         if len(signed) != 2 or None in signed:
             typer.echo("error: --consistency needs two good --checkpoint files, the earlier first", err=True)

@@ -172,3 +172,25 @@ def test_audit_an_untouched_log_extends_its_earlier_checkpoint(audited, store_se
                        "--checkpoint", str(later), "--consistency", str(tmp_path / "c.json"))
     assert code == 0, output
     assert f"checkpoint of {EVENTS + 5} events extends the one of {EVENTS}" in output
+
+
+def test_audit_an_auditor_with_an_exported_event_an_api_proof_and_a_checkpoint_proves_inclusion(
+    audited, store_settings, tmp_path
+):
+    """From outside: one line of an export (leaf index = its line number after the header), the
+    inclusion proof the API answers for it, the checkpoint and the verifier key."""
+    lines = audited["export.jsonl"].read_text(encoding="utf-8").splitlines()
+    index = 7
+    event = json.loads(lines[1 + index])
+    app = build_application(store_settings)
+    try:
+        audit = build_audit_log(store_settings, app, build_read_models(store_settings, app))
+        proof = audit.inclusion(index, EVENTS).as_dict()
+    finally:
+        app.close()
+    document = tmp_path / "from-outside.json"
+    document.write_text(json.dumps({"event": event, "proof": proof}, ensure_ascii=False))
+    code, output = run("audit", "verify", "--key", str(audited["key"]), "--checkpoint", str(audited["checkpoint"]),
+                       "--proof", str(document))
+    assert code == 0, output
+    assert f"leaf index {index}" in output
