@@ -11,9 +11,8 @@ from typing import Any
 from lifecycle.adapters.audit_checkpoints import CheckpointStore, StoredCheckpoint
 from lifecycle.availability import is_outage
 from lifecycle.checkpoints import Checkpoint, Signer
-from lifecycle.clock import Clock
+from lifecycle.ports import Clock, Leadership
 from lifecycle.domain.errors import CheckpointNotFound, TreeSizeBeyondLog
-from lifecycle.leadership import Leadership
 from lifecycle.projections.audit_tree import AuditTree, ConsistencyProof, InclusionProof, TreeReader
 from lifecycle.projections.engine.runner import ProjectionRunner
 from lifecycle.projections.engine.views import PositionMoved

@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lifecycle.bootstrap import build_application, build_audit_log, build_read_models
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 from lifecycle.settings import Settings
 
 EVENTS = 11

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, bearer
