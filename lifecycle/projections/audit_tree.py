@@ -45,6 +45,21 @@ class AuditTree(ReadModelProjection):
     # transaction keeps its cost per event low while registrations pour in.
     gather_seconds = 1.0
 
+    def __init__(self, view: ReadModelView) -> None:
+        super().__init__(view)
+        # The last node written at each level (level -> (index, hash)): the left sibling a new
+        # node needs, without a lookup. After a rolled-back batch it may be ahead of the store;
+        # a sibling it does not hold is read from the rows (the committed tree).
+        self._right_edge: dict[int, tuple[int, bytes]] = {}
+
+    def _sibling(self, level: int, index: int) -> bytes:
+        known = self._right_edge.get(level)
+        if known is not None and known[0] == index:
+            return known[1]
+        row = self.rows.get("leaves", index) if level == 0 else self.rows.get("nodes", node_key(level, index))
+        assert row is not None, f"audit tree: node {level}/{index} missing"
+        return bytes.fromhex(row["hash"])
+
     def process_stored(self, notification: Notification) -> None:
         rows = self.rows
         size = rows.get("size", TREE)
@@ -52,19 +67,19 @@ class AuditTree(ReadModelProjection):
             size = rows.put("size", {"name": TREE, "leaves": size["leaves"] if size else 0})
         index = size["leaves"]
         h = merkle.leaf_hash(leaf_of(notification))
-        rows.put("leaves", {"leaf_index": index, "position": notification.id, "hash": h.hex()})
-        if index & 1:  # a right child completes its parent, and perhaps the parent's parent
-            left = rows.get("leaves", index - 1)
-            assert left is not None, f"audit tree: leaf {index - 1} missing"
-            h = merkle.node_hash(bytes.fromhex(left["hash"]), h)
-            level, i = 1, index >> 1
-            rows.put("nodes", {"node": node_key(level, i), "hash": h.hex()})
-            while i & 1:
-                sibling = rows.get("nodes", node_key(level, i - 1))
-                assert sibling is not None, f"audit tree: node {level}/{i - 1} missing"
-                h = merkle.node_hash(bytes.fromhex(sibling["hash"]), h)
-                level, i = level + 1, i >> 1
-                rows.put("nodes", {"node": node_key(level, i), "hash": h.hex()})
+        # Rows are only ever added (never read back in a batch but through `_sibling`): straight
+        # into the batch's changes, past the row cache.
+        upserts = rows.changes.upserts
+        upserts.setdefault("leaves", {})[index] = {"leaf_index": index, "position": notification.id, "hash": h.hex()}
+        level, i = 0, index
+        while True:  # a right child completes its parent, and perhaps the parent's parent
+            parent = merkle.node_hash(self._sibling(level, i - 1), h) if i & 1 else None
+            self._right_edge[level] = (i, h)
+            if parent is None:
+                break
+            level, i, h = level + 1, i >> 1, parent
+            key = node_key(level, i)
+            upserts.setdefault("nodes", {})[key] = {"node": key, "hash": h.hex()}
         # In place: the size row is put once per batch, and the batch's changes hold this dict.
         size["leaves"] = index + 1
 

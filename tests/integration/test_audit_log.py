@@ -194,3 +194,32 @@ def test_audit_an_auditor_with_an_exported_event_an_api_proof_and_a_checkpoint_p
                        "--proof", str(document))
     assert code == 0, output
     assert f"leaf index {index}" in output
+
+
+def test_audit_tree_kept_batch_by_batch_equals_the_tree_of_all_leaves(tmp_path):
+    """Small batches, and a batch applied then rolled back (as when a commit fails): the stored
+    tree still gives, at every size, the root of the leaves recomputed from the log."""
+    from lifecycle import merkle
+    from lifecycle.audit import leaf_of
+    from lifecycle.projections.audit_tree import AuditTree, TreeReader
+    from lifecycle.projections.read_models import ReadModels
+    from tests.conftest import settings_for
+
+    settings = settings_for("sqlite", tmp_path)
+    record(settings, 70)
+    app = build_application(settings)
+    try:
+        runner = ReadModels(app, projections=[AuditTree], batch_size=7).runners["audit_tree"]
+        runner.catch_up(until=20)
+        ahead = app.recorder.select_notifications(start=20, limit=9, inclusive_of_start=False)
+        runner._apply(ahead)  # applied, never committed
+        runner._abandon()
+        runner.catch_up()
+        hashes = [merkle.leaf_hash(leaf_of(n)) for n in app.recorder.select_notifications(start=1, limit=1000)]
+        tree = TreeReader(runner.view)
+        assert tree.size() == len(hashes) == 70
+        assert tree.leaf_hashes(0, 70) == hashes
+        for size in (1, 2, 3, 7, 8, 20, 29, 33, 64, 70):
+            assert tree.root(size) == merkle.root_of(hashes[:size]), size
+    finally:
+        app.close()
