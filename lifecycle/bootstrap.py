@@ -129,8 +129,6 @@ def build_audit_log(settings: Settings, application: LifecycleApplication, read_
         application.clock,
         every_events=settings.audit_checkpoint_events,
         every_minutes=settings.audit_checkpoint_minutes,
-        leadership=leadership_for(getattr(application.factory, "datastore", None), "audit-checkpoints",
-                                  timeout_seconds=settings.leader_timeout_seconds),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from lifecycle.adapters.audit_checkpoints import CheckpointStore, StoredCheckpoint
 from lifecycle.availability import is_outage
 from lifecycle.checkpoints import Checkpoint, Signer
-from lifecycle.ports import Clock, Leadership
+from lifecycle.ports import Clock
 from lifecycle.domain.errors import CheckpointNotFound, TreeSizeBeyondLog
 from lifecycle.projections.audit_tree import AuditTree, ConsistencyProof, InclusionProof, TreeReader
 from lifecycle.projections.engine.runner import ProjectionRunner
@@ -33,7 +33,6 @@ class AuditLog:
         *,
         every_events: int = 1000,
         every_minutes: float = 10.0,
-        leadership: Leadership | None = None,
     ) -> None:
         assert isinstance(runner.projection, AuditTree)
         self.runner = runner
@@ -43,7 +42,6 @@ class AuditLog:
         self.clock = clock
         self.every_events = every_events
         self.every_minutes = every_minutes
-        self.leadership = leadership or Leadership()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -134,12 +132,12 @@ class AuditLog:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
-        self.leadership.release()
 
     def _run(self) -> None:
         while not self._stopping.wait(LOOK_SECONDS):
             try:
-                if self.leadership.acquire() and self.due():
+                # The process that runs the tree signs it: no lock (and pooled connection) of its own.
+                if self.runner.is_leader and self.due():
                     self.checkpoint()
             except Exception as error:  # noqa: BLE001 - the loop goes on: the next look tries again
                 if not is_outage(error):

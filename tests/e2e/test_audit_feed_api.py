@@ -145,3 +145,26 @@ class TestEventFeed:
         response = flow.client.get("/v1/events", params={"after": head, "wait": 0.3})
         assert response.json() == [] and 0.25 < time.monotonic() - started < 3
         assert f"after={head}" in response.headers["link"]
+
+
+def test_audit_a_checkpoint_is_signed_by_itself_every_n_events(tmp_path, clock) -> None:
+    """LIFECYCLE_AUDIT_CHECKPOINT_EVENTS: the running service signs once the tree has grown so much."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from tests.conftest import settings_for
+
+    settings = settings_for("sqlite", tmp_path, audit_checkpoint_events=3, audit_checkpoint_minutes=0)
+    with TestClient(create_app(settings, clock=clock)) as client:
+        client.headers.update(bearer(api_key(client)))
+        flow = Flow(client, client.app.state.application)
+        for _ in range(4):
+            flow.ship()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            response = client.get("/v1/audit/checkpoints/latest")
+            if response.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert response.status_code == 200, response.text
+        assert int(response.text.split("\n")[1]) >= 3
