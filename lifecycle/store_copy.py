@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
+from lifecycle.adapters.personal_keys import KEK_CHECK
 from lifecycle.adapters.side_tables import utc_text
 from lifecycle.progress import Progress, no_progress
 
@@ -28,7 +29,11 @@ STATE_TABLES: tuple[str, ...] = (
     "bulk_upload_rows",
     "notification_timers",
     "audit_checkpoints",
+    "personal_data_keys",  # the per-subject keys that open sealed personal fields (docs/privacy.md)
 )
+# Rows a store makes for itself on first start, not copied and not counted as content: the
+# proof that the key-encryption key opens the store's keys (the same KEK on both sides).
+OWN_ROWS: dict[str, tuple[str, str]] = {"personal_data_keys": ("subject_id", KEK_CHECK)}
 # Projections whose tables are copied above rather than rebuilt: their tracking positions too.
 COPIED_TRACKING = ("notification_timers",)
 
@@ -91,11 +96,19 @@ def _convert(value: Any, target_type: str) -> Any:
     return value
 
 
+def _not_own(table: str) -> tuple[str, tuple[str, ...]]:
+    if table not in OWN_ROWS:
+        return "", ()
+    column, value = OWN_ROWS[table]
+    return f" WHERE {column} <> %s", (value,)
+
+
 def check_empty(target: Store, head: int | None) -> None:
     if head:
         raise TargetNotEmpty(f"the target store already holds events (up to position {head}): it must be empty")
     for table in STATE_TABLES:
-        [row] = target.rows(f"SELECT COUNT(*) AS n FROM {target.name(table)}")
+        where, params = _not_own(table)
+        [row] = target.rows(f"SELECT COUNT(*) AS n FROM {target.name(table)}{where}", params)
         if row["n"]:
             raise TargetNotEmpty(f"the target store's {table} holds {row['n']} rows: it must be empty")
 
@@ -141,7 +154,8 @@ def copy_state(source: Store, target: Store, progress: Progress = no_progress) -
     for number, table in enumerate(STATE_TABLES):
         progress(number, len(STATE_TABLES))
         types = target.column_types(table)
-        rows = source.rows(f"SELECT * FROM {source.name(table)}")
+        where, params = _not_own(table)
+        rows = source.rows(f"SELECT * FROM {source.name(table)}{where}", params)
         if rows:
             columns = [c for c in rows[0] if c in types]
             statement = target.sql(

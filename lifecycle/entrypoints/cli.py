@@ -95,6 +95,10 @@ cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
 cli.add_typer(store_cli, name="store")
 
+from lifecycle.entrypoints.privacy_cli import privacy_cli  # noqa: E402
+
+cli.add_typer(privacy_cli, name="privacy")
+
 
 from lifecycle.entrypoints.startup import check_command, run_reporting_startup_errors  # noqa: E402
 
