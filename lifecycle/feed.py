@@ -39,6 +39,7 @@ from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.history import plain
+from lifecycle.application.sealing import Sealed
 from lifecycle.domain.errors import EventTypeUnknown
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Contract, Account, Unit, Ticket, BulkJob, ApiKey, KeyRing, CommandAnswer, Index)
@@ -62,10 +63,24 @@ EVENT_TYPES = _event_types()
 TYPE_OF_TOPIC = {topic: name for name, topic in EVENT_TYPES.items()}
 
 
+SEALED = "(sealed)"  # a personal field as the `events` role sees it: sealed, never opened
+
+
+def _visible(value: Any) -> Any:
+    if isinstance(value, Sealed):
+        return SEALED
+    if isinstance(value, dict):
+        return {k: _visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    return value
+
+
 def event_data(topic: str, state: dict[str, Any]) -> dict[str, Any]:
     """The `data` of an event as the `events` role sees it: the event's fields less the
-    envelope and credentials' hashes. The one place to adapt when personal fields are sealed."""
-    return plain({k: v for k, v in state.items() if k not in ENVELOPE and k not in SECRET_FIELDS})
+    envelope and credentials' hashes, personal fields sealed (docs/privacy.md) shown as sealed.
+    The one place to adapt when a role may see them opened."""
+    return _visible(plain({k: v for k, v in state.items() if k not in ENVELOPE and k not in SECRET_FIELDS}))
 
 
 @dataclass(frozen=True)
