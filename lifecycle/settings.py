@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     # backups but never in them: without it no personal field can be read.
     privacy_key: str = ""
     var_dir: Path = Path("./var")
+    # --- the audit log (docs/audit.md) ------------------------------------------------------
+    # Signs the checkpoints: an Ed25519 key as the base64 of its 32-byte seed. Unset: a random
+    # key kept in var_dir/audit_signing_key, made on first start (like the secret key).
+    audit_signing_key: str = ""
+    # The checkpoints' origin line and the signature's key name (C2SP tlog-checkpoint).
+    audit_origin: str = Field(default="lifecycle.example/audit", min_length=1, max_length=200, pattern=r"^[^\s+]+$")
+    # A checkpoint is signed when the tree has grown by this many events since the last one,
+    # or when it has grown at all and this many minutes passed; 0 turns either off.
+    audit_checkpoint_events: int = Field(default=1000, ge=0)
+    audit_checkpoint_minutes: float = Field(default=10.0, ge=0)
+    # The event feed's long poll: the longest `wait` a consumer may ask for, and how many
+    # consumers of one process may wait at once.
+    events_wait_max_seconds: float = Field(default=30.0, ge=0, le=300)
+    events_waiters_max: int = Field(default=256, ge=1)
     # The logs on stderr: readable text lines, or one JSON object per line whose fields
     # (request id, route, status, notification id...) are keys of their own.
     log_format: Literal["text", "json"] = "text"
@@ -256,3 +270,21 @@ class Settings(BaseSettings):
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         return key_file.read_text().strip()
+
+    def audit_key_seed(self) -> bytes:
+        """The 32-byte Ed25519 seed that signs the audit checkpoints."""
+        import base64
+
+        if self.audit_signing_key:
+            text = self.audit_signing_key
+        else:
+            key_file = self.var_dir / "audit_signing_key"
+            if not key_file.exists():
+                key_file.parent.mkdir(parents=True, exist_ok=True)
+                key_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+                key_file.chmod(0o600)
+            text = key_file.read_text().strip()
+        seed = base64.b64decode(text, validate=True)
+        if len(seed) != 32:
+            raise ValueError("LIFECYCLE_AUDIT_SIGNING_KEY must be the base64 of a 32-byte Ed25519 seed")
+        return seed

@@ -185,6 +185,11 @@ CALLS = [
     Call("POST", "/v1/admin/personal-data/forget", lambda w: "/v1/admin/personal-data/forget",
          lambda w: {"kind": "fault-contact", "subject_id": str(uuid4()), "reason": "test"}),
     Call("GET", "/v1/admin/personal-data/{kind}/{subject_id}", lambda w: f"/v1/admin/personal-data/account/{uuid4()}"),
+    Call("GET", "/v1/audit/checkpoints/latest", lambda w: "/v1/audit/checkpoints/latest"),
+    Call("GET", "/v1/audit/checkpoints/{tree_size}", lambda w: "/v1/audit/checkpoints/1"),
+    Call("GET", "/v1/audit/proofs/inclusion", lambda w: "/v1/audit/proofs/inclusion?index=0&tree_size=1"),
+    Call("GET", "/v1/audit/proofs/consistency", lambda w: "/v1/audit/proofs/consistency?first=1&second=1"),
+    Call("GET", "/v1/events", lambda w: "/v1/events?limit=5"),
 ]
 
 

@@ -771,3 +771,29 @@ class InternalError(DomainError):
     code = "INTERNAL_ERROR"
     title = "Unexpected error"
     message_ja = "システムエラーが発生しました。"
+
+
+# --- the audit log and the event feed (issue 21) ---------------------------------------------
+
+
+class TreeSizeBeyondLog(DomainError):
+    """A proof asked for a tree larger than the audit tree has grown, or for indexes outside it."""
+
+    code = "TREE_SIZE_BEYOND_LOG"
+    title = "No such proof in the audit tree"
+    message_ja = "指定された監査ログの範囲はまだ存在しません。"
+
+
+class CheckpointNotFound(DomainError):
+    code = "CHECKPOINT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No checkpoint of this tree size"
+    message_ja = "指定されたチェックポイントはありません。"
+
+
+class EventTypeUnknown(DomainError):
+    """The event feed was asked for a type of event the log never holds."""
+
+    code = "EVENT_TYPE_UNKNOWN"
+    title = "Unknown event type"
+    message_ja = "指定されたイベント種別はありません。"
