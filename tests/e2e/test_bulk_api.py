@@ -304,9 +304,9 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     env = {**os.environ, "LIFECYCLE_DATABASE_URL": store_settings.database_url,
            "LIFECYCLE_SECRET_KEY": store_settings.secret_key, "LIFECYCLE_VAR_DIR": str(store_settings.var_dir)}
 
-    def run(path: Path, *extra: str) -> int:
+    def run(path: Path, *extra: str, company: str = number) -> int:
         return subprocess.run([sys.executable, "-m", "lifecycle.cli", "bulk", "import", str(path), "--company",
-                               number, *extra], env=env, capture_output=True, timeout=120).returncode
+                               company, *extra], env=env, capture_output=True, timeout=120).returncode
 
     assert run(good, "--dry-run") == 0
     assert client.get(f"/v1/registrations/{serial}").status_code == 404
@@ -316,6 +316,7 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     assert run(bad) == 1
     assert result_columns((tmp_path / "bad.result.xlsx").read_bytes())[3][1] == "NOT_IN_SHIPMENT_HISTORY"
     assert run(broken) == 2
+    assert run(good, company="SU00000000") == 2, "an unknown company: no row was looked at, not 'rows refused'"
 
 
 class _Streamed:
