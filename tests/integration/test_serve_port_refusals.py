@@ -6,20 +6,14 @@ second, separate server cannot join them and take half of their connections."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
 import pytest
 
-from tests.mail_sink import free_port
+from tests.support import assert_one_clear_line, free_port, run_lifecycle, served, settings_env
 
 MODES = {
     "embedded": [],
@@ -29,76 +23,36 @@ MODES = {
 
 
 def environment(tmp_path: Path, store: str, postgres_url: str | None) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
-    env.update({"LIFECYCLE_VAR_DIR": str(tmp_path / "var"), "LIFECYCLE_SECRET_KEY": "test-secret",
-                "LIFECYCLE_DATABASE_POOL_SIZE": "3"})
+    """A store of its own: a SQLite file, or a fresh schema of the test run's database."""
     if store == "postgres":
         assert postgres_url is not None
-        env.update({"LIFECYCLE_DATABASE_URL": postgres_url, "LIFECYCLE_DATABASE_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"})
+        database = {"LIFECYCLE_DATABASE_URL": postgres_url, "LIFECYCLE_DATABASE_SCHEMA": f"t_{uuid.uuid4().hex[:12]}"}
     else:
-        env["LIFECYCLE_DATABASE_URL"] = f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.sqlite3'}"
-    return env
-
-
-def serve_command(port: int, *options: str) -> list[str]:
-    return [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port), *options]
+        database = {"LIFECYCLE_DATABASE_URL": f"sqlite:///{tmp_path / f'{uuid.uuid4().hex[:8]}.sqlite3'}"}
+    return settings_env(LIFECYCLE_VAR_DIR=str(tmp_path / "var"), LIFECYCLE_SECRET_KEY="test-secret",
+                        LIFECYCLE_DATABASE_POOL_SIZE="3", **database)
 
 
 def refused_start(tmp_path: Path, mode: str, port: int, postgres_url: str | None) -> str:
-    """Starts `lifecycle serve` in `mode` on `port`; asserts it stops at once with exit 2 and
-    one line, no traceback; answers that line."""
-    store = "embedded" if mode == "embedded" else "postgres"
-    env = environment(tmp_path, "sqlite" if store == "embedded" else "postgres", postgres_url)
-    done = subprocess.run(serve_command(port, *MODES[mode]), env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=60, check=False)
-    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])
-    assert "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ") and f"port {port}" in lines[0] and "in use" in lines[0], lines[0]
-    return lines[0]
-
-
-@contextmanager
-def served(tmp_path: Path, store: str, postgres_url: str | None, port: int, *options: str) -> Iterator[subprocess.Popen]:
-    env = environment(tmp_path, store, postgres_url)
-    log = tmp_path / f"serve-{port}-{uuid.uuid4().hex[:6]}.log"
-    process = subprocess.Popen(serve_command(port, *options), env=env, cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text(errors="replace")[-3000:]
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/v1/health/ready", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.3)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    """`lifecycle serve` in `mode` on `port` stops at once: exit 2, one line naming the port."""
+    env = environment(tmp_path, "sqlite" if mode == "embedded" else "postgres", postgres_url)
+    done = run_lifecycle("serve", "--host", "127.0.0.1", "--port", str(port), *MODES[mode], env=env, cwd=tmp_path)
+    line = assert_one_clear_line(done, f"port {port}", "in use")
+    assert line.startswith("error: "), line
+    return line
 
 
 def server_processes(pid: int) -> set[int]:
     """The process itself and the server processes a `--workers` parent started."""
-    found = {pid}
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        found.add(int(child))
-    return found
+    return {pid, *(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())}
 
 
-def answering_processes(port: int, connections: int = 24) -> set[int]:
+def answering_processes(url: str, connections: int = 24) -> set[int]:
     """The process ids behind `connections` new connections."""
     seen = set()
     for _ in range(connections):
         with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-            seen.add(json.loads(client.get(f"http://127.0.0.1:{port}/v1/health").text)["process_id"])
+            seen.add(json.loads(client.get(f"{url}/v1/health").text)["process_id"])
     return seen
 
 
@@ -118,19 +72,21 @@ def test_a_port_another_program_listens_on_is_one_line_and_exit_2(tmp_path: Path
 @pytest.mark.postgres
 def test_a_second_serve_cannot_join_the_processes_of_a_workers_serve(tmp_path: Path, postgres_url: str) -> None:
     port = free_port()
-    with served(tmp_path, "postgres", postgres_url, port, "--workers", "2") as first:
+    env = environment(tmp_path, "postgres", postgres_url)
+    with served("--workers", "2", env=env, log=tmp_path / "first.log", port=port, cwd=tmp_path) as (first, url):
         line = refused_start(tmp_path, "postgres --workers 2", port, postgres_url)
         assert "lifecycle serve" in line or "in use by another process" in line
         refused_start(tmp_path, "postgres", port, postgres_url)
         refused_start(tmp_path, "embedded", port, postgres_url)
         # Every connection still reaches the first server's own processes.
-        assert answering_processes(port) <= server_processes(first.pid)
+        assert answering_processes(url) <= server_processes(first.pid)
 
 
 @pytest.mark.postgres
 def test_a_workers_serve_on_the_port_of_an_embedded_serve_is_one_line_and_exit_2(tmp_path: Path, postgres_url: str) -> None:
     port = free_port()
-    with served(tmp_path, "sqlite", None, port) as first:
+    env = environment(tmp_path, "sqlite", None)
+    with served(env=env, log=tmp_path / "first.log", port=port, cwd=tmp_path) as (first, url):
         refused_start(tmp_path, "postgres --workers 2", port, postgres_url)
         refused_start(tmp_path, "embedded", port, postgres_url)
-        assert answering_processes(port, connections=4) == {first.pid}
+        assert answering_processes(url, connections=4) == {first.pid}
