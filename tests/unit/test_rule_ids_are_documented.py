@@ -22,7 +22,7 @@ def used_ids() -> set[str]:
                 found.add(f"{letter}-{number}")
             elif error:
                 found.add(error)
-            elif test_letter == "Q" and int(test_number) > 2:  # test_Q12_: the FAQ's Q12, not a rule Q-12
+            elif test_letter == "Q" and int(test_number) > 2:  # test_Q12_ names the FAQ answer, not a rule
                 found.add(f"Q{test_number}")
             elif test_letter:
                 found.add(f"{test_letter}-{test_number}")
