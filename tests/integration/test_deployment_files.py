@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from api.access import POLICIES
 from api.app import create_app
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 from tests.conftest import settings_for
 from tests.mail_sink import free_port
 
@@ -238,11 +238,11 @@ def test_the_stock_images_are_pinned_to_a_version() -> None:
 def test_the_compose_file_says_where_the_admin_key_appears_and_how_to_run_the_cli() -> None:
     """The first start prints the admin key once, on the API's stderr; the file and the docs
     say how to find it and how to run `lifecycle` commands in the container."""
-    from lifecycle import access_cli
+    from lifecycle.entrypoints import keys_cli
 
     compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     announced = re.search(r"grep -A1 '([^']+)'", compose)
-    assert announced and announced.group(1) in Path(access_cli.__file__).read_text(encoding="utf-8")
+    assert announced and announced.group(1) in Path(keys_cli.__file__).read_text(encoding="utf-8")
     assert "docker compose exec api lifecycle" in compose
     operating = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
     assert announced.group(1) in operating and "docker compose exec api lifecycle" in operating

@@ -34,7 +34,7 @@ try:  # the protocol uvicorn's "auto" would pick: httptools when installed, else
 except ImportError:  # pragma: no cover
     from uvicorn.protocols.http.h11_impl import H11Protocol as _HTTPProtocol
 
-APP = "api.main:app"
+APP = "lifecycle.entrypoints.asgi:app"
 log = logging.getLogger("uvicorn.error")
 
 
@@ -63,7 +63,7 @@ UVICORN_LOGGING = {"log_config": None, "log_level": "info", "access_log": False}
 def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: str | None = None) -> int:
     """Runs the API (or another ASGI app, given as "module:attribute") until stopped;
     answers the exit status. Logs as `log_format` says (None: LIFECYCLE_LOG_FORMAT)."""
-    from lifecycle.startup import configure_logging
+    from lifecycle.logs import configure_logging
 
     configure_logging(log_format)  # the supervisor's own lines too
     if workers <= 1:
@@ -76,7 +76,7 @@ def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: st
 def claim_port(host: str, port: int) -> Iterator[None]:
     """The port is this server's for as long as the block runs; a port held by anything else
     is one line and exit status 2 (a StartupError), in every mode."""
-    from lifecycle.startup import StartupError
+    from lifecycle.entrypoints.startup import StartupError
 
     with _port_lock(port):
         try:
@@ -97,7 +97,7 @@ def _port_lock(port: int) -> Iterator[None]:
     when the process ends, however it ends. It covers the seconds in which the processes of a
     `--workers` server have bound the port but do not listen yet (the probe's bind succeeds
     then)."""
-    from lifecycle.startup import StartupError
+    from lifecycle.entrypoints.startup import StartupError
 
     if not sys.platform.startswith("linux"):
         yield
@@ -134,7 +134,7 @@ def _serve_one(host: str, port: int, app: str, log_format: str | None = None) ->
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
-    from lifecycle.startup import configure_logging
+    from lifecycle.logs import configure_logging
 
     configure_logging(log_format)  # a spawned process starts with none
     sock = bound_socket(host, port)
