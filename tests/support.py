@@ -6,6 +6,7 @@ another test module."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -47,6 +49,13 @@ def run_lifecycle(*args: str, env: Mapping[str, str], cwd: Path | None = None,
                   timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([LIFECYCLE, *args], env=dict(env), cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, check=False)
+
+
+def lifecycle(tmp_path: Path, *args: str, timeout: float = 60, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`lifecycle ARGS` in tmp_path with a var dir and secret key there, and `settings`
+    (LIFECYCLE_… names) as its only LIFECYCLE_ variables."""
+    env = settings_env(LIFECYCLE_VAR_DIR=str(tmp_path / "var"), LIFECYCLE_SECRET_KEY="test-secret", **settings)
+    return run_lifecycle(*args, env=env, cwd=tmp_path, timeout=timeout)
 
 
 def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
@@ -96,3 +105,21 @@ def assert_one_clear_line(completed: subprocess.CompletedProcess[str], *expected
     for text in expected:
         assert text in lines[0], lines[0]
     return lines[0]
+
+
+def call_asgi(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Any) -> tuple[int, dict, bytes]:
+    """POST straight to an ASGI app, `receive` handing over the body: (status, headers, body)."""
+    sent: list[dict[str, Any]] = []
+
+    async def send_message(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
+    }
+    asyncio.run(app(scope, receive, send_message))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body

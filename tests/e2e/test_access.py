@@ -22,9 +22,8 @@ from lifecycle.settings import Settings
 from tests.bulk_sheets import filled, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
-from tests.scenario import Flow, next_serial, next_ticket_id
+from tests.scenario import PASSWORD, Flow, log_in, next_serial, next_ticket_id
 
-PASSWORD = "secret123"
 
 
 @dataclass
@@ -59,12 +58,6 @@ def make_customer(flow: Flow, client: TestClient, site_name: str, person: str) -
                         contact["contact_id"], serial, ticket["ticket_id"], site_name)
     customer.token = log_in(client, email)
     return customer
-
-
-def log_in(client: TestClient, email: str) -> str:
-    answer = client.post("/v1/sessions", json={"email": email, "password": PASSWORD}, headers={"Authorization": ""})
-    assert answer.status_code == 201, answer.text
-    return answer.json()["token"]
 
 
 @dataclass

@@ -25,7 +25,7 @@ from api.access import POLICIES
 from api.app import create_app
 from lifecycle.entrypoints.cli import cli
 from tests.conftest import settings_for
-from tests.mail_sink import free_port
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
