@@ -23,6 +23,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -88,6 +89,30 @@ def fresh_clone(target: Path) -> Path:
     return target
 
 
+def still_running(group: int, grace: float = 10) -> list[str]:
+    """The command lines of the processes of `group` alive after `grace` seconds."""
+    deadline = time.monotonic() + grace
+    while True:
+        alive = []
+        for proc in Path("/proc").iterdir():
+            try:
+                if proc.name.isdigit() and os.getpgid(int(proc.name)) == group:
+                    alive.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except (OSError, ProcessLookupError):
+                continue
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
+
+
+def stop_group(group: int) -> None:
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    still_running(group, grace=40)
+
+
 def drop_schema(schema: str) -> None:
     url = ADMIN_URL.rsplit("/", 1)[0] + "/lifecycle"
     try:
@@ -119,15 +144,14 @@ def test_the_bash_blocks_of_the_document_work_pasted_in_order_on_a_fresh_clone(t
                                start_new_session=True)
         try:
             status = run.wait(timeout=420)
+            left_running = still_running(run.pid)
         finally:
-            try:
-                os.killpg(run.pid, signal.SIGTERM)  # a server the document left running
-            except ProcessLookupError:
-                pass
+            stop_group(run.pid)  # a server the document left running
             drop_schema(schema)
     printed, said = out.read_text(errors="replace"), err.read_text(errors="replace")
     logs = "".join(log.read_text(errors="replace") for log in (clone / "var").rglob("*.log"))
     assert status == 0, f"{name_of(document)} stopped with {status}:\n{said[-3000:]}\n{printed[-2000:]}"
+    assert not left_running, f"{name_of(document)} leaves processes running: {left_running}"
     for text in (printed, said, logs):
         assert "Traceback" not in text, text[-3000:]
         assert "INTERNAL_ERROR" not in text
