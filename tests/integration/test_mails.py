@@ -20,6 +20,8 @@ from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.fakes import FixedClock
+from tests.integration.conftest import Service, mail_settings
+from tests.mail_sink import SmtpSink
 from tests.scenario import next_serial
 
 
