@@ -58,7 +58,8 @@ def lifecycle(tmp_path: Path, *args: str, timeout: float = 60, **settings: str) 
     return run_lifecycle(*args, env=env, cwd=tmp_path, timeout=timeout)
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90, log: Path | None = None) -> None:
+    """Until the server answers (a generous bound: spawned processes start slowly on a busy host)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
