@@ -129,34 +129,54 @@ def test_every_document_is_found_and_every_expectation_names_one() -> None:
     assert all(bash_blocks(ROOT / name) for name in EXPECTED), "an expectation for a document without bash blocks"
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("document", [d for d in DOCUMENTS if bash_blocks(d)], ids=name_of)
-def test_the_bash_blocks_of_the_document_work_pasted_in_order_on_a_fresh_clone(tmp_path: Path, document: Path) -> None:
-    clone = fresh_clone(tmp_path / "clone")
-    port = free_port()
-    script = "set -eo pipefail\n" + "\n".join(as_run_here(block, port) for block in bash_blocks(document))
+def run_pasted(clone: Path, script: str, tmp_path: Path) -> tuple[int, str, str, list[str]]:
+    """`script` in one bash at the clone's root, as a reader pastes it: (status, stdout, stderr,
+    what it left running). Anything left running is stopped; its schema dropped."""
     schema = f"docs_{uuid.uuid4().hex[:10]}"
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
     env["LIFECYCLE_DATABASE_SCHEMA"] = schema
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    out, err = tmp_path / f"stdout-{schema}", tmp_path / f"stderr-{schema}"
     with out.open("wb") as stdout, err.open("wb") as stderr:
-        run = subprocess.Popen(["bash", "-c", script], cwd=clone, env=env, stdout=stdout, stderr=stderr,
-                               start_new_session=True)
+        run = subprocess.Popen(["bash", "-c", "set -eo pipefail\n" + script], cwd=clone, env=env, stdout=stdout,
+                               stderr=stderr, start_new_session=True)
         try:
             status = run.wait(timeout=420)
             left_running = still_running(run.pid)
         finally:
             stop_group(run.pid)  # a server the document left running
             drop_schema(schema)
-    printed, said = out.read_text(errors="replace"), err.read_text(errors="replace")
+    return status, out.read_text(errors="replace"), err.read_text(errors="replace"), left_running
+
+
+def assert_ran_cleanly(name: str, clone: Path, status: int, printed: str, said: str, left_running: list[str]) -> None:
     logs = "".join(log.read_text(errors="replace") for log in (clone / "var").rglob("*.log"))
-    assert status == 0, f"{name_of(document)} stopped with {status}:\n{said[-3000:]}\n{printed[-2000:]}"
-    assert not left_running, f"{name_of(document)} leaves processes running: {left_running}"
+    assert status == 0, f"{name} stopped with {status}:\n{said[-3000:]}\n{printed[-2000:]}"
+    assert not left_running, f"{name} leaves processes running: {left_running}"
     for text in (printed, said, logs):
         assert "Traceback" not in text, text[-3000:]
         assert "INTERNAL_ERROR" not in text
-    for promised in EXPECTED.get(name_of(document), []):
-        assert promised in printed, f"{name_of(document)} does not show {promised!r}:\n{printed[-3000:]}"
+    for promised in EXPECTED.get(name, []):
+        assert promised in printed, f"{name} does not show {promised!r}:\n{printed[-3000:]}"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("document", [d for d in DOCUMENTS if bash_blocks(d)], ids=name_of)
+def test_the_bash_blocks_of_the_document_work_pasted_in_order_on_a_fresh_clone(tmp_path: Path, document: Path) -> None:
+    clone = fresh_clone(tmp_path / "clone")
+    port = free_port()
+    script = "\n".join(as_run_here(block, port) for block in bash_blocks(document))
+    assert_ran_cleanly(name_of(document), clone, *run_pasted(clone, script, tmp_path))
+
+
+def test_the_walk_through_runs_again_on_the_same_clone(tmp_path: Path) -> None:
+    """Pasted a second time in the same directory, the walk starts afresh (its own store,
+    var/walk) and shows the same answers: no 401s or 404s from the first run's leftovers."""
+    document = ROOT / "docs/walk-through.md"
+    clone = fresh_clone(tmp_path / "clone")
+    port = free_port()
+    script = "\n".join(as_run_here(block, port) for block in bash_blocks(document))
+    assert_ran_cleanly("first walk", clone, *run_pasted(clone, script, tmp_path))
+    assert_ran_cleanly(name_of(document), clone, *run_pasted(clone, script, tmp_path))
 
 
 def test_the_walk_through_s_service_printed_its_first_admin_key_once(tmp_path: Path) -> None:
