@@ -25,6 +25,7 @@ import signal
 import subprocess
 import time
 import uuid
+from datetime import date, timedelta
 from pathlib import Path
 
 import psycopg
@@ -38,6 +39,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BASH_BLOCK = re.compile(r"^```bash\n(.*?)^```", re.S | re.M)
 
+def _first_period_end(today: date) -> date:
+    """P-1 for a 1-year ticket sold this month: the 1st of next month + 13 months - 1 day."""
+    months = today.year * 12 + today.month - 1 + 1 + 13  # the month after the period's last
+    return date(months // 12, months % 12 + 1, 1) - timedelta(days=1)
+
+
+FIRST_PERIOD_END = _first_period_end(date.today())  # the walk's `date +%Y-%m-01`, the same clock
+
 # What each document shows a reader, beyond a clean run (a document not listed: the clean run).
 EXPECTED: dict[str, list[str]] = {
     "README.md": [
@@ -47,12 +56,9 @@ EXPECTED: dict[str, list[str]] = {
     "docs/walk-through.md": [
         '"status":"active"',
         "仮ユーザー情報が登録されていません。",  # E1 on the second verify
-        '"end":"2027-12-31"',  # the registration's first period (P-1)
+        f'"end":"{FIRST_PERIOD_END}"',  # the registration's first period (P-1), from a sale this month
         "出荷履歴にありません。", "該当のシリアルは存在しません。",  # E4, E5
-        # Refused while today is before 2027-10-01, when the window of the walk's registration
-        # (the rules' example, sold 2026-11-10) opens: the service's own date, which the timer
-        # aid does not move. Then the walk's renewal block needs other dates.
-        '"code":"RENEWAL_WINDOW_CLOSED"',
+        '"code":"RENEWAL_WINDOW_CLOSED"',  # the window opens 10 months after the sale
         '"code":"FORBIDDEN"', '"code":"UNAUTHENTICATED"',
         '"code":"SITE_NOT_FOUND"',
         '"actor":{"kind":"account"', '"request_id":"',  # the customer made the changes
