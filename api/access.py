@@ -211,6 +211,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     # a customer's own session and account
     ("DELETE", "/v1/sessions/current"): customers_only(),
     ("GET", "/v1/accounts/me"): customers_only(),
+    ("GET", "/v1/accounts/me/personal-data"): customers_only(),
     ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
     ("PATCH", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
     # reference data
@@ -258,6 +259,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/admin/notifications/{notification_id}/resend"): services(R.ADMIN),
     ("POST", "/v1/admin/timers/run"): services(R.ADMIN),  # the test aid, when enabled
     ("GET", "/v1/admin/api-keys"): services(R.ADMIN),
+    ("POST", "/v1/admin/personal-data/forget"): services(R.ADMIN),
+    ("GET", "/v1/admin/personal-data/{kind}/{subject_id}"): services(R.ADMIN),
     ("POST", "/v1/admin/api-keys"): services(R.ADMIN),
     ("DELETE", "/v1/admin/api-keys/{key}"): services(R.ADMIN),
 }

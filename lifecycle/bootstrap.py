@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
+from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
@@ -31,6 +32,7 @@ from lifecycle.adapters.database import creating_tables, event_store_env
 from lifecycle.adapters.leadership import leadership_for
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
+from lifecycle.adapters.personal_keys import key_store_for
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
 from lifecycle.adapters.timer_store import timer_store_for
@@ -41,6 +43,7 @@ from lifecycle.application.bulk import BulkImports
 from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.mail_records import MailRecords
+from lifecycle.application.privacy import Privacy
 from lifecycle.application.registrations import Registrations
 from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -60,7 +63,7 @@ from lifecycle.ports import (
     PostalCodeDirectory,
     TimerStore,
 )
-from lifecycle.projections.read_models import ReadModels
+from lifecycle.projections.read_models import STRONG, ReadModels
 from lifecycle.projections.timers import TimerProjection
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
@@ -88,6 +91,7 @@ def build_application(
             password_hasher=password_hasher or hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
+            personal_keys=lambda datastore: key_store_for(datastore, settings.privacy_kek() if datastore else None),
         )
     # The commands and queries of each area, sharing the application's store.
     application.accounts = Accounts(application)
@@ -193,6 +197,7 @@ class Notifications:
     dispatcher: Dispatcher
     admin: NotificationsAdmin
     mailer: Mailer
+    privacy: Privacy  # the retention timers erase unconfirmed accounts' data with it
     broker: Broker | None = None
     in_process: InProcessWorker | None = None
 
@@ -228,6 +233,7 @@ def build_notifications(
         send_time=settings.mail_send_time,
         one_month_reminder=settings.renewal_reminder_one_month,
         expiry_notice=settings.expiry_notice,
+        provisional_retention=timedelta(days=settings.provisional_account_retention_days),
     )
     projection = TimerProjection(application, store, NotificationPolicies(schedule))
     mailer = mailer or mailer_from(settings)
@@ -272,7 +278,9 @@ def build_notifications(
                                   turn_seconds=settings.scheduler_interval_seconds),
     )
     admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
-    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)
+    privacy = Privacy(application, timers=store, mailer=mailer)
+    sender.erase_unconfirmed = privacy.erase_unconfirmed
+    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, privacy, broker, in_process)
 
 
 # --- bulk registration (K-1) ---------------------------------------------------------
@@ -332,6 +340,23 @@ def build_bulk(
     return work
 
 
+# --- personal data (docs/privacy.md) ----------------------------------------------------
+
+
+def build_privacy(read_models: ReadModels, notifications: Notifications) -> Privacy:
+    """Forget and disclose: the notifications' (whose retention timers use it), told where an
+    account's companies are found."""
+    parties = read_models.view("parties")
+
+    def contracts_of(account_id: UUID) -> list[UUID]:
+        read_models.wait_to_read(STRONG, "parties")
+        rows = parties.query("SELECT contract_id FROM {contracts} WHERE account_id = :a", {"a": str(account_id)})
+        return [UUID(row["contract_id"]) for row in rows]
+
+    notifications.privacy.contracts_of = contracts_of
+    return notifications.privacy
+
+
 # --- one process ----------------------------------------------------------------------
 
 
@@ -357,6 +382,7 @@ class Runtime:
     access: Access  # who is calling: API keys and customers' sessions
     attempt_limits: AttemptLimits  # logins and password-reset requests
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
+    privacy: Privacy  # forgetting and disclosing personal data (docs/privacy.md)
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -403,6 +429,7 @@ def bootstrap(
         build_access(settings, application, credentials=credentials),
         build_attempt_limits(settings),
         bulk.imports,
+        build_privacy(read_models, notifications),
     )
     if settings.run_projections:
         runtime.services.append(read_models)

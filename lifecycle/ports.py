@@ -89,6 +89,12 @@ class Mailer(ABC):
     def close(self) -> None:  # noqa: B027 - most mailers hold nothing
         pass
 
+    def forget(self, values: Sequence[str]) -> int:
+        """Delete the copies this mailer keeps of mails that name any of `values` (a forgotten
+        subject's personal data, docs/privacy.md); answer how many. A relay keeps none: the
+        mails it handed over are the recipients'."""
+        return 0
+
 
 # --- the timer store -------------------------------------------------------------------
 
@@ -204,6 +210,12 @@ class TimerStore(ABC):
     @abstractmethod
     def counts(self) -> dict[str, int]: ...
 
+    # personal data forgotten (docs/privacy.md)
+    @abstractmethod
+    def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
+        """Rows of these aggregates' mails lose the rendered messages kept in their outbox
+        (rendered again if still to be sent), the recipients and errors that name any of
+        `values`; answers how many rows changed."""
 
 class Dispatcher(Protocol):
     def dispatch(self, notification_ids: Sequence[UUID]) -> None: ...

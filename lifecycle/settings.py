@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     contract_cache_size: int = Field(default=1000, ge=0)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
+    # The key-encryption key of the data subjects' keys (docs/privacy.md): 64 hex digits.
+    # Unset: a random key kept in var_dir, made on first start. Keep it with the database's
+    # backups but never in them: without it no personal field can be read.
+    privacy_key: str = ""
     var_dir: Path = Path("./var")
     # The logs on stderr: readable text lines, or one JSON object per line whose fields
     # (request id, route, status, notification id...) are keys of their own.
@@ -157,6 +161,9 @@ class Settings(BaseSettings):
     leader_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_threads: int = Field(default=4, ge=1, le=256)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Retention (docs/privacy.md): a provisional account never confirmed has its personal
+    # data erased this many days after sign-up (a timer like the mails').
+    provisional_account_retention_days: int = Field(default=30, ge=1, le=3650)
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
     allow_clock_override: bool = False
 
@@ -203,7 +210,17 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         if self.secret_key:
             return self.secret_key
-        key_file = self.var_dir / "secret_key"
+        return self._key_file("secret_key")
+
+    def privacy_kek(self) -> bytes:
+        """The key-encryption key of the data subjects' keys (32 bytes)."""
+        from lifecycle.adapters.personal_keys import parse_kek
+
+        return parse_kek(self.privacy_key or self._key_file("privacy_key"))
+
+    def _key_file(self, name: str) -> str:
+        """A random 256-bit key kept in var_dir, made on first start."""
+        key_file = self.var_dir / name
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(secrets.token_hex(32))

@@ -16,8 +16,10 @@ from api.schemas import (
     PasswordResetAccepted,
     PasswordResetConfirm,
     PasswordResetCreate,
+    PersonalDataDisclosure,
 )
 from lifecycle.aggregates.index import email_key
+from lifecycle.domain.privacy import SubjectKind
 
 router = APIRouter(route_class=PolicyRoute, prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
 
@@ -73,6 +75,14 @@ def confirm_password_reset(body: PasswordResetConfirm, accounts: AccountsDep, id
 def my_account(caller: CallerDep, accounts: AccountsDep) -> dict:
     """The logged-in customer's own account."""
     return accounts.get_account(UUID(caller.account_id))
+
+
+@router.get("/me/personal-data", response_model=PersonalDataDisclosure)
+def my_personal_data(caller: CallerDep, runtime: RuntimeDep) -> dict:
+    """Everything held about the logged-in customer (APPI art. 33), decrypted: the account,
+    its companies with their sites, fault contacts and registrations, and every event that
+    mentions them."""
+    return runtime.privacy.disclose(SubjectKind.ACCOUNT, UUID(caller.account_id))
 
 
 @router.get("/{account_id}", response_model=AccountPublic)

@@ -9,8 +9,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
+from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind
 from lifecycle.domain.errors import (
     AccountNotActive,
+    AlreadyForgotten,
     EmailChangeNotFound,
     PasswordResetNotFound,
     ProvisionalUserNotFound,
@@ -18,6 +20,7 @@ from lifecycle.domain.errors import (
 
 PROVISIONAL = "provisional"
 ACTIVE = "active"
+ERASED_ACCOUNT = "erased"  # its personal data forgotten (docs/privacy.md): it can no longer log in
 
 
 class Account(Aggregate):
@@ -62,6 +65,31 @@ class Account(Aggregate):
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
+
+    @property
+    def is_erased(self) -> bool:
+        return self.status == ERASED_ACCOUNT
+
+    class PersonalDataErased(AuditedEvent):
+        """The account's personal data forgotten (APPI): its key destroyed, so every earlier
+        copy of its name, e-mail and phone reads as erased. Holds no personal data: who asked
+        is the event's actor, when its timestamp, and why the reason."""
+
+        reason: str
+
+    def erase_personal_data(self, reason: str) -> None:
+        if self.is_erased:
+            raise AlreadyForgotten(f"Account {self.id} is already forgotten.")
+        self._personal_data_erased(reason)
+
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, reason: str) -> None:
+        for name in PERSONAL_FIELDS[SubjectKind.ACCOUNT]:
+            setattr(self, name, ERASED)
+        self.status = ERASED_ACCOUNT
+        self.pending_email_change = None
+        self.pending_password_reset = None
+        self.credentials_epoch += 1  # its sessions end
 
     def activate(self, now: datetime) -> None:
         """A-2: opening the confirmation URL again, or too late, answers E1."""

@@ -57,7 +57,7 @@ class Accounts:
             normalised_phone = normalise_phone(phone)
             key = email_key(email)
             if self.app.exists(Index.create_id(key)):
-                raise EmailAlreadyRegistered(f"{email} is already registered.")
+                raise EmailAlreadyRegistered("This e-mail address is already registered.")  # no address: refusals are stored
             account = Account(
                 email=email.strip(),
                 password_hash=self.app.hash_password(password),
@@ -126,7 +126,7 @@ class Accounts:
                 new_email = new_email.strip()
                 owner = self.app.indexed(email_key(new_email))
                 if owner is not None and owner != account.id:
-                    raise EmailAlreadyRegistered(f"{new_email} is already registered.")
+                    raise EmailAlreadyRegistered("This e-mail address is already registered.")
                 account.request_email_change(new_email, self.app.clock.now(), EMAIL_CHANGE_VALIDITY)
             return account_view(account), [account]
 
@@ -166,7 +166,7 @@ class Accounts:
             key = email_key(pending["email"])
             owner = self.app.indexed(key)
             if owner is not None and owner != account.id:
-                raise EmailAlreadyRegistered(f"{pending['email']} is already registered.")
+                raise EmailAlreadyRegistered("This e-mail address is already registered.")
             claimed = [Index(key, account.id)] if owner is None else []
             return account_view(account), [account, *claimed]
 

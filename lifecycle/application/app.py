@@ -22,7 +22,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 
 from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.aggregates.contract import Contract
@@ -30,6 +30,7 @@ from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
 from lifecycle.application.positions import log_position_of, note_position
+from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper, SubjectKeys
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import ConcurrentUpdate, DomainError, IdempotencyKeyReused, RecordedRefusal
@@ -57,6 +58,13 @@ def snapshot_due(version: int, interval: int) -> bool:
     while step * 8 <= version:
         step *= 2
     return version % step == 0
+
+
+def _keys_in_memory(_datastore: Any) -> SubjectKeys:
+    """Keys for an application on the in-memory store (unit tests)."""
+    from lifecycle.adapters.personal_keys import InMemoryKeyStore
+
+    return InMemoryKeyStore()
 
 
 def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -94,7 +102,11 @@ class LifecycleApplication(Application[UUID]):
         password_hasher: Callable[[str], str],
         env: dict[str, str] | None = None,
         contract_cache_size: int = 1000,
+        personal_keys: Callable[[Any], SubjectKeys] | None = None,
     ) -> None:
+        # The data subjects' keys, made from the store's datastore by construct_mapper (which
+        # the library's __init__ calls): bootstrap passes the table beside the events.
+        self._personal_keys_for = personal_keys or _keys_in_memory
         super().__init__(env=env)
         self.store_env = dict(env or {})  # as given: bootstrap creates side tables under its DDL lock
         self.clock = clock
@@ -124,9 +136,16 @@ class LifecycleApplication(Application[UUID]):
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Personal fields sealed per data subject on their way to the store (sealing.py)."""
+        self.personal_keys = self._personal_keys_for(getattr(self.factory, "datastore", None))
+        return SealingMapper(self.construct_transcoder(), Sealer(self.personal_keys))
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_value_types(transcoder)
+        transcoder.register(SealedAsBase64())
 
     def today(self):  # noqa: ANN201 - a date in Asia/Tokyo
         return tokyo_today(self.clock.now())
@@ -166,6 +185,10 @@ class LifecycleApplication(Application[UUID]):
                 self._index_refs.clear()
             ref = self._index_refs[key] = index.ref
         return ref
+
+    def forget_cached_personal_data(self) -> None:
+        """After a subject is forgotten: the Index keys this process remembers are login IDs."""
+        self._index_refs.clear()
 
     # --- running commands -------------------------------------------------------------
 

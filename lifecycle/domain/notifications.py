@@ -5,7 +5,7 @@ schedule that dates them. Pure values and rules; the process managers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -31,6 +31,9 @@ class NotificationKind(str, Enum):
     ACCOUNT_CONFIRMATION = "account_confirmation"
     EMAIL_CHANGE_CONFIRMATION = "email_change_confirmation"  # A-3
     PASSWORD_RESET = "password_reset"  # A-4
+    # Not a mail: a provisional account never confirmed has its personal data erased when
+    # this is due (retention, docs/privacy.md); on the same timers so that it is durable.
+    ACCOUNT_RETENTION = "account_retention"
 
 
 class ReminderStage(str, Enum):
@@ -76,6 +79,8 @@ class CancelReminders:
 
 @dataclass(frozen=True)
 class CancelConfirmation:
+    """The account was activated: its confirmation mail and its retention are not wanted."""
+
     account_id: UUID
 
 
@@ -93,6 +98,10 @@ def reminder_id(contract_id: UUID, serial: str, period_end: date, stage: Reminde
 
 def confirmation_id(account_id: UUID, expires_at: datetime) -> UUID:
     return uuid5(NAMESPACE_URL, f"/notifications/account-confirmation/{account_id}/{expires_at.isoformat()}")
+
+
+def retention_id(account_id: UUID, expires_at: datetime) -> UUID:
+    return uuid5(NAMESPACE_URL, f"/notifications/account-retention/{account_id}/{expires_at.isoformat()}")
 
 
 def email_change_id(account_id: UUID, requested_at: datetime) -> UUID:
@@ -115,6 +124,7 @@ class NotificationSchedule:
     send_time: time = time(10, 0)
     one_month_reminder: bool = True
     expiry_notice: bool = True
+    provisional_retention: timedelta = timedelta(days=30)  # a provisional account's data, unconfirmed
 
     def at(self, day: date, at: time | None = None) -> datetime:
         return datetime.combine(day, at or self.send_time, tzinfo=TOKYO)

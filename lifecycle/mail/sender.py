@@ -87,6 +87,7 @@ class Outcome(str, Enum):
     SENT = "sent"
     ALREADY_SENT = "already_sent"  # its event was in the log: nothing was sent again
     SKIPPED = "skipped"  # no longer wanted (renewed, activated, expired)
+    DONE = "done"  # not a mail: the timer's work was done (a provisional account's data erased)
     NOT_CLAIMED = "not_claimed"  # not pending, or another worker holds it
     CLAIM_LOST = "claim_lost"  # held up past its claim before handing the message over: not sent
     RETRY = "retry"
@@ -112,6 +113,7 @@ class Letter:
 
     mail: OutgoingMail
     record: Callable[[tuple[str, ...], datetime], None]
+    note: str = ""  # recorded on the timer with the send: e.g. who was left out, and why
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,8 @@ class NotificationSender:
         self.password_reset_url_base = password_reset_url_base
         self.retry = retry
         self.lease = timedelta(seconds=lease_seconds)
+        # Retention: erases a provisional account's personal data, answering what it erased.
+        self.erase_unconfirmed: Callable[[UUID], str] | None = None
 
     def deliver(self, notification_id: UUID) -> Outcome:
         # What a send records (the mail on the contract or account) names the mailer as its actor.
@@ -165,7 +169,7 @@ class NotificationSender:
             return Outcome.NOT_CLAIMED
         prepared = self._prepare(row)
         if isinstance(prepared, Settled):
-            state = SENT if prepared.outcome is Outcome.ALREADY_SENT else SKIPPED
+            state = SENT if prepared.outcome in (Outcome.ALREADY_SENT, Outcome.DONE) else SKIPPED
             self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
             return prepared.outcome
         now = self.wall_clock.now()
@@ -194,7 +198,7 @@ class NotificationSender:
             return self._failed(claimed, f"{type(error).__name__}: {error}", keep_outbox=True)
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
-        self.store.settle(notification_id, SENT, sent_at)
+        self.store.settle(notification_id, SENT, sent_at, prepared.note or None)
         # Ids, the kind and a count: never the addresses.
         log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted),
                  extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
@@ -253,6 +257,8 @@ class NotificationSender:
                 return self._email_change_confirmation(row)
             if timer.kind is NotificationKind.PASSWORD_RESET:
                 return self._password_reset(row)
+            if timer.kind is NotificationKind.ACCOUNT_RETENTION:
+                return self._retention(row)
             return self._account_confirmation(row)
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
@@ -266,6 +272,8 @@ class NotificationSender:
         registration = contract.registration(timer.serial)
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.service_in(
             timer.notification_id,
             recipients,
@@ -281,7 +289,7 @@ class NotificationSender:
                 contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
     def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
@@ -297,6 +305,8 @@ class NotificationSender:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.renewal_reminder(
             timer.notification_id,
             recipients,
@@ -323,13 +333,27 @@ class NotificationSender:
                 contract=contract,
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
+
+    def _retention(self, row: TimerRow) -> Settled:
+        """A provisional account never confirmed: its personal data erased (docs/privacy.md)."""
+        account = self.accounts.account(row.timer.aggregate_id)
+        if account.is_active:
+            return Settled(Outcome.SKIPPED, "the account was confirmed")
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was already erased")
+        assert self.erase_unconfirmed is not None, "bootstrap wires the retention"
+        erased = self.erase_unconfirmed(account.id)
+        log.info("retention: %s", erased, extra={"notification_id": str(row.notification_id)})
+        return Settled(Outcome.DONE, erased)
 
     def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
         account = self.accounts.account(timer.aggregate_id)
         if account.has_confirmation_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         if account.is_active:
             return Settled(Outcome.SKIPPED, "the account is already active")
         if self.clock.now() > account.confirmation_expires_at:
@@ -358,6 +382,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.email_change()
         if pending is None or email_change_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the e-mail change was applied or superseded")
@@ -387,6 +413,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.password_reset()
         if pending is None or password_reset_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the password reset was used or superseded")
@@ -409,6 +437,11 @@ class NotificationSender:
             )
 
         return Letter(mail, record)
+
+
+def _erased_note(erased: list[str]) -> str:
+    """The reason recorded for recipients left out: their personal data was forgotten."""
+    return f"not mailed, personal data erased: {', '.join(erased)}" if erased else ""
 
 
 def _with_token(base: str, token: str) -> str:

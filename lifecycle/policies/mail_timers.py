@@ -40,6 +40,7 @@ from lifecycle.domain.notifications import (
     email_change_id,
     password_reset_id,
     reminder_id,
+    retention_id,
     service_in_id,
 )
 
@@ -125,7 +126,15 @@ class NotificationPolicies:
                     event.originator_id,
                     signed_up_at,
                 )
-            )
+            ),
+            Schedule(
+                Timer(
+                    retention_id(event.originator_id, event.confirmation_expires_at),
+                    NotificationKind.ACCOUNT_RETENTION,
+                    event.originator_id,
+                    signed_up_at + self.schedule.provisional_retention,
+                )
+            ),
         ]
 
     @changes_for.register

@@ -179,6 +179,10 @@ CALLS = [
     Call("POST", "/v1/admin/api-keys", lambda w: "/v1/admin/api-keys",
          lambda w: {"name": f"svc-{uuid4().hex[:8]}", "roles": ["dashboards"]}),
     Call("DELETE", "/v1/admin/api-keys/{key}", lambda w: "/v1/admin/api-keys/no-such-key"),
+    Call("GET", "/v1/accounts/me/personal-data", lambda w: "/v1/accounts/me/personal-data"),
+    Call("POST", "/v1/admin/personal-data/forget", lambda w: "/v1/admin/personal-data/forget",
+         lambda w: {"kind": "fault-contact", "subject_id": str(uuid4()), "reason": "test"}),
+    Call("GET", "/v1/admin/personal-data/{kind}/{subject_id}", lambda w: f"/v1/admin/personal-data/account/{uuid4()}"),
 ]
 
 

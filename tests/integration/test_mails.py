@@ -236,6 +236,7 @@ class TestSentOnce:
             assert after == before
             assert sorted((r.timer.kind.value, r.state) for r in _all_rows(service)) == [
                 ("account_confirmation", "cancelled"),  # activated before it was sent
+                ("account_retention", "cancelled"),  # activated: its personal data is kept (docs/privacy.md)
                 ("renewal_reminder", "pending"),
                 ("renewal_reminder", "pending"),
                 ("renewal_reminder", "pending"),
@@ -363,5 +364,5 @@ def test_M4_an_event_the_mail_rules_cannot_handle_stops_the_timer_table_visibly_
     assert timers["state"] in ("up_to_date", "behind") and timers["failed_event"] is None  # the mails' own events
     assert health["status"] == "ok"
     assert [t.timer.kind.value for t in service.notifications.store.of(UUID(later["account_id"]))] == [
-        "account_confirmation"
+        "account_confirmation", "account_retention"
     ]
