@@ -182,6 +182,9 @@ def test_the_runtime_lock_is_the_full_lock_without_the_test_tools() -> None:
     needed_at_runtime = {"pyyaml"}  # uvicorn[standard] reads its log config with it
     assert not (tools - needed_at_runtime) & set(runtime), sorted((tools - needed_at_runtime) & set(runtime))
     assert {"pytest", "schemathesis", "hypothesis", "aiosmtpd"} <= set(full)
+    # ...and it holds every runtime dependency of pyproject.toml (a new one needs bash scripts/lock.sh)
+    needed = {re.split(r"[<>=\[ ]", spec)[0].lower() for spec in PYPROJECT["project"]["dependencies"]}
+    assert needed <= set(runtime), f"missing from requirements-runtime.lock: {sorted(needed - set(runtime))}"
 
 
 def test_the_image_runs_as_an_unprivileged_user_that_may_write_only_its_var_dir() -> None:
