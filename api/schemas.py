@@ -399,11 +399,15 @@ class RegistrationContact(BaseModel):
 
 class Actor(BaseModel):
     """Who caused an event: an API key (its id and name), a customer's account, or the
-    service itself (`system`). Events recorded before access control have none."""
+    service itself (`system`); `capacity` "support" when the vendor's support acted for the
+    customer. Events recorded before access control have none. A customer reading its own
+    contract sees only `customer` (itself), `staff`, or `service` with its `role`."""
 
-    kind: Literal["api_key", "account", "system"]
-    id: str
+    kind: Literal["api_key", "account", "system", "customer", "staff", "service"]
+    id: str | None = None
     name: str | None = None
+    capacity: str | None = None
+    role: str | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -443,6 +447,7 @@ class NotificationPublic(BaseModel):
     kind: Literal[
         "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset",
         "account_retention",  # not a mail: a provisional account's data erased when due (docs/privacy.md)
+        "already_registered", "email_changed",
     ]
     aggregate_id: UUID
     serial: str | None

@@ -23,9 +23,11 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
+from limits.storage import Storage
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
+from lifecycle.adapters.client_addresses import ClientAddresses
 from lifecycle.adapters.clock import SystemClock
 from lifecycle.adapters.credentials import SqlCredentialStore
 from lifecycle.adapters.database import creating_tables, event_store_env
@@ -34,7 +36,7 @@ from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
 from lifecycle.adapters.personal_keys import key_store_for
 from lifecycle.adapters.postal_codes import PosutoDirectory
-from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
+from lifecycle.adapters.rate_limits import AttemptLimits, LoginThrottle, limits_storage
 from lifecycle.adapters.timer_store import timer_store_for
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
@@ -44,6 +46,7 @@ from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.mail_records import MailRecords
 from lifecycle.application.privacy import Privacy
+from lifecycle.application.open_doors import OpenDoors
 from lifecycle.application.registrations import Registrations
 from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -119,9 +122,14 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
 
 
 def build_access(
-    settings: Settings, application: LifecycleApplication, *, credentials: CredentialStore | None = None
+    settings: Settings,
+    application: LifecycleApplication,
+    *,
+    credentials: CredentialStore | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> Access:
-    """API keys (events in the store) and customers' sessions (rows beside the events)."""
+    """API keys (events in the store) and customers' sessions (rows beside the events); with a
+    throttle, logins slow down a client that keeps sending wrong passwords."""
     store = credentials or SqlCredentialStore(application.recorder.datastore)
     with creating_tables(application.store_env):
         store.create_tables()
@@ -129,22 +137,36 @@ def build_access(
         application,
         store,
         verify_password=verify_password,
+        throttle=throttle,
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_lifetime=timedelta(hours=settings.session_absolute_hours),
     )
 
 
-def build_attempt_limits(settings: Settings) -> AttemptLimits:
+def build_attempt_limits(settings: Settings, storage: Storage) -> AttemptLimits:
     return AttemptLimits(
         {
-            "login": {"address": settings.login_limit_per_address, "client": settings.login_limit_per_client},
+            "login": {"client": settings.login_limit_per_client},
             "password_reset": {
                 "address": settings.password_reset_limit_per_address,
                 "client": settings.password_reset_limit_per_client,
             },
+            "sign_up": {"address": settings.sign_up_limit_per_address, "client": settings.sign_up_limit_per_client},
+            "open_route": {"client": settings.open_route_limit_per_client},
         },
-        limits_storage(settings.redis_url),
+        storage,
         namespace=f"{settings.redis_namespace}-attempts",
+    )
+
+
+def build_login_throttle(settings: Settings, storage: Storage) -> LoginThrottle:
+    return LoginThrottle(
+        storage,
+        free_per_pair=settings.login_free_failures,
+        free_per_client=settings.login_free_failures_per_client,
+        first_delay=settings.login_first_delay_seconds,
+        max_delay=settings.login_max_delay_seconds,
+        namespace=f"{settings.redis_namespace}-logins",
     )
 
 
@@ -249,6 +271,8 @@ def build_notifications(
         confirmation_url_base=settings.confirmation_url_base,
         email_change_url_base=settings.email_change_url_base,
         password_reset_url_base=settings.password_reset_url_base,
+        login_url=settings.login_url,
+        forgot_password_url=settings.forgot_password_url,
         retry=RetryPolicy(
             settings.notification_max_attempts,
             settings.notification_retry_base_seconds,
@@ -380,7 +404,9 @@ class Runtime:
     dashboards: Dashboards
     notifications: Notifications  # timers, scheduler and mail sending
     access: Access  # who is calling: API keys and customers' sessions
-    attempt_limits: AttemptLimits  # logins and password-reset requests
+    attempt_limits: AttemptLimits  # per client address (and address asked about) on the open routes
+    client_addresses: ClientAddresses  # the client's address behind the trusted proxies
+    doors: OpenDoors  # sign-up, reset, login and any open route, with their limits, for every entry point
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     privacy: Privacy  # forgetting and disclosing personal data (docs/privacy.md)
     services: list[BackgroundService] = field(default_factory=list)
@@ -419,6 +445,10 @@ def bootstrap(
         )
     renewal = application.terms.renewal
     bulk = build_bulk(settings, application, notifications.broker, uploads=uploads)
+    counters = limits_storage(settings.redis_url)
+    access = build_access(settings, application, credentials=credentials,
+                          throttle=build_login_throttle(settings, counters))
+    limits = build_attempt_limits(settings, counters)
     runtime = Runtime(
         settings,
         application,
@@ -426,8 +456,10 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
-        build_access(settings, application, credentials=credentials),
-        build_attempt_limits(settings),
+        access,
+        limits,
+        ClientAddresses(settings.trusted_proxies),
+        OpenDoors(application.accounts, access, limits),
         bulk.imports,
         build_privacy(read_models, notifications),
     )

@@ -58,13 +58,27 @@ class Settings(BaseSettings):
     # A customer's session ends after this long without a request, and this long after login.
     session_idle_minutes: float = Field(default=30, gt=0)
     session_absolute_hours: float = Field(default=12, gt=0)
-    # Attempts per login ID and per client address (the `limits` library's notation:
-    # "N/second|minute|hour|day", several separated by ";"); counted in Redis when
-    # LIFECYCLE_REDIS_URL is set, so every process shares them.
-    login_limit_per_address: str = "10/minute;50/hour"
+    # Attempts per client address (and per address asked about), in the `limits` library's
+    # notation ("N/second|minute|hour|day", several separated by ";"); counted in Redis when
+    # LIFECYCLE_REDIS_URL is set, so every process shares them. 429 with Retry-After beyond.
     login_limit_per_client: str = "60/minute"
     password_reset_limit_per_address: str = "3/minute;10/hour"
     password_reset_limit_per_client: str = "20/minute"
+    sign_up_limit_per_address: str = "3/minute;10/hour"
+    sign_up_limit_per_client: str = "10/minute;100/hour"
+    # Every open route (health, postal codes, sign-up, verify, confirms, reset, login) per
+    # client address without an API key.
+    open_route_limit_per_client: str = "300/minute"
+    # Wrong passwords (docs/security.md): after this many per (login ID, client address), or
+    # per client address, each further one doubles the wait from the first delay up to the
+    # longest; never a block of the account itself.
+    login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_free_failures_per_client: int = Field(default=50, ge=1, le=100_000)
+    login_first_delay_seconds: float = Field(default=1.0, gt=0, le=3600)
+    login_max_delay_seconds: float = Field(default=900.0, gt=0, le=86400)
+    # The reverse proxies whose X-Forwarded-For is believed (addresses or networks, JSON list:
+    # '["10.0.0.5", "10.1.0.0/16"]'). Empty: the peer's address is the client's.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # --- read models (projections) ------------------------------------------------------
     # Run the projection runners in this process (with several processes on PostgreSQL,
@@ -138,6 +152,10 @@ class Settings(BaseSettings):
     # The URL mailed to a new address (A-3) and the reset link (A-4), each with ?token=...
     email_change_url_base: str = "http://localhost:8000/email/confirm"
     password_reset_url_base: str = "http://localhost:8000/password-reset"
+    # The links of the "you already have an account" mail (A-4): the login page and the page
+    # where a reset link is asked for.
+    login_url: str = "http://localhost:8000/portal/login"
+    forgot_password_url: str = "http://localhost:8000/portal/password-reset"
     # When mails go out, Asia/Tokyo: service-in this many business days after the
     # registration day (never later than M-1's 4), reminders on their day, at this time.
     service_in_business_days: int = Field(default=1, ge=0, le=4)
@@ -183,8 +201,8 @@ class Settings(BaseSettings):
         return terms
 
     @field_validator(
-        "login_limit_per_address", "login_limit_per_client",
-        "password_reset_limit_per_address", "password_reset_limit_per_client",
+        "login_limit_per_client", "password_reset_limit_per_address", "password_reset_limit_per_client",
+        "sign_up_limit_per_address", "sign_up_limit_per_client", "open_route_limit_per_client",
     )
     @classmethod
     def _rate_limits(cls, text: str) -> str:
@@ -195,6 +213,17 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{text!r} is not a rate limit such as '10/minute;50/hour'") from None
         return text
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, entries: list[str]) -> list[str]:
+        from lifecycle.adapters.client_addresses import parse_networks
+
+        try:
+            parse_networks(entries)
+        except ValueError as error:
+            raise ValueError(f"trusted proxies must be IP addresses or networks: {error}") from None
+        return entries
 
     def mail_directory(self) -> Path:
         return self.maildir if self.maildir is not None else self.var_dir / "mail"

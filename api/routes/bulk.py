@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import PolicyRoute
 from api.deps import BulkDep
+from api.downloads import attachment
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import BulkJobPublic
 from api.uploads import UPLOAD_BODY_OPENAPI, read_uploaded_sheet, too_large
@@ -19,6 +20,8 @@ from lifecycle.bulk.sheets import build_template
 router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["bulk registration"], responses=PROBLEM_RESPONSES)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The seed's name of the sheet (K-1).
+TEMPLATE_FILE_NAME = "一括登録シート.xlsx"
 _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook (.xlsx)."}}
 
 
@@ -26,8 +29,7 @@ _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook
 def bulk_template() -> Response:
     """The bulk-registration template: one sheet for new tickets, bundles and renewals, and
     the instructions in Japanese."""
-    return Response(build_template(), media_type=XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="ikkatsu_touroku.xlsx"'})
+    return Response(build_template(), media_type=XLSX, headers=attachment(TEMPLATE_FILE_NAME, "ikkatsu_touroku.xlsx"))
 
 
 @router.post(
@@ -83,4 +85,4 @@ def bulk_job(
 def bulk_result_sheet(job_id: UUID, bulk: BulkDep) -> Response:
     """The uploaded sheet with status, code and message columns added; rows to fix in red."""
     name, content = bulk.result_sheet(job_id)
-    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(content, media_type=XLSX, headers=attachment(name))

@@ -28,6 +28,7 @@ from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
+from lifecycle.application.after_answer import AfterAnswer
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
 from lifecycle.application.positions import log_position_of, note_position
 from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper, SubjectKeys
@@ -136,11 +137,17 @@ class LifecycleApplication(Application[UUID]):
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
+        # Work done after a command's answer (a password-reset request's lookup).
+        self.after_answer = AfterAnswer()
 
     def construct_mapper(self) -> Mapper[UUID]:
         """Personal fields sealed per data subject on their way to the store (sealing.py)."""
         self.personal_keys = self._personal_keys_for(getattr(self.factory, "datastore", None))
         return SealingMapper(self.construct_transcoder(), Sealer(self.personal_keys))
+
+    def close(self) -> None:
+        self.after_answer.close()
+        super().close()
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -153,12 +160,22 @@ class LifecycleApplication(Application[UUID]):
     # --- loading ----------------------------------------------------------------------
 
     def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        """The one place where an id becomes an aggregate of a given kind. Ids are uuid5 of
+        natural keys that anyone can compute, so an id of another kind (an account's id given
+        as a bulk job's, a key's token built from a contract's id) is answered as an unknown
+        one: None, never an error that tells the two apart."""
         repository = self._contracts if cls is Contract else self._jobs if cls is BulkJob else self._unsnapshotted
         try:
             aggregate = repository.get(aggregate_id, projector_func=apply_events)
         except AggregateNotFoundError:
             return None
-        assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
+        if not isinstance(aggregate, cls):
+            if repository.cache is not None:  # not kept among the contracts or jobs it is not
+                try:
+                    repository.cache.get(aggregate_id, evict=True)
+                except KeyError:
+                    pass
+            return None
         return aggregate
 
     def load_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Aggregate]:

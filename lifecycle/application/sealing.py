@@ -224,6 +224,7 @@ SEALING_PLANS: dict[type, Plan] = {
     Account.ConfirmationMailSent: _own_recipients,
     Account.EmailChangeMailSent: _own_recipients,
     Account.PasswordResetMailSent: _own_recipients,
+    Account.NoticeMailSent: _own_recipients,
     Index.Claimed: _email_index,
     Contract.SiteAdded: _site_added,
     Contract.SiteChanged: _site_changed,

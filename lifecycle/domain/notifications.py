@@ -34,6 +34,8 @@ class NotificationKind(str, Enum):
     # Not a mail: a provisional account never confirmed has its personal data erased when
     # this is due (retention, docs/privacy.md); on the same timers so that it is durable.
     ACCOUNT_RETENTION = "account_retention"
+    ALREADY_REGISTERED = "already_registered"  # A-4: a sign-up of a registered address
+    EMAIL_CHANGED = "email_changed"  # A-3: to the old address, after the change
 
 
 class ReminderStage(str, Enum):
@@ -112,6 +114,11 @@ def email_change_id(account_id: UUID, requested_at: datetime) -> UUID:
 def password_reset_id(account_id: UUID, requested_at: datetime) -> UUID:
     """One reset mail per password reset request (A-4)."""
     return uuid5(NAMESPACE_URL, f"/notifications/password-reset/{account_id}/{requested_at.isoformat()}")
+
+
+def account_notice_id(kind: NotificationKind, account_id: UUID, event_version: int) -> UUID:
+    """One notice to the owner per event that calls for it (a repeated sign-up, an e-mail change)."""
+    return uuid5(NAMESPACE_URL, f"/notifications/{kind.value}/{account_id}/{event_version}")
 
 
 @dataclass(frozen=True)

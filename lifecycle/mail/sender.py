@@ -9,7 +9,7 @@ undone, handing the message to the mail server:
    rendered message, with its deterministic Message-ID, is written to the row's outbox
    before the server sees a byte of it.
 2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
-   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent event is saved on the
+   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event is saved on the
    aggregate, then the row is settled.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
@@ -57,7 +57,7 @@ from lifecycle.availability import EventStoreDown
 from lifecycle.domain.access import SYSTEM_MAILER, acting_as
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import DomainError
-from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
+from lifecycle.domain.notifications import NotificationKind, account_notice_id, email_change_id, password_reset_id
 from lifecycle.domain.periods import RenewalPolicy
 from lifecycle.mail.rendering import MailComposer
 from lifecycle.ports import (
@@ -138,6 +138,8 @@ class NotificationSender:
         retry: RetryPolicy,
         email_change_url_base: str = "http://localhost:8000/email/confirm",
         password_reset_url_base: str = "http://localhost:8000/password-reset",
+        login_url: str = "http://localhost:8000/portal/login",
+        forgot_password_url: str = "http://localhost:8000/portal/password-reset",
         lease_seconds: float,
         wall_clock: Clock,
     ) -> None:
@@ -153,6 +155,8 @@ class NotificationSender:
         self.confirmation_url_base = confirmation_url_base
         self.email_change_url_base = email_change_url_base
         self.password_reset_url_base = password_reset_url_base
+        self.login_url = login_url
+        self.forgot_password_url = forgot_password_url
         self.retry = retry
         self.lease = timedelta(seconds=lease_seconds)
         # Retention: erases a provisional account's personal data, answering what it erased.
@@ -259,6 +263,8 @@ class NotificationSender:
                 return self._password_reset(row)
             if timer.kind is NotificationKind.ACCOUNT_RETENTION:
                 return self._retention(row)
+            if timer.kind in (NotificationKind.ALREADY_REGISTERED, NotificationKind.EMAIL_CHANGED):
+                return self._notice(row)
             return self._account_confirmation(row)
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
@@ -437,6 +443,54 @@ class NotificationSender:
             )
 
         return Letter(mail, record)
+
+
+    def _notice(self, row: TimerRow) -> Letter | Settled:
+        """A notice to the owner: "you already have an account" (with the login and reset
+        links) to the login ID, or "your login ID was changed" (when, and how to reach
+        support) to the address the change replaced. A notice found long after its event
+        (a timer table rebuilt from an old log) is not worth sending."""
+        timer = row.timer
+        account = self.accounts.account(timer.aggregate_id)
+        if account.has_mail(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        if self.clock.now() - timer.due_at > NOTICE_WORTH_SENDING:
+            return Settled(Outcome.SKIPPED, "the notice is too old to be useful")
+        now = self.clock.now()
+        if timer.kind is NotificationKind.ALREADY_REGISTERED:
+            recipient = account.email
+            mail = self.composer.already_registered(
+                timer.notification_id, recipient, now, user_name=account.name,
+                login_url=self.login_url, forgot_password_url=self.forgot_password_url, attempted_at=timer.due_at,
+            )
+        else:
+            replaced = {
+                account_notice_id(NotificationKind.EMAIL_CHANGED, account.id, version): previous
+                for version, previous in account.replaced_emails.items()
+            }
+            recipient = replaced.get(timer.notification_id, "")
+            if not recipient:
+                return Settled(Outcome.SKIPPED, "no e-mail change of this account matches the notice")
+            mail = self.composer.email_changed(
+                timer.notification_id, recipient, now, user_name=account.name, changed_at=timer.due_at,
+            )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.records.record_account_mail_sent(
+                account.id,
+                lambda a: a.record_notice_mail_sent(
+                    timer.notification_id, timer.kind.value, list(accepted), mail.message_id, at
+                ),
+                account=account,
+            )
+
+        return Letter(mail, record)
+
+
+# A notice to the owner due longer ago than this is skipped (see NotificationSender._notice).
+NOTICE_WORTH_SENDING = timedelta(days=7)
 
 
 def _erased_note(erased: list[str]) -> str:

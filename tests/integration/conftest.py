@@ -50,6 +50,7 @@ class Service:
         self.sink = sink
 
     def run_timers(self, as_of: str) -> list[dict[str, Any]]:
+        self.client.app.state.application.after_answer.wait()  # requests looked up after their answer
         response = self.client.post("/v1/admin/timers/run", json={"as_of": as_of})
         assert response.status_code == 200, response.text
         fired = response.json()["fired"]
