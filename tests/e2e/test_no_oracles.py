@@ -23,7 +23,7 @@ from lifecycle.aggregates.index import Index, email_key
 from lifecycle.aggregates.shipments import Ticket, Unit
 from tests.bulk_sheets import filled, upload
 from tests.e2e.conftest import api_key, assert_problem, bearer
-from tests.e2e.test_access import CALLS, World, _my_bulk_job, store_settings, world  # noqa: F401 - fixtures
+from tests.e2e.access_world import CALLS, World, _my_bulk_job, store_settings, world  # noqa: F401 - fixtures
 from tests.scenario import next_serial
 
 NO_KEY = {"Authorization": ""}
