@@ -47,12 +47,15 @@ def server_processes(pid: int) -> set[int]:
     return {pid, *(int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())}
 
 
-def answering_processes(url: str, connections: int = 24) -> set[int]:
-    """The process ids behind `connections` new connections."""
+def answering_processes(url: str, env: dict[str, str], connections: int = 24) -> set[int]:
+    """The process ids behind `connections` new connections (health shows them to a dashboards key)."""
+    key = run_lifecycle("keys", "create", f"probe-{uuid.uuid4().hex[:6]}", "--role", "dashboards", env=env)
+    assert key.returncode == 0, key.stderr
+    headers = {"Authorization": f"Bearer {key.stdout.strip().splitlines()[-1]}"}
     seen = set()
     for _ in range(connections):
         with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-            seen.add(json.loads(client.get(f"{url}/v1/health").text)["process_id"])
+            seen.add(json.loads(client.get(f"{url}/v1/health", headers=headers).text)["process_id"])
     return seen
 
 
@@ -79,7 +82,7 @@ def test_a_second_serve_cannot_join_the_processes_of_a_workers_serve(tmp_path: P
         refused_start(tmp_path, "postgres", port, postgres_url)
         refused_start(tmp_path, "embedded", port, postgres_url)
         # Every connection still reaches the first server's own processes.
-        assert answering_processes(url) <= server_processes(first.pid)
+        assert answering_processes(url, env) <= server_processes(first.pid)
 
 
 @pytest.mark.postgres
@@ -89,4 +92,4 @@ def test_a_workers_serve_on_the_port_of_an_embedded_serve_is_one_line_and_exit_2
     with served(env=env, log=tmp_path / "first.log", port=port, cwd=tmp_path) as (first, url):
         refused_start(tmp_path, "postgres --workers 2", port, postgres_url)
         refused_start(tmp_path, "embedded", port, postgres_url)
-        assert answering_processes(url, connections=4) == {first.pid}
+        assert answering_processes(url, env, connections=4) == {first.pid}
