@@ -15,12 +15,9 @@ from fastapi.testclient import TestClient
 
 from api.access import POLICIES, Policy
 from lifecycle.domain.access import Role
+from tests.callers import CALLS, Call, World, fresh_registration, log_in, store_settings, world  # noqa: F401
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
-from tests.e2e.access_world import CALLS, Call, World, _fresh_registration, store_settings, world  # noqa: F401 - fixtures
-from tests.scenario import log_in
-
-
 
 def _answer(world: World, call: Call, token: str | None) -> Any:
     client = world.admin_client
@@ -130,7 +127,7 @@ def test_a_customer_finds_its_own_companies_and_sites_and_nothing_else(world: Wo
 
 def test_a_customer_registers_at_its_own_site_only(world: World) -> None:
     client = world.admin_client
-    body = _fresh_registration(world)
+    body = fresh_registration(world)
     refused = client.post(f"/v1/sites/{world.theirs.site_id}/registrations", json=body,
                           headers=bearer(world.mine.token))
     assert_problem(refused, 404, "SITE_NOT_FOUND")

@@ -1,6 +1,7 @@
-"""The two customers' world the access tests call every route in (tests/e2e/test_access.py,
-test_no_oracles.py): each with an account, a company, a site, a fault contact and a
-registration; every route's call (CALLS) and its fixtures (`store_settings`, `world`)."""
+"""Two customers and a sample call for every route: what the access tests (the role × route
+matrix of tests/e2e/test_access.py, the wrong-kind ids of tests/e2e/test_no_oracles.py) share.
+Each customer has an account, a company, a site, a fault contact and a registration; `CALLS`
+holds one request per operation of the API, keyed by its method and path template."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from fastapi.testclient import TestClient
 from lifecycle.settings import Settings
 from tests.bulk_sheets import filled, upload
 from tests.conftest import settings_for
-from tests.scenario import PASSWORD, Flow, log_in, next_serial, next_ticket_id
+from tests.scenario import Flow, next_serial, next_ticket_id
+
+PASSWORD = "secret123"
 
 
 @dataclass
@@ -53,6 +56,12 @@ def make_customer(flow: Flow, client: TestClient, site_name: str, person: str) -
     return customer
 
 
+def log_in(client: TestClient, email: str) -> str:
+    answer = client.post("/v1/sessions", json={"email": email, "password": PASSWORD}, headers={"Authorization": ""})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["token"]
+
+
 @dataclass
 class Call:
     method: str
@@ -84,7 +93,7 @@ def _contact() -> dict[str, Any]:
             "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "ichiro@example.co.jp"}
 
 
-def _my_bulk_job(w: World) -> str:
+def my_bulk_job(w: World) -> str:
     """A bulk job of the first customer's company (made once, directly on the service)."""
     if "bulk_job" not in w.extra:
         sheet = filled([("新規", w.mine.site_name, "99999999", "ZZ99ZZ", next_serial(), None)])
@@ -93,7 +102,7 @@ def _my_bulk_job(w: World) -> str:
     return w.extra["bulk_job"]
 
 
-def _fresh_registration(w: World) -> dict[str, Any]:
+def fresh_registration(w: World) -> dict[str, Any]:
     serial = w.flow.ship()
     return {**w.flow.sell_ticket(), "serial": serial}
 
@@ -138,7 +147,7 @@ CALLS = [
     Call("PATCH", "/v1/fault-contacts/{contact_id}", lambda w: f"/v1/fault-contacts/{w.mine.contact_id}",
          lambda w: {"person": "鈴木 一郎"}),
     Call("POST", "/v1/sites/{site_id}/registrations", lambda w: f"/v1/sites/{w.mine.site_id}/registrations",
-         _fresh_registration),
+         fresh_registration),
     Call("POST", "/v1/sites/{site_id}/bundles", lambda w: f"/v1/sites/{w.mine.site_id}/bundles",
          lambda w: {"serial": next_serial(), "option_serials": []}),
     Call("GET", "/v1/sites/{site_id}/registrations", lambda w: f"/v1/sites/{w.mine.site_id}/registrations"),
@@ -150,8 +159,8 @@ CALLS = [
     Call("GET", "/v1/bulk/template.xlsx", lambda w: "/v1/bulk/template.xlsx"),
     Call("POST", "/v1/companies/{company_id}/bulk", lambda w: f"/v1/companies/{w.mine.company_id}/bulk?dry_run=true",
          files=lambda w: upload(filled([("新規", w.mine.site_name, "99999999", "ZZ99ZZ", next_serial(), None)]))),
-    Call("GET", "/v1/bulk/{job_id}", lambda w: f"/v1/bulk/{_my_bulk_job(w)}"),
-    Call("GET", "/v1/bulk/{job_id}/result.xlsx", lambda w: f"/v1/bulk/{_my_bulk_job(w)}/result.xlsx"),
+    Call("GET", "/v1/bulk/{job_id}", lambda w: f"/v1/bulk/{my_bulk_job(w)}"),
+    Call("GET", "/v1/bulk/{job_id}/result.xlsx", lambda w: f"/v1/bulk/{my_bulk_job(w)}/result.xlsx"),
     Call("GET", "/v1/tickets/{ticket_id}/registration", lambda w: f"/v1/tickets/{w.mine.ticket_id}/registration"),
     Call("POST", "/v1/entitlements/check", lambda w: "/v1/entitlements/check", lambda w: {"serials": [w.mine.serial]}),
     Call("POST", "/v1/inquiries/check", lambda w: "/v1/inquiries/check",
