@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import openpyxl
@@ -11,6 +12,12 @@ import openpyxl
 from lifecycle.bulk.sheets import build_template
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# Rows as a user types them: kind, site, ticket ID, verification code, serial, option serials.
+SERIAL = "A1B2C3D4E5F6G7H8"
+NEW_ROW = ("新規", "東京本社", "01234567", "AB12CD34", SERIAL, None)
+BUNDLE_ROW = ("バンドル", "東京本社", None, None, "Z9Y8X7W6V5U4T3S2", "M1N2O3P4Q5R6S7T8, K1L2M3N4O5P6Q7R8")
+RENEWAL_ROW = ("更新", None, "07654321", "EF56GH78", SERIAL, None)
 
 
 def filled(rows: Sequence[Sequence[Any] | None], template: bytes | None = None) -> bytes:
@@ -49,3 +56,30 @@ def result_columns(data: bytes) -> dict[int, tuple[Any, Any, Any]]:
         for r in range(3, sheet.max_row + 1)
         if sheet.cell(row=r, column=first).value is not None
     }
+
+
+def plain_workbook(rows: Sequence[Sequence[Any]], title: str = "Sheet") -> bytes:
+    """A plain workbook, not made from the template: every row as given, from row 1."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = title
+    for values in rows:
+        sheet.append(list(values))
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
+
+
+def rewritten(data: bytes, members: dict[str, bytes | Callable[[bytes], bytes]]) -> bytes:
+    """The same ZIP with some members replaced (a callable edits the old content) or added."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info)
+            change = members.get(info.filename)
+            target.writestr(info.filename, change(content) if callable(change) else change or content)
+        for name, content in members.items():
+            if name not in source.namelist():
+                assert isinstance(content, bytes)
+                target.writestr(name, content)
+    return out.getvalue()

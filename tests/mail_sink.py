@@ -5,7 +5,6 @@ freeze the worker before it has handed anything over)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections import Counter
@@ -18,11 +17,7 @@ from email.policy import default
 import pytest
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import free_port
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
+from datetime import date
 from uuid import UUID
 
 from fastapi.testclient import TestClient
 
+from lifecycle.aggregates.shipments import Ticket, Unit
+
 _numbers = itertools.count(10_000_000)
+PASSWORD = "secret123"  # every account the builders make has it
+
+# A site and a fault contact as the HTTP bodies that add them...
+SITE_BODY = {
+    "name": "東京本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤 花子",
+    "phone": "03-1234-5678", "email": "hanako@example.co.jp",
+}
+CONTACT_BODY = {
+    "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木 一郎",
+    "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "",
+}
+# ...and as the Contract aggregate's arguments (unit tests).
+SITE_FIELDS = dict(name="本社", postal_code="1000001", prefecture="東京都", city="千代田区", street="1-1",
+            building="", person="佐藤", phone="03-1234-5678", email="s@example.co.jp")
+CONTACT_FIELDS = dict(company="C", postal_code="1000001", prefecture="東京都", city="千代田区", street="1",
+               building="", person="p", phone="03-1234-5678", mail1="a@example.co.jp", mail2="")
 
 
 def next_ticket_id() -> str:
@@ -70,7 +90,7 @@ class Flow:
     def active_account(self, email: str | None = None) -> str:
         email = email or f"user{next(_numbers)}@example.co.jp"
         account = self.post("/v1/accounts", {
-            "email": email, "password": "secret123", "name": "山田 太郎", "company_name": "株式会社サンプル",
+            "email": email, "password": PASSWORD, "name": "山田 太郎", "company_name": "株式会社サンプル",
             "phone": "03-1234-5678", "agree_terms": True,
         })
         token = self.app.accounts.confirmation_token(UUID(account["account_id"]))
@@ -103,6 +123,13 @@ class Flow:
         self.fault_contact(site_id)
         return site_id
 
+    def company_with_site(self, account_id: str | None = None) -> tuple[str, str]:
+        """(company_id, site_id) of a fresh company whose site 東京本社 has a fault contact."""
+        company = self.company(account_id)
+        site_id = self.site(company["company_id"])["site_id"]
+        self.fault_contact(site_id)
+        return company["company_id"], site_id
+
     def register(self, site_id: str, ticket: dict[str, str], serial: str, expect: int = 201) -> dict[str, Any]:
         return self.post(f"/v1/sites/{site_id}/registrations", {**ticket, "serial": serial}, expect=expect)
 
@@ -123,3 +150,25 @@ def service_key(settings: Any, application: Any, *roles: str, name: str | None =
 def authorized(client: Any, token: str) -> Any:
     client.headers["Authorization"] = f"Bearer {token}"
     return client
+
+
+def log_in(client: Any, email: str, password: str = PASSWORD) -> str:
+    """A customer's session token."""
+    answer = client.post("/v1/sessions", json={"email": email, "password": password}, headers={"Authorization": ""})
+    assert answer.status_code == 201, answer.text
+    return answer.json()["token"]
+
+
+def shipped(app: Any, count: int, prefix: str = "BK") -> list[tuple[str, str]]:
+    """(serial, ticket ID) of `count` shipped units and sold new tickets, saved straight to the store."""
+    base = int(time.time() * 1000) % 1_000_000
+    pairs = [(f"{prefix}{base:06d}{n:08d}"[-16:], f"{(base * 1000 + n) % 100_000_000:08d}") for n in range(count)]
+    for start in range(0, count, 1000):
+        batch: list[Any] = []
+        for serial, ticket_id in pairs[start:start + 1000]:
+            batch.append(Unit(serial=serial, code_no="12345-01", model="AT-x510", shipped_on=date(2026, 11, 2),
+                              bundle=None, bundle_serial=None))
+            batch.append(Ticket(ticket_id=ticket_id, verification_code="AB12CD", code_no="12345-99",
+                                service="デリバリースタンダード", term_years=1, kind="new", sold_on=date(2026, 11, 10)))
+        app.save(*batch)
+    return pairs

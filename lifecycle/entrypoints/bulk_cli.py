@@ -1,6 +1,7 @@
 """`lifecycle bulk import FILE --company SU… [--dry-run]`: a sheet registered from the command
 line, in this process, with a progress bar; the result sheet is written beside the input.
-Exit 0 when no row was refused, 1 when some were, 2 for a file that cannot be read."""
+Exit 0 when no row was refused, 1 when some were, 2 when no row was looked at (a file that
+cannot be read, a company that does not exist)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def import_sheet(
                 )
             except DomainError as error:
                 typer.echo(f"error: {error.code}: {error.message_ja} ({error.detail})", err=True)
-                raise typer.Exit(2 if error.code.startswith("BULK_") else 1) from None
+                raise typer.Exit(2) from None  # 1 says "rows refused": here no row was looked at
         results = [RowResult(r["row"], RowStatus(r["status"]), r["code"], r["message_ja"], r["detail"])
                    for r in answer["rows"]]
         out = file.with_name(f"{file.stem}.result.xlsx")

@@ -26,6 +26,7 @@ def serve(
     workers: int = typer.Option(1, help="Server processes (PostgreSQL only: SQLite is one process)."),
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
+    from lifecycle.entrypoints.server import claim_port
     from lifecycle.entrypoints.server import serve as run_server
     from lifecycle.entrypoints.startup import load_settings, preflight
     from lifecycle.logs import configure_logging
@@ -40,12 +41,13 @@ def serve(
 
     from lifecycle.entrypoints.keys_cli import first_admin_key
 
-    try:
-        first_admin_key(settings.log_format)
-    except Exception as error:  # noqa: BLE001 - a store that cannot be reached: the server says why
-        logging.getLogger("lifecycle").warning("could not look for API keys (%s); starting anyway",
-                                               type(error).__name__)
-    status = run_server(host, port, workers, log_format=settings.log_format)
+    with claim_port(host, port):  # a port held by anything else: one line and exit 2
+        try:
+            first_admin_key(settings.log_format)
+        except Exception as error:  # noqa: BLE001 - a store that cannot be reached: the server says why
+            logging.getLogger("lifecycle").warning("could not look for API keys (%s); starting anyway",
+                                                   type(error).__name__)
+        status = run_server(host, port, workers, log_format=settings.log_format)
     if status:
         raise typer.Exit(status)
 

@@ -5,6 +5,11 @@ accepts every connection waiting in it: keep-alive clients that connect together
 in one process while the others idle. Here each process binds a socket of its own with
 SO_REUSEPORT, so the kernel spreads new connections over the processes. The parent starts
 them, starts a new one when one dies, and stops them all on SIGTERM or SIGINT.
+
+SO_REUSEPORT would also let a second, separate server of the same user join the port and take
+half of its connections (to another database, perhaps). `claim_port` keeps the port to one
+server: it refuses a port anything listens on, and every `lifecycle serve` holds a lock named
+by the port, so a second one cannot join while the first one's processes start.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 
 import uvicorn
@@ -62,14 +69,60 @@ def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: st
     if workers <= 1:
         uvicorn.run(app, host=host, port=port, http=NoDelayHTTPProtocol, proxy_headers=False, **UVICORN_LOGGING)
         return 0
-    bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
     return Supervisor(host, port, workers, app, log_format).run()
+
+
+@contextmanager
+def claim_port(host: str, port: int) -> Iterator[None]:
+    """The port is this server's for as long as the block runs; a port held by anything else
+    is one line and exit status 2 (a StartupError), in every mode."""
+    from lifecycle.entrypoints.startup import StartupError
+
+    with _port_lock(port):
+        try:
+            with socket.socket(*_address(host, port)[:3]) as probe:
+                # As uvicorn binds (SO_REUSEADDR, no SO_REUSEPORT): refused while anything
+                # listens on the port, our own kind of server included.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(_address(host, port)[4])
+        except OSError as error:
+            raise StartupError([f"port {port} on {host} is in use by another process "
+                                f"({error.strerror or error}): stop it or choose another --port"]) from None
+        yield
+
+
+@contextmanager
+def _port_lock(port: int) -> Iterator[None]:
+    """A Unix socket in Linux's abstract namespace, named by the port: the kernel frees it
+    when the process ends, however it ends. It covers the seconds in which the processes of a
+    `--workers` server have bound the port but do not listen yet (the probe's bind succeeds
+    then)."""
+    from lifecycle.entrypoints.startup import StartupError
+
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    lock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lock.bind(f"\0lifecycle-serve-port-{port}")
+    except OSError:
+        lock.close()
+        raise StartupError([f"port {port} is in use by another `lifecycle serve` "
+                            "(the processes of one server share its port; a separate server cannot join them)"]) from None
+    try:
+        yield
+    finally:
+        lock.close()
+
+
+def _address(host: str, port: int) -> tuple:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
 
 
 def bound_socket(host: str, port: int) -> socket.socket:
     """A socket bound to the shared port but not yet listening: the kernel sends a process
     connections only once uvicorn listens on it, after the app has started."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    family, kind, proto, _, address = _address(host, port)
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -16,27 +15,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lifecycle.aggregates.contract import Contract
-from lifecycle.aggregates.shipments import Ticket, Unit
+from lifecycle.bulk import container
 from lifecycle.settings import Settings
-from tests.bulk_sheets import XLSX, filled, resaved, result_columns, upload
+from tests.bulk_sheets import NEW_ROW, XLSX, filled, plain_workbook, resaved, result_columns, rewritten, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import assert_problem, bearer
-from tests.e2e.test_access import log_in
-from tests.scenario import Flow, next_serial
-from tests.unit import test_bulk_sheets as sheets
+from tests.scenario import Flow, log_in, next_serial, shipped
 
 
 @pytest.fixture
 def store_settings(tmp_path: Path) -> Settings:
     return settings_for("sqlite", tmp_path, bulk_sync_rows=50, bulk_batch_rows=7)
-
-
-def _company(flow: Flow, account_id: str | None = None) -> tuple[str, str]:
-    """(company_id, site_id) of a fresh company whose site 東京本社 has a fault contact."""
-    company = flow.company(account_id)
-    site_id = flow.site(company["company_id"])["site_id"]
-    flow.fault_contact(site_id)
-    return company["company_id"], site_id
 
 
 def _post(client: TestClient, company_id: str, data: bytes, **params: str) -> Any:
@@ -62,7 +51,7 @@ def test_K1_the_template_is_served_as_an_xlsx(client: TestClient) -> None:
 def test_K1_every_refusal_on_its_row_with_the_single_commands_code_and_message(client: TestClient, flow: Flow) -> None:
     """One row of each refusal beside good rows: the good ones are registered, each wrong
     one says why exactly as the single command would."""
-    company_id, site_id = _company(flow)
+    company_id, site_id = flow.company_with_site()
     flow.site(company_id, name="大阪支店")  # no fault contact yet (S-5)
     good, good_ticket = flow.ship(), flow.sell_ticket()
     option = next_serial("OP")
@@ -127,7 +116,7 @@ def test_K1_every_refusal_on_its_row_with_the_single_commands_code_and_message(c
 def test_K1_full_width_input_and_excel_typed_ticket_ids_register_as_the_single_commands_do(
     client: TestClient, flow: Flow
 ) -> None:
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     serials = [flow.ship() for _ in range(3)]
     tickets = [flow.sell_ticket() for _ in range(3)]
     full_width = str.maketrans("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", "０１２３４５６７８９ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ")
@@ -144,7 +133,7 @@ def test_K1_full_width_input_and_excel_typed_ticket_ids_register_as_the_single_c
 
 def test_K1_uploading_the_same_sheet_again_registers_nothing_twice(client: TestClient, flow: Flow) -> None:
     """By the rows' content: the same sheet saved again by a spreadsheet is the same sheet."""
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     rows = [("新規", "東京本社", t["ticket_id"], t["verification_code"], flow.ship(), None)
             for t in (flow.sell_ticket() for _ in range(4))]
     rows.append(("新規", "東京本社", "87654321", "AB12CD", flow.ship(), None))
@@ -162,7 +151,7 @@ def test_K1_uploading_the_same_sheet_again_registers_nothing_twice(client: TestC
 
 
 def test_K1_a_dry_run_validates_every_row_and_changes_nothing(client: TestClient, flow: Flow) -> None:
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     ticket, serial = flow.sell_ticket(), flow.ship()
     data = filled([("新規", "東京本社", ticket["ticket_id"], ticket["verification_code"], serial, None),
                    ("新規", "東京本社", "87654321", "AB12CD", flow.ship(), None)])
@@ -179,8 +168,8 @@ def test_K1_a_dry_run_validates_every_row_and_changes_nothing(client: TestClient
 
 
 def _malformed() -> dict[str, tuple[bytes, int, str]]:
-    template_row = [sheets.NEW_ROW]
-    bomb = sheets._rewrite(sheets._template_with(template_row), {"xl/media/filler.xml": b"0" * (8 * 1024 * 1024)})
+    template_row = [NEW_ROW]
+    bomb = rewritten(filled(template_row), {"xl/media/filler.xml": b"0" * (8 * 1024 * 1024)})
     entity = ('<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>')
 
     def inject(xml: bytes) -> bytes:
@@ -188,17 +177,17 @@ def _malformed() -> dict[str, tuple[bytes, int, str]]:
         head, rest = text.split("?>", 1) if text.startswith("<?xml") else ("", text)
         return ((head + "?>" if head else "") + entity + rest).encode()
 
-    xml_bomb = sheets._rewrite(sheets._template_with(template_row), {"xl/worksheets/sheet1.xml": inject})
-    encrypted = (sheets.container.OLE_SIGNATURE + b"\x00" * 504 + "EncryptionInfo".encode("utf-16-le")
+    xml_bomb = rewritten(filled(template_row), {"xl/worksheets/sheet1.xml": inject})
+    encrypted = (container.OLE_SIGNATURE + b"\x00" * 504 + "EncryptionInfo".encode("utf-16-le")
                  + b"\x00" * 100 + "EncryptedPackage".encode("utf-16-le") + b"\x00" * 1000)
     return {
         "csv": ("種別,設置先\n新規,東京本社\n".encode("cp932"), 422, "BULK_NOT_XLSX"),
         "encrypted": (encrypted, 422, "BULK_FILE_ENCRYPTED"),
-        "wrong headers": (sheets._sheet([["種別", "設置先", "シリアル"], ["新規", "東京本社", "X"]]), 422,
+        "wrong headers": (plain_workbook([["種別", "設置先", "シリアル"], ["新規", "東京本社", "X"]]), 422,
                           "BULK_WRONG_HEADERS"),
         "empty": (filled([]), 422, "BULK_EMPTY"),
-        "too many rows": (filled([sheets.NEW_ROW] * 6), 422, "BULK_TOO_MANY_ROWS"),
-        "too large": (filled([sheets.NEW_ROW]) + b"\x00" * 300_000, 413, "BULK_FILE_TOO_LARGE"),
+        "too many rows": (filled([NEW_ROW] * 6), 422, "BULK_TOO_MANY_ROWS"),
+        "too large": (filled([NEW_ROW]) + b"\x00" * 300_000, 413, "BULK_FILE_TOO_LARGE"),
         "zip bomb": (bomb, 422, "BULK_UNSAFE_FILE"),
         "xml entity bomb": (xml_bomb, 422, "BULK_UNSAFE_FILE"),
     }
@@ -216,7 +205,7 @@ def test_K1_a_malformed_file_gets_one_problem_at_once_and_nothing_is_imported(
     with TestClient(create_app(settings, clock=clock)) as client:
         client.headers.update(bearer(api_key(client)))
         flow = Flow(client, client.app.state.application)
-        company_id, _ = _company(flow)
+        company_id, _ = flow.company_with_site()
         before = client.app.state.application.recorder.max_notification_id()
         body = assert_problem(_post(client, company_id, data), status, code)
         assert body["message_ja"]
@@ -227,8 +216,8 @@ def test_K1_a_customer_uploads_only_for_its_own_company_and_reads_only_its_own_j
     anonymous: TestClient, client: TestClient, flow: Flow
 ) -> None:
     mine, theirs = (f"bulk-{n}-{next_serial()}@example.co.jp" for n in ("mine", "theirs"))
-    my_company, _ = _company(flow, flow.active_account(mine))
-    their_company, _ = _company(flow, flow.active_account(theirs))
+    my_company, _ = flow.company_with_site(flow.active_account(mine))
+    their_company, _ = flow.company_with_site(flow.active_account(theirs))
     me, them = log_in(client, mine), log_in(client, theirs)
     ticket, serial = flow.sell_ticket(), flow.ship()
     data = filled([("新規", "東京本社", ticket["ticket_id"], ticket["verification_code"], serial, None)])
@@ -248,23 +237,8 @@ def test_K1_a_customer_uploads_only_for_its_own_company_and_reads_only_its_own_j
     assert registered[-1]["actor"]["kind"] == "account"
 
 
-def shipped(app: Any, count: int, prefix: str = "BK") -> list[tuple[str, str]]:
-    """(serial, ticket ID) of `count` shipped units and sold new tickets, saved straight to the store."""
-    base = int(time.time() * 1000) % 1_000_000
-    pairs = [(f"{prefix}{base:06d}{n:08d}"[-16:], f"{(base * 1000 + n) % 100_000_000:08d}") for n in range(count)]
-    for start in range(0, count, 1000):
-        batch: list[Any] = []
-        for serial, ticket_id in pairs[start:start + 1000]:
-            batch.append(Unit(serial=serial, code_no="12345-01", model="AT-x510", shipped_on=date(2026, 11, 2),
-                              bundle=None, bundle_serial=None))
-            batch.append(Ticket(ticket_id=ticket_id, verification_code="AB12CD", code_no="12345-99",
-                                service="デリバリースタンダード", term_years=1, kind="new", sold_on=date(2026, 11, 10)))
-        app.save(*batch)
-    return pairs
-
-
 def test_K1_a_large_sheet_runs_as_a_job_with_progress_and_a_result_sheet(client: TestClient, flow: Flow) -> None:
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     pairs = shipped(client.app.state.application, 120)
     rows = [("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs]
     rows[5] = ("新規", "東京本社", "87654321", "AB12CD", pairs[5][0], None)
@@ -292,7 +266,7 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     import subprocess
     import sys
 
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     number = client.get(f"/v1/companies/{company_id}").json()["contract_number"]
     ticket, serial = flow.sell_ticket(), flow.ship()
     good = tmp_path / "good.xlsx"
@@ -304,9 +278,9 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     env = {**os.environ, "LIFECYCLE_DATABASE_URL": store_settings.database_url,
            "LIFECYCLE_SECRET_KEY": store_settings.secret_key, "LIFECYCLE_VAR_DIR": str(store_settings.var_dir)}
 
-    def run(path: Path, *extra: str) -> int:
+    def run(path: Path, *extra: str, company: str = number) -> int:
         return subprocess.run([sys.executable, "-m", "lifecycle", "bulk", "import", str(path), "--company",
-                               number, *extra], env=env, capture_output=True, timeout=120).returncode
+                               company, *extra], env=env, capture_output=True, timeout=120).returncode
 
     assert run(good, "--dry-run") == 0
     assert client.get(f"/v1/registrations/{serial}").status_code == 404
@@ -316,6 +290,7 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
     assert run(bad) == 1
     assert result_columns((tmp_path / "bad.result.xlsx").read_bytes())[3][1] == "NOT_IN_SHIPMENT_HISTORY"
     assert run(broken) == 2
+    assert run(good, company="SU00000000") == 2, "an unknown company: no row was looked at, not 'rows refused'"
 
 
 class _Streamed:
@@ -337,13 +312,13 @@ def test_K1_a_file_over_the_limit_is_refused_while_it_streams(tmp_path: Path, cl
     part passes the limit, not after the whole body (or the body limit's envelope) is read."""
     from api.app import create_app
     from tests.e2e.conftest import api_key
-    from tests.e2e.test_hostile_input import call
+    from tests.support import call_asgi
 
     settings = settings_for("sqlite", tmp_path, bulk_max_bytes=200_000)
     with TestClient(create_app(settings, clock=clock)) as client:
         token = api_key(client)
         client.headers.update(bearer(token))
-        company_id, _ = _company(Flow(client, client.app.state.application))
+        company_id, _ = Flow(client, client.app.state.application).company_with_site()
         before = client.app.state.application.recorder.max_notification_id()
         chunk = 16 * 1024
         head = (b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.xlsx"\r\n'
@@ -351,7 +326,7 @@ def test_K1_a_file_over_the_limit_is_refused_while_it_streams(tmp_path: Path, cl
         receive = _Streamed([head] + [b"P" * chunk] * 128 + [b"\r\n--b--\r\n"])
         headers = [(b"content-type", b"multipart/form-data; boundary=b"),
                    (b"authorization", f"Bearer {token}".encode())]
-        status, response_headers, body = call(client.app, f"/v1/companies/{company_id}/bulk", headers, receive)
+        status, response_headers, body = call_asgi(client.app, f"/v1/companies/{company_id}/bulk", headers, receive)
         assert status == 413 and json.loads(body)["code"] == "BULK_FILE_TOO_LARGE"
         assert response_headers["content-type"] == "application/problem+json"
         # The file part stopped at the limit: below what the body limit alone lets through.
@@ -360,8 +335,8 @@ def test_K1_a_file_over_the_limit_is_refused_while_it_streams(tmp_path: Path, cl
 
 
 def test_K1_an_upload_is_one_file_in_the_field_file_and_nothing_else(client: TestClient, flow: Flow) -> None:
-    company_id, _ = _company(flow)
-    sheet = filled([sheets.NEW_ROW])
+    company_id, _ = flow.company_with_site()
+    sheet = filled([NEW_ROW])
     before = client.app.state.application.recorder.max_notification_id()
     url = f"/v1/companies/{company_id}/bulk"
     refused = {

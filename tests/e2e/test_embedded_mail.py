@@ -19,7 +19,7 @@ import httpx2 as httpx
 
 from lifecycle.bootstrap import build_application
 from lifecycle.settings import Settings
-from tests.mail_sink import free_port
+from tests.support import free_port
 from tests.scenario import Flow, authorized, service_key
 
 

@@ -7,7 +7,6 @@ checked to prove it); the ones that break or need a read model of their own get 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -30,6 +29,7 @@ from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.fakes import FixedClock
 from tests.scenario import Flow, next_serial, next_ticket_id
+from tests.support import call_asgi
 
 # --- the shared service, with one of everything a path can name ---------------------------
 
@@ -541,28 +541,11 @@ class Receive:
         return {"type": "http.request", "body": self.chunk, "more_body": self.left > 0}
 
 
-def call(app: Any, path: str, headers: list[tuple[bytes, bytes]], receive: Receive) -> tuple[int, dict, bytes]:
-    sent: list[dict[str, Any]] = []
-
-    async def send_message(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
-    }
-    asyncio.run(app(scope, receive, send_message))
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
-
-
 def test_a_declared_length_over_the_limit_is_refused_before_any_byte_is_read(world: dict[str, Any]) -> None:
     app = world["client"].app
     headers = [(b"content-type", b"application/json"), (b"content-length", str(2 * 1024 * 1024).encode())]
     receive = Receive(b"x" * 65536, 32)
-    status, response_headers, body = call(app, "/v1/accounts", headers, receive)
+    status, response_headers, body = call_asgi(app, "/v1/accounts", headers, receive)
     assert status == 413 and json.loads(body)["code"] == "BODY_TOO_LARGE"
     assert receive.read == 0
     assert response_headers["content-type"] == "application/problem+json"
@@ -571,7 +554,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_any_byte_is_read(wor
 def test_a_streamed_body_is_read_no_further_than_the_limit(world: dict[str, Any]) -> None:
     app = world["client"].app
     receive = Receive(b"x" * 65536, 1000)  # 64 MB offered
-    status, _, body = call(app, "/v1/accounts", [(b"content-type", b"application/json")], receive)
+    status, _, body = call_asgi(app, "/v1/accounts", [(b"content-type", b"application/json")], receive)
     assert status == 413 and json.loads(body)["code"] == "BODY_TOO_LARGE"
     assert receive.read <= 1024 * 1024 + 65536
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.integration.test_postgres_several_servers import free_port
+from tests.support import free_port
 
 
 def postgres_bin() -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_postgres_several_servers import free_port
+from tests.support import free_port
 
 
 class RedisServer:

@@ -20,7 +20,7 @@ import pytest
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.faults.redis_server import RedisServer
-from tests.integration.test_postgres_several_servers import free_port, wait_until_up
+from tests.support import free_port, wait_until_up
 from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres

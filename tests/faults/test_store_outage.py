@@ -22,7 +22,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.faults.pg_cluster import PgCluster
-from tests.integration.test_postgres_several_servers import free_port, wait_until_up
+from tests.support import free_port, wait_until_up
 from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from tests.e2e.conftest import assert_problem
 from tests.fakes import FixedClock
-from tests.integration.test_mails import Service, service, store  # noqa: F401 - the fixtures
+from tests.integration.conftest import Service
 from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
 
 

@@ -25,9 +25,8 @@ from lifecycle.aggregates.contract import Contract
 from tests.bulk_sheets import filled, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, bearer
-from tests.e2e.test_bulk_api import _company, shipped
 from tests.fakes import FixedClock
-from tests.scenario import Flow
+from tests.scenario import shipped, Flow
 
 REDIS_URL = os.environ.get("LIFECYCLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -114,7 +113,7 @@ def test_K1_a_worker_killed_in_the_middle_leaves_the_job_to_the_next_which_regis
 ) -> None:
     client, workers = stack
     flow = Flow(client, client.app.state.application)
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     pairs = shipped(client.app.state.application, 3000, prefix="KL")
     answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(filled(
         [("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])))
@@ -138,7 +137,7 @@ def test_K1_a_worker_killed_in_the_middle_leaves_the_job_to_the_next_which_regis
 def test_K1_ten_thousand_rows_with_a_worker_and_again_registers_nothing(stack: tuple[TestClient, Workers]) -> None:
     client, workers = stack
     flow = Flow(client, client.app.state.application)
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     pairs = shipped(client.app.state.application, 10_000, prefix="TK")
     sheet = filled([("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])
     workers.start()
@@ -170,7 +169,7 @@ def test_K1_a_job_waiting_in_the_queue_is_not_handed_out_again_and_a_dead_worker
     broker = runtime.notifications.broker
     queue = f"{runtime.settings.redis_namespace}:bulk"
     flow = Flow(client, client.app.state.application)
-    company_id, _ = _company(flow)
+    company_id, _ = flow.company_with_site()
     pairs = shipped(client.app.state.application, 3, prefix="SW")
     answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(filled(
         [("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])))

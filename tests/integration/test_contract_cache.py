@@ -17,7 +17,7 @@ from lifecycle.bootstrap import build_application
 from lifecycle.domain.dates import TOKYO
 from lifecycle.settings import Settings
 from tests.fakes import FixedClock
-from tests.integration.test_projection_runner import CONTACT, SITE
+from tests.scenario import CONTACT_BODY, SITE_BODY
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)
 
@@ -36,8 +36,8 @@ def company_with_site(app: Any) -> tuple[str, str]:
     account = app.accounts.sign_up("c@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
     company = app.companies.register_company(account["account_id"], "株式会社サンプル")
-    site = app.companies.add_site(company["company_id"], SITE)
-    app.companies.add_fault_contact(site["site_id"], CONTACT)
+    site = app.companies.add_site(company["company_id"], SITE_BODY)
+    app.companies.add_fault_contact(site["site_id"], CONTACT_BODY)
     return company["company_id"], site["site_id"]
 
 

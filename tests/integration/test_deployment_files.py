@@ -25,7 +25,7 @@ from api.access import POLICIES
 from api.app import create_app
 from lifecycle.entrypoints.cli import cli
 from tests.conftest import settings_for
-from tests.mail_sink import free_port
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -146,23 +146,109 @@ def test_the_api_health_check_passes_on_a_live_service_and_fails_when_it_does_no
     assert health_check(local) != 0, "nothing answers: unhealthy"
 
 
-def test_the_image_installs_the_lock_with_its_hashes_then_the_project_alone() -> None:
+def _pins(lock: str) -> dict[str, str]:
+    return dict(re.findall(r"^([a-z0-9._-]+)==(\S+)", (ROOT / lock).read_text(encoding="utf-8"), re.M))
+
+
+def test_the_image_installs_the_runtime_lock_with_its_hashes_then_the_project_alone() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     lines = [line.strip() for line in dockerfile.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     runs = [line for line in lines if line.startswith("RUN ")]
-    locked = [run for run in runs if "pip install" in run and "-r requirements.lock" in run]
+    locked = [run for run in runs if "pip install" in run and "-r requirements-runtime.lock" in run]
     assert locked and all("--require-hashes" in run for run in locked), runs
     [project] = [run for run in runs if re.search(r"pip install .* \.(\s|$)", run)]
     assert "--no-deps" in project, "nothing outside the lock is installed"
     assert runs.index(project) > runs.index(locked[0])
     # the lock is for one Python; the image runs that one (scripts/lock.sh refuses another)
-    python = re.search(r"with Python (\d+\.\d+)", (ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    python = re.search(r"with Python (\d+\.\d+)", (ROOT / "requirements-runtime.lock").read_text(encoding="utf-8"))
     image = re.search(r"^FROM python:(\d+\.\d+)", dockerfile, re.M)
     assert python and image and python.group(1) == image.group(1)
     # every package the project ships is copied in
     copied = {part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]}
     packages = {pattern.rstrip("*") for pattern in PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert packages | {"pyproject.toml", "requirements.lock"} <= copied, copied
+    assert packages | {"pyproject.toml", "requirements-runtime.lock"} <= copied, copied
+
+
+def test_the_runtime_lock_is_the_full_lock_without_the_test_tools() -> None:
+    """The image carries no pytest, schemathesis or SMTP test server; what it has is pinned
+    exactly as the tests ran it (every hash kept)."""
+    full, runtime = _pins("requirements.lock"), _pins("requirements-runtime.lock")
+    assert runtime and all(full.get(name) == version for name, version in runtime.items()), "the same versions"
+    runtime_text = (ROOT / "requirements-runtime.lock").read_text(encoding="utf-8")
+    for entry in re.split(r"\n(?=[a-z0-9])", runtime_text):
+        if "==" in entry.split("\n")[0]:
+            assert "--hash=sha256:" in entry, entry.split("\n")[0]
+    tools = {re.split(r"[<>=\[ ]", spec)[0].lower() for spec in PYPROJECT["project"]["optional-dependencies"]["test"]}
+    needed_at_runtime = {"pyyaml"}  # uvicorn[standard] reads its log config with it
+    assert not (tools - needed_at_runtime) & set(runtime), sorted((tools - needed_at_runtime) & set(runtime))
+    assert {"pytest", "schemathesis", "hypothesis", "aiosmtpd"} <= set(full)
+    # ...and it holds every runtime dependency of pyproject.toml (a new one needs bash scripts/lock.sh)
+    needed = {re.split(r"[<>=\[ ]", spec)[0].lower() for spec in PYPROJECT["project"]["dependencies"]}
+    assert needed <= set(runtime), f"missing from requirements-runtime.lock: {sorted(needed - set(runtime))}"
+
+
+def test_the_image_runs_as_an_unprivileged_user_that_may_write_only_its_var_dir() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    users = re.findall(r"^USER (\S+)$", dockerfile, re.M)
+    assert users and users[-1] not in ("root", "0", "0:0"), users
+    assert dockerfile.index(f"USER {users[-1]}") > dockerfile.rindex("RUN "), "nothing runs as root after it"
+    assert re.search(rf"useradd .*\b{users[-1]}$", dockerfile, re.M), "the user is made in the image"
+    assert "chown" in dockerfile and "/app/var" in dockerfile
+
+
+def test_the_build_context_leaves_out_the_venv_the_store_and_the_secret_key(tmp_path: Path) -> None:
+    """.dockerignore, read as Docker reads it: `*` then exceptions; what the Dockerfile copies is
+    in, the venv, var/ (store, mails, secret key), tests and the history are out."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def sent(path: str) -> bool:
+        included = True
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            bare = pattern.lstrip("!").rstrip("/")
+            if _matches(bare, path):
+                included = negated
+        return included
+
+    for path in (".venv/bin/python", "var/secret_key", "var/lifecycle.sqlite3", ".git/HEAD", "tests/conftest.py",
+                 "lifecycle/__pycache__/cli.cpython-311.pyc", "benchmarks/README.md"):
+        assert not sent(path), path
+    copied = [line.split()[1] for line in (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
+              if line.startswith("COPY ")]
+    for source in copied:
+        assert sent(source) and sent(f"{source}/__init__.py" if "." not in source else source), source
+
+
+def _matches(pattern: str, path: str) -> bool:
+    """Docker's rule in short: `**` any depth, `*` within a name, a folder covers its contents."""
+    import fnmatch
+
+    if pattern.startswith("**/"):
+        return any(_matches(pattern[3:], "/".join(path.split("/")[i:])) for i in range(len(path.split("/"))))
+    parts = path.split("/")
+    return any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts) + 1))
+
+
+def test_the_stock_images_are_pinned_to_a_version() -> None:
+    for name, service in SERVICES.items():
+        if name in IMAGE_OF_THE_PROJECT:
+            continue
+        image = service["image"]
+        assert re.search(r":v?\d+\.\d+(\.\d+)?$|@sha256:[0-9a-f]{64}$", image), (name, image)
+
+
+def test_the_compose_file_says_where_the_admin_key_appears_and_how_to_run_the_cli() -> None:
+    """The first start prints the admin key once, on the API's stderr; the file and the docs
+    say how to find it and how to run `lifecycle` commands in the container."""
+    from lifecycle.entrypoints import keys_cli
+
+    compose = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    announced = re.search(r"grep -A1 '([^']+)'", compose)
+    assert announced and announced.group(1) in Path(keys_cli.__file__).read_text(encoding="utf-8")
+    assert "docker compose exec api lifecycle" in compose
+    operating = (ROOT / "docs" / "operating.md").read_text(encoding="utf-8")
+    assert announced.group(1) in operating and "docker compose exec api lifecycle" in operating
 
 
 def test_the_api_and_the_worker_share_one_store_broker_and_secret_key() -> None:

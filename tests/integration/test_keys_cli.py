@@ -40,7 +40,9 @@ def test_keys_made_listed_and_revoked_from_the_command_line(tmp_path: Path) -> N
 
     listed = lifecycle(env, "keys", "list")
     assert "order-desk" in listed.stdout and "audit" not in listed.stdout and "dashboards,reference-data" in listed.stdout
-    assert token.split("_")[-1] not in listed.stdout  # never the secret
+    key_id, secret = token.removeprefix("lk_").split("_", 1)  # the secret is base64url: it may hold "_"
+    assert len(key_id) == 32 and len(secret) == 43, token
+    assert secret not in listed.stdout and token not in listed.stdout  # never the secret
 
     with TestClient(create_app(settings)) as client:
         auth = {"Authorization": f"Bearer {token}"}

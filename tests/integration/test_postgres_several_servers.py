@@ -4,10 +4,8 @@ decides which of two concurrent registrations wins."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,28 +18,9 @@ from lifecycle.bootstrap import build_application
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.scenario import Flow, authorized, service_key
+from tests.support import free_port, wait_until_up
 
 REDIS_URL = os.environ.get("LIFECYCLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
-            raise AssertionError(f"the server exited with {process.returncode}: {process.args}\n{tail}")
-        try:
-            httpx.get(f"{url}/openapi.json", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 from lifecycle.bootstrap import build_application
 from lifecycle.domain.privacy import ERASED
 from lifecycle.settings import Settings
-from tests.integration.test_startup_checks import assert_one_clear_line, lifecycle
+from tests.support import assert_one_clear_line, lifecycle
 
 
 def store(tmp_path: Path, kek: str) -> dict[str, str]:

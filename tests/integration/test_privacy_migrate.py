@@ -16,7 +16,7 @@ from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_application
 from lifecycle.domain.privacy import ERASED
 from lifecycle.settings import Settings
-from tests.integration.test_startup_checks import lifecycle
+from tests.support import lifecycle
 
 PERSONAL = ["legacy@example.jp", "旧 データ子", "03-4444-5555", "拠点 旧子", "旧町1-2-3", "noc-legacy@example.jp"]
 

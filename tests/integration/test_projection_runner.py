@@ -22,16 +22,7 @@ from lifecycle.projections.read_models import ReadModels
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.fakes import FixedClock
-
-SITE = {
-    "name": "東京本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤 花子",
-    "phone": "03-1234-5678", "email": "hanako@example.co.jp",
-}
-CONTACT = {
-    "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木 一郎",
-    "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "",
-}
-
+from tests.scenario import CONTACT_BODY, SITE_BODY
 
 @pytest.fixture
 def app(store_settings: Settings) -> Iterator[Any]:
@@ -45,8 +36,8 @@ def register_units(app: Any, count: int, start: int = 0) -> str:
     account = app.accounts.sign_up(f"u{start}@example.co.jp", "secret123", "山田", "株式会社サンプル", "03-1234-5678", True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
     company = app.companies.register_company(account["account_id"], "株式会社サンプル")
-    site = app.companies.add_site(company["company_id"], SITE)
-    app.companies.add_fault_contact(site["site_id"], CONTACT)
+    site = app.companies.add_site(company["company_id"], SITE_BODY)
+    app.companies.add_fault_contact(site["site_id"], CONTACT_BODY)
     for n in range(start, start + count):
         serial = f"SN{n:08d}"
         app.shipments.record_shipment(serial, "12345-01", "AT-x510", date(2026, 1, 5))

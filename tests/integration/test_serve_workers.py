@@ -18,7 +18,7 @@ import pytest
 
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.integration.test_postgres_several_servers import free_port, wait_until_up
+from tests.support import free_port, wait_until_up
 
 
 def children(pid: int) -> set[int]:

@@ -17,7 +17,8 @@ from aiosmtpd.smtp import AuthResult
 from lifecycle.adapters.mailers import MailRefused, SmtpMailer
 from lifecycle.mail.rendering import OutgoingMail
 from lifecycle.ports import ClaimLost
-from tests.mail_sink import SmtpSink, free_port, smtp_sink  # noqa: F401 - the fixture
+from tests.mail_sink import SmtpSink, smtp_sink  # noqa: F401 - the fixture
+from tests.support import free_port
 
 USER, PASSWORD = "lifecycle", "s3cret-pass"
 

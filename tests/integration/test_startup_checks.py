@@ -16,29 +16,10 @@ import httpx2 as httpx
 import pytest
 
 from tests.conftest import ADMIN_URL
-from tests.integration.test_postgres_several_servers import free_port
+from tests.support import assert_one_clear_line, free_port, lifecycle
 from tests.mail_sink import SmtpSink, smtp_sink  # noqa: F401 - the fixture
 
 PG = ADMIN_URL.rsplit("/", 1)[0]  # postgresql://postgres@127.0.0.1:5432
-
-
-def lifecycle(tmp_path: Path, *args: str, timeout: float = 60, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
-    env.update({"LIFECYCLE_VAR_DIR": str(tmp_path / "var"), "LIFECYCLE_SECRET_KEY": "test-secret", **settings})
-    return subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )
-
-
-def assert_one_clear_line(completed: subprocess.CompletedProcess[str], *expected: str) -> str:
-    assert completed.returncode == 2, (completed.returncode, completed.stderr[-3000:])
-    assert "Traceback" not in completed.stderr
-    lines = completed.stderr.strip().splitlines()
-    assert len(lines) == 1, completed.stderr
-    for text in expected:
-        assert text in lines[0], lines[0]
-    return lines[0]
 
 
 BAD_SETTINGS = {

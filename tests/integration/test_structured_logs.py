@@ -27,9 +27,8 @@ import pytest
 
 from lifecycle.logs import TEXT_FORMAT, json_formatter
 from tests.conftest import settings_for
-from tests.integration.test_mails import Service, service  # noqa: F401 - the fixture
-from tests.integration.test_postgres_several_servers import free_port, wait_until_up
-from tests.integration.test_startup_checks import assert_one_clear_line, lifecycle
+from tests.integration.conftest import Service
+from tests.support import assert_one_clear_line, free_port, lifecycle, wait_until_up
 from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
 
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")

@@ -31,11 +31,8 @@ from lifecycle.bulk.sheets import (
     write_results,
 )
 from lifecycle.domain.errors import DomainError, Refusal
+from tests.bulk_sheets import BUNDLE_ROW, NEW_ROW, RENEWAL_ROW, SERIAL, plain_workbook, rewritten
 
-SERIAL = "A1B2C3D4E5F6G7H8"
-NEW_ROW = ("新規", "東京本社", "01234567", "AB12CD34", SERIAL, None)
-BUNDLE_ROW = ("バンドル", "東京本社", None, None, "Z9Y8X7W6V5U4T3S2", "M1N2O3P4Q5R6S7T8, K1L2M3N4O5P6Q7R8")
-RENEWAL_ROW = ("更新", None, "07654321", "EF56GH78", SERIAL, None)
 
 
 # --- helpers ----------------------------------------------------------------------------
@@ -57,31 +54,6 @@ def _template_with(rows: Sequence[Sequence[Any] | None], edit: Callable[[Workshe
     if edit is not None:
         edit(sheet)
     return _save(workbook)
-
-
-def _sheet(rows: Sequence[Sequence[Any]], title: str = "Sheet") -> bytes:
-    """A plain workbook, not made from the template: every row as given, from row 1."""
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = title
-    for values in rows:
-        sheet.append(list(values))
-    return _save(workbook)
-
-
-def _rewrite(data: bytes, members: dict[str, bytes | Callable[[bytes], bytes]]) -> bytes:
-    """The same ZIP with some members replaced (a callable edits the old content) or added."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            content = source.read(info)
-            change = members.get(info.filename)
-            target.writestr(info.filename, change(content) if callable(change) else change or content)
-        for name, content in members.items():
-            if name not in source.namelist():
-                assert isinstance(content, bytes)
-                target.writestr(name, content)
-    return out.getvalue()
 
 
 def _refusal(data: bytes, **limits: int) -> DomainError:
@@ -163,7 +135,7 @@ def test_K1_filled_template_round_trips() -> None:
 
 def test_K1_headers_are_found_in_any_order_language_width_and_case_and_extra_columns_are_kept() -> None:
     """A user's own sheet works when its headers name the template's columns, however spelled."""
-    data = _sheet([
+    data = plain_workbook([
         ["受付一覧"],  # a title line above the headers
         ["備考", "ＳＥＲＩＡＬ　ＮＵＭＢＥＲ", "ticket_id", "確認 コード", "kind", "設置先（拠点名またはID）",
          "納品日"],
@@ -324,7 +296,7 @@ def test_K1_formulas_give_their_cached_values() -> None:
         assert first == second == 1
         return text.encode()
 
-    parsed = read_sheet(_rewrite(data, {"xl/worksheets/sheet1.xml": cache}))
+    parsed = read_sheet(rewritten(data, {"xl/worksheets/sheet1.xml": cache}))
     assert [(row.ticket_id, row.problem) for row in parsed.rows] == [("01234567", None), ("12345678", None)]
 
 
@@ -335,7 +307,7 @@ def test_K1_a_formula_error_refuses_the_field() -> None:
     def error(xml: bytes) -> bytes:
         return re.sub(rb'<c r="E3"(?: s="\d+")?><f>NA\(\)</f><v\s*/>', b'<c r="E3" t="e"><f>NA()</f><v>#N/A</v>', xml)
 
-    row = _only_row(_rewrite(data, {"xl/worksheets/sheet1.xml": error}))
+    row = _only_row(rewritten(data, {"xl/worksheets/sheet1.xml": error}))
     assert row.problem is not None and row.problem.code == "BULK_FORMULA_ERROR"
     assert row.serial == ""
 
@@ -490,7 +462,7 @@ def test_K1_an_office_package_without_worksheets_is_refused() -> None:
         archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
         archive.writestr("word/document.xml", "<document/>")
     assert _refusal(out.getvalue()).code == "BULK_NOT_XLSX"
-    no_sheets = _rewrite(_template_with([NEW_ROW]), {"xl/workbook.xml": b"<not-a-workbook/>"})
+    no_sheets = rewritten(_template_with([NEW_ROW]), {"xl/workbook.xml": b"<not-a-workbook/>"})
     assert _refusal(no_sheets).code == "BULK_NOT_XLSX"
 
 
@@ -505,7 +477,7 @@ def test_K1_a_password_protected_workbook_is_refused_as_encrypted() -> None:
 
 def test_K1_wrong_headers_are_refused_naming_the_expected_columns() -> None:
     """The user learns which columns the sheet must have, and which of them it lacks."""
-    refused = _refusal(_sheet([["種別", "設置先", "シリアル", "備考"], ["新規", "東京本社", SERIAL, ""]]))
+    refused = _refusal(plain_workbook([["種別", "設置先", "シリアル", "備考"], ["新規", "東京本社", SERIAL, ""]]))
     assert refused.code == "BULK_WRONG_HEADERS"
     assert "チケットID" in refused.message_ja and "確認コード" in refused.message_ja
     assert "がありません" in refused.message_ja
@@ -515,7 +487,7 @@ def test_K1_wrong_headers_are_refused_naming_the_expected_columns() -> None:
 
 def test_K1_a_column_named_twice_is_refused_as_wrong_headers() -> None:
     """Two serial columns would leave it to chance which one is registered."""
-    refused = _refusal(_sheet([["種別", "設置先", "チケットID", "確認コード", "シリアル番号", "Serial number"],
+    refused = _refusal(plain_workbook([["種別", "設置先", "チケットID", "確認コード", "シリアル番号", "Serial number"],
                                list(NEW_ROW[:5]) + [SERIAL]]))
     assert refused.code == "BULK_WRONG_HEADERS" and "重複" in refused.message_ja
 
@@ -565,7 +537,7 @@ def test_K1_the_too_large_kind_maps_to_http_413() -> None:
 
 def test_K1_a_zip_bomb_is_refused_before_it_is_inflated() -> None:
     """A small upload that inflates a thousandfold is refused from the ZIP directory alone."""
-    data = _rewrite(_template_with([NEW_ROW]), {"xl/media/filler.xml": b"0" * (8 * 1024 * 1024)})
+    data = rewritten(_template_with([NEW_ROW]), {"xl/media/filler.xml": b"0" * (8 * 1024 * 1024)})
     assert len(data) < 100_000
     refused = _refusal(data)
     assert refused.code == "BULK_UNSAFE_FILE" and "inflates" in refused.detail
@@ -581,7 +553,7 @@ def test_K1_parts_declaring_more_than_the_total_limit_are_refused(monkeypatch: p
 
 def test_K1_a_part_that_inflates_past_its_declared_size_is_refused() -> None:
     """The ZIP directory may lie about a part's size; reading is capped and checked."""
-    data = _rewrite(_template_with([NEW_ROW]), {"xl/extra.xml": b"<a>" + b"x" * 5000 + b"</a>"})
+    data = rewritten(_template_with([NEW_ROW]), {"xl/extra.xml": b"<a>" + b"x" * 5000 + b"</a>"})
     name = b"xl/extra.xml"
     entry = data.rindex(b"PK\x01\x02", 0, data.rindex(name))  # its central directory record
     assert data[entry + 46: entry + 46 + len(name)] == name
@@ -602,14 +574,14 @@ def test_K1_an_xml_entity_bomb_in_a_sheet_is_refused() -> None:
         rest = rest.replace("<t>東京本社</t>", "<t>&lol9;</t>")
         return ((head + "?>" if head else "") + bomb + rest).encode()
 
-    refused = _refusal(_rewrite(_template_with([NEW_ROW]), {"xl/worksheets/sheet1.xml": inject}))
+    refused = _refusal(rewritten(_template_with([NEW_ROW]), {"xl/worksheets/sheet1.xml": inject}))
     assert refused.code == "BULK_UNSAFE_FILE" and "DOCTYPE" in refused.detail
 
 
 def test_K1_an_entity_declaration_in_utf16_is_refused_too() -> None:
     """An XML part may be UTF-16; the scan for declarations reads both encodings."""
     part = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
-    data = _rewrite(_template_with([NEW_ROW]), {"docProps/custom.xml": part.encode("utf-16")})
+    data = rewritten(_template_with([NEW_ROW]), {"docProps/custom.xml": part.encode("utf-16")})
     assert _refusal(data).code == "BULK_UNSAFE_FILE"
 
 
@@ -696,7 +668,7 @@ def test_K1_a_result_sheet_uploaded_again_reads_the_same_rows_and_reuses_its_col
 
 def test_K1_write_results_on_a_sheet_with_one_header_row_labels_both_languages() -> None:
     """A user's own sheet may have one header row: the result headers carry both names."""
-    original = _sheet([["種別", "設置先", "チケットID", "確認コード", "シリアル番号"], list(NEW_ROW[:5])])
+    original = plain_workbook([["種別", "設置先", "チケットID", "確認コード", "シリアル番号"], list(NEW_ROW[:5])])
     sheet = openpyxl.load_workbook(io.BytesIO(write_results(original, [RowResult(2, RowStatus.REGISTERED)]))).active
     assert [sheet.cell(row=1, column=c).value for c in (6, 7, 8)] == [
         "結果 / Status", "コード / Code", "メッセージ / Message"]

@@ -19,17 +19,12 @@ from lifecycle.domain.errors import (
     UnitAlreadyRegistered,
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-
-SITE = dict(name="本社", postal_code="1000001", prefecture="東京都", city="千代田区", street="1-1",
-            building="", person="佐藤", phone="03-1234-5678", email="s@example.co.jp")
-CONTACT = dict(company="C", postal_code="1000001", prefecture="東京都", city="千代田区", street="1",
-               building="", person="p", phone="03-1234-5678", mail1="a@example.co.jp", mail2="")
-
+from tests.scenario import CONTACT_FIELDS, SITE_FIELDS
 
 def contract_with_site() -> tuple[Contract, object]:
     contract = Contract(contract_number="SU00000001", account_id=uuid4(), name="株式会社サンプル")
     site_id = uuid4()
-    contract.add_site(Site(site_id=site_id, **SITE))
+    contract.add_site(Site(site_id=site_id, **SITE_FIELDS))
     return contract, site_id
 
 
@@ -37,14 +32,14 @@ def test_S5_a_site_without_fault_contact_is_not_ready_for_registrations() -> Non
     contract, site_id = contract_with_site()
     with pytest.raises(FaultContactRequired):
         contract.check_site_ready_for_registration(site_id)
-    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT_FIELDS))
     contract.check_site_ready_for_registration(site_id)
 
 
 def test_S4_contact_for_an_unknown_site_is_refused() -> None:
     contract, _ = contract_with_site()
     with pytest.raises(SiteNotFound):
-        contract.add_fault_contact(FaultContact(uuid4(), uuid4(), **CONTACT))
+        contract.add_fault_contact(FaultContact(uuid4(), uuid4(), **CONTACT_FIELDS))
 
 
 def test_S4_an_edit_that_changes_nothing_records_nothing() -> None:
@@ -87,7 +82,7 @@ def test_unit_id_is_derived_from_the_serial() -> None:
 def test_contract_replayed_from_a_snapshot_equals_the_one_replayed_from_events(application: LifecycleApplication) -> None:
     """Contracts snapshot every 100 events; every value type must survive the snapshot."""
     contract, site_id = contract_with_site()
-    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT_FIELDS))
     for n in range(120):
         contract.register_ticket(site_id=site_id, serial=f"S{n:03d}", ticket_id=f"{n:08d}", code_no="1234501",
                                  model="M", service="S", term_years=1, sold_on=date(2026, 11, 10),
@@ -113,7 +108,7 @@ def test_a_contract_saved_one_event_at_a_time_is_snapshotted_as_it_was_saved(app
     """The snapshot at the interval is taken from the contract just saved, not replayed:
     it must hold exactly what the events say."""
     contract, site_id = contract_with_site()
-    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT_FIELDS))
     application.save(contract)
     n = 0
     while contract.version < 100:
@@ -166,8 +161,8 @@ def test_S2_S4_sites_and_contacts_stored_before_their_value_objects_still_load(
     site_id, contact_id = uuid4(), uuid4()
     timestamp = contract.modified_on
     v1_events = [
-        (Contract.SiteAdded, {"site_id": site_id, **SITE}),
-        (Contract.FaultContactAdded, {"contact_id": contact_id, "site_id": site_id, **CONTACT}),
+        (Contract.SiteAdded, {"site_id": site_id, **SITE_FIELDS}),
+        (Contract.FaultContactAdded, {"contact_id": contact_id, "site_id": site_id, **CONTACT_FIELDS}),
     ]
     stored = []
     for version, (cls, fields) in enumerate(v1_events, start=2):
@@ -176,7 +171,7 @@ def test_S2_S4_sites_and_contacts_stored_before_their_value_objects_still_load(
     application.recorder.insert_events(stored)
 
     loaded = application.repository.get(contract.id)
-    assert loaded.site(site_id) == Site(site_id=site_id, **SITE)
-    assert loaded.fault_contact(contact_id) == FaultContact(contact_id, site_id, **CONTACT)
+    assert loaded.site(site_id) == Site(site_id=site_id, **SITE_FIELDS)
+    assert loaded.fault_contact(contact_id) == FaultContact(contact_id, site_id, **CONTACT_FIELDS)
     events = list(application.events.get(contract.id))
-    assert events[1].site == loaded.site(site_id) and events[2].contact.mail1 == CONTACT["mail1"]
+    assert events[1].site == loaded.site(site_id) and events[2].contact.mail1 == CONTACT_FIELDS["mail1"]

@@ -22,7 +22,7 @@ from lifecycle.application.transcodings import VALUE_TYPES, DateAsISO, Registrat
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import NotRegistered, RenewalWindowClosed
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from tests.unit.test_contract_aggregate import CONTACT, SITE
+from tests.scenario import CONTACT_FIELDS, SITE_FIELDS
 
 PERIOD = SupportPeriod(date(2026, 12, 1), date(2027, 11, 30))
 
@@ -30,8 +30,8 @@ PERIOD = SupportPeriod(date(2026, 12, 1), date(2027, 11, 30))
 def contract_with_contact() -> tuple[Contract, object]:
     contract = Contract(contract_number="SU00000001", account_id=uuid4(), name="株式会社サンプル")
     site_id = uuid4()
-    contract.add_site(Site(site_id=site_id, **SITE))
-    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT))
+    contract.add_site(Site(site_id=site_id, **SITE_FIELDS))
+    contract.add_fault_contact(FaultContact(uuid4(), site_id, **CONTACT_FIELDS))
     return contract, site_id
 
 
