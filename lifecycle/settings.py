@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Attempts per login ID and per client address (the `limits` library's notation:
     # "N/second|minute|hour|day", several separated by ";"); counted in Redis when
     # LIFECYCLE_REDIS_URL is set, so every process shares them.
+    # The portal's cookies get Secure (sent over HTTPS only). Turn it on behind a TLS proxy; a
+    # request that reached the service itself over HTTPS gets Secure cookies anyway.
+    portal_secure_cookies: bool = False
     login_limit_per_address: str = "10/minute;50/hour"
     login_limit_per_client: str = "60/minute"
     password_reset_limit_per_address: str = "3/minute;10/hour"
