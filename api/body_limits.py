@@ -19,7 +19,8 @@ from api.problems import refusal
 from lifecycle.domain.errors import BodyTooLarge, DomainError
 
 # POST /v1/companies/{company_id}/bulk: a filled bulk-registration sheet (K-1).
-BULK_UPLOAD_PATH = re.compile(r"^/v1/companies/[^/]+/bulk/?$")
+# The portal's 一括登録 form posts the same sheet to /portal/companies/{company_id}/bulk.
+BULK_UPLOAD_PATH = re.compile(r"^/(?:v1|portal)/companies/[^/]+/bulk/?$")
 
 
 class BodyOverLimit(HTTPException):

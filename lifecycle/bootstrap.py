@@ -293,9 +293,9 @@ def build_notifications(
         MailComposer(vendor_from(settings)),
         mailer,
         clock=clock,
-        confirmation_url_base=settings.confirmation_url_base,
-        email_change_url_base=settings.email_change_url_base,
-        password_reset_url_base=settings.password_reset_url_base,
+        confirmation_url_base=settings.mailed_link("confirmation"),
+        email_change_url_base=settings.mailed_link("email_change"),
+        password_reset_url_base=settings.mailed_link("password_reset"),
         retry=RetryPolicy(
             settings.notification_max_attempts,
             settings.notification_retry_base_seconds,

@@ -132,11 +132,14 @@ class Settings(BaseSettings):
     )
     contracts_desk_name: str = "サービス業務管理部"
     contracts_desk_mail: str = "contracts@example.com"
-    # The confirmation URL of A-2 is this base with ?token=...
-    confirmation_url_base: str = "http://localhost:8000/confirm"
+    # The service's own address as customers reach it (behind a proxy: the proxy's). The links
+    # the service mails open the portal's page for them there, unless set one by one below.
+    public_url: str = "http://localhost:8000"
+    # The confirmation URL of A-2 is this base with ?token=... (default: the portal's page)
+    confirmation_url_base: str = ""
     # The URL mailed to a new address (A-3) and the reset link (A-4), each with ?token=...
-    email_change_url_base: str = "http://localhost:8000/email/confirm"
-    password_reset_url_base: str = "http://localhost:8000/password-reset"
+    email_change_url_base: str = ""
+    password_reset_url_base: str = ""
     # When mails go out, Asia/Tokyo: service-in this many business days after the
     # registration day (never later than M-1's 4), reminders on their day, at this time.
     service_in_business_days: int = Field(default=1, ge=0, le=4)
@@ -191,6 +194,14 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{text!r} is not a rate limit such as '10/minute;50/hour'") from None
         return text
+
+    def mailed_link(self, which: Literal["confirmation", "email_change", "password_reset"]) -> str:
+        """The base of a mailed link: its own setting, else the portal's page on public_url."""
+        given = {"confirmation": self.confirmation_url_base, "email_change": self.email_change_url_base,
+                 "password_reset": self.password_reset_url_base}[which]
+        page = {"confirmation": "signup/confirm", "email_change": "email/confirm",
+                "password_reset": "password-reset/confirm"}[which]
+        return given or f"{self.public_url.rstrip('/')}/portal/{page}"
 
     def mail_directory(self) -> Path:
         return self.maildir if self.maildir is not None else self.var_dir / "mail"

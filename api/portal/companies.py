@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.access import owns_company, owns_contact, owns_site
-from api.portal.forms import Form, check_schema, folded, place_error, read_form
+from api.portal.forms import Form, check_schema, folded, folded_address, place_error, read_form
 from api.portal.web import PREFIX, CustomerDep, PortalRoute, account_id_of, owned, redirect, render
 from api.schemas import CompanyCreate, FaultContactCreate, SiteCreate
 from lifecycle.domain.addresses import PostalAddress, normalise_phone, normalise_postal_code, resolve_address
@@ -132,7 +132,7 @@ def look_up_address(request: Request, form: Form) -> list[PostalAddress]:
     """住所検索: fills prefecture, city and town from the postal code; answers the towns to
     choose from when the code covers several (the form is then left for the choice)."""
     try:
-        towns = _app(request).postal_codes.towns(form.values["postal_code"])
+        towns = _app(request).postal_codes.towns(folded(form.values["postal_code"]))
     except DomainError as error:
         _refusal_at(form, error)
         return []
@@ -169,6 +169,8 @@ def check_address_form(
     """The form as the API's schema would take it, then the postal code resolved against the
     prefecture and city (S-3, E2) and the phone hyphenated (S-2): what will be saved."""
     values = {name: form.values[name].strip() for name in text_fields}
+    for name in ("street", "building"):
+        values[name] = folded_address(form.values[name])
     for name in ("postal_code", "phone", *email_fields):
         values[name] = folded(form.values[name])
     check_schema(form, schema, {**values, "prefecture": values["prefecture"] or None, "city": values["city"] or None})

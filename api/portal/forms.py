@@ -9,6 +9,7 @@ A page keeps its form in a `Form`: `values` (what to show back in the fields), `
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +70,15 @@ def folded(text: str) -> str:
     for dash in ("ー", "−", "‐", "–", "—", "―", "－"):
         text = text.replace(dash, "-")
     return text.strip()
+
+
+_DASH_BETWEEN_DIGITS = re.compile(r"(?<=\d)[ー−‐–—―－](?=\d)")
+
+
+def folded_address(text: str) -> str:
+    """A street or building as typed: full-width digits and letters folded (NFKC), and a dash
+    between digits made a hyphen (千代田１ー１ is 千代田1-1); センター keeps its ー."""
+    return _DASH_BETWEEN_DIGITS.sub("-", unicodedata.normalize("NFKC", text)).strip()
 
 
 def check_schema(form: Form, schema: type[BaseModel], data: Mapping[str, Any], fields: Mapping[str, str] | None = None) -> BaseModel | None:
