@@ -18,7 +18,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 
 # The page modules, each exporting `router` (APIRouter(route_class=PortalRoute)), in the order
 # their paths are matched.
-PAGE_MODULES = ("api.portal.accounts", "api.portal.companies")
+PAGE_MODULES = ("api.portal.accounts", "api.portal.companies", "api.portal.tickets", "api.portal.bulk")
 
 entrance = APIRouter(route_class=PortalRoute)
 
