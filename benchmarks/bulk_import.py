@@ -47,6 +47,8 @@ from tests.bulk_sheets import filled, upload  # noqa: E402
 from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
 from tests.scenario import Flow, service_key  # noqa: E402
 
+from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
+
 
 def wait_done(client: TestClient, location: str, timeout: float) -> dict:
     deadline = time.monotonic() + timeout
@@ -69,7 +71,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--batch-rows", type=int, default=Settings.model_fields["bulk_batch_rows"].default)
     parser.add_argument("--pgbench-seconds", type=float, default=15)
-    args = parser.parse_args()
+    args = parse_args(parser, rows=60, batch_rows=25, pgbench_seconds=1)
 
     dbname = f"lifecycle_bulk_bench_{os.getpid()}"
     db_url = with_dbname(args.admin_url, dbname)

@@ -39,6 +39,8 @@ from tests.bulk_sheets import filled  # noqa: E402
 from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
 from tests.scenario import Flow, service_key  # noqa: E402
 
+from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
+
 
 class StatementCounter:
     """Counts the statements one thread sends through psycopg (first words, e.g. 'SELECT')."""
@@ -68,7 +70,7 @@ def main() -> int:
                                                               "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--batch-rows", type=int, default=Settings.model_fields["bulk_batch_rows"].default)
-    args = parser.parse_args()
+    args = parse_args(parser, rows=60, batch_rows=25)
 
     dbname = f"lifecycle_bulk_inproc_{os.getpid()}"
     db_url = with_dbname(args.admin_url, dbname)

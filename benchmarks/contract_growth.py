@@ -46,6 +46,8 @@ from lifecycle.clock import TOKYO, FixedClock  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.fakes import FakePostalCodes  # noqa: E402
 
+from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
+
 NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)
 SITE = {
     "name": "東京本社", "postal_code": "1000001", "street": "千代田1-1", "building": "サンプルビル3F",
@@ -134,7 +136,7 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=1000, help="registrations per printed line")
     parser.add_argument("--interleaved", type=int, default=500,
                         help="then this many more into the grown contract and into an empty one, alternately")
-    args = parser.parse_args()
+    args = parse_args(parser, count=20, block=10, interleaved=6)
 
     name = f"lifecycle_growth_{os.getpid()}"
     with psycopg.connect(args.admin_url, autocommit=True) as conn:

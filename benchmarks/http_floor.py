@@ -29,6 +29,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from smoke import parse_args  # noqa: E402 - benchmarks/smoke.py: the path is set just above
+
 app = FastAPI()
 
 
@@ -50,7 +52,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--duration", type=float, default=10.0)
-    args = parser.parse_args()
+    args = parse_args(parser, workers=1, concurrency=[1, 2], duration=0.5)
 
     port = free_port()
     server = subprocess.Popen(

@@ -42,6 +42,7 @@ from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 from lifecycle.domain.notifications import service_in_id
 from lifecycle.settings import Settings
 from lifecycle.bootstrap import build_notifications
+from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LIFECYCLE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -59,6 +60,7 @@ CONTACT = {
 SINK = """
 import asyncio, signal, sys
 from aiosmtpd.controller import Controller
+
 class Count:
     messages = 0
     recipients = 0
@@ -126,7 +128,7 @@ def main() -> None:  # noqa: PLR0915 - a script
     parser.add_argument("--workers", type=int, default=2, help="worker processes (redis mode)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--prefetch", type=int, default=64)
-    args = parser.parse_args()
+    args = parse_args(parser, reminders=20, per_company=5, workers=1, threads=2)
 
     var_dir = Path(tempfile.mkdtemp(prefix="lifecycle_mail_bench"))
     sink_port = 20000 + os.getpid() % 20000

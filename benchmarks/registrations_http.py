@@ -49,6 +49,8 @@ from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -532,7 +534,7 @@ def main() -> int:
                         help="a new connection for every request (default: keep-alive connections)")
     parser.add_argument("--skip-pgbench", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
-    args = parser.parse_args()
+    args = parse_args(parser, concurrency=[1, 2], duration=1.0, warmup=0.5, workers=1, sites=4, max_rate=100.0)
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -686,6 +688,8 @@ def main() -> int:
             "server_env": args.server_env, "with_worker": args.with_worker,
             "duration_s": args.duration, "levels": out, "all_pass": all_pass,
         }, indent=2))
+    if args.smoke:  # sizes too small for the targets: only a refused registration fails the run
+        return 0 if all(level["errors"] == 0 for level in out) else 1
     return 0 if all_pass else 1
 
 
