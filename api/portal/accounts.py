@@ -76,7 +76,7 @@ def terms(request: Request) -> Response:
 
 
 def _account_form(data: Any) -> Form:
-    return read_form(data, ACCOUNT_FIELDS)
+    return read_form(data, ACCOUNT_FIELDS, ACCOUNT_LABELS)
 
 
 def _check_account(form: Form) -> dict[str, str]:
@@ -318,7 +318,7 @@ async def change_profile(request: Request, customer: CustomerDep) -> Response:
     accounts = _runtime(request).application.accounts
     account = await run_in_threadpool(accounts.get_account, account_id_of(customer))
     data = await request.form()
-    form = read_form(data, PROFILE_FIELDS)
+    form = read_form(data, PROFILE_FIELDS, ACCOUNT_LABELS)
     typed = {
         "name": form.values["name"].strip(),
         "company_name": form.values["company_name"].strip(),

@@ -70,7 +70,7 @@ def new_company(request: Request, customer: CustomerDep) -> Response:
 @router.post("/companies/new")
 async def submit_company(request: Request, customer: CustomerDep) -> Response:
     data = await request.form()
-    form = read_form(data, COMPANY_FIELDS)
+    form = read_form(data, COMPANY_FIELDS, {"name": "設置先会社名"})
     name = _company_name(form, account_id_of(customer))
     if not form.ok or data.get("step") == "edit":
         return render(request, "companies/company_form.html", form=form, company=None,
@@ -91,7 +91,7 @@ async def edit_company(request: Request, customer: CustomerDep, company_id: UUID
 @router.post("/companies/{company_id}/edit")
 async def rename_company(request: Request, customer: CustomerDep, company_id: UUID = OwnCompany) -> Response:
     company = await run_in_threadpool(_app(request).companies.get_company, company_id)
-    form = read_form(await request.form(), COMPANY_FIELDS)
+    form = read_form(await request.form(), COMPANY_FIELDS, {"name": "設置先会社名"})
     name = _company_name(form, account_id_of(customer))
     if not form.ok:
         return render(request, "companies/company_form.html", form=form, company=company, status_code=422)
@@ -260,7 +260,7 @@ async def submit_site(request: Request, customer: CustomerDep, company_id: UUID 
     app = _app(request)
     company = await run_in_threadpool(app.companies.get_company, company_id)
     data = await request.form()
-    form = read_form(data, SITE_FIELDS)
+    form = read_form(data, SITE_FIELDS, SITE_LABELS)
     page = {"company": company, "site": None}
     if data.get("action") in ("lookup", "town") or data.get("step") == "edit":
         towns, note = await _address_post(request, form, data)
@@ -319,7 +319,7 @@ async def change_site(request: Request, customer: CustomerDep, site_id: UUID = O
     site = await run_in_threadpool(app.companies.get_site, site_id)
     company = await run_in_threadpool(app.companies.get_company, site["company_id"])
     data = await request.form()
-    form = read_form(data, SITE_FIELDS)
+    form = read_form(data, SITE_FIELDS, SITE_LABELS)
     page = {"company": company, "site": site}
     if data.get("action") in ("lookup", "town"):
         towns, note = await _address_post(request, form, data)
@@ -367,7 +367,7 @@ async def submit_contact(request: Request, customer: CustomerDep, site_id: UUID 
     app = _app(request)
     site = await run_in_threadpool(app.companies.get_site, site_id)
     data = await request.form()
-    form = read_form(data, CONTACT_FIELDS)
+    form = read_form(data, CONTACT_FIELDS, CONTACT_LABELS)
     page = {"site": site, "contact": None}
     if data.get("action") in ("lookup", "town") or data.get("step") == "edit":
         towns, note = await _address_post(request, form, data)
@@ -405,7 +405,7 @@ async def change_contact(request: Request, customer: CustomerDep, contact_id: UU
     contact = await run_in_threadpool(app.companies.get_fault_contact, contact_id)
     site = await run_in_threadpool(app.companies.get_site, contact["site_id"])
     data = await request.form()
-    form = read_form(data, CONTACT_FIELDS)
+    form = read_form(data, CONTACT_FIELDS, CONTACT_LABELS)
     page = {"site": site, "contact": contact}
     if data.get("action") in ("lookup", "town"):
         towns, note = await _address_post(request, form, data)

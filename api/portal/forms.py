@@ -38,6 +38,8 @@ class Form:
     errors: dict[str, str] = field(default_factory=dict)
     # Set when the page has fields: the order the summary lists their errors in.
     order: tuple[str, ...] = ()
+    # Field name -> its label, so that "入力してください" can say which field.
+    labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary(self) -> list[tuple[str, str]]:
@@ -53,14 +55,14 @@ class Form:
         return not self.errors
 
 
-def read_form(data: FormData | Mapping[str, Any], names: Iterable[str]) -> Form:
+def read_form(data: FormData | Mapping[str, Any], names: Iterable[str], labels: Mapping[str, str] | None = None) -> Form:
     """The named text fields as typed (a missing one is empty); files and the CSRF field are left out."""
     names = tuple(names)
     values = {}
     for name in names:
         value = data.get(name, "")
         values[name] = value if isinstance(value, str) else ""
-    return Form(values=values, order=names)
+    return Form(values=values, order=names, labels=dict(labels or {}))
 
 
 def folded(text: str) -> str:
@@ -94,6 +96,9 @@ def check_schema(form: Form, schema: type[BaseModel], data: Mapping[str, Any], f
             message = _SCHEMA_MESSAGES.get(problem.get("type", ""), ValidationFailed.message_ja)
             if problem.get("type") == "value_error" and "mail" not in name:
                 message = ValidationFailed.message_ja
+            if data.get(str(loc[0])) in ("", None) and problem.get("type") != "invalid_text":
+                label = form.labels.get(name)
+                message = f"{label}を入力してください。" if label else _SCHEMA_MESSAGES["missing"]
             form.add(name, message)
         return None
 

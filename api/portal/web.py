@@ -272,8 +272,7 @@ class PortalRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         kwargs["dependencies"] = [Depends(check_csrf), *(kwargs.get("dependencies") or [])]
-        kwargs.setdefault("include_in_schema", False)
-        kwargs.setdefault("response_class", HTMLResponse)
+        kwargs["include_in_schema"] = False  # pages, not the API's operations
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
