@@ -310,3 +310,22 @@ def test_the_main_pages_fit_a_phone_375px_wide_and_pass_axe(
         assert_accessible(page); shot(page, "phone-" + url.strip("/").replace("/", "-").split("?")[0])
     log_in(page, customer)
     register_company_site_and_contact(page, lambda p, name: shot(p, "phone-" + name), assert_accessible)
+
+
+def test_a_session_about_to_time_out_says_so_and_can_be_extended(
+    served: Served, new_page: Callable[..., Any], shot: Callable[[Any, str], Any], customer: Customer
+) -> None:
+    """Five minutes before the idle timeout (and a minute's margin), an alert says the session
+    will end; ログイン状態を延長する keeps it (any request of the customer's is activity)."""
+    page = new_page()
+    page.clock.install()
+    log_in(page, customer)
+    notice = page.get_by_role("alert").filter(has_text="まもなく自動的にログアウトします")
+    assert not notice.is_visible()
+    page.clock.fast_forward("23:00")
+    assert not notice.is_visible()
+    page.clock.fast_forward("02:30")
+    notice.wait_for()
+    assert_accessible(page); shot(page, "session-notice")
+    page.get_by_role("button", name="ログイン状態を延長する").click()
+    notice.wait_for(state="hidden")
