@@ -16,6 +16,7 @@ route class that puts all of it in front of every page.
 from __future__ import annotations
 
 import hashlib
+import logging
 import hmac
 import secrets
 from collections.abc import Callable, Coroutine
@@ -36,6 +37,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lifecycle.application import LifecycleApplication
 from lifecycle.domain.access import Caller, current_context
 from lifecycle.domain.errors import DomainError, Refusal, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/portal"
 SESSION_COOKIE = "portal_session"
@@ -303,11 +306,31 @@ class PortalRoute(APIRoute):
                     response = not_found_page(request)
                 else:
                     raise
+            except Exception as error:  # noqa: BLE001 - a page, never a JSON problem or a bare 500
+                response = _failure_page(request, error)
             for name, value in PAGE_HEADERS.items():
                 response.headers.setdefault(name, value)
             return response
 
         return portal_handler
+
+
+def _failure_page(request: Request, error: Exception) -> Response:
+    """The event store or the broker away: 503 with Retry-After, as the API answers; anything
+    else: the system-error page (logged), nothing changed."""
+    from api.problems import BROKER_ERRORS, BROKER_RETRY_AFTER_SECONDS, STORE_ERRORS, STORE_RETRY_AFTER_SECONDS
+    from lifecycle.domain.errors import BrokerUnavailable, InternalError, StoreUnavailable
+
+    if isinstance(error, STORE_ERRORS):
+        response = render(request, "error.html", status_code=503, message=StoreUnavailable.message_ja)
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_SECONDS)
+    elif isinstance(error, BROKER_ERRORS):
+        response = render(request, "error.html", status_code=503, message=BrokerUnavailable.message_ja)
+        response.headers["Retry-After"] = str(BROKER_RETRY_AFTER_SECONDS)
+    else:
+        log.exception("portal page failed")
+        response = render(request, "error.html", status_code=500, message=InternalError.message_ja)
+    return response
 
 
 def today_text(moment: datetime) -> str:

@@ -157,7 +157,7 @@ def test_A1_A2_S1_S4_the_seed_flow_from_sign_up_to_a_fault_contact(
 def test_S3_E2_an_office_code_is_refused_at_its_field_and_several_towns_are_a_choice(
     served: Served, new_page: Callable[..., Any], shot: Callable[[Any, str], Any], customer: Customer
 ) -> None:
-    page = new_page(js=False)
+    page = new_page()
     log_in(page, customer)
     page.get_by_role("link", name="設置先会社 新規登録").click()
     page.get_by_label("設置先会社名").fill("株式会社住所")
@@ -174,13 +174,13 @@ def test_S3_E2_an_office_code_is_refused_at_its_field_and_several_towns_are_a_ch
     assert "未定義の住所が入力されました。" in error and "住所から導き出される郵便番号" in error
     assert "f-postal_code-error" in (field.get_attribute("aria-describedby") or "")
     assert page.locator(".error-summary a[href='#f-postal_code']").count() == 1
-    shot(page, "e2")
+    assert_accessible(page); shot(page, "e2")
 
     page.get_by_label("郵便番号").fill("068-0546")  # 夕張市: 南部青葉町 and 南部菊水町
     page.get_by_role("button", name="住所検索").click()
     assert page.get_by_label("市区町村").input_value() == "夕張市"
     page.get_by_label("南部菊水町").check()
-    shot(page, "towns")
+    assert_accessible(page); shot(page, "towns")
     page.get_by_role("button", name="この町域を入力する").click()
     assert page.get_by_label("番地").input_value() == "南部菊水町"
 
