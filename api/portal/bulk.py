@@ -8,7 +8,6 @@ sheet is read and decided by the application, never here."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request
@@ -19,7 +18,7 @@ from starlette.datastructures import UploadFile
 from api.access import owns_bulk_job, owns_company
 from api.portal.forms import Form
 from api.portal.web import PREFIX, CustomerDep, PortalRoute, owned, redirect, render
-from api.routes.bulk import XLSX
+from api.routes.bulk import XLSX, attachment
 from lifecycle.bulk.results import STATUS_JA, RowStatus
 from lifecycle.bulk.sheets import build_template
 from lifecycle.domain.errors import BulkError
@@ -102,6 +101,4 @@ def bulk_job(request: Request, customer: CustomerDep, job_id: UUID = OwnJob) -> 
 @router.get("/bulk/{job_id}/result.xlsx")
 def bulk_result(request: Request, customer: CustomerDep, job_id: UUID = OwnJob) -> Response:
     name, content = request.app.state.runtime.bulk.result_sheet(job_id)
-    # The uploaded file's name may be Japanese: RFC 6266's filename* beside an ASCII fallback.
-    disposition = f"attachment; filename=\"bulk.result.xlsx\"; filename*=UTF-8''{quote(name)}"
-    return Response(content, media_type=XLSX, headers={"Content-Disposition": disposition})
+    return Response(content, media_type=XLSX, headers=attachment(name))

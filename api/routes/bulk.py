@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -19,6 +20,16 @@ from lifecycle.bulk.sheets import build_template
 router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["bulk registration"], responses=PROBLEM_RESPONSES)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def attachment(name: str, fallback: str = "bulk.result.xlsx") -> dict[str, str]:
+    """The download's headers. A sheet's name is often Japanese (一括登録シート.xlsx), which a
+    header cannot carry as is (latin-1): RFC 6266's filename* beside an ASCII fallback."""
+    plain = name.isascii() and name.isprintable() and not set(name) & set('"\\;')
+    shown = name if plain else fallback
+    return {"Content-Disposition": f"attachment; filename=\"{shown}\"; filename*=UTF-8''{quote(name)}"}
+
+
 _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook (.xlsx)."}}
 
 
@@ -83,4 +94,4 @@ def bulk_job(
 def bulk_result_sheet(job_id: UUID, bulk: BulkDep) -> Response:
     """The uploaded sheet with status, code and message columns added; rows to fix in red."""
     name, content = bulk.result_sheet(job_id)
-    return Response(content, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(content, media_type=XLSX, headers=attachment(name))
