@@ -31,9 +31,9 @@ from api.routes import (
 )
 from lifecycle.bootstrap import bootstrap
 from lifecycle.domain.errors import BulkFileTooLarge
-from lifecycle.clock import Clock
+from lifecycle.logs import log_start
+from lifecycle.ports import Clock
 from lifecycle.settings import Settings
-from lifecycle.startup import log_start
 
 
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:

@@ -41,10 +41,11 @@ from benchmarks.registrations_http import (  # noqa: E402
     run_pgbench,
     with_dbname,
 )
-from lifecycle.clock import TOKYO, FixedClock  # noqa: E402
+from lifecycle.domain.dates import TOKYO  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.bulk_sheets import filled, upload  # noqa: E402
 from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
+from tests.fakes import FixedClock  # noqa: E402
 from tests.scenario import Flow, service_key  # noqa: E402
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
@@ -104,7 +105,7 @@ def main() -> int:
 
             sheets = {"first": sheet_of("BA"), "again": None, "second": sheet_of("BC")}
             sheets["again"] = sheets["first"]
-            worker = subprocess.Popen([sys.executable, "-m", "lifecycle.cli", "worker", "--no-scheduler"],
+            worker = subprocess.Popen([sys.executable, "-m", "lifecycle", "worker", "--no-scheduler"],
                                       env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "worker.log").open("wb"))
             time.sleep(3)  # the worker connects to Redis
             with psycopg.connect(db_url) as conn:

@@ -33,10 +33,11 @@ from fastapi.testclient import TestClient  # noqa: E402
 from api.app import create_app  # noqa: E402
 from benchmarks.registrations_http import _proc_cpu, code_version, machine, postgres_pids, with_dbname  # noqa: E402
 from lifecycle.bulk.sheets import read_sheet  # noqa: E402
-from lifecycle.clock import TOKYO, FixedClock  # noqa: E402
+from lifecycle.domain.dates import TOKYO  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.bulk_sheets import filled  # noqa: E402
 from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
+from tests.fakes import FixedClock  # noqa: E402
 from tests.scenario import Flow, service_key  # noqa: E402
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder

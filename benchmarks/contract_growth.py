@@ -42,9 +42,12 @@ from benchmarks.registrations_http import code_version, machine  # noqa: E402
 from lifecycle.aggregates.contract import Contract  # noqa: E402
 from lifecycle.aggregates.shipments import Ticket, Unit  # noqa: E402
 from lifecycle.bootstrap import build_application  # noqa: E402
-from lifecycle.clock import TOKYO, FixedClock  # noqa: E402
+from lifecycle.domain.dates import TOKYO  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
-from tests.fakes import FakePostalCodes  # noqa: E402
+from tests.fakes import (
+    FakePostalCodes,  # noqa: E402
+    FixedClock,  # noqa: E402
+)
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 

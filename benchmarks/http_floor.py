@@ -4,7 +4,7 @@
 the part of a registration that no work on the domain or the store can remove: an app with
 the registration route's shape (path parameter, JSON body validated by a pydantic model, a
 synchronous handler on the thread pool, a 201 JSON answer) and an empty handler, served by
-`lifecycle.server.serve` (the processes `lifecycle serve --workers N` runs: SO_REUSEPORT,
+`lifecycle.entrypoints.server.serve` (the processes `lifecycle serve --workers N` runs: SO_REUSEPORT,
 httptools, uvloop), loaded by the same keep-alive client at the same concurrencies.
 
     .venv/bin/python benchmarks/http_floor.py                     # 2 processes, 1/4/16 clients, 10 s each
@@ -57,7 +57,7 @@ def main() -> int:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-c",
-         f"from lifecycle.server import serve; serve('127.0.0.1', {port}, {args.workers}, 'benchmarks.http_floor:app')"],
+         f"from lifecycle.entrypoints.server import serve; serve('127.0.0.1', {port}, {args.workers}, 'benchmarks.http_floor:app')"],
         cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -36,12 +36,12 @@ from psycopg import sql
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.shipments import Ticket, Unit
-from lifecycle.bootstrap import build_application
-from lifecycle.clock import TOKYO, FixedClock
-from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
+from lifecycle.bootstrap import build_application, build_notifications
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.notifications import service_in_id
+from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 from lifecycle.settings import Settings
-from lifecycle.bootstrap import build_notifications
+from tests.fakes import FixedClock
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -175,7 +175,7 @@ def main() -> None:  # noqa: PLR0915 - a script
             }
             for _ in range(args.workers):
                 workers.append(subprocess.Popen(
-                    [sys.executable, "-m", "lifecycle.cli", "worker", "--no-scheduler", "--threads", str(args.threads)],
+                    [sys.executable, "-m", "lifecycle", "worker", "--no-scheduler", "--threads", str(args.threads)],
                     env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             time.sleep(3)  # let them connect
         else:

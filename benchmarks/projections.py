@@ -28,13 +28,14 @@ from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract, FaultContact, Site
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_access, build_application
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 from lifecycle.projections.engine.runner import ProjectionRunner
 from lifecycle.projections.engine.views import build_view
 from lifecycle.projections.read_models import PROJECTIONS, ReadModels
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.settings import Settings
+from tests.fakes import FixedClock
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 

@@ -126,11 +126,11 @@ class Service:
     def start_worker(self) -> None:
         """`lifecycle worker` beside the API, as docker-compose runs it (scheduler included)."""
         self.worker_log = open(self.log_path.with_name("worker.log"), "wb")  # noqa: SIM115
-        self.worker = subprocess.Popen([sys.executable, "-m", "lifecycle.cli", "worker"], cwd=REPO, env=self.env,
+        self.worker = subprocess.Popen([sys.executable, "-m", "lifecycle", "worker"], cwd=REPO, env=self.env,
                                        stdout=self.worker_log, stderr=subprocess.STDOUT)
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1",
+        command = [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1",
                    "--port", str(self.port), "--workers", str(self.workers)]
         self.log = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(command, cwd=REPO, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)

@@ -1,155 +1,102 @@
-"""The one place where the service is assembled from Settings: the application, the read
-models and their queries, the mail machinery (policies, timer table, renderer, sender,
-scheduler), the broker and the background services. Adapters (clock, postal directory,
-mailer, broker) come in as parameters with the real ones as defaults, so a test can pass
-a fake (cosmicpython's `bootstrap()`)."""
+"""The one place where the service is assembled from Settings, for every kind of process:
+
+- `bootstrap()`: the API process (application, read models and their queries, the mail
+  machinery, access, bulk jobs and the background services it runs);
+- `bootstrap_worker()`: a `lifecycle worker` process (dramatiq actors, scheduler, sweeper);
+- `command_runtime()`: a `lifecycle` command, each part built when the command first asks;
+- the `build_*` functions they share, which tests call with fakes.
+
+Adapters (the ports of lifecycle/ports.py: clock, postal directory, mailer, broker, timer
+store, credential store, bulk uploads) come in as parameters with the real ones as defaults,
+so a test passes a fake from tests/fakes.py (cosmicpython's `bootstrap()`). Nothing else in
+the code builds a service or picks an adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
+from functools import cached_property
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
-from uuid import UUID
 
+import dramatiq
 from dramatiq.broker import Broker
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
-from lifecycle.adapters.credentials import CredentialStore
+from lifecycle.adapters.clock import SystemClock
+from lifecycle.adapters.credentials import SqlCredentialStore
+from lifecycle.adapters.database import creating_tables, event_store_env
+from lifecycle.adapters.leadership import leadership_for
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
+from lifecycle.adapters.timer_store import timer_store_for
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
+from lifecycle.application.accounts import Accounts
 from lifecycle.application.bulk import BulkImports
-from lifecycle.clock import Clock, SystemClock
-from lifecycle.domain.addresses import PostalCodeDirectory
+from lifecycle.application.companies import Companies
+from lifecycle.application.history import ContractHistory
+from lifecycle.application.mail_records import MailRecords
+from lifecycle.application.registrations import Registrations
+from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.domain.notifications import NotificationSchedule
 from lifecycle.jobs import StalledJobSweeper
-from lifecycle.leadership import leadership_for
 from lifecycle.mail.admin import NotificationsAdmin
 from lifecycle.mail.in_process import InProcessWorker
-from lifecycle.mail.ports import Mailer, TimerStore
 from lifecycle.mail.rendering import MailComposer, Vendor
 from lifecycle.mail.scheduler import TimerScheduler
 from lifecycle.mail.sender import NotificationSender, RetryPolicy
 from lifecycle.policies.mail_timers import NotificationPolicies
+from lifecycle.ports import (
+    BulkUploads,
+    Clock,
+    CredentialStore,
+    Dispatcher,
+    Mailer,
+    PostalCodeDirectory,
+    TimerStore,
+)
 from lifecycle.projections.read_models import ReadModels
-from lifecycle.projections.timers import TimerProjection, timer_store_for
+from lifecycle.projections.timers import TimerProjection
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 from lifecycle.settings import Settings
-
-
-class UnsupportedDatabaseUrl(ValueError):
-    pass
-
-
-def event_store_env(settings: Settings) -> dict[str, str]:
-    """The eventsourcing library's environment for LIFECYCLE_DATABASE_URL."""
-    url = settings.database_url
-    if url.startswith("sqlite:///"):
-        path = url.removeprefix("sqlite:///")
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": path,
-            "SQLITE_LOCK_TIMEOUT": "10",
-        }
-    if url.startswith(("postgresql://", "postgres://")):
-        parts = urlsplit(url)
-        env = {
-            "PERSISTENCE_MODULE": "lifecycle.adapters.event_store:LifecyclePostgresFactory",
-            "POSTGRES_DBNAME": parts.path.lstrip("/"),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_POOL_SIZE": str(settings.database_pool_size),
-            "POSTGRES_MAX_OVERFLOW": str(settings.database_pool_size),
-            "POSTGRES_CONN_MAX_AGE": "600",
-            "POSTGRES_PRE_PING": "y",
-            "POSTGRES_LOCK_TIMEOUT": str(settings.database_lock_timeout_seconds),
-            **outage_timeouts_env(settings),
-        }
-        if settings.database_schema:
-            ensure_postgres_schema(env, settings.database_schema)
-            env["POSTGRES_SCHEMA"] = settings.database_schema
-        return env
-    raise UnsupportedDatabaseUrl(f"LIFECYCLE_DATABASE_URL must be sqlite:///PATH or postgresql://..., not {url!r}")
-
-
-def outage_timeouts_env(settings: Settings) -> dict[str, str]:
-    """The store's timeouts, read by lifecycle.adapters.event_store (issue 11's outages)."""
-    return {
-        "POSTGRES_POOL_TIMEOUT": str(settings.database_pool_timeout_seconds),
-        "POSTGRES_LIBPQ_CONNECT_TIMEOUT": str(settings.database_connect_timeout_seconds),
-        "POSTGRES_STATEMENT_TIMEOUT": str(settings.database_statement_timeout_seconds),
-    }
-
-
-DDL_LOCK = "SELECT pg_advisory_{}lock(hashtext('lifecycle: creating tables'))"
-
-
-def _admin_connection(env: dict[str, str]):  # noqa: ANN202 - a psycopg connection, autocommit
-    import psycopg
-
-    return psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        connect_timeout=int(env.get("POSTGRES_LIBPQ_CONNECT_TIMEOUT", "5")),
-    )
-
-
-def ensure_postgres_schema(env: dict[str, str], schema: str) -> None:
-    """Concurrent CREATE SCHEMA IF NOT EXISTS can still fail on pg_namespace's unique index
-    when processes start together: like tables, schemas are created one at a time."""
-    from psycopg import sql
-
-    with _admin_connection(env) as conn, conn.transaction():
-        conn.execute(DDL_LOCK.format("xact_"))
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
-@contextmanager
-def creating_tables(env: dict[str, str]) -> Iterator[None]:
-    """Server processes starting together on one PostgreSQL database would race on
-    CREATE ... IF NOT EXISTS (a duplicate pg_type row): they create tables one at a time."""
-    if "POSTGRES_DBNAME" not in env:
-        yield
-        return
-    with _admin_connection(env) as conn:
-        conn.execute(DDL_LOCK.format(""))
-        try:
-            yield
-        finally:
-            conn.execute(DDL_LOCK.format("un"))
+from workers.actors import declare_run_bulk_job, declare_send_notification
 
 
 def build_application(
-    settings: Settings, *, clock: Clock | None = None, postal_codes: PostalCodeDirectory | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    postal_codes: PostalCodeDirectory | None = None,
+    password_hasher: Callable[[str], str] | None = None,
+    store_env: dict[str, str] | None = None,
 ) -> LifecycleApplication:
-    env = event_store_env(settings)
+    """The application and the commands of each area, on the store of LIFECYCLE_DATABASE_URL
+    (`store_env`: another one, e.g. the library's in-memory store for unit tests)."""
+    env = event_store_env(settings) if store_env is None else store_env
     with creating_tables(env):
-        return LifecycleApplication(
+        application = LifecycleApplication(
             clock=clock or SystemClock(),
             postal_codes=postal_codes or PosutoDirectory(),
             terms=settings.support_terms(),
             secret_key=settings.signing_key(),
-            password_hasher=hash_password,
+            password_hasher=password_hasher or hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
         )
+    # The commands and queries of each area, sharing the application's store.
+    application.accounts = Accounts(application)
+    application.shipments = ShipmentHistory(application)
+    application.companies = Companies(application)
+    application.registrations = Registrations(application, application.companies, application.shipments)
+    application.mail_records = MailRecords(application, application.accounts, application.companies)
+    application.history = ContractHistory(application, application.companies)
+    return application
 
 
 def build_read_models(settings: Settings, application: LifecycleApplication) -> ReadModels:
@@ -167,10 +114,12 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
 # --- access -----------------------------------------------------------------------------
 
 
-def build_access(settings: Settings, application: LifecycleApplication) -> Access:
+def build_access(
+    settings: Settings, application: LifecycleApplication, *, credentials: CredentialStore | None = None
+) -> Access:
     """API keys (events in the store) and customers' sessions (rows beside the events)."""
-    store = CredentialStore(application.recorder.datastore)
-    with creating_tables(event_store_env(settings)):
+    store = credentials or SqlCredentialStore(application.recorder.datastore)
+    with creating_tables(application.store_env):
         store.create_tables()
     return Access(
         application,
@@ -227,10 +176,6 @@ def mailer_from(settings: Settings) -> Mailer:
     return MaildirMailer(settings.mail_directory())
 
 
-class Dispatcher(Protocol):
-    def dispatch(self, notification_ids: Sequence[UUID]) -> None: ...
-
-
 @dataclass
 class Notifications:
     """The mail machinery of one process.
@@ -270,11 +215,13 @@ def build_notifications(
     mailer: Mailer | None = None,
     broker: Broker | None = None,
     clock: Clock | None = None,
+    timers: TimerStore | None = None,
 ) -> Notifications:
     clock = clock or application.clock
+    wall_clock = SystemClock()  # leases and enqueue times between processes: never a test's fixed clock
     if settings.smtp_timeout_seconds * 2 >= settings.notification_claim_seconds:
         raise ValueError("LIFECYCLE_NOTIFICATION_CLAIM_SECONDS must exceed twice the SMTP timeout")
-    store = timer_store_for(application.recorder.datastore)
+    store = timers or timer_store_for(application.recorder.datastore)
     schedule = NotificationSchedule(
         renewal=application.terms.renewal,
         service_in_business_days=settings.service_in_business_days,
@@ -302,6 +249,7 @@ def build_notifications(
             settings.notification_retry_max_seconds,
         ),
         lease_seconds=settings.notification_claim_seconds,
+        wall_clock=wall_clock,
     )
     in_process: InProcessWorker | None = None
     dispatcher: Dispatcher
@@ -318,6 +266,7 @@ def build_notifications(
         clock,
         interval_seconds=settings.scheduler_interval_seconds,
         requeue_seconds=settings.notification_requeue_seconds,
+        wall_clock=wall_clock,
         leadership=leadership_for(getattr(application.factory, "datastore", None), "timer-scheduler",
                                   timeout_seconds=settings.leader_timeout_seconds,
                                   turn_seconds=settings.scheduler_interval_seconds),
@@ -347,10 +296,19 @@ class BulkWork:
 
 
 def build_bulk(
-    settings: Settings, application: LifecycleApplication, broker: Broker | None, *, in_process: bool = True
+    settings: Settings,
+    application: LifecycleApplication,
+    broker: Broker | None,
+    *,
+    in_process: bool = True,
+    sweep: bool | None = None,
+    uploads: BulkUploads | None = None,
 ) -> BulkWork:
-    store = BulkUploadStore(application.recorder.datastore)
-    with creating_tables(event_store_env(settings)):
+    """`in_process`: with no broker, jobs run on a worker thread of this process (a command
+    runs its job itself); `sweep` (default: with no broker and in process): this process runs
+    the sweeper that hands a dead worker's job out again."""
+    store = uploads or BulkUploadStore(application.recorder.datastore)
+    with creating_tables(application.store_env):
         store.create_tables()
     imports = BulkImports(
         application,
@@ -369,7 +327,7 @@ def build_bulk(
         worker = InProcessWorker(imports.run, threads=1)
         imports.dispatch = lambda job_id: worker.dispatch([job_id])
         work.in_process = worker
-    if broker is None and in_process:
+    if sweep if sweep is not None else broker is None and in_process:
         work.sweeper = StalledJobSweeper(imports.resume_stalled, settings.bulk_sweep_seconds)
     return work
 
@@ -419,16 +377,22 @@ def bootstrap(
     postal_codes: PostalCodeDirectory | None = None,
     mailer: Mailer | None = None,
     broker: Broker | None = None,
+    password_hasher: Callable[[str], str] | None = None,
+    timers: TimerStore | None = None,
+    credentials: CredentialStore | None = None,
+    uploads: BulkUploads | None = None,
 ) -> Runtime:
     """The API process: application, read models and their queries, the mail machinery, and
     the background services it runs (projection runners; with no broker, the scheduler and
     the in-process mail worker)."""
-    application = build_application(settings, clock=clock, postal_codes=postal_codes)
-    with creating_tables(event_store_env(settings)):
+    application = build_application(settings, clock=clock, postal_codes=postal_codes, password_hasher=password_hasher)
+    with creating_tables(application.store_env):
         read_models = build_read_models(settings, application)
-        notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
+        notifications = build_notifications(
+            settings, application, mailer=mailer, broker=broker, clock=clock, timers=timers
+        )
     renewal = application.terms.renewal
-    bulk = build_bulk(settings, application, notifications.broker)
+    bulk = build_bulk(settings, application, notifications.broker, uploads=uploads)
     runtime = Runtime(
         settings,
         application,
@@ -436,7 +400,7 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
-        build_access(settings, application),
+        build_access(settings, application, credentials=credentials),
         build_attempt_limits(settings),
         bulk.imports,
     )
@@ -445,3 +409,105 @@ def bootstrap(
     runtime.services += notifications.embedded_services()
     runtime.services += bulk.services()
     return runtime
+
+
+# --- a worker process ---------------------------------------------------------------------
+
+
+@dataclass
+class WorkerRuntime:
+    """Everything one `lifecycle worker` process runs: dramatiq worker threads taking
+    notification ids and bulk jobs from the broker, the sweeper that hands a dead worker's
+    job out again and, unless told not to, the timer scheduler."""
+
+    settings: Settings
+    application: LifecycleApplication
+    notifications: Notifications
+    worker: dramatiq.Worker
+    services: list[BackgroundService] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.worker.start()
+        for service in self.services:
+            service.start()
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+        self.worker.stop(timeout=int(self.settings.notification_claim_seconds * 1000))
+        self.notifications.close()
+        self.application.close()
+
+
+def bootstrap_worker(
+    settings: Settings,
+    *,
+    threads: int | None = None,
+    scheduler: bool = True,
+    clock: Clock | None = None,
+    mailer: Mailer | None = None,
+    broker: Broker | None = None,
+) -> WorkerRuntime:
+    """A worker process on the broker of LIFECYCLE_REDIS_URL (or `broker`)."""
+    application = build_application(settings, clock=clock)
+    notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
+    assert notifications.broker is not None, "a worker needs a broker"
+    declare_send_notification(notifications.broker, notifications.sender.deliver, settings.notification_claim_seconds)
+    # K-1: bulk jobs; a job whose worker died is found by its lease and enqueued again.
+    bulk = build_bulk(settings, application, notifications.broker, in_process=False, sweep=True)
+    declare_run_bulk_job(notifications.broker, bulk.imports.run, time_limit_seconds=24 * 3600)
+    worker = dramatiq.Worker(notifications.broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
+    # dramatiq's default prefetch (2 per thread) starves the threads between Redis round trips.
+    worker.queue_prefetch = settings.worker_prefetch
+    runtime = WorkerRuntime(settings, application, notifications, worker, bulk.services())
+    if scheduler:
+        runtime.services.append(notifications.scheduler)
+    return runtime
+
+
+# --- a command ----------------------------------------------------------------------------
+
+
+class CommandRuntime:
+    """What one `lifecycle` command uses, each part built the first time the command asks
+    for it (a command that lists keys opens no mailer), and all closed at its end."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def application(self) -> LifecycleApplication:
+        return build_application(self.settings)
+
+    @cached_property
+    def access(self) -> Access:
+        return build_access(self.settings, self.application)
+
+    @cached_property
+    def notifications(self) -> Notifications:
+        return build_notifications(self.settings, self.application)
+
+    @cached_property
+    def read_models(self) -> ReadModels:
+        return build_read_models(self.settings, self.application)
+
+    @cached_property
+    def bulk(self) -> BulkImports:
+        """Jobs run by the command itself (`run_here`), not handed to a worker."""
+        return build_bulk(self.settings, self.application, None, in_process=False).imports
+
+    def close(self) -> None:
+        built = self.__dict__
+        if "notifications" in built:
+            self.notifications.close()
+        if "application" in built:
+            self.application.close()
+
+
+@contextmanager
+def command_runtime(settings: Settings | None = None) -> Iterator[CommandRuntime]:
+    runtime = CommandRuntime(settings or Settings())
+    try:
+        yield runtime
+    finally:
+        runtime.close()

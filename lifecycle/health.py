@@ -12,10 +12,10 @@ import os
 from typing import Any
 
 from lifecycle.adapters.broker import ping
+from lifecycle.adapters.dependencies import BadSetting, describe_broker, describe_mail, store_target
 from lifecycle.adapters.mailers import SmtpMailer
 from lifecycle.availability import describe
 from lifecycle.bootstrap import Runtime
-from lifecycle.dependencies import BadSetting, describe_broker, describe_mail, store_target
 
 # A projection further behind the log than this is reported as lagging.
 LAGGING_AFTER = 1000

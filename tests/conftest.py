@@ -13,8 +13,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.settings import Settings
+from tests.fakes import FixedClock
 
 ADMIN_URL = os.environ.get("LIFECYCLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

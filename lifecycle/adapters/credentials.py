@@ -5,26 +5,18 @@ instants in both stores."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lifecycle.adapters.side_tables import SideTables
 from lifecycle.adapters.side_tables import utc_instant as _instant
 from lifecycle.adapters.side_tables import utc_text as _text
+from lifecycle.ports import SessionRow
 
 
-@dataclass(frozen=True)
-class SessionRow:
-    token_hash: str
-    account_id: str
-    epoch: int  # the account's credentials epoch at login: a password or e-mail change ends it
-    created_at: datetime
-    last_seen_at: datetime
-    ended_at: datetime | None
+class SqlCredentialStore(SideTables):
+    """The port lifecycle.ports.CredentialStore in the event store's database."""
 
-
-class CredentialStore(SideTables):
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore)
         self.sessions = self.qualified("access_sessions")

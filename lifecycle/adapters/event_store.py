@@ -20,7 +20,7 @@ the database did. Here:
 - the pool reconnects every RECONNECT_DELAY_MAX at most, rather than backing off to minutes.
 
 Selected by PERSISTENCE_MODULE=lifecycle.adapters.event_store:LifecyclePostgresFactory
-(bootstrap.event_store_env), with its timeouts in LIFECYCLE_POSTGRES_* keys of that env.
+(lifecycle.adapters.database.event_store_env), with its timeouts in LIFECYCLE_POSTGRES_* keys of that env.
 """
 
 from __future__ import annotations

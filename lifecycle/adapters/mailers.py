@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lifecycle.mail.ports import ClaimLost, Mailer, MailRefused, OutgoingMail
+from lifecycle.ports import ClaimLost, Mailer, MailRefused, OutgoingMail
 
 log = logging.getLogger(__name__)
 

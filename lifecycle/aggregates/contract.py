@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.aggregates.shipments import OptionUnit
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
     FaultContactNotFound,
     FaultContactRequired,

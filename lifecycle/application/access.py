@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from lifecycle.adapters.credentials import CredentialStore
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.api_keys import ApiKey, KeyRing
 from lifecycle.aggregates.index import email_key
@@ -32,6 +31,7 @@ from lifecycle.domain.errors import (
     Unauthenticated,
     UnknownRole,
 )
+from lifecycle.ports import CredentialStore
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication

@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
@@ -28,19 +28,21 @@ from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
-from lifecycle.application.accounts import Accounts
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
-from lifecycle.application.companies import Companies
-from lifecycle.application.history import ContractHistory
-from lifecycle.application.mail_records import MailRecords
 from lifecycle.application.positions import log_position_of, note_position
-from lifecycle.application.registrations import Registrations
-from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.application.transcodings import register_value_types
-from lifecycle.clock import Clock, tokyo_today
-from lifecycle.domain.addresses import PostalCodeDirectory
+from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import ConcurrentUpdate, DomainError, IdempotencyKeyReused, RecordedRefusal
 from lifecycle.domain.terms import SupportTerms
+from lifecycle.ports import Clock, PostalCodeDirectory
+
+if TYPE_CHECKING:
+    from lifecycle.application.accounts import Accounts
+    from lifecycle.application.companies import Companies
+    from lifecycle.application.history import ContractHistory
+    from lifecycle.application.mail_records import MailRecords
+    from lifecycle.application.registrations import Registrations
+    from lifecycle.application.shipments import ShipmentHistory
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -74,6 +76,13 @@ class LifecycleApplication(Application[UUID]):
     # The first interval: it grows with the contract (snapshot_due).
     snapshotting_intervals: ClassVar[dict[type[Aggregate], int]] = {Contract: 100}
     max_attempts = 8
+    # The commands and queries of each area, sharing this store: set by lifecycle.bootstrap.
+    accounts: Accounts
+    shipments: ShipmentHistory
+    companies: Companies
+    registrations: Registrations
+    mail_records: MailRecords
+    history: ContractHistory
 
     def __init__(
         self,
@@ -87,6 +96,7 @@ class LifecycleApplication(Application[UUID]):
         contract_cache_size: int = 1000,
     ) -> None:
         super().__init__(env=env)
+        self.store_env = dict(env or {})  # as given: bootstrap creates side tables under its DDL lock
         self.clock = clock
         self.postal_codes = postal_codes
         self.terms = terms
@@ -114,20 +124,12 @@ class LifecycleApplication(Application[UUID]):
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
-        # The commands and queries of each area, sharing this store.
-        self.accounts = Accounts(self)
-        self.shipments = ShipmentHistory(self)
-        self.companies = Companies(self)
-        self.registrations = Registrations(self, self.companies, self.shipments)
-        self.mail_records = MailRecords(self, self.accounts, self.companies)
-        self.history = ContractHistory(self, self.companies)
-
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_value_types(transcoder)
 
     def today(self):  # noqa: ANN201 - a date in Asia/Tokyo
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     # --- loading ----------------------------------------------------------------------
 

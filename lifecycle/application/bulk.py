@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
@@ -48,6 +48,7 @@ from lifecycle.bulk.sheets import (
 )
 from lifecycle.domain.access import Actor, acting_as, current_actor
 from lifecycle.domain.errors import BulkJobNotFound
+from lifecycle.ports import BulkUploads
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
@@ -55,29 +56,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SYSTEM_BULK = Actor("system", "bulk", "bulk registration")
-
-
-class BulkUploads(Protocol):
-    """Where uploaded sheets are kept and who is working on which (the port of
-    lifecycle/adapters/bulk_uploads.py)."""
-
-    def put(self, job_id: UUID, content: bytes, at: datetime, rows: str | None = None) -> None: ...
-
-    def content(self, job_id: UUID) -> bytes | None: ...
-
-    def claim(self, job_id: UUID, holder: str, at: datetime, lease: timedelta) -> bool: ...
-
-    def release(self, job_id: UUID, holder: str, *, finished: bool) -> None: ...
-
-    def requeue(
-        self, job_id: UUID, at: datetime, wait: timedelta, *, stalled_after: timedelta | None = None
-    ) -> bool: ...
-
-    def rows(self, job_id: UUID) -> str | None: ...
-
-    def finish(self, job_id: UUID) -> None: ...
-
-    def stalled(self, at: datetime, older_than: timedelta) -> list[UUID]: ...
 
 
 def _now() -> datetime:

@@ -116,7 +116,7 @@ class Companies:
             keeps_code = "postal_code" not in fields
             prefecture = fields.get("prefecture") or (current.prefecture if keeps_code else None)
             city = fields.get("city") or (current.city if keeps_code else None)
-            code, prefecture, city = resolve_address(self.app.postal_codes, postal_code, prefecture, city)
+            code, prefecture, city = resolve_address(self.app.postal_codes.lookup, postal_code, prefecture, city)
             resolved.update(postal_code=code, prefecture=prefecture, city=city)
         if "phone" in fields:
             resolved["phone"] = normalise_phone(fields["phone"])

@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate
 
 from lifecycle.aggregates.contract import Contract
 from lifecycle.application.views import registration_view
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import ContractNotFound, Refusal, UnknownEventType
 
 if TYPE_CHECKING:

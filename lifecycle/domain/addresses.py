@@ -1,11 +1,11 @@
-"""Japanese addresses, phones and the postal-code directory port (S-2, S-3)."""
+"""Japanese addresses and phones (S-2, S-3); the postal-code directory is a port (lifecycle.ports)."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from lifecycle.domain.errors import AddressMismatch, InvalidPhone, InvalidPostalCode
 
@@ -20,12 +20,6 @@ class PostalAddress:
     prefecture: str
     city: str
     town: str
-
-
-class PostalCodeDirectory(Protocol):
-    def lookup(self, postal_code: str) -> PostalAddress:
-        """The address of an ordinary postal code; raises AddressUndefined for codes
-        that are unknown or belong to one large office (大口事業所個別番号)."""
 
 
 def normalise_postal_code(text: str) -> str:
@@ -50,12 +44,12 @@ def _same(a: str, b: str) -> bool:
 
 
 def resolve_address(
-    directory: PostalCodeDirectory, postal_code: str, prefecture: str | None, city: str | None
+    lookup: Callable[[str], PostalAddress], postal_code: str, prefecture: str | None, city: str | None
 ) -> tuple[str, str, str]:
     """The postal code, prefecture and city of an address: filled from the postal code
     where not given, and checked against it where given."""
     code = normalise_postal_code(postal_code)
-    found = directory.lookup(code)
+    found = lookup(code)  # the postal directory (a port): raises AddressUndefined
     if prefecture and not _same(prefecture, found.prefecture):
         raise AddressMismatch(
             f"Postal code {code} is in {found.prefecture}, not {prefecture}.",

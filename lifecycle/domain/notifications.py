@@ -10,8 +10,8 @@ from enum import Enum
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from lifecycle.clock import TOKYO
 from lifecycle.domain.business_calendar import JAPAN, BusinessCalendar
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import RenewalPolicy
 
 # M-1: the completion mail goes out no later than the 4th business day counting from the

@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from lifecycle.clock import Clock
 from lifecycle.domain.errors import NotificationNotFailed, NotificationNotFound
-from lifecycle.mail.ports import TimerStore
 from lifecycle.mail.scheduler import TimerScheduler
+from lifecycle.ports import Clock, TimerStore
 from lifecycle.progress import Progress, no_progress
 
 

@@ -17,9 +17,9 @@ from uuid import UUID
 import jinja2
 
 from lifecycle.aggregates.contract import Registration, Site
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import SupportPeriod
-from lifecycle.mail.ports import OutgoingMail
+from lifecycle.ports import OutgoingMail
 
 
 @dataclass(frozen=True)

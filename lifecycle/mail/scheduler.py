@@ -13,9 +13,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from lifecycle.availability import OutageLog, is_outage
-from lifecycle.clock import Clock, SystemClock
-from lifecycle.leadership import Leadership
-from lifecycle.mail.ports import TimerRow, TimerStore
+from lifecycle.ports import Clock, Leadership, TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +29,14 @@ class TimerScheduler:
         interval_seconds: float,
         requeue_seconds: float,
         batch_size: int = 1000,
-        wall_clock: Clock | None = None,
+        wall_clock: Clock,
         leadership: Leadership | None = None,
     ) -> None:
         self.catch_up = catch_up
         self.store = store
         self.enqueue = enqueue
         self.clock = clock  # the domain's: what is due
-        self.wall_clock = wall_clock or SystemClock()  # when a message was enqueued
+        self.wall_clock = wall_clock  # when a message was enqueued
         self.interval = interval_seconds
         self.requeue = timedelta(seconds=requeue_seconds)
         self.batch_size = batch_size

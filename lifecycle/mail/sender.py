@@ -50,27 +50,28 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from lifecycle.availability import EventStoreDown
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
 from lifecycle.application.mail_records import MailRecords
-from lifecycle.clock import Clock, SystemClock, tokyo_today
+from lifecycle.availability import EventStoreDown
 from lifecycle.domain.access import SYSTEM_MAILER, acting_as
+from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import DomainError
 from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
 from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.mail.ports import (
+from lifecycle.mail.rendering import MailComposer
+from lifecycle.ports import (
     PENDING,
     SENT,
     SKIPPED,
     ClaimLost,
+    Clock,
     Mailer,
     MailRefused,
     OutgoingMail,
     TimerRow,
     TimerStore,
 )
-from lifecycle.mail.rendering import MailComposer
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ class NotificationSender:
         email_change_url_base: str = "http://localhost:8000/email/confirm",
         password_reset_url_base: str = "http://localhost:8000/password-reset",
         lease_seconds: float,
-        wall_clock: Clock | None = None,
+        wall_clock: Clock,
     ) -> None:
         self.accounts = accounts
         self.companies = companies
@@ -146,7 +147,7 @@ class NotificationSender:
         self.composer = composer
         self.mailer = mailer
         self.clock = clock  # the domain's: due times, sent_at
-        self.wall_clock = wall_clock or SystemClock()  # leases between processes
+        self.wall_clock = wall_clock  # leases between processes
         self.confirmation_url_base = confirmation_url_base
         self.email_change_url_base = email_change_url_base
         self.password_reset_url_base = password_reset_url_base
@@ -292,7 +293,7 @@ class NotificationSender:
         if registration.period.end != timer.period_end:
             return Settled(Outcome.SKIPPED, f"renewed: the period now ends {registration.period.end}")
         window = self.renewal.window(timer.period_end)
-        if tokyo_today(self.clock) > window[1]:
+        if tokyo_today(self.clock.now()) > window[1]:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)

@@ -1,6 +1,6 @@
 """The process managers of the mails (M-1…M-4, A-2…A-4): which events make which
 notification due, and when. Pure decisions over the contract's and the account's events;
-the timer table (`lifecycle/projections/timers.py`) stores what they decide, the sender
+the timer table (`lifecycle/adapters/timer_store.py`) stores what they decide, the sender
 (`lifecycle/mail/sender.py`) carries it out.
 
 - TicketRegistered, BundleRegistered and Renewed make a service-in mail due: by default the

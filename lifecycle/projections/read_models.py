@@ -13,15 +13,15 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
+from lifecycle.adapters.leadership import leadership_for
 from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadModelStopped, UnknownProjection
-from lifecycle.leadership import leadership_for
 from lifecycle.progress import Progress, no_progress
-from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.coverage import Coverage
-from lifecycle.projections.parties import Parties
+from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.runner import EventNotApplied, PostgresWakeups, ProjectionRunner
-from lifecycle.projections.service_in import ServiceIn
 from lifecycle.projections.engine.views import REBUILD_SUFFIX, ReadModelView, build_view
+from lifecycle.projections.parties import Parties
+from lifecycle.projections.service_in import ServiceIn
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from lifecycle.clock import Clock, tokyo_today
+from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.ports import Clock
 from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
 
 WINDOWS = (30, 60, 90, 180)
@@ -72,7 +73,7 @@ class Dashboards:
         self.parties = read_models.view("parties")
 
     def today(self) -> date:
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     def _tables(self, sql: str) -> str:
         """SQL naming tables of several read models (they share the database)."""

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from lifecycle.application.views import registration_answer
-from lifecycle.clock import Clock, tokyo_today
+from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import (
     ContractNotFound,
     DomainError,
@@ -25,6 +25,7 @@ from lifecycle.domain.errors import (
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod, coverage_status
 from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
+from lifecycle.ports import Clock
 from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
 
 # The ticket list's order: what covers the unit now, what comes next, what is over.
@@ -48,7 +49,7 @@ class SupportDesk:
         self.service_in = read_models.view("service_in")
 
     def today(self) -> date:
-        return tokyo_today(self.clock)
+        return tokyo_today(self.clock.now())
 
     def _wait(self, read_at: ReadAt) -> None:
         self.read_models.wait_to_read(read_at, "coverage", "parties", "service_in")

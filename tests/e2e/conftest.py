@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from lifecycle.clock import FixedClock
 from lifecycle.domain.access import Role
 from lifecycle.settings import Settings
+from tests.fakes import FixedClock
 from tests.scenario import Flow
 
 ALL_ROLES = [role.value for role in Role]

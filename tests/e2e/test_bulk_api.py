@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.settings import Settings
-from tests.bulk_sheets import XLSX, filled, result_columns, resaved, upload
+from tests.bulk_sheets import XLSX, filled, resaved, result_columns, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import assert_problem, bearer
 from tests.e2e.test_access import log_in
@@ -305,7 +305,7 @@ def test_K1_the_command_line_imports_a_sheet_and_writes_the_result_beside_it(
            "LIFECYCLE_SECRET_KEY": store_settings.secret_key, "LIFECYCLE_VAR_DIR": str(store_settings.var_dir)}
 
     def run(path: Path, *extra: str) -> int:
-        return subprocess.run([sys.executable, "-m", "lifecycle.cli", "bulk", "import", str(path), "--company",
+        return subprocess.run([sys.executable, "-m", "lifecycle", "bulk", "import", str(path), "--company",
                                number, *extra], env=env, capture_output=True, timeout=120).returncode
 
     assert run(good, "--dry-run") == 0

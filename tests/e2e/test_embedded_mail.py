@@ -36,7 +36,7 @@ def test_M1_lifecycle_serve_alone_delivers_the_service_in_mail_to_the_maildir(tm
     }
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "lifecycle", "serve", "--port", str(port)],
                               env=env, stdout=log, stderr=log)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)

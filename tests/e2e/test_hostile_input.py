@@ -22,11 +22,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.fields import NOT_BLANK_PATTERN, ONE_LINE_PATTERN
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.projections.parties import Parties
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.e2e.conftest import assert_problem, api_key, bearer
+from tests.e2e.conftest import api_key, assert_problem, bearer
+from tests.fakes import FixedClock
 from tests.scenario import Flow, next_serial, next_ticket_id
 
 # --- the shared service, with one of everything a path can name ---------------------------

@@ -22,10 +22,11 @@ import redis
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, bearer
+from tests.fakes import FixedClock
 from tests.mail_sink import Received, SmtpSink, smtp_sink  # noqa: F401 - the fixture
 from tests.scenario import Flow
 
@@ -63,7 +64,7 @@ class Stack:
     def start_worker(self, threads: int = 2) -> subprocess.Popen:
         log = self.log_dir / f"worker-{len(self.workers)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle.cli", "worker", "--no-scheduler", "--threads", str(threads)],
+            [sys.executable, "-m", "lifecycle", "worker", "--no-scheduler", "--threads", str(threads)],
             env=self.env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         )
         self.workers.append(process)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from tests.e2e.conftest import assert_problem
 from tests.scenario import Flow, next_serial, next_ticket_id
 

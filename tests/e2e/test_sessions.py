@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from lifecycle.clock import FixedClock
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
+from tests.fakes import FixedClock
 from tests.scenario import Flow
 
 PASSWORD = "secret123"

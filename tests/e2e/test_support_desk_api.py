@@ -10,7 +10,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from tests.e2e.conftest import api_key, assert_problem, bearer
 from tests.scenario import Flow, next_serial
 

@@ -96,7 +96,7 @@ class MailStack:
 
     def start_worker(self, name: str, *, threads: int = 2, scheduler: bool = True) -> Worker:
         log = self.directory / f"worker-{name}.log"
-        command = [sys.executable, "-m", "lifecycle.cli", "worker", "--threads", str(threads)]
+        command = [sys.executable, "-m", "lifecycle", "worker", "--threads", str(threads)]
         if not scheduler:
             command.append("--no-scheduler")
         process = subprocess.Popen(command, env=self.env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"))
@@ -112,7 +112,7 @@ class MailStack:
     def commands(self, *commands: tuple[str, ...]) -> list[tuple[int, str, str]]:
         """`lifecycle` commands on this stack's store, as an operator runs them, side by side;
         answers each one's (exit status, stdout, stderr)."""
-        running = [subprocess.Popen([sys.executable, "-m", "lifecycle.cli", *args], env=self.env(),
+        running = [subprocess.Popen([sys.executable, "-m", "lifecycle", *args], env=self.env(),
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
         outputs = [process.communicate(timeout=120) for process in running]
         return [(process.returncode, out, err) for process, (out, err) in zip(running, outputs)]

@@ -21,7 +21,7 @@ from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.faults.redis_server import RedisServer
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
-from tests.scenario import Flow, next_serial, authorized, service_key
+from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres
 
@@ -48,7 +48,7 @@ def server(settings: Settings, redis_server: RedisServer, tmp_path: Path) -> Ite
     port = free_port()
     log = tmp_path / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
@@ -135,7 +135,7 @@ def test_the_worker_scheduler_waits_out_a_redis_outage_and_sends_the_due_mail_on
         "LIFECYCLE_DATABASE_POOL_SIZE": "3",
     }
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen([sys.executable, "-m", "lifecycle.cli", "worker", "--threads", "2"],
+    worker = subprocess.Popen([sys.executable, "-m", "lifecycle", "worker", "--threads", "2"],
                               env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     application = build_application(settings)
     maildir = settings.mail_directory() / "new"

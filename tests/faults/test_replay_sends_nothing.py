@@ -6,7 +6,7 @@ alone would), tailed from its first event by a new worker: the SMTP server recei
 new, while the mails that were due and not yet sent are sent, once.
 
 A rebuilt timer table derives every timer again from the log, and the mail-sent events in
-the log settle them as sent (lifecycle/projections/timers.py); a delivery of a timer whose
+the log settle them as sent (lifecycle/adapters/timer_store.py); a delivery of a timer whose
 event is in the log sends nothing (lifecycle/mail/sender.py)."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import pytest
 
 from tests.faults.pg_cluster import PgCluster
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
-from tests.scenario import Flow, next_serial, authorized, service_key
+from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres
 
@@ -55,7 +55,7 @@ def server(running_pg_cluster: PgCluster, tmp_path: Path) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )
     url = f"http://127.0.0.1:{port}"

@@ -8,9 +8,8 @@ import re
 from datetime import timedelta
 from uuid import UUID
 
-from lifecycle.clock import FixedClock
-
 from tests.e2e.conftest import assert_problem
+from tests.fakes import FixedClock
 from tests.integration.test_mails import Service, service, store  # noqa: F401 - the fixtures
 from tests.mail_sink import smtp_sink  # noqa: F401 - the fixture
 

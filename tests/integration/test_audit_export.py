@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lifecycle.bootstrap import build_application
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 

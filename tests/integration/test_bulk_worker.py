@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from lifecycle.aggregates.contract import Contract
-from lifecycle.clock import FixedClock
 from tests.bulk_sheets import filled, upload
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, bearer
 from tests.e2e.test_bulk_api import _company, shipped
+from tests.fakes import FixedClock
 from tests.scenario import Flow
 
 REDIS_URL = os.environ.get("LIFECYCLE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -58,7 +58,7 @@ class Workers:
     def start(self) -> subprocess.Popen:
         log = self.log_dir / f"worker-{len(self.processes)}.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "lifecycle.cli", "worker", "--no-scheduler", "--threads", "2"],
+            [sys.executable, "-m", "lifecycle", "worker", "--no-scheduler", "--threads", "2"],
             env=self.env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         )
         self.processes.append(process)

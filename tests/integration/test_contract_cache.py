@@ -14,8 +14,9 @@ import pytest
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.bootstrap import build_application
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.settings import Settings
+from tests.fakes import FixedClock
 from tests.integration.test_projection_runner import CONTACT, SITE
 
 NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)

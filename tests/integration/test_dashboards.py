@@ -15,10 +15,11 @@ from uuid import uuid4
 import pytest
 
 from lifecycle.bootstrap import build_application
-from lifecycle.clock import TOKYO, FixedClock
-from lifecycle.queries.dashboards import Dashboards, ExpiryFilters
+from lifecycle.domain.dates import TOKYO
 from lifecycle.projections.read_models import ReadModels
+from lifecycle.queries.dashboards import Dashboards, ExpiryFilters
 from lifecycle.settings import Settings
+from tests.fakes import FixedClock
 
 TODAY = date(2026, 11, 20)
 SITE = {

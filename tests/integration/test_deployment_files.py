@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from api.access import POLICIES
 from api.app import create_app
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 from tests.conftest import settings_for
 from tests.mail_sink import free_port
 

@@ -15,7 +15,7 @@ from tests.conftest import settings_for
 
 
 def lifecycle(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lifecycle.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "lifecycle", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
 

@@ -15,10 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.e2e.conftest import api_key, assert_problem, bearer
+from tests.fakes import FixedClock
 from tests.mail_sink import SmtpSink, smtp_sink  # noqa: F401 - the fixture
 from tests.scenario import Flow, next_serial
 
@@ -346,8 +347,8 @@ def test_M4_a_timer_table_from_an_earlier_release_keeps_its_place_in_the_log(sto
     """The timer table's position now lives in the read models' tracking; a table made when
     it had a tracking table of its own adopts that position once, instead of replaying the
     whole log (which would be harmless, but slow)."""
+    from lifecycle.adapters.timer_store import OLD_TRACKING_TABLE, timer_store_for
     from lifecycle.bootstrap import build_application
-    from lifecycle.projections.timers import OLD_TRACKING_TABLE, timer_store_for
 
     app = build_application(store_settings)
     try:

@@ -65,7 +65,7 @@ def servers(settings: Settings) -> Iterator[list[str]]:
     ports = [free_port(), free_port()]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdout=subprocess.DEVNULL, stderr=(settings.var_dir.parent / f"server-{port}.log").open("wb"),
         )
         for port in ports
@@ -132,7 +132,7 @@ def test_processes_starting_together_create_their_schema_once(settings: Settings
 
     import psycopg
 
-    from lifecycle.bootstrap import DDL_LOCK, ensure_postgres_schema, event_store_env
+    from lifecycle.adapters.database import DDL_LOCK, ensure_postgres_schema, event_store_env
 
     env = event_store_env(settings.model_copy(update={"database_schema": ""}))
     held = f"t_held_{uuid.uuid4().hex[:10]}"

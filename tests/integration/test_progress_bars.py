@@ -96,7 +96,7 @@ def run(tmp_path: Path, *args: str, terminal: bool) -> subprocess.CompletedProce
                 "LIFECYCLE_VAR_DIR": str(tmp_path / "var"), "LIFECYCLE_SECRET_KEY": "test-secret"})
     if terminal:
         env.update({"TTY_COMPATIBLE": "1", "COLUMNS": "120"})  # rich: treat the pipe as a terminal
-    completed = subprocess.run([sys.executable, "-m", "lifecycle.cli", *args], env=env, cwd=tmp_path,
+    completed = subprocess.run([sys.executable, "-m", "lifecycle", *args], env=env, cwd=tmp_path,
                                capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return completed

@@ -15,11 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lifecycle.bootstrap import build_application
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import DomainError
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.read_models import ReadModels
 from tests.conftest import settings_for
+from tests.fakes import FixedClock
 
 SITE = {
     "name": "本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤",
@@ -200,7 +201,7 @@ def test_rebuild_keeps_answering_reads_while_it_runs(tmp_path: Path) -> None:
 def test_rebuild_command_rebuilds_one_or_all_projections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from lifecycle.cli import cli
+    from lifecycle.entrypoints.cli import cli
 
     store = settings_for("sqlite", tmp_path)
     app = build_application(store)

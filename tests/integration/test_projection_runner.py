@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 
+from lifecycle.adapters.leadership import AdvisoryLock
 from lifecycle.bootstrap import build_application
-from lifecycle.clock import TOKYO, FixedClock
-from lifecycle.leadership import AdvisoryLock
+from lifecycle.domain.dates import TOKYO
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.engine.runner import EventNotApplied, ProjectionRunner
 from lifecycle.projections.engine.views import PositionMoved, build_view
 from lifecycle.projections.read_models import ReadModels
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
+from tests.fakes import FixedClock
 
 SITE = {
     "name": "東京本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤 花子",

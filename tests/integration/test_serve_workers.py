@@ -76,7 +76,7 @@ def server(tmp_path: Path, server_settings: Settings) -> Iterator[tuple[subproce
     }
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
         env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
@@ -215,6 +215,6 @@ def serve_two_processes(database_url: str, tmp_path: Path, **settings: str) -> s
     """`lifecycle serve --workers 2` that is expected to exit by itself."""
     env = {**os.environ, "LIFECYCLE_DATABASE_URL": database_url, "LIFECYCLE_VAR_DIR": str(tmp_path / "var"), **settings}
     return subprocess.run(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+        [sys.executable, "-m", "lifecycle", "serve", "--port", str(free_port()), "--workers", "2"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
     )

@@ -15,8 +15,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from lifecycle.adapters.mailers import MailRefused, SmtpMailer
-from lifecycle.mail.ports import ClaimLost
 from lifecycle.mail.rendering import OutgoingMail
+from lifecycle.ports import ClaimLost
 from tests.mail_sink import SmtpSink, free_port, smtp_sink  # noqa: F401 - the fixture
 
 USER, PASSWORD = "lifecycle", "s3cret-pass"

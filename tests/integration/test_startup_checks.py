@@ -26,7 +26,7 @@ def lifecycle(tmp_path: Path, *args: str, timeout: float = 60, **settings: str) 
     env = {key: value for key, value in os.environ.items() if not key.startswith("LIFECYCLE_")}
     env.update({"LIFECYCLE_VAR_DIR": str(tmp_path / "var"), "LIFECYCLE_SECRET_KEY": "test-secret", **settings})
     return subprocess.run(
-        [sys.executable, "-m", "lifecycle.cli", *args], env=env, cwd=tmp_path,
+        [sys.executable, "-m", "lifecycle", *args], env=env, cwd=tmp_path,
         capture_output=True, text=True, timeout=timeout, check=False,
     )
 
@@ -136,7 +136,7 @@ def test_the_start_line_names_store_broker_and_mail_without_the_password_and_war
     })
     log = tmp_path / "server.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(port)], env=env, cwd=tmp_path,
+        [sys.executable, "-m", "lifecycle", "serve", "--port", str(port)], env=env, cwd=tmp_path,
         stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )
     try:

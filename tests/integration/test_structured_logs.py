@@ -25,7 +25,7 @@ from uuid import UUID
 import httpx2 as httpx
 import pytest
 
-from lifecycle.startup import TEXT_FORMAT, json_formatter
+from lifecycle.logs import TEXT_FORMAT, json_formatter
 from tests.conftest import settings_for
 from tests.integration.test_mails import Service, service  # noqa: F401 - the fixture
 from tests.integration.test_postgres_several_servers import free_port, wait_until_up
@@ -77,7 +77,7 @@ def json_server(tmp_path: Path) -> Iterator[tuple[str, Path, str]]:
     port = free_port()
     err = tmp_path / "stderr.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(port)], env=environment(tmp_path),
+        [sys.executable, "-m", "lifecycle", "serve", "--port", str(port)], env=environment(tmp_path),
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err.open("wb"),
     )
     url = f"http://127.0.0.1:{port}"
@@ -124,7 +124,7 @@ def test_every_server_process_and_the_supervisor_log_json(tmp_path: Path, postgr
     port = free_port()
     err = tmp_path / "stderr.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "serve", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "lifecycle", "serve", "--port", str(port), "--workers", "2"],
         env=environment(tmp_path, LIFECYCLE_DATABASE_URL=settings.database_url,
                         LIFECYCLE_DATABASE_SCHEMA=settings.database_schema, LIFECYCLE_DATABASE_POOL_SIZE="3"),
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err.open("wb"),
@@ -151,7 +151,7 @@ def test_every_server_process_and_the_supervisor_log_json(tmp_path: Path, postgr
 def test_the_worker_logs_json_with_dramatiq_lines_too(tmp_path: Path) -> None:
     err = tmp_path / "stderr.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle.cli", "worker", "--threads", "1"],
+        [sys.executable, "-m", "lifecycle", "worker", "--threads", "1"],
         env=environment(tmp_path, LIFECYCLE_DATABASE_URL=f"sqlite:///{tmp_path / 'events.sqlite3'}",
                         LIFECYCLE_REDIS_URL="redis://127.0.0.1:6379/0",
                         LIFECYCLE_REDIS_NAMESPACE=f"logs-{uuid.uuid4().hex[:8]}"),

@@ -9,10 +9,8 @@ from uuid import uuid4
 import pytest
 
 from lifecycle.aggregates.accounts import Account
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import AccountNotActive, EmailChangeNotFound, PasswordResetNotFound
-from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.policies.mail_timers import NotificationPolicies
 from lifecycle.domain.notifications import (
     NotificationKind,
     NotificationSchedule,
@@ -21,6 +19,8 @@ from lifecycle.domain.notifications import (
     email_change_id,
     password_reset_id,
 )
+from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.policies.mail_timers import NotificationPolicies
 
 NOW = datetime(2026, 11, 24, 10, tzinfo=TOKYO)
 DAY = timedelta(hours=24)

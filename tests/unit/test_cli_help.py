@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from lifecycle.cli import cli
+from lifecycle.entrypoints.cli import cli
 
 TYPE_NOISE = re.compile(r"<[a-z][\w\[\]|,. -]*>")  # typer's <int>, <str>, <bool>, <path>, <list[str]>…
 
@@ -44,7 +44,7 @@ def test_help_has_no_type_noise(path: tuple[str, ...]) -> None:
 
 
 def test_serve_help_from_the_installed_command() -> None:
-    completed = subprocess.run([sys.executable, "-m", "lifecycle.cli", "serve", "--help"],
+    completed = subprocess.run([sys.executable, "-m", "lifecycle", "serve", "--help"],
                                capture_output=True, text=True, timeout=60, check=False)
     assert completed.returncode == 0, completed.stderr
     assert not TYPE_NOISE.search(completed.stdout), completed.stdout

@@ -9,14 +9,13 @@ from uuid import uuid4
 
 from eventsourcing.persistence import StoredEvent
 
-from lifecycle.adapters.passwords import hash_password
-from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract, FaultContact, Site
-from lifecycle.application import LifecycleApplication
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.bootstrap import build_application
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
-from lifecycle.domain.terms import SupportTerms
+from lifecycle.settings import Settings
+from tests.fakes import IN_MEMORY_STORE, FakePostalCodes, FixedClock, fake_hash
 
 SITE = dict(name="本社", postal_code="1000001", prefecture="東京都", city="千代田区", street="1-1",
             building="", person="佐藤", phone="03-1234-5678", email="s@example.co.jp")
@@ -69,10 +68,8 @@ def test_M4_a_reminder_and_a_confirmation_are_recorded_once() -> None:
 
 
 def test_M1_a_renewed_event_stored_before_renewed_on_existed_reads_its_date_from_the_timestamp() -> None:
-    app = LifecycleApplication(
-        clock=FixedClock(NOW), postal_codes=PosutoDirectory(), terms=SupportTerms(), secret_key="k",
-        password_hasher=hash_password, env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
-    )
+    app = build_application(Settings(secret_key="k"), clock=FixedClock(NOW), postal_codes=FakePostalCodes(),
+                            password_hasher=fake_hash, store_env=IN_MEMORY_STORE)
     contract, _ = registered_contract()
     contract.renew("SN1", "87654321", "デリバリースタンダード", 1, PERIOD.continued(12), date(2027, 10, 5),
                    RenewalPolicy())

@@ -19,7 +19,7 @@ from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.app import snapshot_due
 from lifecycle.application.transcodings import VALUE_TYPES, DateAsISO, RegistrationAsRow, dataclass_transcoding
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import NotRegistered, RenewalWindowClosed
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 from tests.unit.test_contract_aggregate import CONTACT, SITE

@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 from lifecycle.adapters.mailers import MaildirMailer
 from lifecycle.aggregates.contract import Registration, Site
 from lifecycle.aggregates.shipments import OptionUnit
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import SupportPeriod
 from lifecycle.mail.rendering import MailComposer, Vendor
 

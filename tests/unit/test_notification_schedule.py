@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from lifecycle.clock import TOKYO
-from lifecycle.domain.periods import RenewalPolicy
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.notifications import NotificationSchedule, ReminderStage
+from lifecycle.domain.periods import RenewalPolicy
 
 SCHEDULE = NotificationSchedule(renewal=RenewalPolicy(lead_months=3, grace_days=90))
 

@@ -23,8 +23,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -34,7 +34,7 @@ from eventsourcing.persistence import DataError, Notification, PersistenceError,
 from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.availability import OutageLog, is_outage
-from lifecycle.leadership import Leadership
+from lifecycle.ports import Leadership
 from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.views import Changes, PositionMoved

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
 
 cli = Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 
@@ -15,7 +15,7 @@ cli = Typer(help="Support contract lifecycle service.", no_args_is_help=True)
 @cli.callback()
 def _commands() -> None:
     """Support contract lifecycle service."""
-    from lifecycle.startup import configure_logging
+    from lifecycle.logs import configure_logging
 
     configure_logging()  # every command's log lines as LIFECYCLE_LOG_FORMAT says
 
@@ -27,8 +27,9 @@ def serve(
     workers: int = typer.Option(1, help="Server processes (PostgreSQL only: SQLite is one process)."),
 ) -> None:
     """Run the HTTP API on the event store of LIFECYCLE_DATABASE_URL."""
-    from lifecycle.server import serve as run_server
-    from lifecycle.startup import configure_logging, load_settings, preflight
+    from lifecycle.entrypoints.server import serve as run_server
+    from lifecycle.entrypoints.startup import load_settings, preflight
+    from lifecycle.logs import configure_logging
 
     settings = load_settings()
     if "public_url" not in settings.model_fields_set:
@@ -44,7 +45,7 @@ def serve(
                    "the embedded SQLite store is for one process", err=True)
         raise typer.Exit(2)
 
-    from lifecycle.access_cli import first_admin_key
+    from lifecycle.entrypoints.keys_cli import first_admin_key
 
     try:
         first_admin_key(settings.log_format)
@@ -56,7 +57,7 @@ def serve(
         raise typer.Exit(status)
 
 
-from lifecycle.bulk_cli import bulk_cli  # noqa: E402
+from lifecycle.entrypoints.bulk_cli import bulk_cli  # noqa: E402
 
 cli.add_typer(bulk_cli, name="bulk")
 
@@ -70,41 +71,38 @@ def confirmation_token(account_id: str) -> None:
     arrive (seed E6). It activates the account only while it is provisional and unexpired."""
     from uuid import UUID
 
-    from lifecycle.bootstrap import build_application
     from lifecycle.domain.errors import DomainError
-    from lifecycle.settings import Settings
+    from lifecycle.entrypoints.startup import command_runtime
 
     try:
         wanted = UUID(account_id)
     except ValueError:
         typer.echo(f"error: {account_id[:60]!r} is not an account id (a UUID such as the sign-up answered)", err=True)
         raise typer.Exit(1) from None
-    application = build_application(Settings())
-    try:
-        typer.echo(application.accounts.confirmation_token(wanted))
-    except (DomainError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        application.close()
+    with command_runtime() as runtime:
+        try:
+            typer.echo(runtime.application.accounts.confirmation_token(wanted))
+        except (DomainError, ValueError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
 
 
-from workers.cli import notifications_cli, timers_cli, worker  # noqa: E402
+from lifecycle.entrypoints.worker_cli import notifications_cli, timers_cli, worker  # noqa: E402
 
 cli.command()(worker)
 cli.add_typer(notifications_cli, name="notifications")
 cli.add_typer(timers_cli, name="timers")
 
 
-from lifecycle.access_cli import keys_cli  # noqa: E402
-from lifecycle.operations_cli import audit_cli, projections_cli  # noqa: E402
+from lifecycle.entrypoints.keys_cli import keys_cli  # noqa: E402
+from lifecycle.entrypoints.operations_cli import audit_cli, projections_cli  # noqa: E402
 
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
 
 
-from lifecycle.startup import check_command, run_reporting_startup_errors  # noqa: E402
+from lifecycle.entrypoints.startup import check_command, run_reporting_startup_errors  # noqa: E402
 
 cli.command("check")(check_command)
 

@@ -17,17 +17,9 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
+from lifecycle.ports import Leadership
+
 log = logging.getLogger(__name__)
-
-
-class Leadership:
-    """Whether this process runs the job. SQLite is one process: it always does."""
-
-    def acquire(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
 
 
 class AdvisoryLock(Leadership):

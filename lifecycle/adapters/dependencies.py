@@ -42,7 +42,7 @@ class StoreTarget:
 
 
 def store_target(settings: Settings) -> StoreTarget:
-    """LIFECYCLE_DATABASE_URL read as bootstrap.event_store_env reads it; BadSetting when it cannot be."""
+    """LIFECYCLE_DATABASE_URL read as lifecycle.adapters.database.event_store_env reads it; BadSetting when it cannot be."""
     url = settings.database_url
     if url.startswith("sqlite:///"):
         return StoreTarget("sqlite", path=url.removeprefix("sqlite:///"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
 
 bulk_cli = Typer(help="Bulk registration from Excel sheets (K-1).", no_args_is_help=True)
 
@@ -20,17 +20,14 @@ def import_sheet(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every row; register nothing."),
 ) -> None:
     """Register every row of FILE for the company; writes NAME.result.xlsx beside it."""
-    from lifecycle.bootstrap import build_application, build_bulk
     from lifecycle.bulk.sheets import RowResult, RowStatus, write_results
     from lifecycle.domain.access import SYSTEM_CLI, acting_as
     from lifecycle.domain.errors import DomainError
+    from lifecycle.entrypoints.startup import command_runtime
     from lifecycle.progress import progress_bar
-    from lifecycle.settings import Settings
 
-    settings = Settings()
-    application = build_application(settings)
-    try:
-        bulk = build_bulk(settings, application, None, in_process=False).imports
+    with command_runtime() as runtime:
+        settings, application, bulk = runtime.settings, runtime.application, runtime.bulk
         content = file.read_bytes()
         with acting_as(SYSTEM_CLI), progress_bar(file.name, unit="rows") as progress:
             try:
@@ -49,5 +46,3 @@ def import_sheet(
                    f"{answer['refused']} refused, {answer['empty']} empty: {out}")
         if answer["refused"]:
             raise typer.Exit(1)
-    finally:
-        application.close()

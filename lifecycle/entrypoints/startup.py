@@ -1,11 +1,10 @@
 """Starting the `lifecycle` commands: settings read with one clear line per bad one, the
 dependencies a command needs tried before it starts (exit status 2 and one line each, no
-traceback), `lifecycle check`, and the start line in the logs (issue 11, deliverable 6)."""
+traceback), and `lifecycle check` (issue 11, deliverable 6); the log lines are lifecycle/logs.py."""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from typing import Any
@@ -13,13 +12,12 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
-from lifecycle.dependencies import (
+from lifecycle.adapters.dependencies import (
     BadSetting,
     Unreachable,
     check_broker,
     check_smtp,
     check_store,
-    describe_broker,
     describe_mail,
     postgres_reason,
     refuses_or_silent,
@@ -39,6 +37,14 @@ class StartupError(Exception):
     def __init__(self, lines: list[str]) -> None:
         super().__init__("; ".join(lines))
         self.lines = lines
+
+
+def command_runtime(settings: Settings | None = None):  # noqa: ANN201 - a context manager of CommandRuntime
+    """What a command uses, from the one assembly place (lifecycle.bootstrap), imported only
+    when a command runs: `--help` stays quick."""
+    from lifecycle.bootstrap import command_runtime as assemble
+
+    return assemble(settings)
 
 
 # --- settings --------------------------------------------------------------------------
@@ -169,68 +175,3 @@ def _configured(settings: Settings, name: str) -> bool:
 def _unconfigured(settings: Settings, name: str) -> str:
     return "embedded default: the API process sends the mails" if name == "broker" else (
         f"mails go to {describe_mail(settings)}")
-
-
-# --- logs ------------------------------------------------------------------------------
-
-
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# LogRecord attributes that are not the line's fields: the library's list, and uvicorn's
-# ANSI-coloured copy of its message.
-_NOT_FIELDS = ("color_message",)
-
-
-def json_formatter() -> logging.Formatter:
-    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, then the
-    fields the call passed with `extra=` as keys of their own (and exc_info, a traceback)."""
-    from pythonjsonlogger.core import RESERVED_ATTRS
-    from pythonjsonlogger.json import JsonFormatter
-
-    return JsonFormatter(
-        ["levelname", "name", "message"],
-        rename_fields={"levelname": "level", "name": "logger"},
-        timestamp="time",
-        reserved_attrs=[*RESERVED_ATTRS, "taskName", *_NOT_FIELDS],
-        json_ensure_ascii=False,
-    )
-
-
-def log_format_setting() -> str:
-    """LIFECYCLE_LOG_FORMAT for a command that has not read its settings: text while the
-    settings do not load (the command itself then says why)."""
-    try:
-        return Settings().log_format
-    except Exception:  # noqa: BLE001 - any bad setting: reported by the command, not here
-        return "text"
-
-
-def configure_logging(log_format: str | None = None) -> None:
-    """INFO lines of the service (its start line, requests, mails, outages) on stderr, as text
-    or as JSON lines (LIFECYCLE_LOG_FORMAT), unless something configured logging already.
-    uvicorn's and dramatiq's loggers propagate to this one handler (uvicorn is started
-    without a logging config of its own)."""
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        chosen = log_format or log_format_setting()
-        handler.setFormatter(json_formatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT))
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # a line per reconnection attempt otherwise
-
-
-def log_start(settings: Settings, what: str) -> None:
-    """The start line: which store, broker and mail transport (never a password); and a
-    warning while the clock-override test aid is on."""
-    log = logging.getLogger("lifecycle")
-    try:
-        store = str(store_target(settings))
-    except BadSetting:
-        store = "?"
-    broker, mail = describe_broker(settings), describe_mail(settings)
-    log.info("%s: store %s; broker %s; mail %s", what, store, broker, mail,
-             extra={"command": what, "store": store, "broker": broker, "mail_transport": mail})
-    if settings.allow_clock_override:
-        log.warning("%s: LIFECYCLE_ALLOW_CLOCK_OVERRIDE is on: POST /v1/admin/timers/run fires timers as of any "
-                    "instant. A test aid: never in production.", what,
-                    extra={"command": what, "setting": "LIFECYCLE_ALLOW_CLOCK_OVERRIDE"})

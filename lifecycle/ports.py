@@ -1,18 +1,55 @@
-"""The ports of the mail machinery: what adapters implement and the sender, the scheduler
-and the admin use. A mailer hands a rendered mail to a server; the timer store keeps one
-row per notification (its implementations, in SQL, are in `lifecycle/projections/timers.py`)."""
+"""The ports: every interface the application needs from the world outside it, in one place.
+Their implementations are in lifecycle/adapters/ and their fakes in tests/fakes.py;
+lifecycle/bootstrap.py chooses which ones a process gets.
+
+- Clock: the current instant.
+- PostalCodeDirectory: the postal-code lookup (住所検索, S-2).
+- Mailer: hands a rendered mail to a server.
+- TimerStore: one row per notification, the timer table (SQL in adapters/timer_store.py).
+- Dispatcher: hands due notification ids to the senders (a broker, or this process).
+- Leadership: whether this process runs a singleton job (adapters/leadership.py).
+- CredentialStore: customers' sessions and API keys' last use (adapters/credentials.py).
+- BulkUploads: uploaded sheets and the lease on each job (adapters/bulk_uploads.py).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 from uuid import UUID
 
-from lifecycle.clock import TOKYO
+from lifecycle.domain.addresses import PostalAddress
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.notifications import Timer, TimerChange
+
+# --- time and places --------------------------------------------------------------------
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware."""
+
+
+class PostalCodeDirectory(Protocol):
+    def lookup(self, postal_code: str) -> PostalAddress:
+        """The address of an ordinary postal code; raises AddressUndefined for codes
+        that are unknown or belong to one large office (大口事業所個別番号)."""
+
+
+class Leadership:
+    """Whether this process runs a singleton job (a projection, the timer scheduler). This
+    default is one process (SQLite): it always does. On PostgreSQL, an advisory lock
+    (lifecycle/adapters/leadership.py)."""
+
+    def acquire(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
 
 # --- mailers ------------------------------------------------------------------------------
 
@@ -166,3 +203,66 @@ class TimerStore(ABC):
 
     @abstractmethod
     def counts(self) -> dict[str, int]: ...
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, notification_ids: Sequence[UUID]) -> None: ...
+
+
+# --- access -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    token_hash: str
+    account_id: str
+    epoch: int  # the account's credentials epoch at login: a password or e-mail change ends it
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None
+
+
+class CredentialStore(Protocol):
+    """Customers' sessions and the API keys' last use: operational rows, not events (a
+    request's activity is not a change to record). Tokens are kept only as their SHA-256."""
+
+    def create_tables(self) -> None: ...
+
+    def start_session(self, token_hash: str, account_id: str, epoch: int, at: datetime) -> None: ...
+
+    def session(self, token_hash: str) -> SessionRow | None: ...
+
+    def seen(self, token_hash: str, at: datetime) -> None: ...
+
+    def end_session(self, token_hash: str, at: datetime) -> None: ...
+
+    def key_used(self, key_id: str, at: datetime) -> None: ...
+
+    def keys_last_used(self) -> dict[str, datetime]: ...
+
+
+# --- bulk registration (K-1) -------------------------------------------------------------
+
+
+class BulkUploads(Protocol):
+    """Where uploaded sheets are kept and who is working on which."""
+
+    def create_tables(self) -> None: ...
+
+    def put(self, job_id: UUID, content: bytes, at: datetime, rows: str | None = None) -> None: ...
+
+    def content(self, job_id: UUID) -> bytes | None: ...
+
+    def claim(self, job_id: UUID, holder: str, at: datetime, lease: timedelta) -> bool: ...
+
+    def release(self, job_id: UUID, holder: str, *, finished: bool) -> None: ...
+
+    def requeue(
+        self, job_id: UUID, at: datetime, wait: timedelta, *, stalled_after: timedelta | None = None
+    ) -> bool: ...
+
+    def rows(self, job_id: UUID) -> str | None: ...
+
+    def finish(self, job_id: UUID) -> None: ...
+
+    def stalled(self, at: datetime, older_than: timedelta) -> list[UUID]: ...

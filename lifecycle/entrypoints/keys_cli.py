@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
 
 if TYPE_CHECKING:
     from lifecycle.application.access import Access
@@ -21,17 +21,11 @@ ROLES_HELP = "reference-data, registrations, callcenter, audit, dashboards, admi
 
 @contextmanager
 def _access() -> Iterator[Access]:
-    from lifecycle.bootstrap import build_access, build_application
     from lifecycle.domain.access import SYSTEM_CLI, acting_as
-    from lifecycle.settings import Settings
+    from lifecycle.entrypoints.startup import command_runtime
 
-    settings = Settings()
-    application = build_application(settings)
-    try:
-        with acting_as(SYSTEM_CLI):
-            yield build_access(settings, application)
-    finally:
-        application.close()
+    with command_runtime() as runtime, acting_as(SYSTEM_CLI):
+        yield runtime.access
 
 
 def _fail(error: Exception) -> None:

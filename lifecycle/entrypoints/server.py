@@ -27,7 +27,7 @@ try:  # the protocol uvicorn's "auto" would pick: httptools when installed, else
 except ImportError:  # pragma: no cover
     from uvicorn.protocols.http.h11_impl import H11Protocol as _HTTPProtocol
 
-APP = "api.main:app"
+APP = "lifecycle.entrypoints.asgi:app"
 log = logging.getLogger("uvicorn.error")
 
 
@@ -56,7 +56,7 @@ UVICORN_LOGGING = {"log_config": None, "log_level": "info", "access_log": False}
 def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: str | None = None) -> int:
     """Runs the API (or another ASGI app, given as "module:attribute") until stopped;
     answers the exit status. Logs as `log_format` says (None: LIFECYCLE_LOG_FORMAT)."""
-    from lifecycle.startup import configure_logging
+    from lifecycle.logs import configure_logging
 
     configure_logging(log_format)  # the supervisor's own lines too
     if workers <= 1:
@@ -81,7 +81,7 @@ def _serve_one(host: str, port: int, app: str, log_format: str | None = None) ->
     """One server process: its own socket on the shared port, the app, uvicorn's graceful
     shutdown on SIGTERM/SIGINT."""
     _stop_with_parent()
-    from lifecycle.startup import configure_logging
+    from lifecycle.logs import configure_logging
 
     configure_logging(log_format)  # a spawned process starts with none
     sock = bound_socket(host, port)

@@ -8,7 +8,8 @@ from uuid import UUID
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
+from lifecycle.entrypoints.startup import command_runtime
 from lifecycle.settings import Settings
 
 notifications_cli = Typer(help="Mails: the failed ones, sending them again.", no_args_is_help=True)
@@ -21,21 +22,14 @@ def worker(
 ) -> None:
     """Send mails: take notification ids from Redis (LIFECYCLE_REDIS_URL) and send them over
     SMTP (LIFECYCLE_SMTP_HOST; unset: the Maildir)."""
-    from lifecycle.startup import configure_logging, load_settings, preflight
-    from workers.process import run_worker
+    from lifecycle.entrypoints.startup import load_settings, preflight
+    from lifecycle.entrypoints.worker import run_worker
+    from lifecycle.logs import configure_logging
 
     settings = load_settings()
     preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
     configure_logging(settings.log_format)  # dramatiq's loggers propagate to it
     run_worker(settings, threads=threads or None, scheduler=scheduler)
-
-
-def _notifications():  # noqa: ANN202
-    from lifecycle.bootstrap import build_application, build_notifications
-
-    settings = Settings()
-    application = build_application(settings)
-    return application, build_notifications(settings, application)
 
 
 def _print(value: object) -> None:
@@ -45,12 +39,8 @@ def _print(value: object) -> None:
 @notifications_cli.command("failed")
 def failed() -> None:
     """List the mails whose sends failed after the last retry."""
-    application, notifications = _notifications()
-    try:
-        _print(notifications.admin.failed())
-    finally:
-        notifications.close()
-        application.close()
+    with command_runtime() as runtime:
+        _print(runtime.notifications.admin.failed())
 
 
 @notifications_cli.command("resend")
@@ -58,15 +48,12 @@ def resend(notification_id: str) -> None:
     """Make a failed mail due again and hand it to the workers."""
     from lifecycle.domain.errors import DomainError
 
-    application, notifications = _notifications()
-    try:
-        _print(notifications.admin.resend(UUID(notification_id)))
-    except (DomainError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        notifications.close()
-        application.close()
+    with command_runtime() as runtime:
+        try:
+            _print(runtime.notifications.admin.resend(UUID(notification_id)))
+        except (DomainError, ValueError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
 
 
 @notifications_cli.command("show")
@@ -74,15 +61,12 @@ def show(notification_id: str) -> None:
     """One notification's timer and state."""
     from lifecycle.domain.errors import DomainError
 
-    application, notifications = _notifications()
-    try:
-        _print(notifications.admin.notification(UUID(notification_id)))
-    except (DomainError, ValueError) as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        notifications.close()
-        application.close()
+    with command_runtime() as runtime:
+        try:
+            _print(runtime.notifications.admin.notification(UUID(notification_id)))
+        except (DomainError, ValueError) as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
 
 
 @timers_cli.command("rebuild")
@@ -90,19 +74,15 @@ def rebuild() -> None:
     """Drop the timer table and derive it again from the event log (sent mails stay sent)."""
     from lifecycle.progress import progress_bar
 
-    application, notifications = _notifications()
-    try:
+    with command_runtime() as runtime:
         with progress_bar("timers rebuild") as progress:
-            applied = notifications.admin.rebuild(progress)
+            applied = runtime.notifications.admin.rebuild(progress)
         typer.echo(f"applied {applied} events")
-        failed = notifications.projection.failed_event
+        failed = runtime.notifications.projection.failed_event
         if failed is not None:  # the log line said so too; a script sees it in the status
             typer.echo(f"error: stopped at log position {failed.position} ({failed.topic}, {failed.error_type}): "
                        "an event the mail rules cannot handle; timers after it are missing", err=True)
             raise typer.Exit(1)
-    finally:
-        notifications.close()
-        application.close()
 
 
 @timers_cli.command("run")
@@ -119,9 +99,5 @@ def run(as_of: datetime = typer.Option(None, help="Fire timers due by this insta
     if as_of is not None and as_of.tzinfo is None:
         typer.echo("error: --as-of needs an offset, e.g. 2027-01-06T10:00:00+09:00", err=True)
         raise typer.Exit(1)
-    application, notifications = _notifications()
-    try:
-        _print(notifications.admin.run_timers(as_of))
-    finally:
-        notifications.close()
-        application.close()
+    with command_runtime(settings) as runtime:
+        _print(runtime.notifications.admin.run_timers(as_of))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from lifecycle.cli_help import Typer
+from lifecycle.entrypoints.cli_help import Typer
 
 audit_cli = Typer(help="The auditor's verifiable export of the whole log.", no_args_is_help=True)
 projections_cli = Typer(help="The read models: status and rebuilds.", no_args_is_help=True)
@@ -21,21 +21,18 @@ def audit_export(
 ) -> None:
     """Write every event of the log as JSON Lines with a hash chain."""
     from lifecycle.audit import export_log
-    from lifecycle.bootstrap import build_application
+    from lifecycle.entrypoints.startup import command_runtime
     from lifecycle.progress import progress_bar
-    from lifecycle.settings import Settings
 
-    application = build_application(Settings())
-    try:
+    with command_runtime() as runtime:
+        recorder = runtime.application.recorder
         with progress_bar("audit export") as progress:
             if output is None:
-                count = export_log(application.recorder, sys.stdout, progress=progress)
+                count = export_log(recorder, sys.stdout, progress=progress)
             else:
                 with output.open("w", encoding="utf-8") as out:
-                    count = export_log(application.recorder, out, progress=progress)
+                    count = export_log(recorder, out, progress=progress)
         typer.echo(f"exported {count} events", err=True)
-    finally:
-        application.close()
 
 
 @audit_cli.command("verify")
@@ -61,36 +58,27 @@ def projections_rebuild(
     name: str | None = typer.Argument(None, help="One projection; all when omitted."),
 ) -> None:
     """Replay the whole log into fresh tables and swap them in; running services keep reading."""
-    from lifecycle.bootstrap import build_application, build_read_models
     from lifecycle.domain.errors import DomainError
+    from lifecycle.entrypoints.startup import command_runtime
     from lifecycle.progress import progress_bar
-    from lifecycle.settings import Settings
 
-    settings = Settings()
-    application = build_application(settings)
-    try:
-        read_models = build_read_models(settings, application)
-        for projection in [name] if name else list(read_models.runners):
-            with progress_bar(projection) as progress:
-                position = read_models.rebuild(projection, progress=progress)
-            typer.echo(f"{projection}: rebuilt up to log position {position}")
-    except DomainError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        application.close()
+    with command_runtime() as runtime:
+        try:
+            read_models = runtime.read_models
+            for projection in [name] if name else list(read_models.runners):
+                with progress_bar(projection) as progress:
+                    position = read_models.rebuild(projection, progress=progress)
+                typer.echo(f"{projection}: rebuilt up to log position {position}")
+        except DomainError as error:
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
 
 
 @projections_cli.command("status")
 def projections_status() -> None:
     """Each projection's position against the head of the log."""
-    from lifecycle.bootstrap import build_application, build_read_models
-    from lifecycle.settings import Settings
+    from lifecycle.entrypoints.startup import command_runtime
 
-    settings = Settings()
-    application = build_application(settings)
-    try:
-        for status in build_read_models(settings, application).status():
+    with command_runtime() as runtime:
+        for status in runtime.read_models.status():
             typer.echo(json.dumps(status))
-    finally:
-        application.close()

@@ -1,0 +1,5 @@
+"""`python -m lifecycle`: the `lifecycle` command."""
+
+from lifecycle.entrypoints.cli import main
+
+main()
