@@ -98,7 +98,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     }
     for name in [n for n in env if n.startswith("LIFECYCLE_") and n.endswith("_URL_BASE")]:
         del env[name]
-    cli = [sys.executable, "-m", "lifecycle.cli"]
+    cli = [sys.executable, "-m", "lifecycle"]
     made = subprocess.run([*cli, "keys", "create", "browser-tests", *sum((["--role", r] for r in (
         "reference-data", "registrations", "callcenter", "audit", "dashboards", "admin")), [])],
         env=env, capture_output=True, text=True, check=True)

@@ -28,7 +28,8 @@ import uvicorn
 from api.app import create_app
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.bulk import BulkImports
-from lifecycle.clock import TOKYO, FixedClock
+from lifecycle.domain.dates import TOKYO
+from tests.fakes import FixedClock
 from tests.browser.conftest import assert_accessible, unique_email
 from tests.bulk_sheets import filled, result_columns
 from tests.conftest import settings_for

@@ -11,7 +11,7 @@ import pytest
 
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application import LifecycleApplication
-from lifecycle.clock import TOKYO
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
     BundleOptionsInvalid,
     BundleOptionsMissing,
