@@ -450,3 +450,30 @@ def test_Q2_another_customers_registrations_site_and_jobs_are_not_found(
     })
     assert response.status == 404
     assert desk.app.registrations.contract_covering(unit) is None
+
+
+def test_T6_a_confirmation_posted_twice_registers_once_and_shows_the_same_completion(
+    desk: Desk, open_page: Callable[..., Any]
+) -> None:
+    """A double click (or a reload of the POST) on 登録する: the screen's idempotency key
+    answers the first registration again instead of TICKET_ALREADY_REGISTERED."""
+    holder = customer_with_site(desk)
+    serial, ticket_id = shipped(desk), sold_ticket(desk)
+    page = open_page()
+    log_in(page, holder)
+    page.goto(f"/portal/sites/{holder.site_id}/tickets/new")
+    page.get_by_label("チケットID", exact=True).fill(ticket_id)
+    page.get_by_label("確認コード", exact=True).fill("AB12CD")
+    page.get_by_label("シリアル番号", exact=True).fill(serial)
+    page.get_by_role("button", name="登録する").click()
+    page.get_by_role("heading", name="チケット登録 入力内容の確認").wait_for()
+    fields = {
+        name: page.locator(f"form[action$='/tickets/confirm'] input[name={name}]").get_attribute("value") or ""
+        for name in ("csrf_token", "ticket_id", "verification_code", "serial", "confirm_key")
+    }
+    first = page.request.post(f"/portal/sites/{holder.site_id}/tickets/confirm", form=fields, max_redirects=0)
+    again = page.request.post(f"/portal/sites/{holder.site_id}/tickets/confirm", form=fields, max_redirects=0)
+    assert first.status == again.status == 303
+    assert first.headers["location"] == again.headers["location"] == f"/portal/registrations/{serial}/registered"
+    listing = desk.app.registrations.contract_covering(serial)
+    assert listing is not None and len(listing.registrations) == 1
