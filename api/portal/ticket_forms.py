@@ -98,13 +98,14 @@ def check_ticket(app: LifecycleApplication, site_id: UUID, ticket_id: str, verif
     return checked
 
 
-def option_count(app: LifecycleApplication, serial: str) -> int:
-    """How many option serials the bundle unit needs (0 when the serial is not a bundle's)."""
+def option_models(app: LifecycleApplication, serial: str) -> list[str]:
+    """The models of the bundle unit's standard options, one per option serial it needs
+    (none when the serial is not a bundle's): the form gets a field for each."""
     try:
         unit = app.shipments.shipped_unit(normalise_serial(serial))
     except DomainError:
-        return 0
-    return len(unit.bundle.options) if unit.bundle is not None else 0
+        return []
+    return [option.model for option in unit.bundle.options] if unit.bundle is not None else []
 
 
 def check_bundle(app: LifecycleApplication, site_id: UUID, serial: str, option_serials: list[str]) -> Checked:

@@ -137,11 +137,11 @@ def _bundle_input(request: Request, contract: Any, site: Any, form: Checked, *, 
     """As many option fields as the unit has options (at least one, and as many as typed),
     plus `extra` empty ones."""
     typed_options = form.options
-    needed = ticket_forms.option_count(_app(request), form.values.get("serial", "")) if form.values.get("serial") else 0
-    count = max(1, needed, len(typed_options)) + extra
+    models = ticket_forms.option_models(_app(request), form.values["serial"]) if form.values.get("serial") else []
+    count = max(1, len(models), len(typed_options)) + extra
     form.options = [*typed_options, *([""] * (count - len(typed_options)))]
     return render(request, "tickets/bundle_input.html", status_code=422 if form.errors else 200,
-                  contract=contract, site=site, form=form, focus_last_option=focus_last)
+                  contract=contract, site=site, form=form, focus_last_option=focus_last, option_models=models)
 
 
 @router.get("/sites/{site_id}/bundles/new")

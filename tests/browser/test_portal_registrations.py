@@ -278,6 +278,7 @@ def test_B2_bundle_registered_with_its_option_serials(
     option_fields = page.get_by_label("オプション品のシリアル番号", exact=True)
     assert option_fields.count() == 2
     assert option_fields.first.get_attribute("aria-invalid") == "true"
+    assert "この製品の標準添付品：AT-SFP10G、AT-PWR250（2点）" in page.locator("#f-option_serials-hint").inner_text()
     check(page); shot(page, "bundle-options-missing")
 
     # One more field, by a post-back (no JavaScript needed); left empty, it is ignored.
