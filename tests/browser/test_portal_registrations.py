@@ -102,6 +102,7 @@ class Holder:
     """A customer with a company, a site ready for registrations (it has a fault contact)."""
 
     email: str
+    account_id: str
     company_id: str
     contract_number: str
     site_id: str
@@ -121,7 +122,8 @@ def customer_with_site(desk: Desk, site_name: str = "東京本社") -> Holder:
         "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木 一郎",
         "phone": "03-2345-6789", "mail1": "noc@example.co.jp",
     })
-    return Holder(email, str(company["company_id"]), company["contract_number"], str(site["site_id"]))
+    return Holder(email, str(account["account_id"]), str(company["company_id"]), company["contract_number"],
+                  str(site["site_id"]))
 
 
 def shipped(desk: Desk, code_no: str = "12345-01", model: str = "AT-x510-28GTX", bundle: dict | None = None) -> str:
@@ -478,3 +480,9 @@ def test_T6_a_confirmation_posted_twice_registers_once_and_shows_the_same_comple
     assert first.headers["location"] == again.headers["location"] == f"/portal/registrations/{serial}/registered"
     listing = desk.app.registrations.contract_covering(serial)
     assert listing is not None and len(listing.registrations) == 1
+    # The event names the customer as its actor, with the request's id.
+    history = desk.app.history.contract_history(holder.contract_number)["events"]
+    registered = [event for event in history if event["data"].get("serial") == serial]
+    assert len(registered) == 1
+    assert registered[0]["actor"] == {"kind": "account", "id": holder.account_id}
+    assert registered[0]["request_id"]
