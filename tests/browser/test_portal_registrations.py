@@ -235,6 +235,7 @@ def test_T3_ticket_refused_with_E4_and_E5_then_registered_as_typed(
     assert done["サポート期間"] == "2026/12/01 ～ 2027/12/31" and done["シリアル番号"] == serial
     # M-1: 4 business days counting from the day after Friday 11-20 (11-23 is a holiday).
     assert done["登録完了のメール"].startswith("2026/11/27")
+    assert done["メール1"] == "noc@example.co.jp" and "鈴木 一郎" in done["障害時連絡先"]  # p.20 ⑥
     check(page); shot(page, "ticket-done")
 
     page.get_by_role("link", name="サポートチケット一覧に戻る").click()
