@@ -487,3 +487,28 @@ def test_T6_a_confirmation_posted_twice_registers_once_and_shows_the_same_comple
     assert len(registered) == 1
     assert registered[0]["actor"] == {"kind": "account", "id": holder.account_id}
     assert registered[0]["request_id"]
+
+
+def test_S5_a_site_without_a_fault_contact_says_so_before_anything_is_typed(
+    desk: Desk, open_page: Callable[..., Any]
+) -> None:
+    holder = customer_with_site(desk)
+    app = desk.app
+    company = app.companies.register_company(UUID(holder.account_id), "株式会社ベータ")
+    bare = app.companies.add_site(company["company_id"], {
+        "name": "名古屋営業所", "postal_code": "1000001", "street": "千代田2-2", "person": "高橋 次郎",
+        "phone": "052-123-4567", "email": "jiro@example.co.jp",
+    })
+    page = open_page()
+    log_in(page, holder)
+    page.goto(f"/portal/sites/{bare['site_id']}/tickets/new")
+    warning = page.locator(".warning")
+    assert "障害時連絡先が登録されていません" in warning.inner_text()
+    assert warning.get_by_role("link", name="障害時連絡先 新規登録").get_attribute("href") == (
+        f"/portal/sites/{bare['site_id']}/contacts/new")
+    page.get_by_label("チケットID", exact=True).fill(sold_ticket(desk))
+    page.get_by_label("確認コード", exact=True).fill("AB12CD")
+    page.get_by_label("シリアル番号", exact=True).fill(shipped(desk))
+    page.get_by_role("button", name="登録する").click()
+    assert "障害時連絡先を登録してから製品を登録してください。" in page.locator(".error-summary").inner_text()
+    assert_accessible(page)
