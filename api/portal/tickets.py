@@ -57,7 +57,7 @@ def _own_registration(request: Request, account_id: str | None, serial: str) -> 
     return request.app.state.runtime.support_desk.registration(serial)
 
 
-def _idempotency(account_id: str, action: str, key: str, *values: str) -> IdempotencyKey | None:
+def _idempotency(account_id: str | None, action: str, key: str, *values: str) -> IdempotencyKey | None:
     """The confirmation screen's key: one registration per screen, however often it is posted."""
     if not key:
         return None
