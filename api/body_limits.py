@@ -102,5 +102,11 @@ async def _too_large(
         f"The request body is over the limit of {limit} bytes.", limit_bytes=limit, limit_mb=max(1, limit // 2**20)
     )
     # The rest of the body stays unread: the connection cannot carry another request.
-    response = refusal(error, request, headers={"Connection": "close"})
+    if scope["path"].startswith("/portal/"):
+        from api.portal.web import error_page  # a page of the portal's, as its other refusals
+
+        response = error_page(request, error, 413)
+        response.headers["Connection"] = "close"
+    else:
+        response = refusal(error, request, headers={"Connection": "close"})
     await response(scope, receive, send)

@@ -177,7 +177,7 @@ def check_address_form(
     if "postal_code" not in form.errors:
         try:
             code, prefecture, city = resolve_address(
-                _app(request).postal_codes, values["postal_code"], values["prefecture"] or None, values["city"] or None
+                _app(request).postal_codes.lookup, values["postal_code"], values["prefecture"] or None, values["city"] or None
             )
             values.update(postal_code=code, prefecture=prefecture, city=city)
         except DomainError as error:

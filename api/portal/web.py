@@ -236,7 +236,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         idle_seconds=portal_config(request).idle_seconds,
         **context,
     )
-    response = HTMLResponse(body, status_code=status_code)
+    response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
     if request.cookies.get(CSRF_COOKIE) != request.state.csrf_value:
         set_cookie(request, response, CSRF_COOKIE, request.state.csrf_value)
     return response
