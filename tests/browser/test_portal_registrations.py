@@ -515,3 +515,23 @@ def test_S5_a_site_without_a_fault_contact_says_so_before_anything_is_typed(
     page.get_by_role("button", name="登録する").click()
     assert "障害時連絡先を登録してから製品を登録してください。" in page.locator(".error-summary").inner_text()
     assert_accessible(page)
+
+
+def test_K1_a_job_still_running_shows_its_progress_and_reloads_itself(
+    desk: Desk, open_page: Callable[..., Any], shot: Callable[[Any, str], Path]
+) -> None:
+    """A job no worker has finished yet (here: recorded and never handed out): its page says how
+    far it is and asks the browser to load it again (a Refresh header: no JavaScript needed)."""
+    from lifecycle.aggregates.bulk_job import BulkJob
+
+    holder = customer_with_site(desk)
+    job = BulkJob(UUID(holder.company_id), "大量.xlsx", False, 250, [], {"kind": "account", "id": holder.account_id})
+    desk.app.save(job)
+    page = open_page(width=375)
+    log_in(page, holder)
+    response = page.goto(f"/portal/bulk/{job.id}")
+    assert response is not None and response.headers.get("refresh") == "3"
+    assert "処理中です（0 / 250 行）" in page.locator("main").inner_text()
+    assert page.get_by_label(re.compile("処理中です")).get_attribute("max") == "100"
+    assert page.get_by_role("link", name="結果シートをダウンロード").count() == 0  # until it is done
+    assert_accessible(page); shot(page, "bulk-running")
