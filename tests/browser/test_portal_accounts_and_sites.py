@@ -267,6 +267,15 @@ def test_Q2_another_customers_pages_are_not_found(
         assert response.status == 404, url
         intruder.get_by_role("heading", name="ページが見つかりません").wait_for()
     assert_accessible(intruder); shot(intruder, "not-found")
+    # A form posted to another customer's site, with the intruder's own valid CSRF token:
+    # the same not-found page, and the site is unchanged.
+    token = intruder.locator("input[name=csrf_token]").first.get_attribute("value")
+    posted = intruder.request.post(f"/portal/sites/{site_id}/edit", form={
+        "csrf_token": token, "name": "乗っ取り", "postal_code": "1000001", "prefecture": "東京都", "city": "千代田区",
+        "street": "千代田1-1", "building": "", "person": "x", "phone": "03-0000-0000", "email": "x@example.co.jp"})
+    assert posted.status == 404
+    owner.goto(site_url)
+    assert "乗っ取り" not in owner.locator("main").inner_text()
 
 
 def test_CSRF_a_form_posted_without_its_token_changes_nothing(served: Served, customer: Customer) -> None:
