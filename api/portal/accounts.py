@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import client_address
 from api.portal.forms import Form, check_schema, folded, place_error, read_form
@@ -39,7 +40,6 @@ from lifecycle.domain.errors import (
     RateLimited,
     WeakPassword,
 )
-from starlette.concurrency import run_in_threadpool
 
 router = APIRouter(prefix=PREFIX, route_class=PortalRoute)
 

@@ -20,7 +20,7 @@ from api.access import owns_company, owns_contact, owns_site
 from api.portal.forms import Form, check_schema, folded, folded_address, place_error, read_form
 from api.portal.web import PREFIX, CustomerDep, PortalRoute, account_id_of, owned, redirect, render
 from api.schemas import CompanyCreate, FaultContactCreate, SiteCreate
-from lifecycle.domain.addresses import PostalAddress, normalise_phone, normalise_postal_code, resolve_address
+from lifecycle.domain.addresses import PostalAddress, normalise_phone, resolve_address
 from lifecycle.domain.errors import AddressUndefined, DomainError, Refusal
 
 router = APIRouter(prefix=PREFIX, route_class=PortalRoute)
@@ -177,7 +177,8 @@ def check_address_form(
     if "postal_code" not in form.errors:
         try:
             code, prefecture, city = resolve_address(
-                _app(request).postal_codes.lookup, values["postal_code"], values["prefecture"] or None, values["city"] or None
+                _app(request).postal_codes.lookup, values["postal_code"],
+                values["prefecture"] or None, values["city"] or None,
             )
             values.update(postal_code=code, prefecture=prefecture, city=city)
         except DomainError as error:
@@ -299,8 +300,7 @@ async def site_detail(request: Request, customer: CustomerDep, site_id: UUID = O
     site = contract.site(site_id)
     contacts = [c for c in contract.fault_contacts.values() if c.site_id == site_id]
     return render(request, "companies/site_detail.html", company=contract, site=site, contacts=contacts,
-                  rows=[(SITE_LABELS[name], _postal_text(site.postal_code) if name == "postal_code" else getattr(site, name))
-                        for name in SITE_FIELDS],
+                  rows=_rows(SITE_LABELS, {name: getattr(site, name) for name in SITE_FIELDS}),
                   flash=SITE_FLASH.get(done))
 
 
@@ -341,7 +341,9 @@ async def change_site(request: Request, customer: CustomerDep, site_id: UUID = O
 
 # --- 障害時連絡先 ------------------------------------------------------------------------------
 
-CONTACT_FIELDS = ("company", "postal_code", "prefecture", "city", "street", "building", "person", "phone", "mail1", "mail2")
+CONTACT_FIELDS = (
+    "company", "postal_code", "prefecture", "city", "street", "building", "person", "phone", "mail1", "mail2",
+)
 CONTACT_LABELS = {
     "company": "会社名", "postal_code": "郵便番号", "prefecture": "都道府県", "city": "市区町村", "street": "番地",
     "building": "建物名", "person": "担当者名", "phone": "電話番号", "mail1": "メール1", "mail2": "メール2",
@@ -424,5 +426,3 @@ async def change_contact(request: Request, customer: CustomerDep, contact_id: UU
         return render(request, "companies/contact_form.html", form=form, towns=[], note=None, **page, status_code=422)
     return redirect(f"{PREFIX}/sites/{contact['site_id']}?done=contact_changed")
 
-
-__all__ = ["router", "look_up_address", "check_address_form", "normalise_postal_code"]

@@ -55,7 +55,9 @@ class Form:
         return not self.errors
 
 
-def read_form(data: FormData | Mapping[str, Any], names: Iterable[str], labels: Mapping[str, str] | None = None) -> Form:
+def read_form(
+    data: FormData | Mapping[str, Any], names: Iterable[str], labels: Mapping[str, str] | None = None
+) -> Form:
     """The named text fields as typed (a missing one is empty); files and the CSRF field are left out."""
     names = tuple(names)
     values = {}
@@ -83,7 +85,9 @@ def folded_address(text: str) -> str:
     return _DASH_BETWEEN_DIGITS.sub("-", unicodedata.normalize("NFKC", text)).strip()
 
 
-def check_schema(form: Form, schema: type[BaseModel], data: Mapping[str, Any], fields: Mapping[str, str] | None = None) -> BaseModel | None:
+def check_schema(
+    form: Form, schema: type[BaseModel], data: Mapping[str, Any], fields: Mapping[str, str] | None = None
+) -> BaseModel | None:
     """Validates `data` with an API request schema; each refused field gets its message.
     `fields` maps a schema field to its form field when their names differ."""
     fields = fields or {}

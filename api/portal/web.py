@@ -21,7 +21,6 @@ import hmac
 import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
@@ -333,5 +332,3 @@ def _failure_page(request: Request, error: Exception) -> Response:
     return response
 
 
-def today_text(moment: datetime) -> str:
-    return moment.strftime("%Y/%m/%d")
