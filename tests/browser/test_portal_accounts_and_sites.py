@@ -338,3 +338,33 @@ def test_a_session_about_to_time_out_says_so_and_can_be_extended(
     assert_accessible(page); shot(page, "session-notice")
     page.get_by_role("button", name="ログイン状態を延長する").click()
     notice.wait_for(state="hidden")
+
+
+def test_keyboard_only_the_skip_link_then_a_login_with_the_keys_alone(
+    served: Served, new_page: Callable[..., Any], shot: Callable[[Any, str], Any], customer: Customer
+) -> None:
+    """The first Tab shows 本文へスキップ (visible focus); Enter moves to the main content; the
+    form is filled and sent with the keyboard alone; the error summary's link moves focus to
+    its field."""
+    page = new_page()
+    page.goto("/portal/login")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="本文へスキップ")
+    assert page.evaluate("document.activeElement.textContent") == "本文へスキップ"
+    box = skip.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["width"] > 0  # on screen once focused
+    shot(page, "skip-link-focused")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "f-email"
+    page.keyboard.press("Enter")  # sends the empty form: errors, the summary focused
+    page.locator(".error-summary").wait_for()
+    assert page.evaluate("document.activeElement.classList.contains('error-summary')")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # the summary's first link
+    assert page.evaluate("document.activeElement.id") == "f-email"
+    page.keyboard.type(customer.email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(customer.password)
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="ユーザートップ").wait_for()
