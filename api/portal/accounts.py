@@ -127,16 +127,19 @@ async def submit_account(request: Request) -> Response:
         return render(request, "account/signup.html", form=form, password_rule=PASSWORD_RULE)
     if data.get("step") != "confirmed":
         return render(request, "account/signup_check.html", form=form, checked=checked, labels=ACCOUNT_LABELS)
-    accounts = _runtime(request).application.accounts
+    runtime = _runtime(request)
+    accounts = runtime.application.accounts
     try:
+        # The API's sign-up limits (per address and client) where they are configured.
+        runtime.attempt_limits.check("sign_up", address=email_key(checked["email"]), client=client_address(request))
         await run_in_threadpool(
             accounts.sign_up, checked["email"], checked["password"], checked["name"], checked["company_name"],
             checked["phone"], True,
         )
     except DomainError as error:
-        if error.kind.value in ("unavailable", "rate_limited"):
+        if error.kind.value == "unavailable":
             raise
-        place_error(form, error, ACCOUNT_FIELD_OF)
+        place_error(form, error, ACCOUNT_FIELD_OF, default="email" if isinstance(error, RateLimited) else None)
         return render(request, "account/signup.html", form=form, password_rule=PASSWORD_RULE)
     return redirect(f"{PREFIX}/signup/sent")
 
