@@ -118,7 +118,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             process.wait()
 
 
-@pytest.fixture(scope="session")
+# Package scope: sync_playwright keeps an event loop running in the main thread while it is open,
+# and the suites collected after this one call asyncio.run (which refuses to run inside it).
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
