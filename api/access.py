@@ -22,6 +22,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import client_address
+from api.problems import problem_responses
 from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.application import LifecycleApplication
 from lifecycle.domain.access import Caller, Role, current_context
@@ -134,12 +136,21 @@ class Policy:
     open: bool = False
     owner: Owner | None = None
     reads_body: bool = False  # the owner looks at the JSON body
+    # An open route's answer in full is for API keys with one of these roles; others get the summary.
+    details: frozenset[Role] = frozenset()
+    note: str = ""  # a rule the route applies inside (shown in docs/security.md)
+
+    def shows_details_to(self, caller: Caller | None) -> bool:
+        return caller is not None and not caller.is_customer and caller.may(self.details)
 
     async def __call__(
         self, request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
     ) -> Caller | None:
         caller = await self._caller(request, credentials)
         request.state.caller = caller
+        if self.open and (caller is None or caller.is_customer):
+            # Open to anyone: counted per client address (internal services with a key are not).
+            await run_in_threadpool(request.app.state.runtime.doors.knock, client_address(request))
         if caller is None:
             if self.open:
                 return None
@@ -153,7 +164,7 @@ class Policy:
             if not self.customers:
                 raise Forbidden("A customer's session cannot call this route.")
             if self.owner is not None:
-                body = await request.json() if self.reads_body and await request.body() else None
+                body = await _json_or_none(request) if self.reads_body else None
                 application = request.app.state.runtime.application
                 path = {k: str(v) for k, v in request.path_params.items()}
                 await run_in_threadpool(self.owner, application, path, body, caller.account_id)
@@ -177,16 +188,25 @@ class Policy:
             raise
 
 
-def open_route() -> Policy:
-    return Policy(open=True)
+async def _json_or_none(request: Request) -> Any:
+    """The body as JSON for an owner check; a body that is not JSON names nothing, and the
+    route's own parsing then refuses it (422), as it does for anyone."""
+    try:
+        return await request.json() if await request.body() else None
+    except ValueError:
+        return None
 
 
-def services(*roles: Role) -> Policy:
-    return Policy(roles=frozenset(roles))
+def open_route(*, details_for: tuple[Role, ...] = ()) -> Policy:
+    return Policy(open=True, details=frozenset(details_for))
 
 
-def customers_and(*roles: Role, owner: Owner | None = None, reads_body: bool = False) -> Policy:
-    return Policy(roles=frozenset(roles), customers=True, owner=owner, reads_body=reads_body)
+def services(*roles: Role, note: str = "") -> Policy:
+    return Policy(roles=frozenset(roles), note=note)
+
+
+def customers_and(*roles: Role, owner: Owner | None = None, reads_body: bool = False, note: str = "") -> Policy:
+    return Policy(roles=frozenset(roles), customers=True, owner=owner, reads_body=reads_body, note=note)
 
 
 def customers_only() -> Policy:
@@ -195,12 +215,16 @@ def customers_only() -> Policy:
 
 R = Role
 REGISTRATIONS = R.REGISTRATIONS
+EARLIER_AS_A_COUNT = "a customer: another company's earlier registrations as a count, without ids"
+AS_A_CUSTOMER = "a customer: who acted as customer, staff or a service role; no key ids or names, no internal notes"
 
 # Every route of the API and who may call it.
 POLICIES: dict[tuple[str, str], Policy] = {
     # open: what a customer needs before logging in, the postal-code lookup, health
-    ("GET", "/v1/health"): open_route(),
-    ("GET", "/v1/health/ready"): open_route(),
+    # health: anyone learns whether the service is up; the details (store, broker, SMTP, lag,
+    # leader, process) are for operators and dashboards
+    ("GET", "/v1/health"): open_route(details_for=(R.ADMIN, R.DASHBOARDS)),
+    ("GET", "/v1/health/ready"): open_route(details_for=(R.ADMIN, R.DASHBOARDS)),
     ("GET", "/v1/postal-codes/{code}"): open_route(),
     ("POST", "/v1/accounts"): open_route(),
     ("POST", "/v1/accounts/verify"): open_route(),
@@ -211,8 +235,13 @@ POLICIES: dict[tuple[str, str], Policy] = {
     # a customer's own session and account
     ("DELETE", "/v1/sessions/current"): customers_only(),
     ("GET", "/v1/accounts/me"): customers_only(),
-    ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
-    ("PATCH", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, owner=is_own_account),
+    ("GET", "/v1/accounts/me/personal-data"): customers_only(),
+    ("GET", "/v1/accounts/{account_id}"): customers_and(REGISTRATIONS, R.ADMIN, owner=is_own_account),
+    # the login e-mail only by the owner's session or admin (support): Caller.may_change_login_of
+    ("PATCH", "/v1/accounts/{account_id}"): customers_and(
+        REGISTRATIONS, R.ADMIN, owner=is_own_account,
+        note="the login e-mail only by the owner's session or admin (support, recorded as such)",
+    ),
     # reference data
     ("POST", "/v1/shipments"): services(R.REFERENCE_DATA),
     ("POST", "/v1/tickets"): services(R.REFERENCE_DATA),
@@ -232,7 +261,9 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/sites/{site_id}/bundles"): customers_and(REGISTRATIONS, owner=owns_site),
     ("GET", "/v1/sites/{site_id}/registrations"): customers_and(REGISTRATIONS, owner=owns_site),
     ("POST", "/v1/registrations/{serial}/renewals"): customers_and(REGISTRATIONS, owner=owns_registration),
-    ("GET", "/v1/registrations/{serial}"): customers_and(REGISTRATIONS, R.CALLCENTER, owner=owns_registration),
+    ("GET", "/v1/registrations/{serial}"): customers_and(
+        REGISTRATIONS, R.CALLCENTER, owner=owns_registration, note=EARLIER_AS_A_COUNT
+    ),
     ("POST", "/v1/registrations/{serial}/service-upgrades"): services(REGISTRATIONS),  # Q12: a sales action
     # bulk registration from Excel sheets (K-1): a customer for its own company
     ("GET", "/v1/bulk/template.xlsx"): customers_and(REGISTRATIONS),
@@ -241,13 +272,13 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/v1/bulk/{job_id}/result.xlsx"): customers_and(REGISTRATIONS, owner=owns_bulk_job),
     # the call center
     ("GET", "/v1/tickets/{ticket_id}/registration"): customers_and(
-        REGISTRATIONS, R.CALLCENTER, owner=owns_ticket_registration
+        REGISTRATIONS, R.CALLCENTER, owner=owns_ticket_registration, note=EARLIER_AS_A_COUNT
     ),
     ("POST", "/v1/entitlements/check"): services(R.CALLCENTER),
     ("POST", "/v1/inquiries/check"): services(R.CALLCENTER),  # Q-1: the call center's alone
     # auditors (and a customer for its own contract)
-    ("GET", "/v1/contracts/{contract_number}/history"): customers_and(R.AUDIT, owner=owns_contract),
-    ("GET", "/v1/contracts/{contract_number}"): customers_and(R.AUDIT, owner=owns_contract),
+    ("GET", "/v1/contracts/{contract_number}/history"): customers_and(R.AUDIT, owner=owns_contract, note=AS_A_CUSTOMER),
+    ("GET", "/v1/contracts/{contract_number}"): customers_and(R.AUDIT, owner=owns_contract, note=AS_A_CUSTOMER),
     # dashboards
     ("GET", "/v1/dashboards/expiry"): services(R.DASHBOARDS),
     ("GET", "/v1/dashboards/service-in"): services(R.DASHBOARDS),
@@ -258,9 +289,26 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/v1/admin/notifications/{notification_id}/resend"): services(R.ADMIN),
     ("POST", "/v1/admin/timers/run"): services(R.ADMIN),  # the test aid, when enabled
     ("GET", "/v1/admin/api-keys"): services(R.ADMIN),
+    ("POST", "/v1/admin/personal-data/forget"): services(R.ADMIN),
+    ("GET", "/v1/admin/personal-data/{kind}/{subject_id}"): services(R.ADMIN),
     ("POST", "/v1/admin/api-keys"): services(R.ADMIN),
     ("DELETE", "/v1/admin/api-keys/{key}"): services(R.ADMIN),
 }
+
+def policy_table() -> str:
+    """POLICIES as the Markdown table of docs/security.md (a test keeps the two the same)."""
+    lines = ["| method | path | API key roles | customer's session | rule inside |", "|---|---|---|---|---|"]
+    for (method, path), policy in POLICIES.items():
+        if policy.open:
+            roles = "anyone" + (f" (details: {', '.join(sorted(r.value for r in policy.details))})"
+                                if policy.details else "")
+            customer = "anyone"
+        else:
+            roles = ", ".join(sorted(role.value for role in policy.roles)) or "none"
+            customer = ("its own" if policy.owner is not None else "yes") if policy.customers else "no"
+        lines.append(f"| {method} | `{path}` | {roles} | {customer} | {policy.note} |")
+    return "\n".join(lines)
+
 
 # Where the Swagger UI and ReDoc files that /docs and /redoc load are served (fastapi-offline).
 DOCS_ASSETS = "/docs/assets"
@@ -315,6 +363,8 @@ class PolicyRoute(APIRoute):
             # Credentials are optional here (a customer's token names the actor): the empty
             # requirement beside the bearer one says so (OpenAPI's optional security).
             kwargs["openapi_extra"] = {"security": [{}], **(kwargs.get("openapi_extra") or {})}
+            # Counted per client address (OpenDoors.knock): 429 with Retry-After beyond.
+            kwargs["responses"] = {**problem_responses(429), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
 
 

@@ -32,8 +32,20 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def client_address(request: Request) -> str | None:
-    """The peer's address, for attempt limits (behind a proxy, uvicorn's --proxy-headers)."""
-    return request.client.host if request.client else None
+    """The client's address, for rate limits and login throttling: the peer's, or behind one
+    of LIFECYCLE_TRUSTED_PROXIES the address those proxies put in X-Forwarded-For."""
+    peer = request.client.host if request.client else None
+    return request.app.state.runtime.client_addresses.of(peer, request.headers.get("x-forwarded-for"))
+
+
+def counted_client(request: Request) -> str | None:
+    """The client address an open route's attempt is counted under: None for an internal
+    service calling with an API key (authenticated and accountable, often many customers'
+    requests from one address); the limits per address asked about still apply to it."""
+    caller = getattr(request.state, "caller", None)
+    if caller is not None and not caller.is_customer:
+        return None
+    return client_address(request)
 
 
 def get_application(runtime: RuntimeDep) -> LifecycleApplication:

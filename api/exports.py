@@ -11,6 +11,8 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from api.downloads import attachment
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -41,7 +43,7 @@ def as_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: str
     return Response(
         ("\ufeff" + buffer.getvalue()).encode("utf-8"),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
+        headers=attachment(f"{filename}.csv"),
     )
 
 
@@ -58,7 +60,7 @@ def as_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], filename: st
     return Response(
         buffer.getvalue(),
         media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+        headers=attachment(f"{filename}.xlsx"),
     )
 
 

@@ -61,7 +61,12 @@ class RegistrationLookup(RegistrationListed):
     user_name: str | None
     site: RegistrationSite
     fault_contacts: list[RegistrationContact]
-    earlier_registrations: list[EarlierRegistration]
+    earlier_registrations: list[EarlierRegistration] = Field(
+        description="The unit's earlier registrations; to a customer, only those of its own companies"
+    )
+    earlier_registrations_elsewhere: int = Field(
+        0, description="To a customer: how many earlier registrations were another company's (their ids are not shown)"
+    )
 
 
 class SiteTicketList(BaseModel):
@@ -299,6 +304,14 @@ class Dependencies(BaseModel):
     smtp: SmtpStatus
     read_models: ReadModelsStatus
     scheduler: SchedulerStatus
+
+
+class HealthSummary(BaseModel):
+    """What an anonymous caller is told: whether the service is up, nothing about how it is
+    deployed (the details need an API key with the admin or dashboards role)."""
+
+    status: Literal["up", "unavailable"] = Field(description="unavailable: the service cannot serve (503)")
+    ready: bool
 
 
 class Health(BaseModel):

@@ -162,7 +162,7 @@ class AccountPublic(BaseModel):
     name: str
     company_name: str
     phone: str
-    status: Literal["provisional", "active"]
+    status: Literal["provisional", "active", "erased"]  # erased: its personal data forgotten
     pending_email: str | None = None  # A-3: waiting for the confirmation mail's URL
     password_reset_required: bool = False  # Q17: set after the e-mail changed
 
@@ -399,11 +399,15 @@ class RegistrationContact(BaseModel):
 
 class Actor(BaseModel):
     """Who caused an event: an API key (its id and name), a customer's account, or the
-    service itself (`system`). Events recorded before access control have none."""
+    service itself (`system`); `capacity` "support" when the vendor's support acted for the
+    customer. Events recorded before access control have none. A customer reading its own
+    contract sees only `customer` (itself), `staff`, or `service` with its `role`."""
 
-    kind: Literal["api_key", "account", "system"]
-    id: str
+    kind: Literal["api_key", "account", "system", "customer", "staff", "service"]
+    id: str | None = None
     name: str | None = None
+    capacity: str | None = None
+    role: str | None = None
 
 
 class HistoryEvent(BaseModel):
@@ -441,7 +445,9 @@ class TimersRun(Body):
 class NotificationPublic(BaseModel):
     notification_id: UUID
     kind: Literal[
-        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset"
+        "service_in", "renewal_reminder", "account_confirmation", "email_change_confirmation", "password_reset",
+        "account_retention",  # not a mail: a provisional account's data erased when due (docs/privacy.md)
+        "already_registered", "email_changed",
     ]
     aggregate_id: UUID
     serial: str | None
@@ -557,3 +563,34 @@ class BulkJobPublic(BaseModel):
     submitted_at: str | None
     updated_at: str | None
     rows: list[BulkRowPublic] | None = None
+
+
+# --- personal data (docs/privacy.md) --------------------------------------------------------
+
+
+class PersonalDataForget(Body):
+    kind: Literal["account", "site-person", "fault-contact"]
+    subject_id: UUID
+    reason: SingleLine(500) = Field(description="Why: recorded in the PersonalDataErased event")  # type: ignore[valid-type]
+    force: StrictBool = Field(False, description="Forget an account even while it still has live coverage")
+
+
+class PersonalDataForgotten(BaseModel):
+    kind: str
+    subject_id: UUID
+    erased_at: datetime
+    key_destroyed: bool = Field(description="False when only a run interrupted part-way was finished")
+    timers_cleaned: int = Field(description="Mail timers whose rendered message or addresses were removed")
+    mails_deleted: int = Field(description="Copies of sent mails deleted from the Maildir")
+
+
+class PersonalDataDisclosure(BaseModel):
+    """Everything held about a data subject, decrypted (APPI art. 33)."""
+
+    subject: dict[str, Any]
+    account: dict[str, Any] | None = None
+    companies: list[dict[str, Any]] = []
+    site: dict[str, Any] | None = None
+    fault_contact: dict[str, Any] | None = None
+    contract_number: str | None = None
+    events: list[dict[str, Any]] = Field(description="Every event that mentions the subject, in order, decrypted")

@@ -19,20 +19,24 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from typing import Protocol
+from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
+from limits.storage import Storage
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
+from lifecycle.adapters.client_addresses import ClientAddresses
 from lifecycle.adapters.clock import SystemClock
 from lifecycle.adapters.credentials import SqlCredentialStore
 from lifecycle.adapters.database import creating_tables, event_store_env
 from lifecycle.adapters.leadership import leadership_for
 from lifecycle.adapters.mailers import MaildirMailer, SmtpMailer
 from lifecycle.adapters.passwords import hash_password, verify_password
+from lifecycle.adapters.personal_keys import key_store_for
 from lifecycle.adapters.postal_codes import PosutoDirectory
-from lifecycle.adapters.rate_limits import AttemptLimits, limits_storage
+from lifecycle.adapters.rate_limits import AttemptLimits, LoginThrottle, limits_storage
 from lifecycle.adapters.timer_store import timer_store_for
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
@@ -41,6 +45,8 @@ from lifecycle.application.bulk import BulkImports
 from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.mail_records import MailRecords
+from lifecycle.application.privacy import Privacy
+from lifecycle.application.open_doors import OpenDoors
 from lifecycle.application.registrations import Registrations
 from lifecycle.application.shipments import ShipmentHistory
 from lifecycle.domain.notifications import NotificationSchedule
@@ -60,7 +66,7 @@ from lifecycle.ports import (
     PostalCodeDirectory,
     TimerStore,
 )
-from lifecycle.projections.read_models import ReadModels
+from lifecycle.projections.read_models import STRONG, ReadModels
 from lifecycle.projections.timers import TimerProjection
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
@@ -88,6 +94,7 @@ def build_application(
             password_hasher=password_hasher or hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
+            personal_keys=lambda datastore: key_store_for(datastore, settings.privacy_kek() if datastore else None),
         )
     # The commands and queries of each area, sharing the application's store.
     application.accounts = Accounts(application)
@@ -115,9 +122,14 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
 
 
 def build_access(
-    settings: Settings, application: LifecycleApplication, *, credentials: CredentialStore | None = None
+    settings: Settings,
+    application: LifecycleApplication,
+    *,
+    credentials: CredentialStore | None = None,
+    throttle: LoginThrottle | None = None,
 ) -> Access:
-    """API keys (events in the store) and customers' sessions (rows beside the events)."""
+    """API keys (events in the store) and customers' sessions (rows beside the events); with a
+    throttle, logins slow down a client that keeps sending wrong passwords."""
     store = credentials or SqlCredentialStore(application.recorder.datastore)
     with creating_tables(application.store_env):
         store.create_tables()
@@ -125,22 +137,36 @@ def build_access(
         application,
         store,
         verify_password=verify_password,
+        throttle=throttle,
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_lifetime=timedelta(hours=settings.session_absolute_hours),
     )
 
 
-def build_attempt_limits(settings: Settings) -> AttemptLimits:
+def build_attempt_limits(settings: Settings, storage: Storage) -> AttemptLimits:
     return AttemptLimits(
         {
-            "login": {"address": settings.login_limit_per_address, "client": settings.login_limit_per_client},
+            "login": {"client": settings.login_limit_per_client},
             "password_reset": {
                 "address": settings.password_reset_limit_per_address,
                 "client": settings.password_reset_limit_per_client,
             },
+            "sign_up": {"address": settings.sign_up_limit_per_address, "client": settings.sign_up_limit_per_client},
+            "open_route": {"client": settings.open_route_limit_per_client},
         },
-        limits_storage(settings.redis_url),
+        storage,
         namespace=f"{settings.redis_namespace}-attempts",
+    )
+
+
+def build_login_throttle(settings: Settings, storage: Storage) -> LoginThrottle:
+    return LoginThrottle(
+        storage,
+        free_per_pair=settings.login_free_failures,
+        free_per_client=settings.login_free_failures_per_client,
+        first_delay=settings.login_first_delay_seconds,
+        max_delay=settings.login_max_delay_seconds,
+        namespace=f"{settings.redis_namespace}-logins",
     )
 
 
@@ -193,6 +219,7 @@ class Notifications:
     dispatcher: Dispatcher
     admin: NotificationsAdmin
     mailer: Mailer
+    privacy: Privacy  # the retention timers erase unconfirmed accounts' data with it
     broker: Broker | None = None
     in_process: InProcessWorker | None = None
 
@@ -228,6 +255,7 @@ def build_notifications(
         send_time=settings.mail_send_time,
         one_month_reminder=settings.renewal_reminder_one_month,
         expiry_notice=settings.expiry_notice,
+        provisional_retention=timedelta(days=settings.provisional_account_retention_days),
     )
     projection = TimerProjection(application, store, NotificationPolicies(schedule))
     mailer = mailer or mailer_from(settings)
@@ -243,6 +271,8 @@ def build_notifications(
         confirmation_url_base=settings.mailed_link("confirmation"),
         email_change_url_base=settings.mailed_link("email_change"),
         password_reset_url_base=settings.mailed_link("password_reset"),
+        login_url=settings.mailed_link("login"),
+        forgot_password_url=settings.mailed_link("forgot_password"),
         retry=RetryPolicy(
             settings.notification_max_attempts,
             settings.notification_retry_base_seconds,
@@ -272,7 +302,9 @@ def build_notifications(
                                   turn_seconds=settings.scheduler_interval_seconds),
     )
     admin = NotificationsAdmin(store, scheduler, dispatcher.dispatch, projection.rebuild, clock)
-    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, broker, in_process)
+    privacy = Privacy(application, timers=store, mailer=mailer)
+    sender.erase_unconfirmed = privacy.erase_unconfirmed
+    return Notifications(store, projection, sender, scheduler, dispatcher, admin, mailer, privacy, broker, in_process)
 
 
 # --- bulk registration (K-1) ---------------------------------------------------------
@@ -332,6 +364,23 @@ def build_bulk(
     return work
 
 
+# --- personal data (docs/privacy.md) ----------------------------------------------------
+
+
+def build_privacy(read_models: ReadModels, notifications: Notifications) -> Privacy:
+    """Forget and disclose: the notifications' (whose retention timers use it), told where an
+    account's companies are found."""
+    parties = read_models.view("parties")
+
+    def contracts_of(account_id: UUID) -> list[UUID]:
+        read_models.wait_to_read(STRONG, "parties")
+        rows = parties.query("SELECT contract_id FROM {contracts} WHERE account_id = :a", {"a": str(account_id)})
+        return [UUID(row["contract_id"]) for row in rows]
+
+    notifications.privacy.contracts_of = contracts_of
+    return notifications.privacy
+
+
 # --- one process ----------------------------------------------------------------------
 
 
@@ -355,8 +404,11 @@ class Runtime:
     dashboards: Dashboards
     notifications: Notifications  # timers, scheduler and mail sending
     access: Access  # who is calling: API keys and customers' sessions
-    attempt_limits: AttemptLimits  # logins and password-reset requests
+    attempt_limits: AttemptLimits  # per client address (and address asked about) on the open routes
+    client_addresses: ClientAddresses  # the client's address behind the trusted proxies
+    doors: OpenDoors  # sign-up, reset, login and any open route, with their limits, for every entry point
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
+    privacy: Privacy  # forgetting and disclosing personal data (docs/privacy.md)
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -393,6 +445,10 @@ def bootstrap(
         )
     renewal = application.terms.renewal
     bulk = build_bulk(settings, application, notifications.broker, uploads=uploads)
+    counters = limits_storage(settings.redis_url)
+    access = build_access(settings, application, credentials=credentials,
+                          throttle=build_login_throttle(settings, counters))
+    limits = build_attempt_limits(settings, counters)
     runtime = Runtime(
         settings,
         application,
@@ -400,9 +456,12 @@ def bootstrap(
         SupportDesk(read_models, application.clock, renewal, settings.ending_soon_days),
         Dashboards(read_models, application.clock, renewal),
         notifications,
-        build_access(settings, application, credentials=credentials),
-        build_attempt_limits(settings),
+        access,
+        limits,
+        ClientAddresses(settings.trusted_proxies),
+        OpenDoors(application.accounts, access, limits),
         bulk.imports,
+        build_privacy(read_models, notifications),
     )
     if settings.run_projections:
         runtime.services.append(read_models)

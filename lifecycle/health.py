@@ -65,6 +65,12 @@ def health_report(runtime: Runtime) -> dict[str, Any]:
     }
 
 
+def is_up(runtime: Runtime) -> bool:
+    """Whether this process can serve (the event store answers): all an anonymous caller is
+    told. One query, no names of hosts, users or processes."""
+    return _store(runtime)["status"] == "up"
+
+
 def _store(runtime: Runtime) -> dict[str, Any]:
     availability = getattr(runtime.application.factory, "datastore", None)
     availability = getattr(availability, "availability", None)

@@ -9,6 +9,8 @@ lifecycle/bootstrap.py chooses which ones a process gets.
 - Dispatcher: hands due notification ids to the senders (a broker, or this process).
 - Leadership: whether this process runs a singleton job (adapters/leadership.py).
 - CredentialStore: customers' sessions and API keys' last use (adapters/credentials.py).
+- AttemptCounter, LoginThrottling: rate limits per client address and the waits after wrong
+  passwords (adapters/rate_limits.py).
 - BulkUploads: uploaded sheets and the lease on each job (adapters/bulk_uploads.py).
 """
 
@@ -92,6 +94,12 @@ class Mailer(ABC):
 
     def close(self) -> None:  # noqa: B027 - most mailers hold nothing
         pass
+
+    def forget(self, values: Sequence[str]) -> int:
+        """Delete the copies this mailer keeps of mails that name any of `values` (a forgotten
+        subject's personal data, docs/privacy.md); answer how many. A relay keeps none: the
+        mails it handed over are the recipients'."""
+        return 0
 
 
 # --- the timer store -------------------------------------------------------------------
@@ -208,6 +216,12 @@ class TimerStore(ABC):
     @abstractmethod
     def counts(self) -> dict[str, int]: ...
 
+    # personal data forgotten (docs/privacy.md)
+    @abstractmethod
+    def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
+        """Rows of these aggregates' mails lose the rendered messages kept in their outbox
+        (rendered again if still to be sent), the recipients and errors that name any of
+        `values`; answers how many rows changed."""
 
 class Dispatcher(Protocol):
     def dispatch(self, notification_ids: Sequence[UUID]) -> None: ...
@@ -243,6 +257,24 @@ class CredentialStore(Protocol):
     def key_used(self, key_id: str, at: datetime) -> None: ...
 
     def keys_last_used(self) -> dict[str, datetime]: ...
+
+
+class AttemptCounter(Protocol):
+    """Counts one attempt of `action` per key given (client=..., address=...); raises
+    RateLimited (429 with Retry-After) once a limit is spent. A key given as None is not counted."""
+
+    def check(self, action: str, **keys: str | None) -> None: ...
+
+
+class LoginThrottling(Protocol):
+    """Waits after wrong passwords per (login ID, client address) and per client address;
+    never a block of the account (docs/security.md)."""
+
+    def check(self, address: str, client: str | None) -> None: ...
+
+    def failed(self, address: str, client: str | None) -> None: ...
+
+    def succeeded(self, address: str, client: str | None) -> None: ...
 
 
 # --- bulk registration (K-1) -------------------------------------------------------------

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     contract_cache_size: int = Field(default=1000, ge=0)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
+    # The key-encryption key of the data subjects' keys (docs/privacy.md): 64 hex digits.
+    # Unset: a random key kept in var_dir, made on first start. Keep it with the database's
+    # backups but never in them: without it no personal field can be read.
+    privacy_key: str = ""
     var_dir: Path = Path("./var")
     # The logs on stderr: readable text lines, or one JSON object per line whose fields
     # (request id, route, status, notification id...) are keys of their own.
@@ -54,16 +58,30 @@ class Settings(BaseSettings):
     # A customer's session ends after this long without a request, and this long after login.
     session_idle_minutes: float = Field(default=30, gt=0)
     session_absolute_hours: float = Field(default=12, gt=0)
-    # Attempts per login ID and per client address (the `limits` library's notation:
-    # "N/second|minute|hour|day", several separated by ";"); counted in Redis when
-    # LIFECYCLE_REDIS_URL is set, so every process shares them.
     # The portal's cookies get Secure (sent over HTTPS only). Turn it on behind a TLS proxy; a
     # request that reached the service itself over HTTPS gets Secure cookies anyway.
     portal_secure_cookies: bool = False
-    login_limit_per_address: str = "10/minute;50/hour"
+    # Attempts per client address (and per address asked about), in the `limits` library's
+    # notation ("N/second|minute|hour|day", several separated by ";"); counted in Redis when
+    # LIFECYCLE_REDIS_URL is set, so every process shares them. 429 with Retry-After beyond.
     login_limit_per_client: str = "60/minute"
     password_reset_limit_per_address: str = "3/minute;10/hour"
     password_reset_limit_per_client: str = "20/minute"
+    sign_up_limit_per_address: str = "3/minute;10/hour"
+    sign_up_limit_per_client: str = "10/minute;100/hour"
+    # Every open route (health, postal codes, sign-up, verify, confirms, reset, login) per
+    # client address without an API key.
+    open_route_limit_per_client: str = "300/minute"
+    # Wrong passwords (docs/security.md): after this many per (login ID, client address), or
+    # per client address, each further one doubles the wait from the first delay up to the
+    # longest; never a block of the account itself.
+    login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_free_failures_per_client: int = Field(default=50, ge=1, le=100_000)
+    login_first_delay_seconds: float = Field(default=1.0, gt=0, le=3600)
+    login_max_delay_seconds: float = Field(default=900.0, gt=0, le=86400)
+    # The reverse proxies whose X-Forwarded-For is believed (addresses or networks, JSON list:
+    # '["10.0.0.5", "10.1.0.0/16"]'). Empty: the peer's address is the client's.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     # --- read models (projections) ------------------------------------------------------
     # Run the projection runners in this process (with several processes on PostgreSQL,
@@ -140,6 +158,10 @@ class Settings(BaseSettings):
     # The URL mailed to a new address (A-3) and the reset link (A-4), each with ?token=...
     email_change_url_base: str = ""
     password_reset_url_base: str = ""
+    # The links of the "you already have an account" mail (A-4): the login page and the page
+    # where a reset link is asked for (default: the portal's pages).
+    login_url: str = ""
+    forgot_password_url: str = ""
     # When mails go out, Asia/Tokyo: service-in this many business days after the
     # registration day (never later than M-1's 4), reminders on their day, at this time.
     service_in_business_days: int = Field(default=1, ge=0, le=4)
@@ -163,6 +185,9 @@ class Settings(BaseSettings):
     leader_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_threads: int = Field(default=4, ge=1, le=256)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Retention (docs/privacy.md): a provisional account never confirmed has its personal
+    # data erased this many days after sign-up (a timer like the mails').
+    provisional_account_retention_days: int = Field(default=30, ge=1, le=3650)
     # A test aid: POST /v1/admin/timers/run fires timers as of a given instant.
     allow_clock_override: bool = False
 
@@ -182,8 +207,8 @@ class Settings(BaseSettings):
         return terms
 
     @field_validator(
-        "login_limit_per_address", "login_limit_per_client",
-        "password_reset_limit_per_address", "password_reset_limit_per_client",
+        "login_limit_per_client", "password_reset_limit_per_address", "password_reset_limit_per_client",
+        "sign_up_limit_per_address", "sign_up_limit_per_client", "open_route_limit_per_client",
     )
     @classmethod
     def _rate_limits(cls, text: str) -> str:
@@ -195,13 +220,28 @@ class Settings(BaseSettings):
             raise ValueError(f"{text!r} is not a rate limit such as '10/minute;50/hour'") from None
         return text
 
-    def mailed_link(self, which: Literal["confirmation", "email_change", "password_reset"]) -> str:
+    def mailed_link(
+        self, which: Literal["confirmation", "email_change", "password_reset", "login", "forgot_password"]
+    ) -> str:
         """The base of a mailed link: its own setting, else the portal's page on public_url."""
         given = {"confirmation": self.confirmation_url_base, "email_change": self.email_change_url_base,
-                 "password_reset": self.password_reset_url_base}[which]
+                 "password_reset": self.password_reset_url_base, "login": self.login_url,
+                 "forgot_password": self.forgot_password_url}[which]
         page = {"confirmation": "signup/confirm", "email_change": "email/confirm",
-                "password_reset": "password-reset/confirm"}[which]
+                "password_reset": "password-reset/confirm", "login": "login",
+                "forgot_password": "password-reset"}[which]
         return given or f"{self.public_url.rstrip('/')}/portal/{page}"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, entries: list[str]) -> list[str]:
+        from lifecycle.adapters.client_addresses import parse_networks
+
+        try:
+            parse_networks(entries)
+        except ValueError as error:
+            raise ValueError(f"trusted proxies must be IP addresses or networks: {error}") from None
+        return entries
 
     def mail_directory(self) -> Path:
         return self.maildir if self.maildir is not None else self.var_dir / "mail"
@@ -217,7 +257,17 @@ class Settings(BaseSettings):
     def signing_key(self) -> str:
         if self.secret_key:
             return self.secret_key
-        key_file = self.var_dir / "secret_key"
+        return self._key_file("secret_key")
+
+    def privacy_kek(self) -> bytes:
+        """The key-encryption key of the data subjects' keys (32 bytes)."""
+        from lifecycle.adapters.personal_keys import parse_kek
+
+        return parse_kek(self.privacy_key or self._key_file("privacy_key"))
+
+    def _key_file(self, name: str) -> str:
+        """A random 256-bit key kept in var_dir, made on first start."""
+        key_file = self.var_dir / name
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             key_file.write_text(secrets.token_hex(32))

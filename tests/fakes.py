@@ -235,12 +235,26 @@ class FakeTimerStore(TimerStore):
         elif isinstance(change, CancelConfirmation):
             for row in list(self.rows.values()):
                 t = row.timer
-                if (t.aggregate_id == change.account_id and t.kind is NotificationKind.ACCOUNT_CONFIRMATION
+                if (t.aggregate_id == change.account_id
+                        and t.kind in (NotificationKind.ACCOUNT_CONFIRMATION, NotificationKind.ACCOUNT_RETENTION)
                         and row.state in (PENDING, FAILED)):
                     self._update(t.notification_id, state=CANCELLED)
 
     def clear(self) -> None:
         self.rows.clear()
+
+    def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
+        addresses = {v.strip().lower() for v in values if v}
+        changed = 0
+        for row in list(self.rows.values()):
+            if row.timer.aggregate_id not in aggregate_ids:
+                continue
+            kept = tuple(r for r in row.recipients if r.strip().lower() not in addresses)
+            error = "[erased]" if row.last_error and any(v and v in row.last_error for v in values) else row.last_error
+            if kept != row.recipients or error != row.last_error or row.outbox is not None:
+                self._update(row.notification_id, recipients=kept, last_error=error, outbox=None)
+                changed += 1
+        return changed
         self._position = None
 
     # the scheduler's side

@@ -6,6 +6,7 @@ attempt limits."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -128,13 +129,12 @@ async def submit_account(request: Request) -> Response:
     if data.get("step") != "confirmed":
         return render(request, "account/signup_check.html", form=form, checked=checked, labels=ACCOUNT_LABELS)
     runtime = _runtime(request)
-    accounts = runtime.application.accounts
     try:
-        # The API's sign-up limits (per address and client) where they are configured.
-        runtime.attempt_limits.check("sign_up", address=email_key(checked["email"]), client=client_address(request))
+        # The API's own door: its sign-up limits, and an already registered address answered
+        # as a new one (its owner is mailed instead).
         await run_in_threadpool(
-            accounts.sign_up, checked["email"], checked["password"], checked["name"], checked["company_name"],
-            checked["phone"], True,
+            runtime.doors.sign_up, client_address(request), checked["email"], checked["password"], checked["name"],
+            checked["company_name"], checked["phone"], True,
         )
     except DomainError as error:
         if error.kind.value == "unavailable":
@@ -190,9 +190,8 @@ async def log_in(request: Request) -> Response:
         return render(request, "account/login.html", form=form, next=target, status_code=422)
     runtime = _runtime(request)
     try:
-        # The API's POST /v1/sessions: the same attempt limits, the same session.
-        runtime.attempt_limits.check("login", address=email_key(email), client=client_address(request))
-        session = await run_in_threadpool(runtime.access.login, email, form.values["password"])
+        # The API's POST /v1/sessions: the same limits and throttling, the same session.
+        session = await run_in_threadpool(runtime.doors.log_in, client_address(request), email, form.values["password"])
     except (InvalidCredentials, AccountNotActive, RateLimited) as error:
         form.add("email", error.message_ja)
         response = render(request, "account/login.html", form=form, next=target, status_code=422)
@@ -238,11 +237,10 @@ async def request_reset(request: Request) -> Response:
     email = str(body.email)  # type: ignore[attr-defined]
     runtime = _runtime(request)
     try:
-        runtime.attempt_limits.check("password_reset", address=email_key(email), client=client_address(request))
+        await run_in_threadpool(runtime.doors.request_password_reset, client_address(request), email)
     except RateLimited as error:
         form.add("email", error.message_ja)
         return render(request, "account/reset_request.html", form=form, status_code=429)
-    await run_in_threadpool(runtime.application.accounts.request_password_reset, email)
     return render(request, "account/reset_requested.html", message=RESET_ACCEPTED)
 
 
@@ -340,7 +338,7 @@ async def change_profile(request: Request, customer: CustomerDep) -> Response:
     if email_key(changes.get("email", account["email"])) == email_key(account["email"]):
         changes.pop("email", None)
     try:
-        await run_in_threadpool(accounts.change_profile, account_id_of(customer), changes)
+        await run_in_threadpool(partial(accounts.change_profile, account_id_of(customer), changes, by=customer))
     except DomainError as error:
         if error.kind.value in ("unavailable", "not_found"):
             raise
@@ -370,7 +368,8 @@ async def change_password(request: Request, customer: CustomerDep) -> Response:
             form.add("new_password", error.message_ja)
     if not form.ok:
         return _profile_page(request, account, password_form=form, status_code=422)
-    session = await run_in_threadpool(runtime.access.login, account["email"], form.values["new_password"])
+    session = await run_in_threadpool(runtime.access.login, account["email"], form.values["new_password"],
+                                      client_address(request))
     response = redirect(f"{PREFIX}/account?done=password")
     start_session(request, response, session["token"])
     return response

@@ -5,7 +5,7 @@ from uuid import UUID
 from fastapi import APIRouter, Request
 
 from api.access import CallerDep, PolicyRoute
-from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, client_address
+from api.deps import AccountsDep, IdempotencyDep, RuntimeDep, counted_client
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.schemas import (
     AccountCreate,
@@ -16,8 +16,9 @@ from api.schemas import (
     PasswordResetAccepted,
     PasswordResetConfirm,
     PasswordResetCreate,
+    PersonalDataDisclosure,
 )
-from lifecycle.aggregates.index import email_key
+from lifecycle.domain.privacy import SubjectKind
 
 router = APIRouter(route_class=PolicyRoute, prefix="/v1/accounts", tags=["accounts"], responses=PROBLEM_RESPONSES)
 
@@ -28,11 +29,15 @@ PASSWORD_RESET_ACCEPTED = {
 }
 
 
-@router.post("", status_code=201, response_model=AccountPublic)
-def sign_up(body: AccountCreate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
-    """Create a provisional account; a confirmation URL valid 24 hours is mailed."""
-    return accounts.sign_up(
-        str(body.email), body.password, body.name, body.company_name, body.phone, body.agree_terms, idempotency
+@router.post("", status_code=201, response_model=AccountPublic, responses=problem_responses(429))
+def sign_up(body: AccountCreate, request: Request, runtime: RuntimeDep, idempotency: IdempotencyDep) -> dict:
+    """Create a provisional account; a confirmation URL valid 24 hours is mailed. An address
+    that is already registered is answered the same way (A-4), and its owner is mailed "you
+    already have an account" with the login and password-reset links instead. Limited per
+    address and per client (429 with Retry-After)."""
+    return runtime.doors.sign_up(
+        counted_client(request), str(body.email), body.password, body.name, body.company_name, body.phone,
+        body.agree_terms, idempotency,
     )
 
 
@@ -51,15 +56,12 @@ def confirm_email_change(body: EmailChangeConfirm, accounts: AccountsDep, idempo
 
 @router.post("/password-reset", status_code=202, response_model=PasswordResetAccepted, responses=problem_responses(429))
 def request_password_reset(
-    body: PasswordResetCreate, request: Request, runtime: RuntimeDep, accounts: AccountsDep, idempotency: IdempotencyDep
+    body: PasswordResetCreate, request: Request, runtime: RuntimeDep, idempotency: IdempotencyDep
 ) -> dict:
     """A-4: mails a single-use reset link to an active account's login ID. The answer is
     the same whether or not the address is registered. Limited per address and per client
     (429 with Retry-After)."""
-    runtime.attempt_limits.check(
-        "password_reset", address=email_key(str(body.email)), client=client_address(request)
-    )
-    accounts.request_password_reset(str(body.email), idempotency)
+    runtime.doors.request_password_reset(counted_client(request), str(body.email), idempotency)
     return PASSWORD_RESET_ACCEPTED
 
 
@@ -75,16 +77,28 @@ def my_account(caller: CallerDep, accounts: AccountsDep) -> dict:
     return accounts.get_account(UUID(caller.account_id))
 
 
+@router.get("/me/personal-data", response_model=PersonalDataDisclosure)
+def my_personal_data(caller: CallerDep, runtime: RuntimeDep) -> dict:
+    """Everything held about the logged-in customer (APPI art. 33), decrypted: the account,
+    its companies with their sites, fault contacts and registrations, and every event that
+    mentions them."""
+    return runtime.privacy.disclose(SubjectKind.ACCOUNT, UUID(caller.account_id))
+
+
 @router.get("/{account_id}", response_model=AccountPublic)
 def get_account(account_id: UUID, accounts: AccountsDep) -> dict:
     return accounts.get_account(account_id)
 
 
 @router.patch("/{account_id}", response_model=AccountPublic)
-def change_profile(account_id: UUID, body: AccountUpdate, accounts: AccountsDep, idempotency: IdempotencyDep) -> dict:
+def change_profile(
+    account_id: UUID, body: AccountUpdate, caller: CallerDep, accounts: AccountsDep, idempotency: IdempotencyDep
+) -> dict:
     """A-3: name, company name, phone; a new `email` is requested here and mailed a
-    confirmation URL (24 hours) — it shows as `pending_email` until confirmed."""
+    confirmation URL (24 hours) — it shows as `pending_email` until confirmed. The e-mail (the
+    login ID) only by the owner's session or an API key with the admin role (support, recorded
+    as such); other keys 403. Once changed, the old address is mailed a notice."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if "email" in changes:
         changes["email"] = str(changes["email"])
-    return accounts.change_profile(account_id, changes, idempotency)
+    return accounts.change_profile(account_id, changes, idempotency, by=caller)

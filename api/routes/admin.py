@@ -5,6 +5,7 @@ given instant."""
 from __future__ import annotations
 
 import logging
+from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -12,6 +13,7 @@ from fastapi import APIRouter
 from api.access import PolicyRoute
 from api.deps import NotificationsDep, RuntimeDep
 from api.problems import PROBLEM_RESPONSES
+from lifecycle.domain.privacy import SubjectKind
 from api.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -19,6 +21,9 @@ from api.schemas import (
     ApiKeyPublic,
     NotificationList,
     NotificationPublic,
+    PersonalDataDisclosure,
+    PersonalDataForget,
+    PersonalDataForgotten,
     TimersFired,
     TimersRun,
 )
@@ -44,6 +49,21 @@ def notification(notification_id: UUID, notifications: NotificationsDep) -> dict
 def resend_notification(notification_id: UUID, notifications: NotificationsDep) -> dict:
     """Make a failed mail due again at once and hand it to the workers (409 unless failed)."""
     return notifications.resend(notification_id)
+
+
+@router.post("/personal-data/forget", response_model=PersonalDataForgotten)
+def forget_personal_data(body: PersonalDataForget, runtime: RuntimeDep) -> dict:
+    """Forget a data subject (APPI art. 35; docs/privacy.md): its key destroyed and a
+    PersonalDataErased event recorded; its fields read as "[erased]" everywhere from then on.
+    An account with live coverage is refused (409) unless `force`."""
+    return runtime.privacy.forget(SubjectKind(body.kind), body.subject_id, body.reason, force=body.force)
+
+
+@router.get("/personal-data/{kind}/{subject_id}", response_model=PersonalDataDisclosure)
+def disclose_personal_data(kind: Literal["account", "site-person", "fault-contact"], subject_id: UUID,
+                           runtime: RuntimeDep) -> dict:
+    """Everything held about a data subject, decrypted (APPI art. 33)."""
+    return runtime.privacy.disclose(SubjectKind(kind), subject_id)
 
 
 @router.get("/api-keys", response_model=ApiKeyList)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -12,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import PolicyRoute
 from api.deps import BulkDep
+from api.downloads import attachment
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import BulkJobPublic
 from api.uploads import UPLOAD_BODY_OPENAPI, read_uploaded_sheet, too_large
@@ -20,16 +20,8 @@ from lifecycle.bulk.sheets import build_template
 router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["bulk registration"], responses=PROBLEM_RESPONSES)
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def attachment(name: str, fallback: str = "bulk.result.xlsx") -> dict[str, str]:
-    """The download's headers. A sheet's name is often Japanese (一括登録シート.xlsx), which a
-    header cannot carry as is (latin-1): RFC 6266's filename* beside an ASCII fallback."""
-    plain = name.isascii() and name.isprintable() and not set(name) & set('"\\;')
-    shown = name if plain else fallback
-    return {"Content-Disposition": f"attachment; filename=\"{shown}\"; filename*=UTF-8''{quote(name)}"}
-
-
+# The seed's name of the sheet (K-1).
+TEMPLATE_FILE_NAME = "一括登録シート.xlsx"
 _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook (.xlsx)."}}
 
 
@@ -37,8 +29,7 @@ _XLSX_RESPONSE = {200: {"content": {XLSX: {}}, "description": "An Excel workbook
 def bulk_template() -> Response:
     """The bulk-registration template: one sheet for new tickets, bundles and renewals, and
     the instructions in Japanese."""
-    return Response(build_template(), media_type=XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="ikkatsu_touroku.xlsx"'})
+    return Response(build_template(), media_type=XLSX, headers=attachment(TEMPLATE_FILE_NAME, "ikkatsu_touroku.xlsx"))
 
 
 @router.post(

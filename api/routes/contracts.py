@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.access import PolicyRoute
+from api.access import CallerDep, PolicyRoute
 from api.deps import HistoryDep
 from api.fields import MAX_LIST_ITEMS, MAX_OFFSET, ContractNumber, EventTypeName, Instant
 from api.problems import PROBLEM_RESPONSES
@@ -18,6 +18,7 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/contracts", tags=["audit
 def contract_history(
     contract_number: ContractNumber,
     history: HistoryDep,
+    caller: CallerDep,
     event_type: Annotated[
         list[EventTypeName] | None,
         Query(alias="type", max_length=MAX_LIST_ITEMS, description="Only events of these types (repeat the parameter)"),
@@ -27,17 +28,21 @@ def contract_history(
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict:
-    """Every event of the contract, in order, with its type, version, timestamp and data."""
-    return history.contract_history(contract_number, event_type, since, until, limit, offset)
+    """Every event of the contract, in order, with its type, version, timestamp and data. A
+    customer reading its own contract sees who acted as `customer` (itself), `staff` or a
+    `service` by its role, and no internal notes."""
+    return history.contract_history(contract_number, event_type, since, until, limit, offset,
+                                    for_customer=caller.account_id)
 
 
 @router.get("/{contract_number}", response_model=ContractAsOf)
 def contract_as_of(
     contract_number: ContractNumber,
     history: HistoryDep,
+    caller: CallerDep,
     as_of: Annotated[
         Instant | None, Query(description="The instant (ISO 8601 with offset); default: now")
     ] = None,
 ) -> dict:
     """The contract as it stood at `as_of`, rebuilt from its events recorded up to then."""
-    return history.contract_as_of(contract_number, as_of)
+    return history.contract_as_of(contract_number, as_of, for_customer=caller.account_id)

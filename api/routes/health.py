@@ -14,34 +14,43 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.access import PolicyRoute
+from api.access import PolicyRoute, policy_for
 from api.deps import RuntimeDep
 from api.problems import problem_responses
-from api.read_schemas import Health
-from lifecycle.health import health_report
+from api.read_schemas import Health, HealthSummary
+from lifecycle.health import health_report, is_up
 from lifecycle.projections.read_models import ReadModels
 
 # Open, with no input: only a body over the limit is refused (413) before the route.
 router = APIRouter(route_class=PolicyRoute, tags=["operations"], responses=problem_responses(413))
 
 
-@router.get("/v1/health", response_model=Health, responses={503: {"model": Health}})
-def health(runtime: RuntimeDep) -> Any:
-    """Each dependency's state as this process sees it (event store, broker, SMTP relay, read
-    models, timer scheduler). 200 while the event store answers (status `lagging` when a read
-    model is far behind or failing, `degraded` when the broker or SMTP relay is away); 503
-    when the event store does not answer."""
+@router.get("/v1/health", response_model=Health | HealthSummary, responses={503: {"model": Health | HealthSummary}})
+def health(request: Request, runtime: RuntimeDep) -> Any:
+    """Whether the service is up: `{"status": "up"}` (200) or `"unavailable"` (503) for anyone.
+    An API key with the admin or dashboards role gets each dependency's state as this process
+    sees it (event store, broker, SMTP relay, read models, timer scheduler): 200 while the event
+    store answers (status `lagging` when a read model is far behind or failing, `degraded` when
+    the broker or SMTP relay is away); 503 when the event store does not answer."""
+    if not policy_for("GET", "/v1/health").shows_details_to(getattr(request.state, "caller", None)):
+        up = is_up(runtime)
+        return JSONResponse({"status": "up" if up else "unavailable", "ready": up}, 200 if up else 503)
     report = health_report(runtime)
     if report["status"] == "unavailable":
         return JSONResponse(jsonable_encoder(Health.model_validate(report)), 503)
-    return report
+    return Health.model_validate(report)
 
 
-@router.get("/v1/health/ready", response_model=Health, responses={503: {"model": Health}})
-def ready(runtime: RuntimeDep) -> Any:
+@router.get("/v1/health/ready", response_model=Health | HealthSummary,
+            responses={503: {"model": Health | HealthSummary}})
+def ready(request: Request, runtime: RuntimeDep) -> Any:
     """Readiness, for a load balancer or an orchestrator: 200 while this process can serve
     (the event store answers), 503 otherwise. The broker and the SMTP relay are not needed
-    to serve: while they are away, commands work and mails wait in their timers."""
+    to serve: while they are away, commands work and mails wait in their timers. The details
+    as for /v1/health."""
+    if not policy_for("GET", "/v1/health/ready").shows_details_to(getattr(request.state, "caller", None)):
+        up = is_up(runtime)
+        return JSONResponse({"status": "up" if up else "unavailable", "ready": up}, 200 if up else 503)
     report = health_report(runtime)
     return JSONResponse(jsonable_encoder(Health.model_validate(report)), 200 if report["ready"] else 503)
 

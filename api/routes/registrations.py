@@ -4,7 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from api.access import PolicyRoute
+from api.access import CallerDep, PolicyRoute
 from api.deps import IdempotencyDep, ReadAtDep, RegistrationsDep, SupportDeskDep
 from api.fields import SerialText
 from api.problems import PROBLEM_RESPONSES
@@ -54,7 +54,8 @@ def upgrade_service_level(
 
 
 @router.get("/registrations/{serial}", response_model=RegistrationLookup)
-def registration(serial: SerialText, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
+def registration(serial: SerialText, caller: CallerDep, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
     """One registration for the call center (seed p.21), by the serial of the unit or of one
-    of its bundle's options: ticket ID, user name, model, serial, site, period, fault contacts."""
-    return desk.registration(serial, read_at)
+    of its bundle's options: ticket ID, user name, model, serial, site, period, fault contacts.
+    A customer sees earlier registrations of another company only as a count."""
+    return desk.registration(serial, read_at, for_customer=caller.account_id)

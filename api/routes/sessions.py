@@ -9,7 +9,6 @@ from api.access import CallerDep, PolicyRoute
 from api.deps import RuntimeDep, client_address
 from api.problems import PROBLEM_RESPONSES, problem_responses
 from api.schemas import SessionCreate, SessionPublic
-from lifecycle.aggregates.index import email_key
 
 router = APIRouter(route_class=PolicyRoute, prefix="/v1/sessions", tags=["sessions"], responses=PROBLEM_RESPONSES)
 
@@ -23,9 +22,10 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/sessions", tags=["sessio
 def log_in(body: SessionCreate, request: Request, runtime: RuntimeDep) -> dict:
     """A bearer token for the account (idle expiry and absolute lifetime as answered).
     A wrong password and an unknown address get the same 401 INVALID_CREDENTIALS; a
-    provisional account 409 ACCOUNT_NOT_ACTIVE once its password is right."""
-    runtime.attempt_limits.check("login", address=email_key(str(body.email)), client=client_address(request))
-    return runtime.access.login(str(body.email), body.password)
+    provisional account 409 ACCOUNT_NOT_ACTIVE once its password is right. Wrong passwords
+    from one client address make it wait longer each time (429 with Retry-After); the
+    account is never blocked for its owner at another address."""
+    return runtime.doors.log_in(client_address(request), str(body.email), body.password)
 
 
 @router.delete("/current", status_code=204)

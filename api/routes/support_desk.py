@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.access import PolicyRoute
+from api.access import CallerDep, PolicyRoute
 from api.deps import ReadAtDep, SupportDeskDep
 from api.fields import TicketIdText
 from api.problems import PROBLEM_RESPONSES
@@ -12,9 +12,12 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1", tags=["support desk"],
 
 
 @router.get("/tickets/{ticket_id}/registration", response_model=RegistrationLookup)
-def registration_by_ticket(ticket_id: TicketIdText, desk: SupportDeskDep, read_at: ReadAtDep) -> dict:
-    """The registration a ticket (new or renewal) was used for, as the call center sees it."""
-    return desk.registration_by_ticket(ticket_id, read_at)
+def registration_by_ticket(
+    ticket_id: TicketIdText, caller: CallerDep, desk: SupportDeskDep, read_at: ReadAtDep
+) -> dict:
+    """The registration a ticket (new or renewal) was used for, as the call center sees it (a
+    customer sees earlier registrations of another company only as a count)."""
+    return desk.registration_by_ticket(ticket_id, read_at, for_customer=caller.account_id)
 
 
 @router.post("/entitlements/check", response_model=EntitlementResults)

@@ -16,7 +16,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -199,6 +199,18 @@ class MaildirMailer(Mailer):
         # A mail client moves read mail to cur/ as NAME:2,FLAGS.
         return any(entry.startswith(name) for entry in os.listdir(self.path / "cur"))
 
+    def forget(self, values: Sequence[str]) -> int:
+        """The Maildir is this service's own copy of what it sent (the embedded default): a
+        message naming a forgotten subject, in its headers or its decoded text, is deleted."""
+        wanted = [v.lower() for v in values if v]
+        deleted = 0
+        for folder in ("new", "cur", "tmp"):
+            for path in (self.path / folder).iterdir():
+                if any(value in _message_text(path.read_bytes()) for value in wanted):
+                    path.unlink(missing_ok=True)
+                    deleted += 1
+        return deleted
+
     def send(self, mail: OutgoingMail, last_check: Callable[[], None] | None = None) -> tuple[str, ...]:
         if last_check is not None:
             last_check()
@@ -212,3 +224,21 @@ class MaildirMailer(Mailer):
                 os.fsync(file.fileno())
             os.replace(temporary, self.path / "new" / name)
         return mail.recipients
+
+
+def _message_text(data: bytes) -> str:
+    """A stored message as text, lower case: its raw bytes, its headers decoded and each
+    text part decoded (base64, quoted-printable), so a value is found however it was encoded."""
+    import email
+    from email import policy
+
+    message = email.message_from_bytes(data, policy=policy.default)
+    parts = [data.decode("utf-8", "replace")]
+    parts += [str(value) for value in message.values()]
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            try:
+                parts.append(part.get_content())
+            except (LookupError, ValueError):
+                parts.append(part.get_payload(decode=True).decode("utf-8", "replace"))
+    return "\n".join(parts).lower()

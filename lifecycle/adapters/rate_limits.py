@@ -46,3 +46,67 @@ def limits_storage(redis_url: str) -> Storage:
         # limits names its Redis scheme "redis://" too; it keeps its own connection pool.
         return RedisStorage(redis_url)
     return MemoryStorage()
+
+
+class LoginThrottle:
+    """Wrong passwords slow down the client that sends them, and never lock the account out
+    (OWASP ASVS 6.3.1 / 6.1.1): failures are counted per (login ID, client address) and per
+    client address. After `free` failures each further one makes that pair (or that client)
+    wait twice as long as the last, from `first_delay` up to `max_delay`; the right password
+    from the pair clears its count. The owner logging in from another address is never
+    refused, whatever is tried against the account elsewhere. Kept in the same storage as
+    AttemptLimits (Redis when configured, so every process sees the same delays)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        free_per_pair: int = 5,
+        free_per_client: int = 50,
+        first_delay: float = 1.0,
+        max_delay: float = 900.0,
+        forget_after: float = 24 * 3600.0,
+        namespace: str = "lifecycle",
+    ) -> None:
+        self.storage = storage
+        self.free = {"pair": free_per_pair, "client": free_per_client}
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.forget_after = forget_after
+        self.namespace = namespace
+
+    def _keys(self, address: str, client: str | None) -> dict[str, str]:
+        # Hashed, so the storage never holds an address.
+        digest = hashlib.sha256(f"{address}\n{client or '-'}".encode()).hexdigest()[:32]
+        keys = {"pair": digest}
+        if client:
+            keys["client"] = hashlib.sha256(client.encode()).hexdigest()[:32]
+        return keys
+
+    def check(self, address: str, client: str | None) -> None:
+        """Refuses (429 with Retry-After) while the pair or the client is waiting out a delay."""
+        for by, key in self._keys(address, client).items():
+            waiting = f"{self.namespace}/login-wait/{by}/{key}"
+            if self.storage.get(waiting) > 0:
+                retry_after = max(1, math.ceil(self.storage.get_expiry(waiting) - time.time()))
+                raise RateLimited(
+                    f"Too many wrong passwords from this {'address for this login ID' if by == 'pair' else 'address'}; "
+                    f"try again in {retry_after} s.",
+                    retry_after=retry_after,
+                )
+
+    def failed(self, address: str, client: str | None) -> None:
+        for by, key in self._keys(address, client).items():
+            failures = self.storage.incr(f"{self.namespace}/login-failures/{by}/{key}", int(self.forget_after))
+            over = failures - self.free[by]
+            if over >= 0:
+                delay = min(self.first_delay * 2 ** min(over, 32), self.max_delay)
+                waiting = f"{self.namespace}/login-wait/{by}/{key}"
+                self.storage.clear(waiting)
+                self.storage.incr(waiting, max(1, math.ceil(delay)))
+
+    def succeeded(self, address: str, client: str | None) -> None:
+        """The right password from this pair: its failures are forgotten (the client's stay)."""
+        key = self._keys(address, client)["pair"]
+        self.storage.clear(f"{self.namespace}/login-failures/pair/{key}")
+        self.storage.clear(f"{self.namespace}/login-wait/pair/{key}")

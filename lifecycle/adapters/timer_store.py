@@ -221,8 +221,9 @@ class SqlTimerStore(TimerStore):
             )
         if isinstance(change, CancelConfirmation):
             return (
-                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind = %s AND state IN (%s, %s)",
-                (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value, PENDING, FAILED),
+                f"UPDATE {self.table} SET state = %s WHERE aggregate_id = %s AND kind IN (%s, %s) AND state IN (%s, %s)",
+                (CANCELLED, str(change.account_id), NotificationKind.ACCOUNT_CONFIRMATION.value,
+                 NotificationKind.ACCOUNT_RETENTION.value, PENDING, FAILED),
             )
         raise TypeError(change)  # pragma: no cover - exhaustive
 
@@ -305,6 +306,27 @@ class SqlTimerStore(TimerStore):
             )
             row = cursor.fetchone()
         return self._row(row) if row else None
+
+    def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
+        wanted = [v for v in values if v]
+        addresses = {v.strip().lower() for v in wanted}
+        changed = 0
+        with self.transaction(commit=True) as cursor:
+            for aggregate_id in aggregate_ids:
+                self._execute(cursor, f"SELECT notification_id, recipients, last_error, outbox FROM {self.table} "
+                                      "WHERE aggregate_id = %s", (str(aggregate_id),))
+                for row in cursor.fetchall():
+                    recipients = json.loads(row["recipients"] or "[]")
+                    kept = [r for r in recipients if r.strip().lower() not in addresses]
+                    error = row["last_error"]
+                    if error is not None and any(v in error for v in wanted):
+                        error = "[erased]"
+                    if kept == recipients and error == row["last_error"] and row["outbox"] is None:
+                        continue
+                    self._execute(cursor, f"UPDATE {self.table} SET recipients = %s, last_error = %s, outbox = NULL "
+                                          "WHERE notification_id = %s", (json.dumps(kept), error, row["notification_id"]))
+                    changed += 1
+        return changed
 
     def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None:
         """Sent (its event recorded) or skipped: done with for good."""

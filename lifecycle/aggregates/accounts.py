@@ -9,8 +9,10 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
+from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind
 from lifecycle.domain.errors import (
     AccountNotActive,
+    AlreadyForgotten,
     EmailChangeNotFound,
     PasswordResetNotFound,
     ProvisionalUserNotFound,
@@ -18,6 +20,7 @@ from lifecycle.domain.errors import (
 
 PROVISIONAL = "provisional"
 ACTIVE = "active"
+ERASED_ACCOUNT = "erased"  # its personal data forgotten (docs/privacy.md): it can no longer log in
 
 
 class Account(Aggregate):
@@ -58,10 +61,38 @@ class Account(Aggregate):
         # Sessions started before a password or e-mail change end with it: they carry the
         # epoch of their login, and each change moves it on.
         self.credentials_epoch = 0
+        # The address each e-mail change replaced, by the change's event version: the notice
+        # to the old address (ASVS 6.3.7) is mailed there.
+        self.replaced_emails: dict[int, str] = {}
 
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
+
+    @property
+    def is_erased(self) -> bool:
+        return self.status == ERASED_ACCOUNT
+
+    class PersonalDataErased(AuditedEvent):
+        """The account's personal data forgotten (APPI): its key destroyed, so every earlier
+        copy of its name, e-mail and phone reads as erased. Holds no personal data: who asked
+        is the event's actor, when its timestamp, and why the reason."""
+
+        reason: str
+
+    def erase_personal_data(self, reason: str) -> None:
+        if self.is_erased:
+            raise AlreadyForgotten(f"Account {self.id} is already forgotten.")
+        self._personal_data_erased(reason)
+
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, reason: str) -> None:
+        for name in PERSONAL_FIELDS[SubjectKind.ACCOUNT]:
+            setattr(self, name, ERASED)
+        self.status = ERASED_ACCOUNT
+        self.pending_email_change = None
+        self.pending_password_reset = None
+        self.credentials_epoch += 1  # its sessions end
 
     def activate(self, now: datetime) -> None:
         """A-2: opening the confirmation URL again, or too late, answers E1."""
@@ -140,16 +171,24 @@ class Account(Aggregate):
     class EmailChanged(AuditedEvent):
         email: str
         previous_email: str
+        changed_at: datetime | None  # the service's clock; None on events stored before v2
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["changed_at"] = None
 
     def confirm_email_change(self, now: datetime) -> None:
         """A-3: applies the pending change once, within its 24 hours."""
         pending = self.email_change()
         if pending is None or now > pending["expires_at"]:
             raise EmailChangeNotFound("No e-mail change is waiting for this token.")
-        self._email_changed(pending["email"], self.email)
+        self._email_changed(pending["email"], self.email, now)
 
     @event(EmailChanged)
-    def _email_changed(self, email: str, previous_email: str) -> None:
+    def _email_changed(self, email: str, previous_email: str, changed_at: datetime | None) -> None:
+        self.replaced_emails[self.version + 1] = previous_email  # this event's version
         self.email = email
         self.pending_email_change = None
         self.must_set_password = True
@@ -233,5 +272,42 @@ class Account(Aggregate):
     @event(PasswordResetMailSent)
     def _password_reset_mail_sent(
         self, notification_id: UUID, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        self.account_mails[str(notification_id)] = message_id
+
+    # --- what the owner is told (sign-up of a registered address, an e-mail change) -----
+
+    class SignUpRepeated(AuditedEvent):
+        """Someone signed up again with this account's login ID (A-4: the answer was as for a
+        new address; the owner is mailed "you already have an account")."""
+
+        attempted_at: datetime
+
+    def note_sign_up_repeated(self, now: datetime) -> None:
+        self._sign_up_repeated(now)
+
+    @event(SignUpRepeated)
+    def _sign_up_repeated(self, attempted_at: datetime) -> None:
+        pass
+
+    class NoticeMailSent(AuditedEvent):
+        """A notice to the owner was sent: "you already have an account", or "your login ID
+        was changed" to the old address."""
+
+        notification_id: UUID
+        kind: str
+        recipients: list[str]
+        message_id: str
+        sent_at: datetime
+
+    def record_notice_mail_sent(
+        self, notification_id: UUID, kind: str, recipients: list[str], message_id: str, sent_at: datetime
+    ) -> None:
+        if not self.has_mail(notification_id):
+            self._notice_mail_sent(notification_id, kind, list(recipients), message_id, sent_at)
+
+    @event(NoticeMailSent)
+    def _notice_mail_sent(
+        self, notification_id: UUID, kind: str, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
         self.account_mails[str(notification_id)] = message_id

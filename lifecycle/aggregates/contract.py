@@ -15,6 +15,7 @@ from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.aggregates.shipments import OptionUnit
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
+    AlreadyForgotten,
     FaultContactNotFound,
     FaultContactRequired,
     NotRegistered,
@@ -22,6 +23,7 @@ from lifecycle.domain.errors import (
     SiteNotFound,
 )
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
+from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind, is_erased
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,32 @@ class Contract(Aggregate):
     def fault_contacts_of(self, site_id: UUID) -> list[FaultContact]:
         return [c for c in self.fault_contacts.values() if c.site_id == site_id]
 
+    # --- personal data forgotten (docs/privacy.md) --------------------------------------
+
+    class PersonalDataErased(AuditedEvent):
+        """A site's person or a fault contact forgotten (APPI): its key destroyed, so every
+        earlier copy of its fields reads as erased. Holds no personal data: who asked is the
+        actor, when the timestamp, why the reason."""
+
+        subject_kind: str  # SubjectKind: site-person or fault-contact
+        subject_id: UUID
+        reason: str
+
+    def erase_personal_data(self, kind: SubjectKind, subject_id: UUID, reason: str) -> None:
+        holder = self.site(subject_id) if kind is SubjectKind.SITE_PERSON else self.fault_contact(subject_id)
+        if all(is_erased(getattr(holder, name)) or not getattr(holder, name) for name in PERSONAL_FIELDS[kind]):
+            raise AlreadyForgotten(f"The personal data of {kind.value} {subject_id} is already erased.")
+        self._personal_data_erased(kind.value, subject_id, reason)
+
+    @event(PersonalDataErased)
+    def _personal_data_erased(self, subject_kind: str, subject_id: UUID, reason: str) -> None:
+        kind = SubjectKind(subject_kind)
+        erased = dict.fromkeys(PERSONAL_FIELDS[kind], ERASED)
+        if kind is SubjectKind.SITE_PERSON:
+            self.sites[str(subject_id)] = replace(self.sites[str(subject_id)], **erased)
+        else:
+            self.fault_contacts[str(subject_id)] = replace(self.fault_contacts[str(subject_id)], **erased)
+
     def change_contact(self, contact_id: UUID, changes: dict[str, Any]) -> None:
         contact = self.fault_contact(contact_id)
         assert set(changes) <= CONTACT_FIELDS, changes
@@ -234,9 +262,10 @@ class Contract(Aggregate):
     # --- registrations (T-*, B-*, R-*) ------------------------------------------------
 
     def check_site_ready_for_registration(self, site_id: UUID) -> None:
-        """S-5: a product is registered at a site only once the site has a fault contact."""
+        """S-5: a product is registered at a site only once the site has a fault contact (one
+        whose data was forgotten cannot be contacted: it does not count)."""
         self.site(site_id)
-        if not self.fault_contacts_of(site_id):
+        if not [c for c in self.fault_contacts_of(site_id) if not is_erased(c.mail1)]:
             raise FaultContactRequired(
                 f"Site {site_id} has no fault contact; add one before registering products."
             )
@@ -443,24 +472,45 @@ class Contract(Aggregate):
 
     def notification_recipients(self, serial: str, registrant_email: str) -> list[str]:
         """M-1, M-3: the registrant and mail1/mail2 of every fault contact of the unit's
-        site, as they are now (S-4: later mails go to the current contacts)."""
+        site, as they are now (S-4: later mails go to the current contacts); addresses
+        whose subject was forgotten are left out (`erased_recipients` names them)."""
         registration = self.registration(serial)
         addresses = [registrant_email]
         for contact in self.fault_contacts_of(registration.site_id):
             addresses += [contact.mail1, contact.mail2]
         unique: dict[str, str] = {}
         for address in addresses:
-            if address and address.strip():
+            if address and address.strip() and not is_erased(address):
                 unique.setdefault(address.strip().lower(), address.strip())
         return list(unique.values())
 
+    def erased_recipients(self, serial: str, registrant_email: str) -> list[str]:
+        """Who a mail about the unit would have gone to but for a forgotten subject: the
+        registrant, or fault contacts by id (a reason recorded with the mail)."""
+        registration = self.registration(serial)
+        erased = ["registrant"] if is_erased(registrant_email) else []
+        erased += [
+            f"fault contact {c.contact_id}"
+            for c in self.fault_contacts_of(registration.site_id)
+            if is_erased(c.mail1)
+        ]
+        return erased
+
     class ServiceInNotified(AuditedEvent):
+        class_version = 2
+
         notification_id: UUID
         serial: str
         period: SupportPeriod
         recipients: list[str]
         message_id: str
         sent_at: datetime
+        # v2: the data subject of each recipient, so each address is sealed under its own key
+        recipient_subjects: list[UUID]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["recipient_subjects"] = []  # unknown: those addresses were stored in clear
 
     def record_service_in_notified(
         self, notification_id: UUID, serial: str, recipients: list[str], message_id: str, sent_at: datetime
@@ -468,8 +518,18 @@ class Contract(Aggregate):
         registration = self.registration(serial)
         if not self.has_notified(notification_id):
             self._service_in_notified(
-                notification_id, serial, registration.period, list(recipients), message_id, sent_at
+                notification_id, serial, registration.period, list(recipients), message_id, sent_at,
+                self._subjects_of(registration.site_id, recipients),
             )
+
+    def _subjects_of(self, site_id: UUID, recipients: list[str]) -> list[UUID]:
+        """The data subject of each recipient: a fault contact of the site whose mail1 or
+        mail2 it is, otherwise the registrant."""
+        contacts = {}
+        for contact in self.fault_contacts_of(site_id):
+            for address in (contact.mail1, contact.mail2):
+                contacts.setdefault(address.strip().lower(), contact.contact_id)
+        return [contacts.get(r.strip().lower(), self.account_id) for r in recipients]
 
     @event(ServiceInNotified)
     def _service_in_notified(
@@ -480,10 +540,13 @@ class Contract(Aggregate):
         recipients: list[str],
         message_id: str,
         sent_at: datetime,
+        recipient_subjects: list[UUID],
     ) -> None:
         self.notifications_sent[str(notification_id)] = message_id
 
     class RenewalReminderSent(AuditedEvent):
+        class_version = 2
+
         notification_id: UUID
         serial: str
         stage: str  # three_months (M-3), one_month, expiry_day
@@ -491,6 +554,11 @@ class Contract(Aggregate):
         recipients: list[str]
         message_id: str
         sent_at: datetime
+        recipient_subjects: list[UUID]  # v2: as ServiceInNotified's
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["recipient_subjects"] = []
 
     def record_renewal_reminder_sent(
         self,
@@ -502,10 +570,11 @@ class Contract(Aggregate):
         message_id: str,
         sent_at: datetime,
     ) -> None:
-        self.registration(serial)
+        registration = self.registration(serial)
         if not self.has_notified(notification_id):
             self._renewal_reminder_sent(
-                notification_id, serial, stage, period_end, list(recipients), message_id, sent_at
+                notification_id, serial, stage, period_end, list(recipients), message_id, sent_at,
+                self._subjects_of(registration.site_id, recipients),
             )
 
     @event(RenewalReminderSent)
@@ -518,5 +587,6 @@ class Contract(Aggregate):
         recipients: list[str],
         message_id: str,
         sent_at: datetime,
+        recipient_subjects: list[UUID],
     ) -> None:
         self.notifications_sent[str(notification_id)] = message_id

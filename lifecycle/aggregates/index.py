@@ -34,9 +34,13 @@ class Index(Aggregate):
         self.ref = ref
 
 
+EMAIL_KEY_PREFIX = "/accounts/email/"
+
+
 def email_key(email: str) -> str:
-    """The Index key of a login ID; every lookup and claim of an address goes through it."""
-    return f"/accounts/email/{login_id(email)}"
+    """The Index key of a login ID; every lookup and claim of an address goes through it.
+    Stored sealed under the account's key (the id is a one-way hash of it: docs/privacy.md)."""
+    return f"{EMAIL_KEY_PREFIX}{login_id(email)}"
 
 
 def site_key(site_id: UUID) -> str:

@@ -31,7 +31,7 @@ from lifecycle.domain.errors import (
     Unauthenticated,
     UnknownRole,
 )
-from lifecycle.ports import CredentialStore
+from lifecycle.ports import CredentialStore, LoginThrottling
 
 if TYPE_CHECKING:
     from lifecycle.application.app import LifecycleApplication
@@ -52,12 +52,14 @@ class Access:
         store: CredentialStore,
         *,
         verify_password: Callable[[str, str], bool],
+        throttle: LoginThrottling | None = None,
         session_idle: timedelta = timedelta(minutes=30),
         session_lifetime: timedelta = timedelta(hours=12),
     ) -> None:
         self.app = app
         self.store = store
         self.verify_password = verify_password
+        self.throttle = throttle
         self.session_idle = session_idle
         self.session_lifetime = session_lifetime
         # Checked when the address is unknown, so that it costs what a wrong password does.
@@ -131,9 +133,25 @@ class Access:
 
     # --- customers' sessions ----------------------------------------------------------------
 
-    def login(self, email: str, password: str) -> dict[str, Any]:
+    def login(self, email: str, password: str, client: str | None = None) -> dict[str, Any]:
         """A bearer token for an active account's login ID and password. An unknown address
-        and a wrong password get the same refusal after the same work (one Argon2 check)."""
+        and a wrong password get the same refusal after the same work (one Argon2 check).
+        Wrong passwords slow down the (login ID, client address) pair and the client that
+        sends them (LoginThrottle), never the account: its owner elsewhere is let in."""
+        address = email_key(email)
+        if self.throttle is not None:
+            self.throttle.check(address, client)
+        try:
+            answer = self._login(email, password)
+        except InvalidCredentials:
+            if self.throttle is not None:
+                self.throttle.failed(address, client)
+            raise
+        if self.throttle is not None:
+            self.throttle.succeeded(address, client)
+        return answer
+
+    def _login(self, email: str, password: str) -> dict[str, Any]:
         owner = self.app.indexed(email_key(email))
         account = self.app.load(owner, Account) if owner is not None else None
         if account is not None and email_key(account.email) != email_key(email):

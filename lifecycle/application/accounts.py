@@ -18,12 +18,14 @@ from lifecycle.domain.accounts import (
     PASSWORD_RESET_VALIDITY,
     check_password_strength,
 )
+from lifecycle.domain.access import Caller, as_support
 from lifecycle.domain.addresses import normalise_phone
 from lifecycle.domain.errors import (
     AccountNotFound,
     DomainError,
     EmailAlreadyRegistered,
     EmailChangeNotFound,
+    Forbidden,
     PasswordResetNotFound,
     ProvisionalUserNotFound,
     Refusal,
@@ -50,14 +52,16 @@ class Accounts:
         agree_terms: bool,
         idempotency: IdempotencyKey | None = None,
     ) -> Answer:
+        """A-4: a registered address is answered as a new one (the same status, body and
+        work: one Argon2 hash, one save), and its owner is mailed instead ("you already have
+        an account", SignUpRepeated), so the answer tells nobody whether it is registered."""
+
         def decide():  # noqa: ANN202
             if not agree_terms:
                 raise TermsNotAccepted("Sign-up needs consent to the terms of use.")
             check_password_strength(password)
             normalised_phone = normalise_phone(phone)
             key = email_key(email)
-            if self.app.exists(Index.create_id(key)):
-                raise EmailAlreadyRegistered(f"{email} is already registered.")
             account = Account(
                 email=email.strip(),
                 password_hash=self.app.hash_password(password),
@@ -66,6 +70,14 @@ class Accounts:
                 phone=normalised_phone,
                 confirmation_expires_at=self.app.clock.now() + CONFIRMATION_VALIDITY,
             )
+            owner_id = self.app.indexed(key)
+            owner = self.app.load(owner_id, Account) if owner_id is not None else None
+            if owner_id is not None:
+                # The new account is answered and never saved; the owner is told (if the
+                # Index names an account at all: it always does).
+                if owner is not None:
+                    owner.note_sign_up_repeated(self.app.clock.now())
+                return account_view(account), [owner] if owner is not None else []
             return account_view(account), [account, Index(key, account.id)]
 
         return self.app.execute(decide, idempotency)
@@ -110,11 +122,27 @@ class Accounts:
         return account_view(self.account(account_id))
 
     def change_profile(
-        self, account_id: UUID, changes: dict[str, Any], idempotency: IdempotencyKey | None = None
+        self,
+        account_id: UUID,
+        changes: dict[str, Any],
+        idempotency: IdempotencyKey | None = None,
+        *,
+        by: Caller | None = None,
     ) -> Answer:
         """A-3 for name, company name and phone. A new e-mail (the user ID) is only
-        requested here: it takes effect through the confirmation mail to the new address."""
+        requested here: it takes effect through the confirmation mail to the new address,
+        and only the owner's session or support (`by.may_change_login_of`) may ask for it:
+        a service that edits profiles must not be able to take the account over."""
+        if "email" in changes and by is not None and not by.may_change_login_of(account_id):
+            raise Forbidden("Only the account's owner, or support with the admin role, may change its login e-mail.")
+        if "email" in changes and by is not None and not by.is_owner_of(account_id):
+            with as_support():
+                return self._change_profile(account_id, changes, idempotency)
+        return self._change_profile(account_id, changes, idempotency)
 
+    def _change_profile(
+        self, account_id: UUID, changes: dict[str, Any], idempotency: IdempotencyKey | None
+    ) -> Answer:
         def decide():  # noqa: ANN202
             account = self.account(account_id)
             normalised = dict(changes)
@@ -126,7 +154,7 @@ class Accounts:
                 new_email = new_email.strip()
                 owner = self.app.indexed(email_key(new_email))
                 if owner is not None and owner != account.id:
-                    raise EmailAlreadyRegistered(f"{new_email} is already registered.")
+                    raise EmailAlreadyRegistered("This e-mail address is already registered.")
                 account.request_email_change(new_email, self.app.clock.now(), EMAIL_CHANGE_VALIDITY)
             return account_view(account), [account]
 
@@ -166,7 +194,7 @@ class Accounts:
             key = email_key(pending["email"])
             owner = self.app.indexed(key)
             if owner is not None and owner != account.id:
-                raise EmailAlreadyRegistered(f"{pending['email']} is already registered.")
+                raise EmailAlreadyRegistered("This e-mail address is already registered.")
             claimed = [Index(key, account.id)] if owner is None else []
             return account_view(account), [account, *claimed]
 
@@ -176,8 +204,12 @@ class Accounts:
 
     def request_password_reset(self, email: str, idempotency: IdempotencyKey | None = None) -> Answer:
         """Records PasswordResetRequested for an active account whose login ID this is;
-        any other address is silently ignored: the answer is the same either way."""
+        any other address is silently ignored. The answer is the same either way, and is
+        given before anything is looked up (AfterAnswer), so it takes the same time too."""
+        self.app.after_answer.run("a password-reset request", lambda: self._request_password_reset(email, idempotency))
+        return {}
 
+    def _request_password_reset(self, email: str, idempotency: IdempotencyKey | None) -> Answer:
         def decide():  # noqa: ANN202
             owner = self.app.indexed(email_key(email))
             account = self.app.load(owner, Account) if owner is not None else None

@@ -22,14 +22,16 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Mapper
 
 from lifecycle.aggregates.bulk_job import BulkJob
 from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
+from lifecycle.application.after_answer import AfterAnswer
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
 from lifecycle.application.positions import log_position_of, note_position
+from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper, SubjectKeys
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import ConcurrentUpdate, DomainError, IdempotencyKeyReused, RecordedRefusal
@@ -57,6 +59,13 @@ def snapshot_due(version: int, interval: int) -> bool:
     while step * 8 <= version:
         step *= 2
     return version % step == 0
+
+
+def _keys_in_memory(_datastore: Any) -> SubjectKeys:
+    """Keys for an application on the in-memory store (unit tests)."""
+    from lifecycle.adapters.personal_keys import InMemoryKeyStore
+
+    return InMemoryKeyStore()
 
 
 def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -94,7 +103,11 @@ class LifecycleApplication(Application[UUID]):
         password_hasher: Callable[[str], str],
         env: dict[str, str] | None = None,
         contract_cache_size: int = 1000,
+        personal_keys: Callable[[Any], SubjectKeys] | None = None,
     ) -> None:
+        # The data subjects' keys, made from the store's datastore by construct_mapper (which
+        # the library's __init__ calls): bootstrap passes the table beside the events.
+        self._personal_keys_for = personal_keys or _keys_in_memory
         super().__init__(env=env)
         self.store_env = dict(env or {})  # as given: bootstrap creates side tables under its DDL lock
         self.clock = clock
@@ -124,9 +137,22 @@ class LifecycleApplication(Application[UUID]):
         self._command_locks = [threading.Lock() for _ in range(64)]
         # Index aggregates never change once claimed: key -> ref, found ones only.
         self._index_refs: dict[str, UUID] = {}
+        # Work done after a command's answer (a password-reset request's lookup).
+        self.after_answer = AfterAnswer()
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Personal fields sealed per data subject on their way to the store (sealing.py)."""
+        self.personal_keys = self._personal_keys_for(getattr(self.factory, "datastore", None))
+        return SealingMapper(self.construct_transcoder(), Sealer(self.personal_keys))
+
+    def close(self) -> None:
+        self.after_answer.close()
+        super().close()
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_value_types(transcoder)
+        transcoder.register(SealedAsBase64())
 
     def today(self):  # noqa: ANN201 - a date in Asia/Tokyo
         return tokyo_today(self.clock.now())
@@ -134,12 +160,22 @@ class LifecycleApplication(Application[UUID]):
     # --- loading ----------------------------------------------------------------------
 
     def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        """The one place where an id becomes an aggregate of a given kind. Ids are uuid5 of
+        natural keys that anyone can compute, so an id of another kind (an account's id given
+        as a bulk job's, a key's token built from a contract's id) is answered as an unknown
+        one: None, never an error that tells the two apart."""
         repository = self._contracts if cls is Contract else self._jobs if cls is BulkJob else self._unsnapshotted
         try:
             aggregate = repository.get(aggregate_id, projector_func=apply_events)
         except AggregateNotFoundError:
             return None
-        assert isinstance(aggregate, cls), (aggregate_id, type(aggregate))
+        if not isinstance(aggregate, cls):
+            if repository.cache is not None:  # not kept among the contracts or jobs it is not
+                try:
+                    repository.cache.get(aggregate_id, evict=True)
+                except KeyError:
+                    pass
+            return None
         return aggregate
 
     def load_many(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, Aggregate]:
@@ -166,6 +202,10 @@ class LifecycleApplication(Application[UUID]):
                 self._index_refs.clear()
             ref = self._index_refs[key] = index.ref
         return ref
+
+    def forget_cached_personal_data(self) -> None:
+        """After a subject is forgotten: the Index keys this process remembers are login IDs."""
+        self._index_refs.clear()
 
     # --- running commands -------------------------------------------------------------
 

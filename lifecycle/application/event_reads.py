@@ -47,3 +47,19 @@ def select_events_of(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[Stor
             )
         )
     return found
+
+
+def delete_snapshots_of(recorder: Any, originator_id: UUID) -> None:
+    """Deletes an aggregate's snapshots (copies of its state, not events: the next load
+    replays its events and a new one is taken): those taken before personal fields were
+    sealed hold them in clear (docs/privacy.md)."""
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statement = f'DELETE FROM "{recorder.datastore.schema}"."{recorder.events_table_name}" WHERE originator_id = %s'
+        with recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(statement, (originator_id,))
+    elif isinstance(recorder, SQLiteAggregateRecorder):
+        with recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(f"DELETE FROM {recorder.events_table_name} WHERE originator_id = ?", (originator_id.hex,))
+    else:  # the in-memory store
+        with recorder._database_lock:  # noqa: SLF001 - the POPO recorder keeps them in a dict
+            recorder._stored_events_index.pop(str(originator_id), None)  # noqa: SLF001

@@ -9,8 +9,10 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from lifecycle.aggregates.api_keys import ApiKey
 from lifecycle.aggregates.contract import Contract
 from lifecycle.application.views import registration_view
+from lifecycle.domain.access import Role
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import ContractNotFound, Refusal, UnknownEventType
 
@@ -24,6 +26,54 @@ _ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_top
 def who(domain_event: Any) -> dict[str, Any]:
     """The event's actor and request id; events recorded before access control have none."""
     return {"actor": getattr(domain_event, "actor", None), "request_id": getattr(domain_event, "request_id", None)}
+
+
+# Event data that is the vendor's own business, never shown to the customer (Q12's sales note).
+INTERNAL_FIELDS: dict[str, frozenset[str]] = {"ServiceLevelUpgraded": frozenset({"reason"})}
+
+
+class CustomerView:
+    """What a customer reading its own contract sees of who acted: itself (`customer`), the
+    vendor's staff (`staff`: support with the admin role, an operator's command line), or an
+    internal service by its role (`service`, `role`) — never a key's id or name, nor another
+    account's; and no internal notes (INTERNAL_FIELDS)."""
+
+    def __init__(self, app: LifecycleApplication, account_id: str) -> None:
+        self.app = app
+        self.account_id = account_id
+        self._key_roles: dict[str, list[str]] = {}
+
+    def actor(self, actor: dict[str, Any] | None) -> dict[str, Any] | None:
+        if actor is None:
+            return None
+        kind = actor.get("kind")
+        if kind == "account":
+            return {"kind": "customer"} if actor.get("id") == self.account_id else {"kind": "staff"}
+        if kind == "system":
+            return {"kind": "service", "role": "mail"} if actor.get("id") == "mailer" else {"kind": "staff"}
+        roles = self._roles_of(str(actor.get("id")))
+        if actor.get("capacity") == "support" or Role.ADMIN.value in roles or not roles:
+            return {"kind": "staff"}
+        return {"kind": "service", "role": sorted(roles)[0]}
+
+    def _roles_of(self, key_id: str) -> list[str]:
+        if key_id not in self._key_roles:
+            try:
+                key = self.app.load(UUID(key_id), ApiKey)
+            except ValueError:
+                key = None
+            self._key_roles[key_id] = list(key.roles) if key is not None else []
+        return self._key_roles[key_id]
+
+    def event(self, shown: dict[str, Any]) -> dict[str, Any]:
+        hidden = INTERNAL_FIELDS.get(shown["type"], frozenset())
+        own = shown["actor"] is not None and shown["actor"].get("id") == self.account_id
+        return {
+            **shown,
+            "actor": self.actor(shown["actor"]),
+            "request_id": shown["request_id"] if own else None,
+            "data": {k: v for k, v in shown["data"].items() if k not in hidden},
+        }
 
 
 def plain(value: Any) -> Any:
@@ -63,9 +113,12 @@ class ContractHistory:
         until: datetime | None = None,
         limit: int | None = None,
         offset: int = 0,
+        *,
+        for_customer: str | None = None,
     ) -> dict[str, Any]:
         """Every event of the contract in order; optionally only some types, those recorded
-        in [since, until), and one page of them."""
+        in [since, until), and one page of them. `for_customer` (an account id): as its
+        customer sees it (CustomerView)."""
         unknown = sorted(set(types or ()) - set(CONTRACT_EVENT_TYPES))
         if unknown:
             raise UnknownEventType(
@@ -87,6 +140,9 @@ class ContractHistory:
             and (until is None or domain_event.timestamp < until)
         ]
         page = events[offset : None if limit is None else offset + limit]
+        if for_customer is not None:
+            view = CustomerView(self.app, for_customer)
+            page = [view.event(shown) for shown in page]
         return {
             "contract_number": contract.contract_number,
             "company_id": contract.id,
@@ -96,9 +152,12 @@ class ContractHistory:
             "events": page,
         }
 
-    def contract_as_of(self, contract_number: str, as_of: datetime | None = None) -> dict[str, Any]:
+    def contract_as_of(
+        self, contract_number: str, as_of: datetime | None = None, *, for_customer: str | None = None
+    ) -> dict[str, Any]:
         """The contract as it stood at `as_of` (default: now), rebuilt from its events up to
-        that instant; statuses as of that instant's date in Tokyo."""
+        that instant; statuses as of that instant's date in Tokyo. `for_customer`: who made
+        the last change as that customer sees it (CustomerView)."""
         as_of = _aware(as_of)
         contract = self.companies.contract_by_number(contract_number)
         version = contract.version
@@ -118,17 +177,17 @@ class ContractHistory:
         else:
             last = next(iter(self.app.events.get(contract.id, desc=True, limit=1)))
         day = (as_of or self.app.clock.now()).astimezone(TOKYO).date()
+        last_change = {"type": type(last).__name__, "version": last.originator_version, "timestamp": last.timestamp,
+                       **who(last)}
+        if for_customer is not None:
+            shown = CustomerView(self.app, for_customer).event({**last_change, "data": {}})
+            last_change = {k: v for k, v in shown.items() if k != "data"}
         return {
             "contract_number": contract.contract_number,
             "company_id": contract.id,
             "as_of": as_of,
             "version": version,
-            "last_change": {
-                "type": type(last).__name__,
-                "version": last.originator_version,
-                "timestamp": last.timestamp,
-                **who(last),
-            },
+            "last_change": last_change,
             "name": contract.name,
             "account_id": contract.account_id,
             "sites": [plain(site) for site in contract.sites.values()],

@@ -32,9 +32,17 @@ class Actor:
     kind: str  # "api_key" | "account" | "system"
     id: str
     name: str | None = None
+    # "support": the vendor's staff acting for a customer on what only the customer may do
+    # (its login ID), recorded as such on the event.
+    capacity: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "id": self.id, **({"name": self.name} if self.name else {})}
+        return {
+            "kind": self.kind,
+            "id": self.id,
+            **({"name": self.name} if self.name else {}),
+            **({"capacity": self.capacity} if self.capacity else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,18 @@ class Caller:
 
     def may(self, roles: frozenset[Role]) -> bool:
         return bool(self.roles & roles)
+
+    def is_owner_of(self, account_id: object) -> bool:
+        return self.is_customer and self.account_id == str(account_id)
+
+    def may_change_login_of(self, account_id: object) -> bool:
+        """An account's login ID (its e-mail) and password change only through its owner's
+        session, or by the vendor's support (an API key with a role of LOGIN_SUPPORT_ROLES)."""
+        return self.is_owner_of(account_id) or (not self.is_customer and self.may(LOGIN_SUPPORT_ROLES))
+
+
+# Who besides the owner may change an account's login ID: support, with the admin role.
+LOGIN_SUPPORT_ROLES = frozenset({Role.ADMIN})
 
 
 @dataclass
@@ -88,6 +108,21 @@ def current_actor() -> dict[str, Any] | None:
 def current_request_id() -> str | None:
     context = _context.get()
     return context.request_id if context is not None else None
+
+
+@contextmanager
+def as_support() -> Iterator[None]:
+    """The events made inside are recorded with the request's actor acting as support."""
+    context = _context.get()
+    if context is None or context.actor is None:
+        yield
+        return
+    actor = context.actor
+    context.actor = Actor(actor.kind, actor.id, actor.name, capacity="support")
+    try:
+        yield
+    finally:
+        context.actor = actor
 
 
 @contextmanager

@@ -590,6 +590,33 @@ class BulkJobNotFound(DomainError):
     message_ja = "一括登録の受付情報が見つかりません。"
 
 
+# --- personal data (APPI: forget, disclose) ------------------------------------------------
+
+
+class SubjectNotFound(DomainError):
+    code = "DATA_SUBJECT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Unknown data subject"
+    message_ja = "対象の個人情報が見つかりません。"
+
+
+class AlreadyForgotten(DomainError):
+    code = "PERSONAL_DATA_ALREADY_ERASED"
+    kind = Refusal.CONFLICT
+    title = "The subject's personal data is already erased"
+    message_ja = "この個人情報は既に削除されています。"
+
+
+class LiveCoverage(DomainError):
+    """Forgetting an account whose companies still have coverage would leave live contracts
+    without a registrant to mail: refused unless an admin forces it."""
+
+    code = "ACCOUNT_HAS_LIVE_COVERAGE"
+    kind = Refusal.CONFLICT
+    title = "The account still has live coverage"
+    message_ja = "有効なサポート契約があるため、ユーザー情報を削除できません。"
+
+
 # --- access (API keys, sessions) --------------------------------------------------------
 
 

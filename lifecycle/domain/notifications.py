@@ -5,7 +5,7 @@ schedule that dates them. Pure values and rules; the process managers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import Enum
 from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -31,6 +31,11 @@ class NotificationKind(str, Enum):
     ACCOUNT_CONFIRMATION = "account_confirmation"
     EMAIL_CHANGE_CONFIRMATION = "email_change_confirmation"  # A-3
     PASSWORD_RESET = "password_reset"  # A-4
+    # Not a mail: a provisional account never confirmed has its personal data erased when
+    # this is due (retention, docs/privacy.md); on the same timers so that it is durable.
+    ACCOUNT_RETENTION = "account_retention"
+    ALREADY_REGISTERED = "already_registered"  # A-4: a sign-up of a registered address
+    EMAIL_CHANGED = "email_changed"  # A-3: to the old address, after the change
 
 
 class ReminderStage(str, Enum):
@@ -76,6 +81,8 @@ class CancelReminders:
 
 @dataclass(frozen=True)
 class CancelConfirmation:
+    """The account was activated: its confirmation mail and its retention are not wanted."""
+
     account_id: UUID
 
 
@@ -95,6 +102,10 @@ def confirmation_id(account_id: UUID, expires_at: datetime) -> UUID:
     return uuid5(NAMESPACE_URL, f"/notifications/account-confirmation/{account_id}/{expires_at.isoformat()}")
 
 
+def retention_id(account_id: UUID, expires_at: datetime) -> UUID:
+    return uuid5(NAMESPACE_URL, f"/notifications/account-retention/{account_id}/{expires_at.isoformat()}")
+
+
 def email_change_id(account_id: UUID, requested_at: datetime) -> UUID:
     """One confirmation mail per e-mail change request (A-3)."""
     return uuid5(NAMESPACE_URL, f"/notifications/email-change/{account_id}/{requested_at.isoformat()}")
@@ -103,6 +114,11 @@ def email_change_id(account_id: UUID, requested_at: datetime) -> UUID:
 def password_reset_id(account_id: UUID, requested_at: datetime) -> UUID:
     """One reset mail per password reset request (A-4)."""
     return uuid5(NAMESPACE_URL, f"/notifications/password-reset/{account_id}/{requested_at.isoformat()}")
+
+
+def account_notice_id(kind: NotificationKind, account_id: UUID, event_version: int) -> UUID:
+    """One notice to the owner per event that calls for it (a repeated sign-up, an e-mail change)."""
+    return uuid5(NAMESPACE_URL, f"/notifications/{kind.value}/{account_id}/{event_version}")
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ class NotificationSchedule:
     send_time: time = time(10, 0)
     one_month_reminder: bool = True
     expiry_notice: bool = True
+    provisional_retention: timedelta = timedelta(days=30)  # a provisional account's data, unconfirmed
 
     def at(self, day: date, at: time | None = None) -> datetime:
         return datetime.combine(day, at or self.send_time, tzinfo=TOKYO)

@@ -101,6 +101,10 @@ cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
 
+from lifecycle.entrypoints.privacy_cli import privacy_cli  # noqa: E402
+
+cli.add_typer(privacy_cli, name="privacy")
+
 
 from lifecycle.entrypoints.startup import check_command, run_reporting_startup_errors  # noqa: E402
 

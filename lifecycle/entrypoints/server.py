@@ -60,7 +60,7 @@ def serve(host: str, port: int, workers: int = 1, app: str = APP, log_format: st
 
     configure_logging(log_format)  # the supervisor's own lines too
     if workers <= 1:
-        uvicorn.run(app, host=host, port=port, http=NoDelayHTTPProtocol, **UVICORN_LOGGING)
+        uvicorn.run(app, host=host, port=port, http=NoDelayHTTPProtocol, proxy_headers=False, **UVICORN_LOGGING)
         return 0
     bound_socket(host, port).close()  # the port is free (or ours to share): fail early if not
     return Supervisor(host, port, workers, app, log_format).run()
@@ -85,7 +85,11 @@ def _serve_one(host: str, port: int, app: str, log_format: str | None = None) ->
 
     configure_logging(log_format)  # a spawned process starts with none
     sock = bound_socket(host, port)
-    config = uvicorn.Config(app, host=host, port=port, http=NoDelayHTTPProtocol, **UVICORN_LOGGING)
+    # proxy_headers off: the client's address behind a proxy is read by the app, from the
+    # proxies in LIFECYCLE_TRUSTED_PROXIES only (lifecycle/adapters/client_addresses.py).
+    config = uvicorn.Config(
+        app, host=host, port=port, http=NoDelayHTTPProtocol, proxy_headers=False, **UVICORN_LOGGING
+    )
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
     if not server.started:  # as uvicorn.run answers: the supervisor then stops, not restarts

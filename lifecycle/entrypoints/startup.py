@@ -28,7 +28,7 @@ from lifecycle.settings import Settings
 STARTUP_FAILED = 2  # the exit status for a bad setting or a dependency that does not answer
 
 # Settings whose values are never echoed back (URLs may carry passwords).
-SECRET_SETTINGS = {"secret_key", "smtp_password", "database_url", "redis_url"}
+SECRET_SETTINGS = {"secret_key", "privacy_key", "smtp_password", "database_url", "redis_url"}
 
 
 class StartupError(Exception):
@@ -99,6 +99,30 @@ def preflight(settings: Settings, *, store: bool = True, broker: bool = True) ->
             lines.append(str(error))
     if lines:
         raise StartupError(lines)
+    if store:
+        check_privacy_key(settings)
+
+
+def check_privacy_key(settings: Settings) -> None:
+    """A LIFECYCLE_PRIVACY_KEY that is not the one the store's personal-data keys were wrapped
+    with: one line and exit 2 before anything is served (docs/privacy.md)."""
+    from eventsourcing.persistence import InfrastructureFactory
+    from eventsourcing.utils import Environment
+
+    from lifecycle.adapters.database import creating_tables, event_store_env
+    from lifecycle.adapters.personal_keys import WrongKeyEncryptionKey, key_store_for
+
+    env = event_store_env(settings)
+    try:
+        kek = settings.privacy_kek()
+        with creating_tables(env):
+            factory = InfrastructureFactory.construct(env=Environment("Lifecycle", env))
+            try:
+                key_store_for(factory.datastore, kek)  # type: ignore[attr-defined]
+            finally:
+                factory.close()
+    except WrongKeyEncryptionKey as error:
+        raise StartupError([str(error)]) from None
 
 
 def error_lines(error: BaseException) -> list[str] | None:
@@ -109,7 +133,9 @@ def error_lines(error: BaseException) -> list[str] | None:
     lines = settings_error_lines(error)
     if lines is not None:
         return lines
-    if isinstance(error, (BadSetting, Unreachable)) or type(error).__name__ == "UnsupportedDatabaseUrl":
+    if isinstance(error, (BadSetting, Unreachable)) or type(error).__name__ in (
+        "UnsupportedDatabaseUrl", "WrongKeyEncryptionKey"
+    ):
         return [str(error)]
     import psycopg
     import redis.exceptions

@@ -225,3 +225,41 @@ class MailComposer:
             url=url,
             expires_at=expires_at,
         )
+
+    def already_registered(
+        self,
+        notification_id: UUID,
+        recipient: str,
+        now: datetime,
+        *,
+        user_name: str,
+        login_url: str,
+        forgot_password_url: str,
+        attempted_at: datetime,
+    ) -> OutgoingMail:
+        """A-4: someone signed up with this login ID; the owner is told here, not the caller."""
+        return self._compose(
+            "already_registered.txt.j2",
+            notification_id,
+            [recipient],
+            now,
+            user_name=user_name,
+            login_url=login_url,
+            forgot_password_url=forgot_password_url,
+            attempted_at=attempted_at,
+        )
+
+    def email_changed(
+        self, notification_id: UUID, recipient: str, now: datetime, *, user_name: str, changed_at: datetime
+    ) -> OutgoingMail:
+        """A-3: to the address the change replaced, when it changed and whom to call if it
+        was not the owner (ASVS 6.3.7)."""
+        return self._compose(
+            "email_changed.txt.j2",
+            notification_id,
+            [recipient],
+            now,
+            user_name=user_name,
+            old_email=recipient,
+            changed_at=changed_at,
+        )

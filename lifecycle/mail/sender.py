@@ -9,7 +9,7 @@ undone, handing the message to the mail server:
    rendered message, with its deterministic Message-ID, is written to the row's outbox
    before the server sees a byte of it.
 2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
-   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent event is saved on the
+   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event is saved on the
    aggregate, then the row is settled.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
@@ -57,7 +57,7 @@ from lifecycle.availability import EventStoreDown
 from lifecycle.domain.access import SYSTEM_MAILER, acting_as
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import DomainError
-from lifecycle.domain.notifications import NotificationKind, email_change_id, password_reset_id
+from lifecycle.domain.notifications import NotificationKind, account_notice_id, email_change_id, password_reset_id
 from lifecycle.domain.periods import RenewalPolicy
 from lifecycle.mail.rendering import MailComposer
 from lifecycle.ports import (
@@ -87,6 +87,7 @@ class Outcome(str, Enum):
     SENT = "sent"
     ALREADY_SENT = "already_sent"  # its event was in the log: nothing was sent again
     SKIPPED = "skipped"  # no longer wanted (renewed, activated, expired)
+    DONE = "done"  # not a mail: the timer's work was done (a provisional account's data erased)
     NOT_CLAIMED = "not_claimed"  # not pending, or another worker holds it
     CLAIM_LOST = "claim_lost"  # held up past its claim before handing the message over: not sent
     RETRY = "retry"
@@ -112,6 +113,7 @@ class Letter:
 
     mail: OutgoingMail
     record: Callable[[tuple[str, ...], datetime], None]
+    note: str = ""  # recorded on the timer with the send: e.g. who was left out, and why
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class NotificationSender:
         retry: RetryPolicy,
         email_change_url_base: str = "http://localhost:8000/email/confirm",
         password_reset_url_base: str = "http://localhost:8000/password-reset",
+        login_url: str = "http://localhost:8000/portal/login",
+        forgot_password_url: str = "http://localhost:8000/portal/password-reset",
         lease_seconds: float,
         wall_clock: Clock,
     ) -> None:
@@ -151,8 +155,12 @@ class NotificationSender:
         self.confirmation_url_base = confirmation_url_base
         self.email_change_url_base = email_change_url_base
         self.password_reset_url_base = password_reset_url_base
+        self.login_url = login_url
+        self.forgot_password_url = forgot_password_url
         self.retry = retry
         self.lease = timedelta(seconds=lease_seconds)
+        # Retention: erases a provisional account's personal data, answering what it erased.
+        self.erase_unconfirmed: Callable[[UUID], str] | None = None
 
     def deliver(self, notification_id: UUID) -> Outcome:
         # What a send records (the mail on the contract or account) names the mailer as its actor.
@@ -165,7 +173,7 @@ class NotificationSender:
             return Outcome.NOT_CLAIMED
         prepared = self._prepare(row)
         if isinstance(prepared, Settled):
-            state = SENT if prepared.outcome is Outcome.ALREADY_SENT else SKIPPED
+            state = SENT if prepared.outcome in (Outcome.ALREADY_SENT, Outcome.DONE) else SKIPPED
             self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
             return prepared.outcome
         now = self.wall_clock.now()
@@ -194,7 +202,7 @@ class NotificationSender:
             return self._failed(claimed, f"{type(error).__name__}: {error}", keep_outbox=True)
         sent_at = self.clock.now()
         self._record(prepared.record, accepted, sent_at)
-        self.store.settle(notification_id, SENT, sent_at)
+        self.store.settle(notification_id, SENT, sent_at, prepared.note or None)
         # Ids, the kind and a count: never the addresses.
         log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted),
                  extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
@@ -253,6 +261,10 @@ class NotificationSender:
                 return self._email_change_confirmation(row)
             if timer.kind is NotificationKind.PASSWORD_RESET:
                 return self._password_reset(row)
+            if timer.kind is NotificationKind.ACCOUNT_RETENTION:
+                return self._retention(row)
+            if timer.kind in (NotificationKind.ALREADY_REGISTERED, NotificationKind.EMAIL_CHANGED):
+                return self._notice(row)
             return self._account_confirmation(row)
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
@@ -266,6 +278,8 @@ class NotificationSender:
         registration = contract.registration(timer.serial)
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.service_in(
             timer.notification_id,
             recipients,
@@ -281,7 +295,7 @@ class NotificationSender:
                 contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
     def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
@@ -297,6 +311,8 @@ class NotificationSender:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
         account = self.accounts.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
+        if not recipients:
+            return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
         mail = self.composer.renewal_reminder(
             timer.notification_id,
             recipients,
@@ -323,13 +339,27 @@ class NotificationSender:
                 contract=contract,
             )
 
-        return Letter(mail, record)
+        return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
+
+    def _retention(self, row: TimerRow) -> Settled:
+        """A provisional account never confirmed: its personal data erased (docs/privacy.md)."""
+        account = self.accounts.account(row.timer.aggregate_id)
+        if account.is_active:
+            return Settled(Outcome.SKIPPED, "the account was confirmed")
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was already erased")
+        assert self.erase_unconfirmed is not None, "bootstrap wires the retention"
+        erased = self.erase_unconfirmed(account.id)
+        log.info("retention: %s", erased, extra={"notification_id": str(row.notification_id)})
+        return Settled(Outcome.DONE, erased)
 
     def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
         account = self.accounts.account(timer.aggregate_id)
         if account.has_confirmation_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         if account.is_active:
             return Settled(Outcome.SKIPPED, "the account is already active")
         if self.clock.now() > account.confirmation_expires_at:
@@ -358,6 +388,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.email_change()
         if pending is None or email_change_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the e-mail change was applied or superseded")
@@ -387,6 +419,8 @@ class NotificationSender:
         account = self.accounts.account(timer.aggregate_id)
         if account.has_mail(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
         pending = account.password_reset()
         if pending is None or password_reset_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the password reset was used or superseded")
@@ -409,6 +443,59 @@ class NotificationSender:
             )
 
         return Letter(mail, record)
+
+
+    def _notice(self, row: TimerRow) -> Letter | Settled:
+        """A notice to the owner: "you already have an account" (with the login and reset
+        links) to the login ID, or "your login ID was changed" (when, and how to reach
+        support) to the address the change replaced. A notice found long after its event
+        (a timer table rebuilt from an old log) is not worth sending."""
+        timer = row.timer
+        account = self.accounts.account(timer.aggregate_id)
+        if account.has_mail(timer.notification_id):
+            return Settled(Outcome.ALREADY_SENT)
+        if account.is_erased:
+            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        if self.clock.now() - timer.due_at > NOTICE_WORTH_SENDING:
+            return Settled(Outcome.SKIPPED, "the notice is too old to be useful")
+        now = self.clock.now()
+        if timer.kind is NotificationKind.ALREADY_REGISTERED:
+            recipient = account.email
+            mail = self.composer.already_registered(
+                timer.notification_id, recipient, now, user_name=account.name,
+                login_url=self.login_url, forgot_password_url=self.forgot_password_url, attempted_at=timer.due_at,
+            )
+        else:
+            replaced = {
+                account_notice_id(NotificationKind.EMAIL_CHANGED, account.id, version): previous
+                for version, previous in account.replaced_emails.items()
+            }
+            recipient = replaced.get(timer.notification_id, "")
+            if not recipient:
+                return Settled(Outcome.SKIPPED, "no e-mail change of this account matches the notice")
+            mail = self.composer.email_changed(
+                timer.notification_id, recipient, now, user_name=account.name, changed_at=timer.due_at,
+            )
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.records.record_account_mail_sent(
+                account.id,
+                lambda a: a.record_notice_mail_sent(
+                    timer.notification_id, timer.kind.value, list(accepted), mail.message_id, at
+                ),
+                account=account,
+            )
+
+        return Letter(mail, record)
+
+
+# A notice to the owner due longer ago than this is skipped (see NotificationSender._notice).
+NOTICE_WORTH_SENDING = timedelta(days=7)
+
+
+def _erased_note(erased: list[str]) -> str:
+    """The reason recorded for recipients left out: their personal data was forgotten."""
+    return f"not mailed, personal data erased: {', '.join(erased)}" if erased else ""
 
 
 def _with_token(base: str, token: str) -> str:

@@ -14,12 +14,15 @@ the timer table (`lifecycle/adapters/timer_store.py`) stores what they decide, t
 - EmailChangeRequested (A-3) makes the confirmation mail to the new address due at once,
   PasswordResetRequested (A-4) the reset mail; a request applied or superseded before its
   mail went out is skipped by the sender.
+- SignUpRepeated (a sign-up of a registered address, answered as a new one) makes the
+  "you already have an account" notice to the owner due at once; EmailChanged the notice to
+  the old address, with the time of the change and how to reach support.
 - The *Notified/*Sent events settle the notification they record.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -36,10 +39,12 @@ from lifecycle.domain.notifications import (
     Settle,
     Timer,
     TimerChange,
+    account_notice_id,
     confirmation_id,
     email_change_id,
     password_reset_id,
     reminder_id,
+    retention_id,
     service_in_id,
 )
 
@@ -125,7 +130,15 @@ class NotificationPolicies:
                     event.originator_id,
                     signed_up_at,
                 )
-            )
+            ),
+            Schedule(
+                Timer(
+                    retention_id(event.originator_id, event.confirmation_expires_at),
+                    NotificationKind.ACCOUNT_RETENTION,
+                    event.originator_id,
+                    signed_up_at + self.schedule.provisional_retention,
+                )
+            ),
         ]
 
     @changes_for.register
@@ -163,6 +176,24 @@ class NotificationPolicies:
         ]
 
     @changes_for.register
+    def _(self, event: Account.SignUpRepeated) -> list[TimerChange]:
+        return [self._notice(NotificationKind.ALREADY_REGISTERED, event, event.attempted_at)]
+
+    @changes_for.register
+    def _(self, event: Account.EmailChanged) -> list[TimerChange]:
+        return [self._notice(NotificationKind.EMAIL_CHANGED, event, event.changed_at or event.timestamp)]
+
+    @staticmethod
+    def _notice(kind: NotificationKind, event: Any, at: datetime) -> Schedule:
+        """Due at once; its due time is the instant the notice tells of."""
+        notification_id = account_notice_id(kind, event.originator_id, event.originator_version)
+        return Schedule(Timer(notification_id, kind, event.originator_id, at))
+
+    @changes_for.register
+    def _(self, event: Account.NoticeMailSent) -> list[TimerChange]:
+        return [Settle(event.notification_id)]
+
+    @changes_for.register
     def _(self, event: Account.EmailChangeMailSent) -> list[TimerChange]:
         return [Settle(event.notification_id)]
 
@@ -185,4 +216,7 @@ HANDLED_EVENTS: tuple[type, ...] = (
     Account.PasswordResetRequested,
     Account.EmailChangeMailSent,
     Account.PasswordResetMailSent,
+    Account.SignUpRepeated,
+    Account.EmailChanged,
+    Account.NoticeMailSent,
 )

@@ -10,6 +10,7 @@ from eventsourcing.persistence import Tracking
 
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract
+from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind
 from lifecycle.projections.engine.projection import ReadModelProjection, topics_of
 from lifecycle.projections.engine.views import Table
 
@@ -75,6 +76,8 @@ class Parties(ReadModelProjection):
         Account.SignedUp,
         Account.ProfileChanged,
         Account.EmailChanged,
+        Account.PersonalDataErased,
+        Contract.PersonalDataErased,
     )
 
     @singledispatchmethod
@@ -150,3 +153,21 @@ class Parties(ReadModelProjection):
         if row is not None:
             row.update({k: v for k, v in e.changes.items() if k in ACCOUNTS.columns and k != ACCOUNTS.key})
             self.rows.put("accounts", row)
+
+    # --- personal data forgotten (docs/privacy.md): the fields show the marker ------------
+
+    @process_event.register(Account.PersonalDataErased)
+    def _account_erased(self, e: Account.PersonalDataErased, _: Tracking) -> None:
+        row = self.rows.get("accounts", str(e.originator_id))
+        if row is not None:
+            row.update(dict.fromkeys(PERSONAL_FIELDS[SubjectKind.ACCOUNT], ERASED))
+            self.rows.put("accounts", row)
+
+    @process_event.register(Contract.PersonalDataErased)
+    def _person_erased(self, e: Contract.PersonalDataErased, _: Tracking) -> None:
+        kind = SubjectKind(e.subject_kind)
+        table = "sites" if kind is SubjectKind.SITE_PERSON else "contacts"
+        row = self.rows.get(table, str(e.subject_id))
+        if row is not None:
+            row.update(dict.fromkeys(PERSONAL_FIELDS[kind], ERASED))
+            self.rows.put(table, row)

@@ -209,7 +209,9 @@ class SupportDesk:
 
     # --- the call-center lookup ------------------------------------------------------------
 
-    def registration(self, serial: str, read_at: ReadAt = STRONG) -> dict[str, Any]:
+    def registration(self, serial: str, read_at: ReadAt = STRONG, *, for_customer: str | None = None) -> dict[str, Any]:
+        """`for_customer` (an account id): as that customer sees it, earlier registrations of
+        the unit by another company only counted (earlier_registrations_elsewhere)."""
         self._wait(read_at)
         looked_up = normalise_serial(serial)
         unit = self.coverage.fetch("units", looked_up)
@@ -217,17 +219,19 @@ class SupportDesk:
             raise SerialNotFound(f"Serial {looked_up} is not in the shipment history.", kind=Refusal.NOT_FOUND)
         if not unit["registration_id"]:
             raise NotRegistered(f"Unit {looked_up} is not registered.", kind=Refusal.NOT_FOUND)
-        return self._detail(unit["registration_id"], looked_up)
+        return self._detail(unit["registration_id"], looked_up, for_customer)
 
-    def registration_by_ticket(self, ticket_id: str, read_at: ReadAt = STRONG) -> dict[str, Any]:
+    def registration_by_ticket(
+        self, ticket_id: str, read_at: ReadAt = STRONG, *, for_customer: str | None = None
+    ) -> dict[str, Any]:
         self._wait(read_at)
         normalised = normalise_ticket_id(ticket_id)
         terms = self.coverage.query("SELECT registration_id, serial FROM {terms} WHERE ticket_id = :t", {"t": normalised})
         if not terms:
             raise TicketNotRegistered(f"No registration uses ticket {normalised}.", ticket_id=normalised)
-        return self._detail(terms[0]["registration_id"], terms[0]["serial"])
+        return self._detail(terms[0]["registration_id"], terms[0]["serial"], for_customer)
 
-    def _detail(self, registration_id: str, looked_up: str) -> dict[str, Any]:
+    def _detail(self, registration_id: str, looked_up: str, for_customer: str | None = None) -> dict[str, Any]:
         row = self.coverage.fetch("registrations", registration_id)
         if row is None:  # pragma: no cover - the unit row names it
             raise NotRegistered(f"Unit {looked_up} is not registered.", kind=Refusal.NOT_FOUND)
@@ -244,6 +248,11 @@ class SupportDesk:
             "SELECT * FROM {registrations} WHERE serial = :s AND registration_id <> :r ORDER BY position DESC",
             {"s": row["serial"], "r": registration_id},
         )
+        elsewhere = 0
+        if for_customer is not None:
+            # Another company's sites and ids are not this customer's to see: only how many.
+            own = [r for r in earlier if self._account_of(r["contract_id"]) == for_customer]
+            elsewhere, earlier = len(earlier) - len(own), own
         return {
             **detail,
             "looked_up_serial": looked_up,
@@ -269,7 +278,12 @@ class SupportDesk:
                 }
                 for r in earlier
             ],
+            "earlier_registrations_elsewhere": elsewhere,
         }
+
+    def _account_of(self, contract_id: str) -> str | None:
+        contract = self.parties.fetch("contracts", contract_id) or {}
+        return contract.get("account_id")
 
     # --- entitlement check -------------------------------------------------------------------
 

@@ -186,6 +186,10 @@ CALLS = [
     Call("POST", "/v1/admin/api-keys", lambda w: "/v1/admin/api-keys",
          lambda w: {"name": f"svc-{uuid4().hex[:8]}", "roles": ["dashboards"]}),
     Call("DELETE", "/v1/admin/api-keys/{key}", lambda w: "/v1/admin/api-keys/no-such-key"),
+    Call("GET", "/v1/accounts/me/personal-data", lambda w: "/v1/accounts/me/personal-data"),
+    Call("POST", "/v1/admin/personal-data/forget", lambda w: "/v1/admin/personal-data/forget",
+         lambda w: {"kind": "fault-contact", "subject_id": str(uuid4()), "reason": "test"}),
+    Call("GET", "/v1/admin/personal-data/{kind}/{subject_id}", lambda w: f"/v1/admin/personal-data/account/{uuid4()}"),
 ]
 
 
@@ -232,7 +236,25 @@ def _expected(policy: Policy, caller: str, role: Role | None) -> str:
     return "allowed"
 
 
+def every_operation(client: TestClient) -> set[tuple[str, str]]:
+    """Every operation of the OpenAPI document, and the routes the document leaves out
+    (`include_in_schema=False`, e.g. /metrics): what a caller can reach."""
+    from api.access import PolicyRoute, _every_route
+
+    document = client.get("/openapi.json").json()
+    listed = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    hidden = {
+        (method, path)
+        for route, path in _every_route(client.app)
+        if isinstance(route, PolicyRoute) and not route.include_in_schema
+        for method in route.methods - {"HEAD"}
+    }
+    return listed | hidden
+
+
 def test_every_route_answers_each_kind_of_caller_as_its_policy_says(world: World) -> None:
+    """The matrix is built from the OpenAPI document: every operation × anonymous, an API key
+    of each role, the customer who owns the resources, and another customer."""
     keys = {role: api_key(world.admin_client, role.value) for role in Role}
     callers: list[tuple[str, Role | None, str | None]] = [
         ("none", None, None),
@@ -240,9 +262,14 @@ def test_every_route_answers_each_kind_of_caller_as_its_policy_says(world: World
         ("owner", None, world.mine.token),
         ("other", None, world.theirs.token),
     ]
-    assert {(c.method, c.path) for c in CALLS} == set(POLICIES), "a route of the table has no call here"
+    operations = every_operation(world.admin_client)
+    assert operations - set(POLICIES) == set(), "operations without a policy in api.access.POLICIES"
+    samples = {(c.method, c.path): c for c in CALLS}
+    assert operations - set(samples) == set(), "operations without a sample call here: add one to CALLS"
+    assert set(POLICIES) - operations == set(), "policies of routes that do not exist"
     wrong: list[str] = []
-    for call in CALLS:
+    for method, path in sorted(operations):
+        call = samples[(method, path)]
         policy = POLICIES[(call.method, call.path)]
         for caller, role, token in callers:
             response = _answer(world, call, token)
@@ -341,3 +368,11 @@ def test_a_route_or_mount_added_beside_the_routers_without_a_policy_stops_the_ap
     other.mount("/files", StaticFiles(directory=tmp_path), name="files")
     with pytest.raises(MissingPolicy, match="/files"):
         check_every_route_has_a_policy(other)
+
+
+def test_the_policy_table_of_docs_security_is_the_one_in_the_code() -> None:
+    from api.access import policy_table
+
+    text = (Path(__file__).parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    documented = text.split("<!-- policy-table -->\n", 1)[1].split("\n<!-- /policy-table -->", 1)[0]
+    assert documented == policy_table(), "docs/security.md: paste the output of api.access.policy_table()"

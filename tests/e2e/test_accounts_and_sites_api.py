@@ -46,10 +46,18 @@ class TestAccounts:
         response = flow.client.post("/v1/accounts", json={**SIGN_UP, "phone": "0312345678"})
         assert_problem(response, 422, "INVALID_PHONE")
 
-    def test_A3_an_address_already_registered_is_refused(self, flow: Flow) -> None:
-        flow.post("/v1/accounts", SIGN_UP)
+    def test_A4_a_registered_address_is_answered_as_a_new_one_and_its_owner_is_told(self, flow: Flow) -> None:
+        """No yes/no answer to anyone: the same status and body shape as a new sign-up; the
+        account is not created again, and its owner gets the "already registered" notice."""
+        first = flow.post("/v1/accounts", SIGN_UP)
         response = flow.client.post("/v1/accounts", json={**SIGN_UP, "email": "TARO@example.co.jp"})
-        assert_problem(response, 409, "EMAIL_ALREADY_REGISTERED")
+        assert response.status_code == 201, response.text
+        again = response.json()
+        assert set(again) == set(first) and again["status"] == first["status"] == "provisional"
+        assert again["account_id"] != first["account_id"]
+        assert flow.client.get(f"/v1/accounts/{again['account_id']}").status_code == 404  # nothing was made
+        events = [type(e).__name__ for e in flow.app.events.get(UUID(first["account_id"]))]
+        assert events[-1] == "SignUpRepeated"
 
     def test_A2_confirmation_token_activates_the_account(self, flow: Flow) -> None:
         account = flow.post("/v1/accounts", SIGN_UP)

@@ -87,6 +87,7 @@ def test_a_password_reset_ends_every_session_of_the_account(
     account_id, email = customer
     token = session_of(client, email)
     assert client.post("/v1/accounts/password-reset", json={"email": email}, headers=NO_KEY).status_code == 202
+    client.app.state.application.after_answer.wait()  # looked up after the answer
     reset = flow.app.accounts.password_reset_token(UUID(account_id))
     confirmed = client.post("/v1/accounts/password-reset/confirm", json={"token": reset, "password": "NewSecret456"},
                             headers=NO_KEY)
@@ -142,20 +143,68 @@ def test_an_unknown_address_and_a_wrong_password_get_the_same_answer_in_the_same
     assert 0.5 < unknown_time / wrong_time < 2, (unknown_time, wrong_time)
 
 
-def test_logins_are_limited_per_address_and_per_client(
+def from_address(client: TestClient, address: str) -> TestClient:
+    """The same running app, called from another client address."""
+    return TestClient(client.app, client=(address, 50000))
+
+
+def test_wrong_passwords_slow_down_the_address_and_client_but_never_lock_the_owner_out(
     client: TestClient, customer: tuple[str, str]
 ) -> None:
+    """ASVS 6.3.1 without a lock-out: after the free failures each wrong password from one
+    client for one login ID doubles that pair's wait (429 with Retry-After, even for the right
+    password from there); another login ID from that client, and the owner from another
+    address, are let in at once."""
     _, email = customer
-    limits = client.app.state.runtime.settings
-    per_address = int(limits.login_limit_per_address.split("/")[0])
-    for _ in range(per_address):
-        assert log_in(client, email, "wrong").status_code == 401
-    refused = log_in(client, email)  # even the right password, until the window moves on
-    body = assert_problem(refused, 429, "RATE_LIMITED")
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60, body
-    # another address from the same client still gets in, until the per-client limit
-    other = log_in(client, "someone-else@example.co.jp", "wrong")
-    assert other.status_code == 401
+    attacker = from_address(client, "203.0.113.66")
+    settings = client.app.state.runtime.settings
+    waits = []
+    for attempt in range(settings.login_free_failures + 3):
+        answer = log_in(attacker, email, "wrong")
+        if answer.status_code == 429:
+            waits.append(int(answer.headers["Retry-After"]))
+            client.app.state.runtime.access.throttle.storage.clear(_wait_key(client, email, "203.0.113.66"))
+            answer = log_in(attacker, email, "wrong")
+        assert answer.status_code == 401, (attempt, answer.text)
+    assert waits == [1, 2, 4], waits  # doubling from the first delay
+    refused = log_in(attacker, email)
+    assert_problem(refused, 429, "RATE_LIMITED")
+    assert int(refused.headers["Retry-After"]) >= 8
+    # another login ID from the same client is not slowed down by this pair
+    assert log_in(attacker, "someone-else@example.co.jp", "wrong").status_code == 401
+    # the owner, at home: let in at once, however many times the attacker tries
+    for _ in range(20):
+        log_in(attacker, email, "wrong")
+    assert log_in(from_address(client, "198.51.100.7"), email).status_code == 201
+
+
+def _wait_key(client: TestClient, email: str, address: str) -> str:
+    """The throttle's wait of a (login ID, address) pair: the test skips it instead of sleeping."""
+    throttle = client.app.state.runtime.access.throttle
+    from lifecycle.aggregates.index import email_key
+
+    return f"{throttle.namespace}/login-wait/pair/{throttle._keys(email_key(email), address)['pair']}"
+
+
+def test_a_forwarded_address_counts_only_behind_a_trusted_proxy(tmp_path: Path, clock: FixedClock) -> None:
+    """X-Forwarded-For from anyone else is ignored: a client cannot choose the address it is
+    throttled under; behind a trusted proxy the address the proxy saw is the client's."""
+    settings = settings_for("sqlite", tmp_path, trusted_proxies=["192.0.2.1"], login_free_failures=1)
+    with TestClient(create_app(settings, clock=clock)) as app:
+        direct = from_address(app, "203.0.113.5")
+        proxy = from_address(app, "192.0.2.1")
+        assert log_in(direct, "who@example.co.jp", "wrong").status_code == 401
+        # a forged header from the direct client does not make it someone else
+        forged = direct.post("/v1/sessions", json={"email": "who@example.co.jp", "password": "wrong"},
+                             headers={**NO_KEY, "X-Forwarded-For": "198.51.100.1"})
+        assert forged.status_code == 429
+        # through the trusted proxy: the forwarded client's own count
+        via_proxy = proxy.post("/v1/sessions", json={"email": "who@example.co.jp", "password": "wrong"},
+                               headers={**NO_KEY, "X-Forwarded-For": "198.51.100.1"})
+        assert via_proxy.status_code == 401
+        again = proxy.post("/v1/sessions", json={"email": "who@example.co.jp", "password": "wrong"},
+                           headers={**NO_KEY, "X-Forwarded-For": "203.0.113.5, 198.51.100.1"})
+        assert again.status_code == 429  # the rightmost untrusted hop: 198.51.100.1, waiting now
 
 
 @pytest.fixture
@@ -237,7 +286,7 @@ def test_every_event_names_who_made_it_and_in_which_request(
     assert registered["type"] == "CompanyRegistered"
     assert registered["actor"]["kind"] == "api_key" and registered["actor"]["name"] == "tests-all-roles"
     assert site_added["type"] == "SiteAdded"
-    assert site_added["actor"] == {"kind": "account", "id": account_id, "name": None}
+    assert site_added["actor"] == {"kind": "account", "id": account_id, "name": None, "capacity": None, "role": None}
     assert site_added["request_id"] == "req-site-1"
     assert "actor" not in site_added["data"] and "request_id" not in site_added["data"]
     as_of = client.get(f"/v1/contracts/{company['contract_number']}", headers=audit).json()

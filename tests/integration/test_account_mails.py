@@ -50,9 +50,40 @@ class TestEmailChangeMail:
         assert changed.json()["password_reset_required"] is True
         assert_problem(service.client.post("/v1/accounts/email/confirm", json={"token": token}), 404,
                        "EMAIL_CHANGE_NOT_FOUND")
-        # Sent once: firing the timers again sends nothing.
-        assert service.run_timers("2026-11-20T11:00:00+09:00") == []
-        assert len(service.sink.quiet_for(0.2)) == 1
+        # The old address is told, with the time of the change and whom to call (ASVS 6.3.7).
+        [notice] = service.run_timers("2026-11-20T11:00:00+09:00")
+        assert notice["kind"] == "email_changed"
+        [_, told] = service.sink.wait_for(2)
+        assert told.recipients == (old,)
+        assert "ログインID（メールアドレス）が変更されました" in told.subject
+        for line in [f"変更前：{old}", "2026/11/20 10:00 に変更されました", "至急下記までご連絡ください",
+                     "contracts@example.com"]:
+            assert line in told.body, (line, told.body)
+        [recorded] = [e for e in account_events(service, account_id) if type(e).__name__ == "NoticeMailSent"]
+        assert recorded.recipients == [old] and recorded.kind == "email_changed"
+        # Each sent once: firing the timers again sends nothing.
+        assert service.run_timers("2026-11-20T12:00:00+09:00") == []
+        assert len(service.sink.quiet_for(0.2)) == 2
+
+    def test_A3_a_service_key_cannot_change_the_login_email_and_support_is_recorded_as_such(
+        self, service: Service
+    ) -> None:
+        """Least privilege: the registrations role edits profiles, not the login ID (else its
+        holder could take the account over through the confirmation and a reset)."""
+        from tests.e2e.conftest import api_key, bearer
+
+        account_id = service.flow.active_account()
+        registrations = bearer(api_key(service.client, "registrations"))
+        refused = service.client.patch(f"/v1/accounts/{account_id}", json={"email": "thief@example.co.jp"},
+                                       headers=registrations)
+        assert_problem(refused, 403, "FORBIDDEN")
+        renamed = service.client.patch(f"/v1/accounts/{account_id}", json={"name": "山田 花子"}, headers=registrations)
+        assert renamed.status_code == 200 and renamed.json()["pending_email"] is None
+        support = bearer(api_key(service.client, "admin", name="support-desk"))
+        asked = service.client.patch(f"/v1/accounts/{account_id}", json={"email": "new@example.co.jp"}, headers=support)
+        assert asked.status_code == 200, asked.text
+        [requested] = [e for e in account_events(service, account_id) if type(e).__name__ == "EmailChangeRequested"]
+        assert requested.actor["capacity"] == "support" and requested.actor["name"] == "support-desk"
 
     def test_A3_a_request_superseded_before_its_mail_went_out_is_not_mailed(
         self, service: Service, clock: FixedClock
@@ -98,3 +129,26 @@ class TestPasswordResetMail:
         fired = service.run_timers("2026-11-20T10:00:00+09:00")
         assert [f["kind"] for f in fired] == ["password_reset"]
         assert [m.recipients for m in service.sink.quiet_for(0.3)] == [(email,)]
+
+
+class TestAlreadyRegisteredMail:
+    def test_A4_a_sign_up_of_a_registered_address_mails_its_owner_the_login_and_reset_links(
+        self, service: Service
+    ) -> None:
+        account_id = service.flow.active_account()
+        email = service.client.get(f"/v1/accounts/{account_id}").json()["email"]
+        again = service.client.post("/v1/accounts", json={
+            "email": email.upper(), "password": "another123", "name": "誰か", "company_name": "某社",
+            "phone": "03-9999-0000", "agree_terms": True})
+        assert again.status_code == 201 and again.json()["status"] == "provisional"
+        fired = service.run_timers("2026-11-20T10:00:00+09:00")
+        assert [f["kind"] for f in fired] == ["already_registered"]
+        [mail] = service.sink.wait_for(1)
+        assert mail.recipients == (email,)
+        assert "このメールアドレスは登録済みです" in mail.subject
+        for line in ["http://localhost:8000/portal/login", "http://localhost:8000/portal/password-reset",
+                     "このメールアドレスはすでにご登録いただいています。"]:
+            assert line in mail.body, line
+        # the caller's name, password and phone went nowhere: the account is unchanged
+        account = service.client.get(f"/v1/accounts/{account_id}").json()
+        assert account["name"] == "山田 太郎" and account["phone"] != "03-9999-0000"

@@ -55,6 +55,7 @@ class Service:
         self.sink = sink
 
     def run_timers(self, as_of: str) -> list[dict[str, Any]]:
+        self.client.app.state.application.after_answer.wait()  # requests looked up after their answer
         response = self.client.post("/v1/admin/timers/run", json={"as_of": as_of})
         assert response.status_code == 200, response.text
         fired = response.json()["fired"]
@@ -296,6 +297,7 @@ class TestSentOnce:
             assert after == before
             assert sorted((r.timer.kind.value, r.state) for r in _all_rows(service)) == [
                 ("account_confirmation", "cancelled"),  # activated before it was sent
+                ("account_retention", "cancelled"),  # activated: its personal data is kept (docs/privacy.md)
                 ("renewal_reminder", "pending"),
                 ("renewal_reminder", "pending"),
                 ("renewal_reminder", "pending"),
@@ -423,5 +425,5 @@ def test_M4_an_event_the_mail_rules_cannot_handle_stops_the_timer_table_visibly_
     assert timers["state"] in ("up_to_date", "behind") and timers["failed_event"] is None  # the mails' own events
     assert health["status"] == "ok"
     assert [t.timer.kind.value for t in service.notifications.store.of(UUID(later["account_id"]))] == [
-        "account_confirmation"
+        "account_confirmation", "account_retention"
     ]

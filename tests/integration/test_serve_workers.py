@@ -40,11 +40,27 @@ def answering_processes(url: str, connections: int = 16) -> set[int]:
     sockets = [socket.create_connection((host, port), timeout=10) for _ in range(connections)]
     try:
         for sock in sockets:
-            sock.sendall(f"GET /v1/health HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+            sock.sendall(f"GET /v1/health HTTP/1.1\r\nHost: {host}\r\n"
+                         f"Authorization: Bearer {DETAILS[url]}\r\n\r\n".encode())
         return {json.loads(read_answer(sock))["process_id"] for sock in sockets}
     finally:
         for sock in sockets:
             sock.close()
+
+
+# The detailed health (which process answered) is for a key with the dashboards role: one per server.
+DETAILS: dict[str, str] = {}
+
+
+def _dashboards_key(settings: Settings) -> str:
+    from lifecycle.bootstrap import build_application
+    from tests.scenario import service_key
+
+    application = build_application(settings)
+    try:
+        return service_key(settings, application, "dashboards")
+    finally:
+        application.close()
 
 
 def read_answer(sock: socket.socket) -> bytes:
@@ -82,6 +98,7 @@ def server(tmp_path: Path, server_settings: Settings) -> Iterator[tuple[subproce
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process)
+        DETAILS[url] = _dashboards_key(settings)
         yield process, url
     finally:
         if process.poll() is None:
@@ -163,7 +180,8 @@ def wait_until_all_answer(url: str, workers: set[int], timeout: float = 30) -> N
     while answered != workers and time.monotonic() < deadline:
         try:
             with httpx.Client(base_url=url, timeout=10) as client:
-                answered.add(client.get("/v1/health").json()["process_id"])
+                answered.add(client.get("/v1/health", headers={"Authorization": f"Bearer {DETAILS[url]}"})
+                             .json()["process_id"])
         except httpx.TransportError:  # a process going or coming: ask again
             time.sleep(0.1)
     assert answered == workers
