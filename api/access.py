@@ -279,6 +279,13 @@ POLICIES: dict[tuple[str, str], Policy] = {
     # auditors (and a customer for its own contract)
     ("GET", "/v1/contracts/{contract_number}/history"): customers_and(R.AUDIT, owner=owns_contract, note=AS_A_CUSTOMER),
     ("GET", "/v1/contracts/{contract_number}"): customers_and(R.AUDIT, owner=owns_contract, note=AS_A_CUSTOMER),
+    # the log that proves itself (docs/audit.md)
+    ("GET", "/v1/audit/checkpoints/latest"): services(R.AUDIT),
+    ("GET", "/v1/audit/checkpoints/{tree_size}"): services(R.AUDIT),
+    ("GET", "/v1/audit/proofs/inclusion"): services(R.AUDIT),
+    ("GET", "/v1/audit/proofs/consistency"): services(R.AUDIT),
+    # the event feed, for internal services that follow the log
+    ("GET", "/v1/events"): services(R.EVENTS),
     # dashboards
     ("GET", "/v1/dashboards/expiry"): services(R.DASHBOARDS),
     ("GET", "/v1/dashboards/service-in"): services(R.DASHBOARDS),

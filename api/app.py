@@ -18,10 +18,12 @@ from api.request_context import RequestContextMiddleware
 from api.routes import (
     accounts,
     admin,
+    audit,
     bulk,
     companies,
     contracts,
     dashboards,
+    events,
     health,
     postal_codes,
     registrations,
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         # the sheet's own check (413 BULK_FILE_TOO_LARGE)
         by_path=[(BULK_UPLOAD_PATH, settings.bulk_max_bytes + 64 * 1024, BulkFileTooLarge)],
     )
-    for module in (sessions, shipments, accounts, companies, registrations, bulk, contracts, postal_codes):
+    for module in (sessions, shipments, accounts, companies, registrations, bulk, contracts, audit, events, postal_codes):
         api.include_router(module.router)
     for module in (support_desk, dashboards, health):
         api.include_router(module.router)

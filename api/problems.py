@@ -27,13 +27,16 @@ from lifecycle.domain.errors import (
     DateOutOfRange,
     DomainError,
     Forbidden,
+    HttpRefusal,
     InternalError,
     InvalidText,
     MalformedForm,
     MalformedJson,
     MethodNotAllowed,
+    PathNotFound,
     RateLimited,
     Refusal,
+    ResourceNotFound,
     SerialNotFound,
     SiteNotFound,
     StoreUnavailable,
@@ -131,10 +134,7 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         return _method_not_allowed(request)
     if errors and all(e["loc"][:1] == ["path"] for e in errors):
         # A malformed id in the path names no resource.
-        return problem(
-            404, "RESOURCE_NOT_FOUND", "No such resource", f"Nothing is found at {request.url.path}.",
-            "該当する情報が見つかりません。", request, errors=errors,
-        )
+        return refusal(ResourceNotFound(f"Nothing is found at {request.url.path}."), request, errors=errors)
     return refusal(ValidationFailed(f"Invalid fields: {fields}."), request, errors=errors)
 
 
@@ -183,9 +183,10 @@ async def http_error(request: Request, exc: Exception) -> JSONResponse:
         return refusal(BodyTooLarge(str(exc.detail), **limit), request, headers={"Connection": "close"})
     if exc.status_code == 405:
         return _method_not_allowed(request, (exc.headers or {}).get("Allow", ""))
-    codes = {404: ("NOT_FOUND", "該当する情報が見つかりません。")}
-    code, message_ja = codes.get(exc.status_code, (f"HTTP_{exc.status_code}", "リクエストを処理できませんでした。"))
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), message_ja, request, headers=exc.headers)
+    detail = str(exc.detail)
+    error = PathNotFound(detail) if exc.status_code == 404 else HttpRefusal(exc.status_code, detail)
+    error.title = detail  # Starlette's words ("Not Found"...) are the title too
+    return refusal(error, request, exc.status_code, headers=exc.headers)
 
 
 # Retry-After of the 503s: the store is tried again every quarter second while it is away,

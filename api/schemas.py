@@ -208,7 +208,66 @@ class CompanyPublic(BaseModel):
     site_ids: list[UUID]
 
 
-class SiteCreate(Body):
+# Sites and fault contacts share the address (S-2, S-3) and the person to call, declared
+# once below. Each model names its bases last field-group first: pydantic puts the fields of
+# the last base first, so the members keep their order (name, address, person, mails).
+
+
+class AddressCreate(Body):
+    postal_code: PostalCode
+    prefecture: Prefecture | None = Field(default=None, description="filled from the postal code when omitted")
+    city: City | None = Field(default=None, description="filled from the postal code when omitted")
+    street: Street
+    building: Building = ""
+
+
+class AddressUpdate(Body):
+    postal_code: PostalCode | None = None
+    prefecture: Prefecture | None = None
+    city: City | None = None
+    street: Street | None = None
+    building: Building | None = None
+
+
+class AddressPublic(BaseModel):
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str
+
+
+class PersonCreate(Body):
+    person: PersonName
+    phone: Phone
+
+
+class PersonUpdate(Body):
+    person: PersonName | None = None
+    phone: Phone | None = None
+
+
+class PersonPublic(BaseModel):
+    person: str
+    phone: str
+
+
+class _SiteName(Body):
+    name: SiteName
+
+
+class _SiteNameUpdate(Body):
+    name: SiteName | None = None
+
+
+class _SiteIds(BaseModel):
+    site_id: UUID
+    company_id: UUID
+    contract_number: str
+    name: str
+
+
+class SiteCreate(PersonCreate, AddressCreate, _SiteName):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -226,46 +285,33 @@ class SiteCreate(Body):
             ]
         }
     )
-    name: SiteName
-    postal_code: PostalCode
-    prefecture: Prefecture | None = Field(default=None, description="filled from the postal code when omitted")
-    city: City | None = Field(default=None, description="filled from the postal code when omitted")
-    street: Street
-    building: Building = ""
-    person: PersonName
-    phone: Phone
     email: Email
 
 
-class SiteUpdate(Body):
-    name: SiteName | None = None
-    postal_code: PostalCode | None = None
-    prefecture: Prefecture | None = None
-    city: City | None = None
-    street: Street | None = None
-    building: Building | None = None
-    person: PersonName | None = None
-    phone: Phone | None = None
+class SiteUpdate(PersonUpdate, AddressUpdate, _SiteNameUpdate):
     email: Email | None = None
 
 
-class SitePublic(BaseModel):
-    site_id: UUID
-    company_id: UUID
-    contract_number: str
-    name: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
-    person: str
-    phone: str
+class SitePublic(PersonPublic, AddressPublic, _SiteIds):
     email: str
     fault_contact_ids: list[UUID]
 
 
-class FaultContactCreate(Body):
+class _ContactCompany(Body):
+    company: CompanyName
+
+
+class _ContactCompanyUpdate(Body):
+    company: CompanyName | None = None
+
+
+class _ContactIds(BaseModel):
+    contact_id: UUID
+    site_id: UUID
+    company: str
+
+
+class FaultContactCreate(PersonCreate, AddressCreate, _ContactCompany):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -281,42 +327,16 @@ class FaultContactCreate(Body):
             ]
         }
     )
-    company: CompanyName
-    postal_code: PostalCode
-    prefecture: Prefecture | None = None
-    city: City | None = None
-    street: Street
-    building: Building = ""
-    person: PersonName
-    phone: Phone
     mail1: Email
     mail2: EmailOrEmpty = ""
 
 
-class FaultContactUpdate(Body):
-    company: CompanyName | None = None
-    postal_code: PostalCode | None = None
-    prefecture: Prefecture | None = None
-    city: City | None = None
-    street: Street | None = None
-    building: Building | None = None
-    person: PersonName | None = None
-    phone: Phone | None = None
+class FaultContactUpdate(PersonUpdate, AddressUpdate, _ContactCompanyUpdate):
     mail1: Email | None = None
     mail2: EmailOrEmpty | None = None
 
 
-class FaultContactPublic(BaseModel):
-    contact_id: UUID
-    site_id: UUID
-    company: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
-    person: str
-    phone: str
+class FaultContactPublic(PersonPublic, AddressPublic, _ContactIds):
     mail1: str
     mail2: str
 

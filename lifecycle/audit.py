@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,72 @@ def chain_hash(previous: str, record: dict[str, Any]) -> str:
     return hashlib.sha256(previous.encode() + _canonical(record)).hexdigest()
 
 
+def export_record(notification: Any) -> dict[str, Any]:
+    """The export's record of one stored event, before its chain fields: also, canonicalised,
+    the audit tree's leaf (lifecycle/transparency.py)."""
+    return {
+        "position": notification.id,
+        "originator_id": str(notification.originator_id),
+        "originator_version": notification.originator_version,
+        "topic": notification.topic,
+        "state": json.loads(notification.state),  # the transcoder's JSON, as stored
+    }
+
+
+# Where Python's sorted, compact JSON may differ from RFC 8785 (JCS), which then canonicalises
+# (tests/unit/test_audit_leaves.py checks the two agree): a number with a fraction or an
+# exponent, or an integer too long for a double (JCS writes numbers as ECMAScript does); and
+# a key holding a character at or above U+E000, raw or escaped (JCS sorts keys by UTF-16 code
+# units, Python by code points). Such characters in values are written alike by both.
+_LONG_INTEGER = re.compile(r"[0-9]{16}")
+_HIGH = re.compile(r"[\ue000-\U0010ffff]|\\u[dDeEfF]")
+_SUSPECT = re.compile(r"[0-9]{16}|[\ue000-\U0010ffff]|\\u[dDeEfF]")  # either of the two: one pass
+_HIGH_KEY = re.compile(r'"(?:[^"\\]|\\.)*(?:[\ue000-\U0010ffff]|\\u[dDeEfF])(?:[^"\\]|\\.)*"\s*:')
+
+
+class _Fraction(Exception):
+    pass
+
+
+def _refuse_fraction(text: str) -> float:
+    raise _Fraction
+
+
+_DECODER = json.JSONDecoder(parse_float=_refuse_fraction)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_TOPICS: dict[str, str] = {}  # topic -> its JSON string: a handful of topics, met again and again
+
+
+def canonical_json(value: Any) -> bytes:
+    import rfc8785
+
+    return rfc8785.dumps(value)
+
+
+def leaf_of(notification: Any) -> bytes:
+    """The audit tree's leaf of a stored event: the RFC 8785 (JCS) canonical JSON of its export
+    record without `prev` and `hash`."""
+    state = notification.state
+    text = state.decode() if isinstance(state, (bytes, bytearray, memoryview)) else state
+    topic = notification.topic
+    if _SUSPECT.search(text) and (_LONG_INTEGER.search(text) or _HIGH_KEY.search(text)):
+        return canonical_json(export_record(notification))
+    quoted = _TOPICS.get(topic)
+    if quoted is None:
+        if _HIGH.search(topic):
+            return canonical_json(export_record(notification))
+        quoted = _TOPICS.setdefault(topic, json.dumps(topic, ensure_ascii=False))
+    try:
+        value = _DECODER.decode(text)
+    except _Fraction:
+        return canonical_json(export_record(notification))
+    # Keys in JCS order (originator_id, originator_version, position, state, topic).
+    return (
+        f'{{"originator_id":"{notification.originator_id}","originator_version":{notification.originator_version},'
+        f'"position":{notification.id},"state":{_ENCODER.encode(value)},"topic":{quoted}}}'
+    ).encode()
+
+
 def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: Progress = no_progress) -> int:
     """Writes every stored event of the application's log; answers how many. Reports the
     log position reached against the log's head (as it was at the start) after each batch."""
@@ -37,13 +104,7 @@ def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: 
     while True:
         notifications = recorder.select_notifications(start=position, limit=batch_size, inclusive_of_start=False)
         for n in notifications:
-            record = {
-                "position": n.id,
-                "originator_id": str(n.originator_id),
-                "originator_version": n.originator_version,
-                "topic": n.topic,
-                "state": json.loads(n.state),  # the transcoder's JSON, as stored
-            }
+            record = export_record(n)
             record["prev"] = previous
             previous = chain_hash(previous, record)
             out.write(json.dumps({**record, "hash": previous}, ensure_ascii=False) + "\n")

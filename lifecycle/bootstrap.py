@@ -23,9 +23,11 @@ from uuid import UUID
 
 import dramatiq
 from dramatiq.broker import Broker
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from limits.storage import Storage
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
+from lifecycle.adapters.audit_checkpoints import CheckpointStore
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
 from lifecycle.adapters.client_addresses import ClientAddresses
 from lifecycle.adapters.clock import SystemClock
@@ -42,6 +44,7 @@ from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.bulk import BulkImports
+from lifecycle.application.bulk_rows import BulkRows
 from lifecycle.application.companies import Companies
 from lifecycle.application.history import ContractHistory
 from lifecycle.application.mail_records import MailRecords
@@ -49,7 +52,9 @@ from lifecycle.application.privacy import Privacy
 from lifecycle.application.open_doors import OpenDoors
 from lifecycle.application.registrations import Registrations
 from lifecycle.application.shipments import ShipmentHistory
+from lifecycle.checkpoints import Signer
 from lifecycle.domain.notifications import NotificationSchedule
+from lifecycle.feed import EventFeed, HeadWatch
 from lifecycle.jobs import StalledJobSweeper
 from lifecycle.mail.admin import NotificationsAdmin
 from lifecycle.mail.in_process import InProcessWorker
@@ -66,11 +71,13 @@ from lifecycle.ports import (
     PostalCodeDirectory,
     TimerStore,
 )
+from lifecycle.projections.engine.runner import PostgresWakeups
 from lifecycle.projections.read_models import STRONG, ReadModels
 from lifecycle.projections.timers import TimerProjection
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 from lifecycle.settings import Settings
+from lifecycle.transparency import AuditLog
 from workers.actors import declare_run_bulk_job, declare_send_notification
 
 
@@ -103,6 +110,8 @@ def build_application(
     application.registrations = Registrations(application, application.companies, application.shipments)
     application.mail_records = MailRecords(application, application.accounts, application.companies)
     application.history = ContractHistory(application, application.companies)
+    application.bulk_rows = BulkRows(application, application.registrations, application.companies,
+                                     application.shipments)
     return application
 
 
@@ -116,6 +125,50 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         leader_timeout=settings.leader_timeout_seconds,
         max_waiters=settings.read_waiters_max,
     )
+
+
+def build_audit_log(settings: Settings, application: LifecycleApplication, read_models: ReadModels) -> AuditLog:
+    """The audit tree's proofs and its signed checkpoints (docs/audit.md)."""
+    store = CheckpointStore(application.recorder.datastore)
+    with creating_tables(application.store_env):
+        store.create_tables()
+    return AuditLog(
+        read_models.runners["audit_tree"],
+        store,
+        Signer(settings.audit_origin, settings.audit_key_seed()),
+        application.clock,
+        every_events=settings.audit_checkpoint_events,
+        every_minutes=settings.audit_checkpoint_minutes,
+    )
+
+
+def build_feed(settings: Settings, application: LifecycleApplication,
+               read_models: ReadModels | None = None) -> EventFeed:
+    """The event feed, woken by the one listener of this process: the read models' (which hear
+    this process's saves and, on PostgreSQL, every other's by LISTEN) when they run here;
+    otherwise a LISTEN of its own (PostgreSQL) or a look at the head while someone waits."""
+    recorder = application.recorder
+    watch = HeadWatch(lambda: recorder.max_notification_id() or 0)
+    if read_models is not None and settings.run_projections:
+        read_models.log_listeners.append(watch.changed)
+        # On SQLite another process (a command) may write too: the watch looks at the head as well.
+        return EventFeed(application, watch, pushed=read_models.listens,
+                         wait_max_seconds=settings.events_wait_max_seconds, waiters_max=settings.events_waiters_max)
+    listener = None
+    datastore = getattr(application.factory, "datastore", None)
+    if isinstance(datastore, PostgresDatastore) and isinstance(recorder, PostgresApplicationRecorder):
+        listener = PostgresWakeups(datastore, recorder.channel_name, watch.changed)
+    return EventFeed(application, watch, listener, wait_max_seconds=settings.events_wait_max_seconds,
+                     waiters_max=settings.events_waiters_max)
+
+
+def ensure_state_tables(settings: Settings, application: LifecycleApplication) -> None:
+    """Every table of state beside the log (lifecycle.store_copy.STATE_TABLES), made if missing."""
+    datastore = application.recorder.datastore
+    with creating_tables(application.store_env):
+        for store in (SqlCredentialStore(datastore), BulkUploadStore(datastore), CheckpointStore(datastore)):
+            store.create_tables()
+        timer_store_for(datastore)
 
 
 # --- access -----------------------------------------------------------------------------
@@ -409,6 +462,8 @@ class Runtime:
     doors: OpenDoors  # sign-up, reset, login and any open route, with their limits, for every entry point
     bulk: BulkImports  # bulk registration from Excel sheets (K-1)
     privacy: Privacy  # forgetting and disclosing personal data (docs/privacy.md)
+    audit: AuditLog  # the audit tree's proofs and signed checkpoints
+    feed: EventFeed  # GET /v1/events
     services: list[BackgroundService] = field(default_factory=list)
 
     def start(self) -> None:
@@ -462,9 +517,13 @@ def bootstrap(
         OpenDoors(application.accounts, access, limits),
         bulk.imports,
         build_privacy(read_models, notifications),
+        build_audit_log(settings, application, read_models),
+        build_feed(settings, application, read_models),
     )
+    runtime.services.append(runtime.feed)
     if settings.run_projections:
         runtime.services.append(read_models)
+        runtime.services.append(runtime.audit)
     runtime.services += notifications.embedded_services()
     runtime.services += bulk.services()
     return runtime

@@ -10,8 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.domain.terms import SupportTerms
+from lifecycle.domain.limits import BULK_MAX_BYTES, BULK_MAX_ROWS
+from lifecycle.domain.periods import ENDING_SOON_DAYS, RENEWAL_GRACE_DAYS, RENEWAL_LEAD_MONTHS, RenewalPolicy
+from lifecycle.domain.terms import FIRST_PERIOD_MONTHS, NEW_TICKET_SERVICES, NEW_TICKET_TERMS, SupportTerms
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,20 @@ class Settings(BaseSettings):
     # backups but never in them: without it no personal field can be read.
     privacy_key: str = ""
     var_dir: Path = Path("./var")
+    # --- the audit log (docs/audit.md) ------------------------------------------------------
+    # Signs the checkpoints: an Ed25519 key as the base64 of its 32-byte seed. Unset: a random
+    # key kept in var_dir/audit_signing_key, made on first start (like the secret key).
+    audit_signing_key: str = ""
+    # The checkpoints' origin line and the signature's key name (C2SP tlog-checkpoint).
+    audit_origin: str = Field(default="lifecycle.example/audit", min_length=1, max_length=200, pattern=r"^[^\s+]+$")
+    # A checkpoint is signed when the tree has grown by this many events since the last one,
+    # or when it has grown at all and this many minutes passed; 0 turns either off.
+    audit_checkpoint_events: int = Field(default=1000, ge=0)
+    audit_checkpoint_minutes: float = Field(default=10.0, ge=0)
+    # The event feed's long poll: the longest `wait` a consumer may ask for, and how many
+    # consumers of one process may wait at once.
+    events_wait_max_seconds: float = Field(default=30.0, ge=0, le=300)
+    events_waiters_max: int = Field(default=256, ge=1)
     # The logs on stderr: readable text lines, or one JSON object per line whose fields
     # (request id, route, status, notification id...) are keys of their own.
     log_format: Literal["text", "json"] = "text"
@@ -46,13 +61,13 @@ class Settings(BaseSettings):
     # Request bodies over this many bytes are refused with 413 before they are read.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1)
 
-    # Support terms (P-1, T-5, R-2): months of the first period per term in years, ...
-    first_period_months: dict[int, int] = Field(default_factory=lambda: {1: 13, 5: 63, 7: 87})
-    new_ticket_terms: list[int] = Field(default_factory=lambda: [1, 5])
-    new_ticket_services: list[str] = Field(default_factory=lambda: ["デリバリースタンダード", "Delivery Standard"])
+    # Support terms (P-1, T-5, R-2), defaults from the domain: months of the first period per term in years, ...
+    first_period_months: dict[int, int] = Field(default_factory=lambda: dict(FIRST_PERIOD_MONTHS))
+    new_ticket_terms: list[int] = Field(default_factory=lambda: sorted(NEW_TICKET_TERMS))
+    new_ticket_services: list[str] = Field(default_factory=lambda: list(NEW_TICKET_SERVICES))
     # ... and the renewal window: from this many months before the end to this many days after.
-    renewal_lead_months: int = Field(default=3, ge=1, le=12)
-    renewal_grace_days: int = Field(default=90, ge=0, le=366)
+    renewal_lead_months: int = Field(default=RENEWAL_LEAD_MONTHS, ge=1, le=12)
+    renewal_grace_days: int = Field(default=RENEWAL_GRACE_DAYS, ge=0, le=366)
 
     # --- access (SPEC 4: API keys for services, sessions for customers) --------------------
     # A customer's session ends after this long without a request, and this long after login.
@@ -100,11 +115,11 @@ class Settings(BaseSettings):
     # 503 READ_MODEL_BEHIND at once, so waiting readers never take every server thread (40).
     read_waiters_max: int = Field(default=16, ge=1, le=1000)
     # Expiry dashboard: coverage "ending soon" within this many days (the ticket list's status).
-    ending_soon_days: int = Field(default=90, ge=1, le=3660)
+    ending_soon_days: int = Field(default=ENDING_SOON_DAYS, ge=1, le=3660)
 
     # --- bulk registration from Excel sheets (K-1) ---------------------------------------
-    bulk_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)  # an upload over this: 413
-    bulk_max_rows: int = Field(default=50_000, ge=1)
+    bulk_max_bytes: int = Field(default=BULK_MAX_BYTES, ge=1)  # an upload over this: 413
+    bulk_max_rows: int = Field(default=BULK_MAX_ROWS, ge=1)
     # A sheet with at most this many rows to register is done before the answer (201);
     # a larger one becomes a background job (202 and its Location).
     bulk_sync_rows: int = Field(default=100, ge=0)
@@ -273,3 +288,21 @@ class Settings(BaseSettings):
             key_file.write_text(secrets.token_hex(32))
             key_file.chmod(0o600)
         return key_file.read_text().strip()
+
+    def audit_key_seed(self) -> bytes:
+        """The 32-byte Ed25519 seed that signs the audit checkpoints."""
+        import base64
+
+        if self.audit_signing_key:
+            text = self.audit_signing_key
+        else:
+            key_file = self.var_dir / "audit_signing_key"
+            if not key_file.exists():
+                key_file.parent.mkdir(parents=True, exist_ok=True)
+                key_file.write_text(base64.b64encode(secrets.token_bytes(32)).decode())
+                key_file.chmod(0o600)
+            text = key_file.read_text().strip()
+        seed = base64.b64decode(text, validate=True)
+        if len(seed) != 32:
+            raise ValueError("LIFECYCLE_AUDIT_SIGNING_KEY must be the base64 of a 32-byte Ed25519 seed")
+        return seed

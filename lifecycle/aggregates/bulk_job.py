@@ -2,7 +2,7 @@
 each of its rows.
 
 Its progress is these events. Each batch's `BatchRecorded` is saved in the same
-transaction as the batch's registrations (Registrations.register_rows), so after a worker
+transaction as the batch's registrations (BulkRows.register_rows), so after a worker
 dies the job says exactly which rows were done: the next worker continues with the others
 and registers nothing twice. The uploaded file itself is kept beside the events
 (lifecycle/adapters/bulk_uploads.py), not in them: the audit export stays small.

@@ -13,6 +13,7 @@ from eventsourcing.domain import Aggregate, event
 from lifecycle.aggregates.audited import AuditedCreated, AuditedEvent
 from lifecycle.aggregates.layered import LayeredMap
 from lifecycle.aggregates.shipments import OptionUnit
+from lifecycle.domain.addresses import Address
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
     AlreadyForgotten,
@@ -27,33 +28,23 @@ from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind, is_er
 
 
 @dataclass(frozen=True)
-class Site:
+class Site(Address):
     """An installation site (設置先拠点)."""
 
     site_id: UUID
     name: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
     person: str
     phone: str
     email: str
 
 
 @dataclass(frozen=True)
-class FaultContact:
+class FaultContact(Address):
     """Who the vendor contacts on a fault (障害時連絡先)."""
 
     contact_id: UUID
     site_id: UUID
     company: str
-    postal_code: str
-    prefecture: str
-    city: str
-    street: str
-    building: str
     person: str
     phone: str
     mail1: str
@@ -98,6 +89,12 @@ class Registration:
 # What an edit may change (everything but the ids).
 SITE_FIELDS = frozenset(f.name for f in fields(Site)) - {"site_id"}
 CONTACT_FIELDS = frozenset(f.name for f in fields(FaultContact)) - {"contact_id", "site_id"}
+
+
+def changed_fields(current: object, changes: dict[str, Any], editable: frozenset[str]) -> dict[str, Any]:
+    """What an edit really changes: an event records only those (nothing when none)."""
+    assert set(changes) <= editable, changes
+    return {k: v for k, v in changes.items() if getattr(current, k) != v}
 
 
 class Contract(Aggregate):
@@ -176,9 +173,7 @@ class Contract(Aggregate):
             raise SiteNotFound(f"Site {site_id} is not registered.") from None
 
     def change_site(self, site_id: UUID, changes: dict[str, Any]) -> None:
-        site = self.site(site_id)
-        assert set(changes) <= SITE_FIELDS, changes
-        changed = {k: v for k, v in changes.items() if getattr(site, k) != v}
+        changed = changed_fields(self.site(site_id), changes, SITE_FIELDS)
         if changed:
             self._site_changed(site_id, changed)
 
@@ -244,9 +239,7 @@ class Contract(Aggregate):
             self.fault_contacts[str(subject_id)] = replace(self.fault_contacts[str(subject_id)], **erased)
 
     def change_contact(self, contact_id: UUID, changes: dict[str, Any]) -> None:
-        contact = self.fault_contact(contact_id)
-        assert set(changes) <= CONTACT_FIELDS, changes
-        changed = {k: v for k, v in changes.items() if getattr(contact, k) != v}
+        changed = changed_fields(self.fault_contact(contact_id), changes, CONTACT_FIELDS)
         if changed:
             self._contact_changed(contact_id, changed)
 
@@ -263,30 +256,14 @@ class Contract(Aggregate):
 
     def check_site_ready_for_registration(self, site_id: UUID) -> None:
         """S-5: a product is registered at a site only once the site has a fault contact (one
-        whose data was forgotten cannot be contacted: it does not count)."""
+        whose data was forgotten cannot be contacted: it does not count). Checked here alone:
+        a registration's decision calls it first, before it changes the ticket or the unit
+        (register_ticket and register_bundle record what was decided)."""
         self.site(site_id)
         if not [c for c in self.fault_contacts_of(site_id) if not is_erased(c.mail1)]:
             raise FaultContactRequired(
                 f"Site {site_id} has no fault contact; add one before registering products."
             )
-
-    def register_ticket(
-        self,
-        site_id: UUID,
-        serial: str,
-        ticket_id: str,
-        code_no: str,
-        model: str,
-        service: str,
-        term_years: int,
-        sold_on: date,
-        period: SupportPeriod,
-        registered_on: date,
-    ) -> None:
-        self.check_site_ready_for_registration(site_id)
-        self._ticket_registered(
-            site_id, serial, ticket_id, code_no, model, service, term_years, sold_on, period, registered_on
-        )
 
     class TicketRegistered(AuditedEvent):
         site_id: UUID
@@ -301,7 +278,7 @@ class Contract(Aggregate):
         registered_on: date
 
     @event(TicketRegistered)
-    def _ticket_registered(
+    def register_ticket(
         self,
         site_id: UUID,
         serial: str,
@@ -318,35 +295,6 @@ class Contract(Aggregate):
             serial, site_id, ticket_id, code_no, model, service, term_years, period, registered_on
         )
 
-    def register_bundle(
-        self,
-        site_id: UUID,
-        serial: str,
-        code_no: str,
-        model: str,
-        service: str,
-        term_years: int,
-        sold_on: date,
-        ticket_model: str,
-        options: tuple[OptionUnit, ...],
-        period: SupportPeriod,
-        registered_on: date,
-    ) -> None:
-        self.check_site_ready_for_registration(site_id)
-        self._bundle_registered(
-            site_id,
-            serial,
-            code_no,
-            model,
-            service,
-            term_years,
-            sold_on,
-            ticket_model,
-            options,
-            period,
-            registered_on,
-        )
-
     class BundleRegistered(AuditedEvent):
         site_id: UUID
         serial: str
@@ -361,7 +309,7 @@ class Contract(Aggregate):
         registered_on: date
 
     @event(BundleRegistered)
-    def _bundle_registered(
+    def register_bundle(
         self,
         site_id: UUID,
         serial: str,
@@ -496,12 +444,14 @@ class Contract(Aggregate):
         ]
         return erased
 
-    class ServiceInNotified(AuditedEvent):
+    class ContractMailSent(AuditedEvent):
+        """M-1, M-3: a mail about a unit's coverage was taken by the mail server. What every
+        such event carries; the mail's own events add what it was about."""
+
         class_version = 2
 
         notification_id: UUID
         serial: str
-        period: SupportPeriod
         recipients: list[str]
         message_id: str
         sent_at: datetime
@@ -512,15 +462,33 @@ class Contract(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["recipient_subjects"] = []  # unknown: those addresses were stored in clear
 
+        def apply(self, aggregate: Contract) -> None:
+            aggregate.notifications_sent[str(self.notification_id)] = self.message_id
+
+    class ServiceInNotified(ContractMailSent):
+        period: SupportPeriod
+
+    class RenewalReminderSent(ContractMailSent):
+        stage: str  # three_months (M-3), one_month, expiry_day
+        period_end: date
+
+    def record_mail_sent(
+        self, kind: type[ContractMailSent], notification_id: UUID, serial: str, recipients: list[str],
+        message_id: str, sent_at: datetime, **about: Any,
+    ) -> None:
+        """Once per notification: a mail sent again after a lost answer records nothing."""
+        registration = self.registration(serial)
+        if not self.has_notified(notification_id):
+            self.trigger_event(kind, notification_id=notification_id, serial=serial, recipients=list(recipients),
+                               message_id=message_id, sent_at=sent_at,
+                               recipient_subjects=self._subjects_of(registration.site_id, recipients), **about)
+
     def record_service_in_notified(
         self, notification_id: UUID, serial: str, recipients: list[str], message_id: str, sent_at: datetime
     ) -> None:
-        registration = self.registration(serial)
-        if not self.has_notified(notification_id):
-            self._service_in_notified(
-                notification_id, serial, registration.period, list(recipients), message_id, sent_at,
-                self._subjects_of(registration.site_id, recipients),
-            )
+        period = self.registration(serial).period
+        self.record_mail_sent(self.ServiceInNotified, notification_id, serial, recipients, message_id, sent_at,
+                              period=period)
 
     def _subjects_of(self, site_id: UUID, recipients: list[str]) -> list[UUID]:
         """The data subject of each recipient: a fault contact of the site whose mail1 or
@@ -531,62 +499,9 @@ class Contract(Aggregate):
                 contacts.setdefault(address.strip().lower(), contact.contact_id)
         return [contacts.get(r.strip().lower(), self.account_id) for r in recipients]
 
-    @event(ServiceInNotified)
-    def _service_in_notified(
-        self,
-        notification_id: UUID,
-        serial: str,
-        period: SupportPeriod,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        recipient_subjects: list[UUID],
-    ) -> None:
-        self.notifications_sent[str(notification_id)] = message_id
-
-    class RenewalReminderSent(AuditedEvent):
-        class_version = 2
-
-        notification_id: UUID
-        serial: str
-        stage: str  # three_months (M-3), one_month, expiry_day
-        period_end: date
-        recipients: list[str]
-        message_id: str
-        sent_at: datetime
-        recipient_subjects: list[UUID]  # v2: as ServiceInNotified's
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["recipient_subjects"] = []
-
     def record_renewal_reminder_sent(
-        self,
-        notification_id: UUID,
-        serial: str,
-        stage: str,
-        period_end: date,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
+        self, notification_id: UUID, serial: str, stage: str, period_end: date, recipients: list[str],
+        message_id: str, sent_at: datetime,
     ) -> None:
-        registration = self.registration(serial)
-        if not self.has_notified(notification_id):
-            self._renewal_reminder_sent(
-                notification_id, serial, stage, period_end, list(recipients), message_id, sent_at,
-                self._subjects_of(registration.site_id, recipients),
-            )
-
-    @event(RenewalReminderSent)
-    def _renewal_reminder_sent(
-        self,
-        notification_id: UUID,
-        serial: str,
-        stage: str,
-        period_end: date,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        recipient_subjects: list[UUID],
-    ) -> None:
-        self.notifications_sent[str(notification_id)] = message_id
+        self.record_mail_sent(self.RenewalReminderSent, notification_id, serial, recipients, message_id, sent_at,
+                              stage=stage, period_end=period_end)

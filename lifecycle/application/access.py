@@ -133,11 +133,13 @@ class Access:
 
     # --- customers' sessions ----------------------------------------------------------------
 
-    def login(self, email: str, password: str, client: str | None = None) -> dict[str, Any]:
+    def login(self, email: str, password: str, client: str | None) -> dict[str, Any]:
         """A bearer token for an active account's login ID and password. An unknown address
         and a wrong password get the same refusal after the same work (one Argon2 check).
         Wrong passwords slow down the (login ID, client address) pair and the client that
-        sends them (LoginThrottle), never the account: its owner elsewhere is let in."""
+        sends them (LoginThrottle), never the account: its owner elsewhere is let in.
+        `client` (the caller's address, or None when there is none) is required, so that no
+        entry point forgets it: without it every caller would share one count."""
         address = email_key(email)
         if self.throttle is not None:
             self.throttle.check(address, client)

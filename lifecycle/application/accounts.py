@@ -160,24 +160,34 @@ class Accounts:
 
         return self.app.execute(decide, idempotency)
 
+    # --- signed tokens (A-3, A-4): derived from what they are for, never stored ----------
+
+    def _sign(self, message: str) -> str:
+        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def _signed_token(
+        account: Account, signature_of: Callable[[Account], str | None], missing: DomainError
+    ) -> str:
+        signature = signature_of(account)
+        if signature is None:
+            raise missing
+        return f"{account.id.hex}.{signature}"
+
     # --- A-3: the e-mail change ---------------------------------------------------------
 
     def email_change_token(self, account_id: UUID) -> str:
         """The token of the URL mailed to the new address: bound to that address and the
         instant of the request, derived, never stored. A later request, or the change
         itself, makes it worthless."""
-        account = self.account(account_id)
-        signature = self._email_change_signature(account)
-        if signature is None:
-            raise EmailChangeNotFound(f"Account {account_id} has no e-mail change waiting.")
-        return f"{account.id.hex}.{signature}"
+        missing = EmailChangeNotFound(f"Account {account_id} has no e-mail change waiting.")
+        return self._signed_token(self.account(account_id), self._email_change_signature, missing)
 
     def _email_change_signature(self, account: Account) -> str | None:
         pending = account.email_change()
         if pending is None:
             return None
-        message = f"email-change:{account.id}:{pending['email']}:{pending['requested_at'].isoformat()}"
-        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._sign(f"email-change:{account.id}:{pending['email']}:{pending['requested_at'].isoformat()}")
 
     def confirm_email_change(self, token: str, idempotency: IdempotencyKey | None = None) -> Answer:
         """Applies the change: EmailChanged, the new address claimed in the Index. The old
@@ -224,18 +234,14 @@ class Accounts:
     def password_reset_token(self, account_id: UUID) -> str:
         """The token of the reset link: bound to the request and to the current password
         hash, so it works once (the change replaces both) and a newer request voids it."""
-        account = self.account(account_id)
-        signature = self._password_reset_signature(account)
-        if signature is None:
-            raise PasswordResetNotFound(f"Account {account_id} has no password reset waiting.")
-        return f"{account.id.hex}.{signature}"
+        missing = PasswordResetNotFound(f"Account {account_id} has no password reset waiting.")
+        return self._signed_token(self.account(account_id), self._password_reset_signature, missing)
 
     def _password_reset_signature(self, account: Account) -> str | None:
         pending = account.password_reset()
         if pending is None:
             return None
-        message = f"password-reset:{account.id}:{pending['requested_at'].isoformat()}:{account.password_hash}"
-        return hmac.new(self.app.secret_key, message.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._sign(f"password-reset:{account.id}:{pending['requested_at'].isoformat()}:{account.password_hash}")
 
     def reset_password(self, token: str, password: str, idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202

@@ -40,6 +40,7 @@ from lifecycle.ports import Clock, PostalCodeDirectory
 
 if TYPE_CHECKING:
     from lifecycle.application.accounts import Accounts
+    from lifecycle.application.bulk_rows import BulkRows
     from lifecycle.application.companies import Companies
     from lifecycle.application.history import ContractHistory
     from lifecycle.application.mail_records import MailRecords
@@ -92,6 +93,7 @@ class LifecycleApplication(Application[UUID]):
     registrations: Registrations
     mail_records: MailRecords
     history: ContractHistory
+    bulk_rows: BulkRows
 
     def __init__(
         self,

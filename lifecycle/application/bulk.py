@@ -5,7 +5,7 @@ What each promise rests on:
 - Nothing half-imported: `read_sheet` refuses a bad file with one error before anything is
   stored.
 - Valid rows are not lost because of invalid ones: each row is decided on its own, as its
-  single command (Registrations.register_rows), and a refusal stays on its row.
+  single command (BulkRows.register_rows), and a refusal stays on its row.
 - Nothing twice: each registered row claims an Index named by the company and the row's
   content (`bulk_row_key`) in the same transaction as its registration, so the same row
   uploaded again, in this sheet or any later one, is answered ALREADY_REGISTERED.
@@ -120,7 +120,7 @@ class BulkImports:
         if dry_run and here:  # validated only: nothing stored, not even a job
             results = dict(settled)
             for batch in _batches(pending, self.batch_rows):
-                for result in self.app.registrations.register_rows(company_id, batch, dry_run=True):
+                for result in self.app.bulk_rows.register_rows(company_id, batch, dry_run=True):
                     results[result.row] = result
                 if progress:
                     progress(len(results), len(parsed.rows))
@@ -214,13 +214,13 @@ class BulkImports:
             current.record_batch([result_dict(r) for r in results], seconds)
             return [current]
 
-        registrations = self.app.registrations
+        bulk_rows = self.app.bulk_rows
         if job.dry_run:
             started = time.monotonic()
-            results = registrations.register_rows(job.company_id, batch, job_id=job_id, dry_run=True)
+            results = bulk_rows.register_rows(job.company_id, batch, job_id=job_id, dry_run=True)
             self.app.save(*record(results, time.monotonic() - started))
         else:
-            registrations.register_rows(job.company_id, batch, job_id=job_id, record=record, take_snapshots=False)
+            bulk_rows.register_rows(job.company_id, batch, job_id=job_id, record=record, take_snapshots=False)
 
     def resume_stalled(self) -> list[UUID]:
         """The jobs whose worker died (their lease ran out), or that waited in the queue

@@ -125,7 +125,7 @@ class Companies:
     def add_site(self, company_id: UUID, fields: dict[str, Any], idempotency: IdempotencyKey | None = None) -> Answer:
         def decide():  # noqa: ANN202
             contract = self.company(company_id)
-            site = Site(site_id=uuid4(), **{"building": "", **self._address(fields)})
+            site = Site(site_id=uuid4(), **self._address(fields))
             contract.add_site(site)
             answer = site_view(contract, site)
             return answer, [contract, Index(site_key(site.site_id), contract.id)]
@@ -151,7 +151,7 @@ class Companies:
     ) -> Answer:
         def decide():  # noqa: ANN202
             contract = self.contract_of_site(site_id)
-            fields_given = {"building": "", "mail2": "", **self._address(fields)}
+            fields_given = {"mail2": "", **self._address(fields)}
             contact = FaultContact(contact_id=uuid4(), site_id=site_id, **fields_given)
             contract.add_fault_contact(contact)
             answer = fault_contact_view(contact)

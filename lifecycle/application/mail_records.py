@@ -9,7 +9,6 @@ its version and the record is made again on a freshly loaded one."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
@@ -42,43 +41,11 @@ class MailRecords:
 
         self.app.execute(decide, None)
 
-    def record_service_in_notified(
-        self,
-        contract_id: UUID,
-        notification_id: UUID,
-        serial: str,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        *,
-        contract: Contract | None = None,
+    def record_contract_mail_sent(
+        self, contract_id: UUID, record: Callable[[Contract], None], *, contract: Contract | None = None
     ) -> None:
-        self._record_mail(
-            contract,
-            lambda: self.companies.company(contract_id),
-            lambda c: c.record_service_in_notified(notification_id, serial, recipients, message_id, sent_at),
-        )
-
-    def record_renewal_reminder_sent(
-        self,
-        contract_id: UUID,
-        notification_id: UUID,
-        serial: str,
-        stage: str,
-        period_end: date,
-        recipients: list[str],
-        message_id: str,
-        sent_at: datetime,
-        *,
-        contract: Contract | None = None,
-    ) -> None:
-        self._record_mail(
-            contract,
-            lambda: self.companies.company(contract_id),
-            lambda c: c.record_renewal_reminder_sent(
-                notification_id, serial, stage, period_end, recipients, message_id, sent_at
-            ),
-        )
+        """M-1, M-3: `record` applies the mail's own event (record_service_in_notified, ...)."""
+        self._record_mail(contract, lambda: self.companies.company(contract_id), record)
 
     def record_account_mail_sent(
         self, account_id: UUID, record: Callable[[Account], None], *, account: Account | None = None

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from io import BytesIO
 
 from lifecycle.domain.errors import BulkFileEncrypted, BulkFileTooLarge, BulkNotXlsx, BulkUnsafeFile
+from lifecycle.domain.limits import BULK_MAX_BYTES
 
 try:  # openpyxl uses defusedxml when it is importable; the parts we parse ourselves do too
     from defusedxml.ElementTree import fromstring as _parse_xml
@@ -37,7 +38,7 @@ except ImportError:  # the DOCTYPE scan below already refused every entity decla
     from xml.etree.ElementTree import fromstring as _parse_xml
     from xml.etree.ElementTree import iterparse as _iterparse
 
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = BULK_MAX_BYTES  # K-1
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024  # all members together, as declared and as read
 MAX_MEMBERS = 2_000  # a real workbook has tens of parts
 MAX_COMPRESSION_RATIO = 100

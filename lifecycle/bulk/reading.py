@@ -82,9 +82,10 @@ from lifecycle.domain.errors import (
     InvalidTicketId,
     TicketIdLeadingZerosLost,
 )
+from lifecycle.domain.limits import BULK_MAX_ROWS
 from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
 
-MAX_ROWS = 50_000
+MAX_ROWS = BULK_MAX_ROWS  # K-1
 TICKET_ID_DIGITS = 8
 EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number
 

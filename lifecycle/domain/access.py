@@ -22,6 +22,7 @@ class Role(str, Enum):
     AUDIT = "audit"  # history, as-of views
     DASHBOARDS = "dashboards"  # dashboards, their exports, metrics
     ADMIN = "admin"  # notifications admin, API keys
+    EVENTS = "events"  # the event feed (GET /v1/events): every event of the log, in order
 
 
 @dataclass(frozen=True)

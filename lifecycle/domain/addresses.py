@@ -5,11 +5,33 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from lifecycle.domain.errors import AddressMismatch, InvalidPhone, InvalidPostalCode
 
 _PHONE = re.compile(r"^0\d{1,4}-\d{1,4}-\d{3,4}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Address:
+    """A Japanese postal address as a site or a fault contact keeps it (S-2, S-3): its fields
+    are declared here once. Sites and fault contacts are Addresses with fields of their own
+    (keyword-only here, so their own come first when built positionally); stored events keep
+    them flat, as before."""
+
+    postal_code: str
+    prefecture: str
+    city: str
+    street: str
+    building: str = ""
+
+    def postal_line(self) -> str:
+        """〒100-0001 東京都千代田区千代田1-1 (the mails' way of writing it)."""
+        code = self.postal_code
+        return f"〒{code[:3]}-{code[3:]} {self.prefecture}{self.city}{self.street}{self.building}"
+
+
+ADDRESS_FIELDS = tuple(f.name for f in fields(Address))
 
 
 @dataclass(frozen=True)

@@ -738,7 +738,62 @@ class MethodNotAllowed(DomainError):
     message_ja = "この操作は許可されていません。"
 
 
+class ResourceNotFound(DomainError):
+    """A path whose id is malformed (not a UUID, say): it names no resource."""
+
+    code = "RESOURCE_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No such resource"
+    message_ja = "該当する情報が見つかりません。"
+
+
+class PathNotFound(DomainError):
+    """A URL no route serves."""
+
+    code = "NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "Not Found"
+    message_ja = "該当する情報が見つかりません。"
+
+
+class HttpRefusal(DomainError):
+    """Any other refusal of the HTTP layer itself: its code is HTTP_<status>."""
+
+    code = "HTTP_ERROR"  # each instance's is HTTP_<status>
+    message_ja = "リクエストを処理できませんでした。"
+
+    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code = f"HTTP_{status}"
+
+
 class InternalError(DomainError):
     code = "INTERNAL_ERROR"
     title = "Unexpected error"
     message_ja = "システムエラーが発生しました。"
+
+
+# --- the audit log and the event feed (issue 21) ---------------------------------------------
+
+
+class TreeSizeBeyondLog(DomainError):
+    """A proof asked for a tree larger than the audit tree has grown, or for indexes outside it."""
+
+    code = "TREE_SIZE_BEYOND_LOG"
+    title = "No such proof in the audit tree"
+    message_ja = "指定された監査ログの範囲はまだ存在しません。"
+
+
+class CheckpointNotFound(DomainError):
+    code = "CHECKPOINT_NOT_FOUND"
+    kind = Refusal.NOT_FOUND
+    title = "No checkpoint of this tree size"
+    message_ja = "指定されたチェックポイントはありません。"
+
+
+class EventTypeUnknown(DomainError):
+    """The event feed was asked for a type of event the log never holds."""
+
+    code = "EVENT_TYPE_UNKNOWN"
+    title = "Unknown event type"
+    message_ja = "指定されたイベント種別はありません。"

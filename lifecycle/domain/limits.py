@@ -9,6 +9,10 @@ from datetime import date
 
 from lifecycle.domain.errors import DateOutOfRange
 
+# K-1: the largest sheet a bulk registration takes, in bytes and in rows.
+BULK_MAX_BYTES = 20 * 1024 * 1024
+BULK_MAX_ROWS = 50_000
+
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2100, 12, 31)
 

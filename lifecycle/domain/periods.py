@@ -9,6 +9,13 @@ from enum import Enum
 from lifecycle.domain.errors import DateOutOfRange
 from lifecycle.domain.limits import check_date_in_range
 
+# R-2: the renewal window opens this many months before the day after the end and closes
+# this many days after the end.
+RENEWAL_LEAD_MONTHS = 3
+RENEWAL_GRACE_DAYS = 90
+# The support desk's and the ticket list's "ending soon": an active coverage ending within this many days.
+ENDING_SOON_DAYS = 90
+
 
 def add_months(day: date, months: int) -> date:
     """The same day `months` later; only ever called with the 1st of a month."""
@@ -64,8 +71,8 @@ class RenewalPolicy:
     """When a coverage can be renewed (R-2): from `lead_months` before the day after the
     end (when the reminder goes out) to `grace_days` after the end, both inclusive."""
 
-    lead_months: int = 3
-    grace_days: int = 90
+    lead_months: int = RENEWAL_LEAD_MONTHS
+    grace_days: int = RENEWAL_GRACE_DAYS
 
     def window(self, end: date) -> tuple[date, date]:
         opens = _months_before(_days_after(end, 1), self.lead_months)

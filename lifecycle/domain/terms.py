@@ -10,6 +10,13 @@ from datetime import date
 from lifecycle.domain.errors import InvalidTicketTerm
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 
+# P-1: months of the first period per term in years (1-year tickets get 13 months etc.:
+# the first month is the grace for registering).
+FIRST_PERIOD_MONTHS: dict[int, int] = {1: 13, 5: 63, 7: 87}
+# T-5: the tickets that may start a new coverage: these terms of these services.
+NEW_TICKET_TERMS: frozenset[int] = frozenset({1, 5})
+NEW_TICKET_SERVICES: tuple[str, ...] = ("デリバリースタンダード", "Delivery Standard")
+
 
 def _service_key(name: str) -> str:
     return unicodedata.normalize("NFKC", name).replace(" ", "").casefold()
@@ -17,10 +24,9 @@ def _service_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class SupportTerms:
-    # 1-year tickets get 13 months etc.: the first month is the grace for registering.
-    first_period_months: dict[int, int] = field(default_factory=lambda: {1: 13, 5: 63, 7: 87})
-    new_ticket_terms: frozenset[int] = frozenset({1, 5})
-    new_ticket_services: tuple[str, ...] = ("デリバリースタンダード", "Delivery Standard")
+    first_period_months: dict[int, int] = field(default_factory=lambda: dict(FIRST_PERIOD_MONTHS))
+    new_ticket_terms: frozenset[int] = NEW_TICKET_TERMS
+    new_ticket_services: tuple[str, ...] = NEW_TICKET_SERVICES
     renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
 
     def check_term(self, term_years: int) -> None:

@@ -95,11 +95,12 @@ cli.add_typer(timers_cli, name="timers")
 
 
 from lifecycle.entrypoints.keys_cli import keys_cli  # noqa: E402
-from lifecycle.entrypoints.operations_cli import audit_cli, projections_cli  # noqa: E402
+from lifecycle.entrypoints.operations_cli import audit_cli, projections_cli, store_cli  # noqa: E402
 
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(audit_cli, name="audit")
 cli.add_typer(projections_cli, name="projections")
+cli.add_typer(store_cli, name="store")
 
 from lifecycle.entrypoints.privacy_cli import privacy_cli  # noqa: E402
 

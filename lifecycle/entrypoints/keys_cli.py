@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 keys_cli = Typer(help="API keys of internal services: create, list, revoke.", no_args_is_help=True)
 
-ROLES_HELP = "reference-data, registrations, callcenter, audit, dashboards, admin"
+ROLES_HELP = "reference-data, registrations, callcenter, audit, dashboards, admin, events"
 
 
 @contextmanager

@@ -43,30 +43,28 @@ def failed() -> None:
         _print(runtime.notifications.admin.failed())
 
 
-@notifications_cli.command("resend")
-def resend(notification_id: str) -> None:
-    """Make a failed mail due again and hand it to the workers."""
+def _one_notification(notification_id: str, what: str) -> None:
+    """`admin.<what>(id)` printed; an unknown or malformed id: one line and exit 1."""
     from lifecycle.domain.errors import DomainError
 
     with command_runtime() as runtime:
         try:
-            _print(runtime.notifications.admin.resend(UUID(notification_id)))
+            _print(getattr(runtime.notifications.admin, what)(UUID(notification_id)))
         except (DomainError, ValueError) as error:
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
+
+
+@notifications_cli.command("resend")
+def resend(notification_id: str) -> None:
+    """Make a failed mail due again and hand it to the workers."""
+    _one_notification(notification_id, "resend")
 
 
 @notifications_cli.command("show")
 def show(notification_id: str) -> None:
     """One notification's timer and state."""
-    from lifecycle.domain.errors import DomainError
-
-    with command_runtime() as runtime:
-        try:
-            _print(runtime.notifications.admin.notification(UUID(notification_id)))
-        except (DomainError, ValueError) as error:
-            typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
+    _one_notification(notification_id, "notification")
 
 
 @timers_cli.command("rebuild")

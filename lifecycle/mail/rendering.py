@@ -61,7 +61,7 @@ def _ymd_hm(value: datetime) -> str:
 
 
 def site_address(site: Site) -> str:
-    return f"〒{site.postal_code[:3]}-{site.postal_code[3:]} {site.prefecture}{site.city}{site.street}{site.building}"
+    return site.postal_line()
 
 
 def product_name(registration: Registration) -> str:

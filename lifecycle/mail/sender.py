@@ -291,9 +291,8 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_service_in_notified(
-                contract.id, timer.notification_id, timer.serial, list(accepted), mail.message_id, at, contract=contract
-            )
+            self.records.record_contract_mail_sent(contract.id, lambda c: c.record_service_in_notified(
+                timer.notification_id, timer.serial, list(accepted), mail.message_id, at), contract=contract)
 
         return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
@@ -327,17 +326,9 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_renewal_reminder_sent(
-                contract.id,
-                timer.notification_id,
-                timer.serial,
-                timer.stage.value,
-                timer.period_end,
-                list(accepted),
-                mail.message_id,
-                at,
-                contract=contract,
-            )
+            self.records.record_contract_mail_sent(contract.id, lambda c: c.record_renewal_reminder_sent(
+                timer.notification_id, timer.serial, timer.stage.value, timer.period_end, list(accepted),
+                mail.message_id, at), contract=contract)
 
         return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 

@@ -10,11 +10,12 @@ from eventsourcing.persistence import Tracking
 
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.contract import Contract
+from lifecycle.domain.addresses import ADDRESS_FIELDS
 from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, SubjectKind
 from lifecycle.projections.engine.projection import ReadModelProjection, topics_of
 from lifecycle.projections.engine.views import Table
 
-ADDRESS = {"postal_code": "text", "prefecture": "text", "city": "text", "street": "text", "building": "text"}
+ADDRESS = {name: "text" for name in ADDRESS_FIELDS}
 
 CONTRACTS = Table(
     "contracts",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from lifecycle.adapters.leadership import leadership_for
 from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadModelStopped, UnknownProjection
 from lifecycle.progress import Progress, no_progress
+from lifecycle.projections.audit_tree import AuditTree
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.engine.projection import ReadModelProjection
 from lifecycle.projections.engine.runner import EventNotApplied, PostgresWakeups, ProjectionRunner
@@ -37,7 +38,7 @@ class ReadAt:
 
 STRONG = ReadAt()
 
-PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn)}
+PROJECTIONS: dict[str, type[ReadModelProjection]] = {p.name: p for p in (Parties, Coverage, ServiceIn, AuditTree)}
 
 
 class ReadModels:
@@ -70,11 +71,19 @@ class ReadModels:
                                           turn_seconds=poll_interval),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
-                gather_seconds=gather_seconds,
+                gather_seconds=gather_seconds if cls.gather_seconds is None else cls.gather_seconds,
             )
+        # Others of this process to tell when the log grows (the event feed's long polls): the
+        # read models' one LISTEN serves them too.
+        self.log_listeners: list[Callable[[], None]] = []
         self._wakeups: PostgresWakeups | None = None
         if isinstance(self.datastore, PostgresDatastore) and isinstance(app.recorder, PostgresApplicationRecorder):
             self._wakeups = PostgresWakeups(self.datastore, app.recorder.channel_name, self.nudge)
+
+    @property
+    def listens(self) -> bool:
+        """Whether saves of other processes reach `nudge` (PostgreSQL's LISTEN)."""
+        return self._wakeups is not None
 
     def view(self, name: str) -> ReadModelView:
         return self.runners[name].view
@@ -122,6 +131,8 @@ class ReadModels:
     def nudge(self) -> None:
         for runner in self.runners.values():
             runner.nudge()
+        for listener in self.log_listeners:
+            listener()
 
     def catch_up(self) -> None:
         """Brings every read model up to the head of the log in this thread (tools, tests)."""

@@ -23,7 +23,7 @@ from lifecycle.domain.errors import (
     SiteNotFound,
     TicketNotRegistered,
 )
-from lifecycle.domain.periods import RenewalPolicy, SupportPeriod, coverage_status
+from lifecycle.domain.periods import ENDING_SOON_DAYS, RenewalPolicy, SupportPeriod, coverage_status
 from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
 from lifecycle.ports import Clock
 from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
@@ -39,7 +39,7 @@ def _day(text: str | None) -> date | None:
 
 
 class SupportDesk:
-    def __init__(self, read_models: ReadModels, clock: Clock, policy: RenewalPolicy, ending_soon_days: int = 90) -> None:
+    def __init__(self, read_models: ReadModels, clock: Clock, policy: RenewalPolicy, ending_soon_days: int = ENDING_SOON_DAYS) -> None:
         self.read_models = read_models
         self.clock = clock
         self.policy = policy

@@ -17,7 +17,7 @@ class TestHealth:
         assert health["status"] == "ok"
         assert health["log_head"] >= head
         by_name = {p["name"]: p for p in health["projections"]}
-        assert set(by_name) == {"parties", "coverage", "service_in"}
+        assert set(by_name) == {"parties", "coverage", "service_in", "audit_tree"}
         assert by_name["coverage"]["position"] >= head and by_name["coverage"]["running_here"] is True
 
     def test_metrics_give_positions_and_lag_in_prometheus_format(self, flow: Flow) -> None:

@@ -22,8 +22,8 @@ from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index, email_key
 from lifecycle.aggregates.shipments import Ticket, Unit
 from tests.bulk_sheets import filled, upload
+from tests.callers import CALLS, World, my_bulk_job, store_settings, world  # noqa: F401 - fixtures
 from tests.e2e.conftest import api_key, assert_problem, bearer
-from tests.e2e.test_access import CALLS, World, _my_bulk_job, store_settings, world  # noqa: F401 - fixtures
 from tests.scenario import next_serial
 
 NO_KEY = {"Authorization": ""}
@@ -44,7 +44,7 @@ def ids_of_every_kind(w: World) -> dict[str, UUID]:
         "company": UUID(w.mine.company_id),
         "site": UUID(w.mine.site_id),
         "fault_contact": UUID(w.mine.contact_id),
-        "bulk_job": UUID(_my_bulk_job(w)),
+        "bulk_job": UUID(my_bulk_job(w)),
         "api_key": key_id,
         "key_ring": KeyRing.ID,
         "unit": Unit.create_id(w.mine.serial),

@@ -35,7 +35,8 @@ from tests.scenario import Flow
 # runs) so that the schema knows the app it calls; the clock-override aid is on, so its
 # route is in the run too.
 STORE = Path(tempfile.gettempdir()) / f"lifecycle-schemathesis-{uuid4().hex}"
-APP = create_app(settings_for("sqlite", STORE, allow_clock_override=True))
+# The event feed's long poll is cut to a moment: a bounded run cannot wait 30 s per example.
+APP = create_app(settings_for("sqlite", STORE, allow_clock_override=True, events_wait_max_seconds=0.1))
 
 # 422 is also this API's answer to schema-valid input that breaks a rule of the domain, which
 # no schema can state: an unknown serial (E4), a weak password, a term the settings do not
@@ -120,6 +121,9 @@ def world(token: str) -> dict[str, str]:
         assert job.status_code == 201, job.text
         fired = flow.post("/v1/admin/timers/run", {"as_of": "2027-06-01T00:00:00+09:00"}, expect=200)["fired"]
         APP.state.runtime.access.create_key("schemathesis-to-revoke", ["dashboards"])
+        runtime = APP.state.runtime
+        runtime.read_models.wait_for(runtime.application.recorder.max_notification_id(), "audit_tree")
+        checkpoint = runtime.audit.checkpoint()
     return {
         "account_id": account_id,
         "company_id": company["company_id"],
@@ -132,6 +136,7 @@ def world(token: str) -> dict[str, str]:
         "notification_id": fired[0]["notification_id"],
         "key": "schemathesis-to-revoke",
         "code": "1000001",
+        "tree_size": str(checkpoint.tree_size),
     }
 
 

@@ -193,7 +193,8 @@ class TestServiceInDashboard:
         assert [i["serial"] for i in dashboards.service_in(overdue_only=True)["items"]] == [friday]
 
         contract = app.companies.contract_by_number(contract_number)
-        app.mail_records.record_service_in_notified(contract.id, uuid4(), friday, ["a@example.co.jp"], "<m1>", clock.now())
+        app.mail_records.record_contract_mail_sent(contract.id, lambda c: c.record_service_in_notified(
+            uuid4(), friday, ["a@example.co.jp"], "<m1>", clock.now()))
         read_models.catch_up()
         clock.set(datetime(2027, 1, 6, 9, tzinfo=TOKYO))
         answer = dashboards.service_in()

@@ -51,8 +51,8 @@ def legacy_store(path: Path, kek: str) -> dict[str, Any]:
 
     Contract.ServiceInNotified.class_version = 1
     try:
-        app.mail_records.record_service_in_notified(contract.id, UUID(int=1), "LEGACY0001", [PERSONAL[0], PERSONAL[5]],
-                                                    "<m@example.com>", app.clock.now())
+        app.mail_records.record_contract_mail_sent(contract.id, lambda c: c.record_service_in_notified(
+            UUID(int=1), "LEGACY0001", [PERSONAL[0], PERSONAL[5]], "<m@example.com>", app.clock.now()))
     finally:
         Contract.ServiceInNotified.class_version = 2
     app.close()

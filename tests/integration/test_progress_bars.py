@@ -135,5 +135,5 @@ def test_projections_and_timers_rebuild_keep_stdout_and_draw_to_the_head_on_a_te
         assert f"{log_head}/{log_head} events" in seen(shown.stderr), shown.stderr[-2000:]
     assert piped.stdout.startswith("applied ")
     rebuilt = run(tmp_path, "projections", "rebuild", terminal=False).stdout.splitlines()
-    names = ("parties", "coverage", "service_in")
+    names = ("parties", "coverage", "service_in", "audit_tree")
     assert rebuilt == [f"{name}: rebuilt up to log position {log_head}" for name in names]

@@ -100,9 +100,8 @@ class World:
         elif operation == "notify" and self.registered:
             unit = app.shipments.shipped_unit(self.pick(self.registered, n))
             if unit.contract_id is not None:
-                app.mail_records.record_service_in_notified(
-                    unit.contract_id, uuid.uuid4(), unit.registration_serial, ["a@example.co.jp"], "<m>", self.clock.now()
-                )
+                app.mail_records.record_contract_mail_sent(unit.contract_id, lambda c: c.record_service_in_notified(
+                    uuid.uuid4(), unit.registration_serial, ["a@example.co.jp"], "<m>", self.clock.now()))
         elif operation == "days_pass":
             self.clock.set(self.clock.now() + timedelta(days=n % 120))
 

@@ -88,7 +88,10 @@ def server(tmp_path: Path, server_settings: Settings) -> Iterator[tuple[subproce
         "LIFECYCLE_DATABASE_SCHEMA": settings.database_schema,
         "LIFECYCLE_SECRET_KEY": settings.secret_key,
         "LIFECYCLE_VAR_DIR": str(settings.var_dir),
-        "LIFECYCLE_DATABASE_POOL_SIZE": "3",
+        # Small (with as many again in overflow), yet more than the background jobs' leader
+        # locks and listener hold in one process (four projections, the timer scheduler, the
+        # LISTEN: six), so requests still find connections.
+        "LIFECYCLE_DATABASE_POOL_SIZE": "4",
     }
     port = free_port()
     process = subprocess.Popen(

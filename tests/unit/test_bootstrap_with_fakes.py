@@ -64,7 +64,7 @@ def test_a_login_session_lives_in_the_fake_credential_store_until_logout(runtime
                                    "03-1234-5678", True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
 
-    session = access.login("taro@example.co.jp", "secret123")
+    session = access.login("taro@example.co.jp", "secret123", "192.0.2.10")
     caller = access.authenticate(session["token"])
     assert caller.account_id == str(account["account_id"])
     assert access.store.session(caller.session_id).ended_at is None

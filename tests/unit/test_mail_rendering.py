@@ -28,7 +28,8 @@ VENDOR = Vendor(
     contracts_desk_mail="contracts@vendor.example",
     service_desk_names={"デリバリースタンダード": "デリバリーサービス"},
 )
-SITE = Site(uuid4(), "大阪支店", "5300001", "大阪府", "大阪市北区", "梅田1-1", "", "佐藤", "06-1234-5678", "s@x.jp")
+SITE = Site(uuid4(), "大阪支店", "佐藤", "06-1234-5678", "s@x.jp", postal_code="5300001", prefecture="大阪府",
+            city="大阪市北区", street="梅田1-1")
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=TOKYO)
 NOTIFICATION = UUID("9b2f6c1e-1111-4a2b-8c3d-000000000001")
 

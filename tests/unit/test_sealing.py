@@ -93,8 +93,9 @@ def test_APPI_a_forgotten_subject_reads_as_erased_and_the_others_do_not(applicat
     contract = Contract(contract_number="SU00000002", account_id=uuid4(), name="株式会社サンプル")
     site = a_site()
     contract.add_site(site)
-    contact = FaultContact(uuid4(), site.site_id, "株式会社サンプル", "1000001", "東京都", "千代田区", "千代田1-1", "",
-                           "鈴木 一郎", "03-2345-6789", "noc@example.co.jp", "ichiro@example.co.jp")
+    contact = FaultContact(uuid4(), site.site_id, "株式会社サンプル", "鈴木 一郎", "03-2345-6789", "noc@example.co.jp",
+                           "ichiro@example.co.jp", postal_code="1000001", prefecture="東京都", city="千代田区",
+                           street="千代田1-1")
     contract.add_fault_contact(contact)
     stored = [application.mapper.to_stored_event(e) for e in contract.collect_events()]
     snapshot = application.mapper.to_stored_event(Contract.Snapshot.take(contract))

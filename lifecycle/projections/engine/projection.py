@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from eventsourcing.dispatch import singledispatchmethod
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
@@ -105,6 +105,12 @@ class ReadModelProjection(Projection[ReadModelView]):
     topics: tuple[str, ...] = ()
     # Raised when the handlers change how rows are derived: the read model is rebuilt once.
     revision: ClassVar[int] = 1
+    # True for a projection of the stored bytes themselves (the audit tree): the runner hands
+    # it each stored event (`process_stored`) instead of the domain event.
+    reads_stored_events: ClassVar[bool] = False
+    # The pause between batches while saves keep coming, when this projection wants its own
+    # (None: the setting's): one that no read waits for can gather more per transaction.
+    gather_seconds: ClassVar[float | None] = None
 
     def __init__(self, view: ReadModelView) -> None:
         super().__init__(view)
@@ -117,3 +123,7 @@ class ReadModelProjection(Projection[ReadModelView]):
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Events this read model does not show change nothing."""
+
+    def process_stored(self, notification: Notification) -> None:
+        """A stored event, as the log holds it (projections that `reads_stored_events`)."""
+        raise NotImplementedError

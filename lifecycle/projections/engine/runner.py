@@ -297,9 +297,13 @@ class ProjectionRunner:
             to_event = self.app.mapper.to_domain_event
             tracking_name = self.view.tracking_name
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
+            process_stored = self.projection.process_stored if self.projection.reads_stored_events else None
             for notification in notifications:
                 try:
-                    process_event(to_event(notification), Tracking(tracking_name, notification.id))
+                    if process_stored is not None:
+                        process_stored(notification)
+                    else:
+                        process_event(to_event(notification), Tracking(tracking_name, notification.id))
                 except STORE_REFUSALS as error:
                     raise EventNotApplied(self.name, FailedEvent.of(notification, error)) from error
                 except TRANSIENT:
