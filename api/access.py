@@ -319,10 +319,12 @@ def policy_table() -> str:
 
 # Where the Swagger UI and ReDoc files that /docs and /redoc load are served (fastapi-offline).
 DOCS_ASSETS = "/docs/assets"
+# The portal's stylesheet and script (api.portal), open to all like the docs' files.
+PORTAL_STATIC = "/portal/static"
 
 # Not routes of the API: the OpenAPI document, its two pages and the files they load, served by
 # FastAPI and fastapi-offline themselves (not through PolicyRoute), open to all.
-OPEN_DOCUMENTS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", DOCS_ASSETS)
+OPEN_DOCUMENTS = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", DOCS_ASSETS, PORTAL_STATIC)
 
 
 class MissingPolicy(LookupError):
@@ -341,8 +343,8 @@ def check_every_route_has_a_policy(app: FastAPI) -> None:
     through PolicyRoute (a plain route, a mount) and is not an open document. PolicyRoute checks
     the routes of the routers; this catches what is added to the app beside them."""
     for route, path in _every_route(app):
-        if isinstance(route, PolicyRoute):
-            continue
+        if isinstance(route, PolicyRoute) or getattr(route, "portal_policy", False):
+            continue  # the portal's pages check their session themselves (api.portal.web)
         if path not in OPEN_DOCUMENTS:
             raise MissingPolicy(f"{path} is neither a route of api.access.POLICIES nor one of its OPEN_DOCUMENTS")
 

@@ -11,6 +11,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.access import DOCS_ASSETS, check_every_route_has_a_policy
 from api.body_limits import BULK_UPLOAD_PATH, BodyLimits
+from api.portal import install_portal
 from api.positions import LogPositionHeader
 from api.problems import document_problems, install_problem_handlers
 from api.request_context import RequestContextMiddleware
@@ -90,5 +91,6 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(admin.router)
     if settings.allow_clock_override:
         api.include_router(admin.clock_override)
+    install_portal(api, settings)  # last: its catch-all answers any other /portal/ address
     check_every_route_has_a_policy(api)
     return api

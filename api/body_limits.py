@@ -19,7 +19,8 @@ from api.problems import refusal
 from lifecycle.domain.errors import BodyTooLarge, DomainError
 
 # POST /v1/companies/{company_id}/bulk: a filled bulk-registration sheet (K-1).
-BULK_UPLOAD_PATH = re.compile(r"^/v1/companies/[^/]+/bulk/?$")
+# The portal's 一括登録 form posts the same sheet to /portal/companies/{company_id}/bulk.
+BULK_UPLOAD_PATH = re.compile(r"^/(?:v1|portal)/companies/[^/]+/bulk/?$")
 
 
 class BodyOverLimit(HTTPException):
@@ -101,5 +102,11 @@ async def _too_large(
         f"The request body is over the limit of {limit} bytes.", limit_bytes=limit, limit_mb=max(1, limit // 2**20)
     )
     # The rest of the body stays unread: the connection cannot carry another request.
-    response = refusal(error, request, headers={"Connection": "close"})
+    if scope["path"].startswith("/portal/"):
+        from api.portal.web import error_page  # a page of the portal's, as its other refusals
+
+        response = error_page(request, error, 413)
+        response.headers["Connection"] = "close"
+    else:
+        response = refusal(error, request, headers={"Connection": "close"})
     await response(scope, receive, send)

@@ -40,6 +40,10 @@ class PostalCodeDirectory(Protocol):
         """The address of an ordinary postal code; raises AddressUndefined for codes
         that are unknown or belong to one large office (大口事業所個別番号)."""
 
+    def towns(self, postal_code: str) -> list[PostalAddress]:
+        """Every town of an ordinary postal code (one code may cover several; 住所検索 offers
+        them as a choice); raises AddressUndefined as `lookup` does."""
+
 
 class Leadership:
     """Whether this process runs a singleton job (a projection, the timer scheduler). This

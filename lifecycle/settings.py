@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # A customer's session ends after this long without a request, and this long after login.
     session_idle_minutes: float = Field(default=30, gt=0)
     session_absolute_hours: float = Field(default=12, gt=0)
+    # The portal's cookies get Secure (sent over HTTPS only). Turn it on behind a TLS proxy; a
+    # request that reached the service itself over HTTPS gets Secure cookies anyway.
+    portal_secure_cookies: bool = False
     # Attempts per client address (and per address asked about), in the `limits` library's
     # notation ("N/second|minute|hour|day", several separated by ";"); counted in Redis when
     # LIFECYCLE_REDIS_URL is set, so every process shares them. 429 with Retry-After beyond.
@@ -162,15 +165,18 @@ class Settings(BaseSettings):
     )
     contracts_desk_name: str = "サービス業務管理部"
     contracts_desk_mail: str = "contracts@example.com"
-    # The confirmation URL of A-2 is this base with ?token=...
-    confirmation_url_base: str = "http://localhost:8000/confirm"
+    # The service's own address as customers reach it (behind a proxy: the proxy's). The links
+    # the service mails open the portal's page for them there, unless set one by one below.
+    public_url: str = "http://localhost:8000"
+    # The confirmation URL of A-2 is this base with ?token=... (default: the portal's page)
+    confirmation_url_base: str = ""
     # The URL mailed to a new address (A-3) and the reset link (A-4), each with ?token=...
-    email_change_url_base: str = "http://localhost:8000/email/confirm"
-    password_reset_url_base: str = "http://localhost:8000/password-reset"
+    email_change_url_base: str = ""
+    password_reset_url_base: str = ""
     # The links of the "you already have an account" mail (A-4): the login page and the page
-    # where a reset link is asked for.
-    login_url: str = "http://localhost:8000/portal/login"
-    forgot_password_url: str = "http://localhost:8000/portal/password-reset"
+    # where a reset link is asked for (default: the portal's pages).
+    login_url: str = ""
+    forgot_password_url: str = ""
     # When mails go out, Asia/Tokyo: service-in this many business days after the
     # registration day (never later than M-1's 4), reminders on their day, at this time.
     service_in_business_days: int = Field(default=1, ge=0, le=4)
@@ -228,6 +234,18 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(f"{text!r} is not a rate limit such as '10/minute;50/hour'") from None
         return text
+
+    def mailed_link(
+        self, which: Literal["confirmation", "email_change", "password_reset", "login", "forgot_password"]
+    ) -> str:
+        """The base of a mailed link: its own setting, else the portal's page on public_url."""
+        given = {"confirmation": self.confirmation_url_base, "email_change": self.email_change_url_base,
+                 "password_reset": self.password_reset_url_base, "login": self.login_url,
+                 "forgot_password": self.forgot_password_url}[which]
+        page = {"confirmation": "signup/confirm", "email_change": "email/confirm",
+                "password_reset": "password-reset/confirm", "login": "login",
+                "forgot_password": "password-reset"}[which]
+        return given or f"{self.public_url.rstrip('/')}/portal/{page}"
 
     @field_validator("trusted_proxies")
     @classmethod

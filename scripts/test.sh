@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install.sh
 
+# The portal's browser tests drive Debian's chromium with a Japanese font (never a browser
+# downloaded at run time). Installed when missing; the package lists are fetched only if the
+# packages cannot be found without them.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+  echo "installing chromium and fonts-noto-cjk"
+  sudo_=""; [ "$(id -u)" -eq 0 ] || sudo_="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_ apt-get install -y --no-install-recommends chromium fonts-noto-cjk \
+    || { $sudo_ apt-get update && $sudo_ apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }
+fi
+
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
 if ! pg_up; then
   echo "starting PostgreSQL"

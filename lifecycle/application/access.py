@@ -21,7 +21,9 @@ from uuid import UUID
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.api_keys import ApiKey, KeyRing
 from lifecycle.aggregates.index import email_key
+from lifecycle.application.views import account_view
 from lifecycle.domain.access import Actor, Caller, Role
+from lifecycle.domain.accounts import check_password_strength
 from lifecycle.domain.errors import (
     AccountNotActive,
     ApiKeyNotFound,
@@ -171,6 +173,21 @@ class Access:
             "expires_at": now + self.session_lifetime,
             "idle_timeout_seconds": int(self.session_idle.total_seconds()),
         }
+
+    def change_password(self, caller: Caller, current_password: str, new_password: str) -> dict[str, Any]:
+        """The customer's new password, given the current one (A-1's rule). Every session of
+        the account ends with it (its epoch moves on), this one too: log in again."""
+        account = self.app.load(UUID(str(caller.account_id)), Account)
+        if account is None or not self.verify_password(account.password_hash, current_password):
+            raise InvalidCredentials("The current password is not correct.")
+        check_password_strength(new_password)
+
+        def decide():  # noqa: ANN202
+            fresh = self.app.load(account.id, Account)
+            fresh.change_password(self.app.hash_password(new_password))
+            return account_view(fresh), [fresh]
+
+        return self.app.execute(decide, None)
 
     def logout(self, caller: Caller) -> None:
         if caller.session_id is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 
@@ -32,6 +33,12 @@ def serve(
     from lifecycle.logs import configure_logging
 
     settings = load_settings()
+    if "public_url" not in settings.model_fields_set:
+        # The mailed links open the portal on the address served here (LIFECYCLE_PUBLIC_URL
+        # says otherwise, e.g. behind a proxy); the server's processes read the environment.
+        local = host in ("127.0.0.1", "0.0.0.0", "::", "localhost")
+        os.environ["LIFECYCLE_PUBLIC_URL"] = f"http://{'localhost' if local else host}:{port}"
+        settings = load_settings()
     preflight(settings)  # a bad setting or a dependency away: one line and exit 2, not a traceback
     configure_logging(settings.log_format)
     if workers > 1 and settings.database_url.startswith("sqlite"):

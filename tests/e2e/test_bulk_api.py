@@ -352,3 +352,15 @@ def test_K1_an_upload_is_one_file_in_the_field_file_and_nothing_else(client: Tes
     assert client.app.state.application.recorder.max_notification_id() == before
     # The same sheet alone is read (its row refused on its own: the sheet's ticket is unknown).
     assert _post(client, company_id, sheet).status_code in (200, 201)
+
+
+def test_K1_a_sheet_named_in_japanese_gets_its_result_sheet_under_its_own_name(client: TestClient, flow: Flow) -> None:
+    """A header cannot carry 一括登録シート as is: the download names it by RFC 6266's filename*."""
+    company_id, _ = _company(flow, flow.active_account())
+    sheet = filled([("新規", "東京本社", flow.sell_ticket()["ticket_id"], "AB12CD", flow.ship())])
+    answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(sheet, name="一括登録シート.xlsx"))
+    result = client.get(f"/v1/bulk/{answer.json()['job_id']}/result.xlsx")
+    assert result.status_code == 200, result.text
+    assert "filename*=UTF-8''%E4%B8%80%E6%8B%AC%E7%99%BB%E9%8C%B2%E3%82%B7%E3%83%BC%E3%83%88.result.xlsx" in (
+        result.headers["content-disposition"])
+    assert result_columns(result.content)[3][0] == "登録済み (registered)"

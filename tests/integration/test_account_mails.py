@@ -43,7 +43,7 @@ class TestEmailChangeMail:
         [sent] = [e for e in account_events(service, account_id) if type(e).__name__ == "EmailChangeMailSent"]
         assert sent.recipients == ["moved@example.co.jp"] and str(sent.notification_id) == fired["notification_id"]
 
-        token = token_in(mail.body, "http://localhost:8000/email/confirm")
+        token = token_in(mail.body, "http://localhost:8000/portal/email/confirm")
         changed = service.client.post("/v1/accounts/email/confirm", json={"token": token})
         assert changed.status_code == 200, changed.text
         assert changed.json()["email"] == "moved@example.co.jp"
@@ -113,7 +113,7 @@ class TestPasswordResetMail:
         [sent] = [e for e in account_events(service, account_id) if type(e).__name__ == "PasswordResetMailSent"]
         assert sent.recipients == [email]
 
-        token = token_in(mail.body, "http://localhost:8000/password-reset")
+        token = token_in(mail.body, "http://localhost:8000/portal/password-reset/confirm")
         confirm = "/v1/accounts/password-reset/confirm"
         reset = service.client.post(confirm, json={"token": token, "password": "newpass456"})
         assert reset.status_code == 200, reset.text

@@ -264,7 +264,7 @@ class TestConfirmationMail:
         assert mail.recipients == ("new.user@example.co.jp",)
         assert "ユーザー仮登録のご案内" in mail.subject
         assert "有効期限は 2026/11/21 10:00 までの24時間" in mail.body
-        token = re.search(r"http://localhost:8000/confirm\?token=(\S+)", mail.body).group(1)  # type: ignore[union-attr]
+        token = re.search(r"http://localhost:8000/portal/signup/confirm\?token=(\S+)", mail.body).group(1)  # type: ignore[union-attr]
         assert token == service.client.app.state.application.accounts.confirmation_token(UUID(account["account_id"]))
         activated = service.client.post("/v1/accounts/verify", json={"token": token})
         assert activated.status_code == 200 and activated.json()["status"] == "active"

@@ -4,13 +4,14 @@ nothing saved when a check refuses."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import pytest
 
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application import LifecycleApplication
+from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.errors import (
     BundleOptionsInvalid,
     BundleOptionsMissing,
@@ -131,3 +132,46 @@ class TestRegisterBundle:
     def test_B1_a_unit_that_is_not_a_bundle_is_refused(self, app: LifecycleApplication, site_id: UUID) -> None:
         with pytest.raises(NotABundle):
             app.registrations.register_bundle(site_id, unit(app, "SN0006"), [])
+
+
+class TestPreviewForConfirmation:
+    """The portal's confirmation screens: the command's own decision, nothing saved."""
+
+    def test_T2_P1_ticket_preview_shows_normalised_serial_model_and_period_and_registers_nothing(
+        self, app: LifecycleApplication, site_id: UUID
+    ) -> None:
+        serial = unit(app, "SNPREVIEW0000001")
+        sold = ticket(app, "10000101")
+        answer = app.registrations.preview_ticket(site_id, "１０００ ０１０１", "AB12CD", "S/N:snpreview0000001 A1")
+        assert answer["serial"] == serial and answer["model"] == "AT-x510" and answer["ticket_id"] == sold
+        assert (answer["period"]["start"], answer["period"]["end"]) == (date(2026, 12, 1), date(2027, 12, 31))
+        assert not is_used(app, sold) and not is_covered(app, serial)
+        # what was confirmed then registers, the same
+        registered = app.registrations.register_ticket(site_id, sold, "AB12CD", "S/N:snpreview0000001 A1")
+        assert registered["period"] == answer["period"]
+
+    def test_T4_ticket_preview_refuses_as_the_command_does(self, app: LifecycleApplication, site_id: UUID) -> None:
+        other_product = unit(app, "SNPREVIEW0000002", code_no="54321-01")
+        with pytest.raises(ProductCodeMismatch):
+            app.registrations.preview_ticket(site_id, ticket(app, "10000102"), "AB12CD", other_product)
+
+    def test_B2_bundle_preview_shows_ticket_model_and_covers_nothing(
+        self, app: LifecycleApplication, site_id: UUID
+    ) -> None:
+        serial = unit(app, "BDLPREVIEW", bundle=BUNDLE)
+        answer = app.registrations.preview_bundle(site_id, serial, ["OPT0001", "OPT0002"])
+        assert answer["ticket_model"] == "AT-x510-DS5"
+        assert not any(is_covered(app, s) for s in (serial, "OPT0001", "OPT0002"))
+        with pytest.raises(BundleOptionsMissing):
+            app.registrations.preview_bundle(site_id, serial, [])
+
+    def test_R3_renewal_preview_shows_the_continued_period_and_uses_no_ticket(
+        self, app: LifecycleApplication, site_id: UUID
+    ) -> None:
+        serial = unit(app, "SNPREVIEW0000003")
+        app.registrations.register_ticket(site_id, ticket(app, "10000103"), "AB12CD", serial)
+        renewal = ticket(app, "10000104", kind="renewal")
+        app.clock.set(datetime(2027, 11, 1, 10, tzinfo=TOKYO))  # inside the window (opens 2027-10-01)
+        answer = app.registrations.preview_renewal(serial, renewal, "AB12CD")
+        assert (answer["period"]["start"], answer["period"]["end"]) == (date(2028, 1, 1), date(2028, 12, 31))
+        assert not is_used(app, renewal)
