@@ -145,17 +145,17 @@ class Registrations:
 
     def preview_ticket(self, site_id: UUID, ticket_id: str, verification_code: str, serial: str) -> Answer:
         contract = self.companies.contract_of_site(site_id)
-        answer, _ = self._decide_ticket(contract, site_id, ticket_id, verification_code, serial, self.shipments)
+        answer, _ = self.decide_ticket(contract, site_id, ticket_id, verification_code, serial, self.shipments)
         return answer
 
     def preview_bundle(self, site_id: UUID, serial: str, option_serials: list[str]) -> Answer:
         contract = self.companies.contract_of_site(site_id)
-        answer, _ = self._decide_bundle(contract, site_id, serial, option_serials, self.shipments)
+        answer, _ = self.decide_bundle(contract, site_id, serial, option_serials, self.shipments)
         return answer
 
     def preview_renewal(self, serial: str, ticket_id: str, verification_code: str) -> Answer:
-        unit, contract, registration = self._covered_unit(serial)
-        answer, _ = self._decide_renewal(unit, contract, registration, ticket_id, verification_code, self.shipments)
+        unit, contract, registration = self.covered_unit(serial)
+        answer, _ = self.decide_renewal(unit, contract, registration, ticket_id, verification_code, self.shipments)
         return answer
 
     def contract_covering(self, serial: str) -> Contract | None:
