@@ -27,7 +27,7 @@ from uuid import uuid4
 import httpx2 as httpx
 import pytest
 
-from tests.integration.test_postgres_several_servers import free_port, wait_until_up
+from tests.support import free_port, wait_until_up
 
 CHROMIUM = os.environ.get("LIFECYCLE_CHROMIUM", "/usr/bin/chromium")
 # No update checks, no sync, no field trials, nothing that phones home.

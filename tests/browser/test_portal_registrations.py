@@ -33,7 +33,7 @@ from tests.fakes import FixedClock
 from tests.browser.conftest import assert_accessible, unique_email
 from tests.bulk_sheets import filled, result_columns
 from tests.conftest import settings_for
-from tests.integration.test_postgres_several_servers import free_port
+from tests.support import free_port
 
 PASSWORD = "portal2026pw"
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=TOKYO)

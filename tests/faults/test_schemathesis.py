@@ -137,6 +137,8 @@ def world(token: str) -> dict[str, str]:
         "key": "schemathesis-to-revoke",
         "code": "1000001",
         "tree_size": str(checkpoint.tree_size),
+        "kind": "fault-contact",  # GET /v1/admin/personal-data/{kind}/{subject_id}: the contact above
+        "subject_id": contact_id,
     }
 
 
