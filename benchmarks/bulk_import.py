@@ -44,9 +44,8 @@ from benchmarks.registrations_http import (  # noqa: E402
 from lifecycle.domain.dates import TOKYO  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.bulk_sheets import filled, upload  # noqa: E402
-from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
 from tests.fakes import FixedClock  # noqa: E402
-from tests.scenario import Flow, service_key  # noqa: E402
+from tests.scenario import Flow, service_key, shipped  # noqa: E402
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
@@ -98,7 +97,7 @@ def main() -> int:
         with TestClient(create_app(settings, clock=clock)) as client:
             app = client.app.state.application
             client.headers["Authorization"] = f"Bearer {service_key(settings, app, 'registrations', 'reference-data')}"
-            company_id, _ = _company(Flow(client, app))
+            company_id, _ = Flow(client, app).company_with_site()
             def sheet_of(prefix: str) -> bytes:
                 pairs = shipped(app, args.rows, prefix=prefix)
                 return filled([("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])

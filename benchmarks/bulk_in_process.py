@@ -36,9 +36,8 @@ from lifecycle.bulk.sheets import read_sheet  # noqa: E402
 from lifecycle.domain.dates import TOKYO  # noqa: E402
 from lifecycle.settings import Settings  # noqa: E402
 from tests.bulk_sheets import filled  # noqa: E402
-from tests.e2e.test_bulk_api import _company, shipped  # noqa: E402
 from tests.fakes import FixedClock  # noqa: E402
-from tests.scenario import Flow, service_key  # noqa: E402
+from tests.scenario import Flow, service_key, shipped  # noqa: E402
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
@@ -92,7 +91,7 @@ def main() -> int:
             app = client.app.state.application
             bulk = client.app.state.runtime.bulk
             client.headers["Authorization"] = f"Bearer {service_key(settings, app, 'registrations', 'reference-data')}"
-            company_id, _ = _company(Flow(client, app))
+            company_id, _ = Flow(client, app).company_with_site()
             pairs = shipped(app, args.rows, prefix="BI")
             sheet = filled([("新規", "東京本社", ticket_id, "AB12CD", serial, None) for serial, ticket_id in pairs])
             counter = StatementCounter()
