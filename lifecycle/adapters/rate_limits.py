@@ -11,8 +11,15 @@ import time
 from limits import parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lifecycle.domain.errors import RateLimited
+
+# While Redis does not answer, the limits are kept in this process's memory instead: each
+# process then counts alone, but sign-up, login and reset still work and are still limited
+# (a Redis outage must not stop what does not need the broker).
+SHARED_STORAGE_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 class AttemptLimits:
@@ -23,17 +30,24 @@ class AttemptLimits:
         # action -> {"address": "5/minute;20/hour", "client": "30/minute"}
         self.limits = {action: {by: parse_many(text) for by, text in per.items()} for action, per in limits.items()}
         self.limiter = MovingWindowRateLimiter(storage)
+        self.local_limiter = MovingWindowRateLimiter(MemoryStorage())
         self.namespace = namespace
 
     def check(self, action: str, **keys: str | None) -> None:
+        try:
+            self._check(self.limiter, action, keys)
+        except SHARED_STORAGE_DOWN:
+            self._check(self.local_limiter, action, keys)
+
+    def _check(self, limiter: MovingWindowRateLimiter, action: str, keys: dict[str, str | None]) -> None:
         for by, value in keys.items():
             if not value:
                 continue
             # Keys are hashed: the limiter's storage never holds an address.
             digest = hashlib.sha256(value.encode()).hexdigest()[:32]
             for item in self.limits.get(action, {}).get(by, []):
-                if not self.limiter.hit(item, self.namespace, action, by, digest):
-                    reset_at, _ = self.limiter.get_window_stats(item, self.namespace, action, by, digest)
+                if not limiter.hit(item, self.namespace, action, by, digest):
+                    reset_at, _ = limiter.get_window_stats(item, self.namespace, action, by, digest)
                     retry_after = max(1, math.ceil(reset_at - time.time()))
                     raise RateLimited(
                         f"Too many {action.replace('_', ' ')} attempts for this {by}; try again in {retry_after} s.",
@@ -68,7 +82,8 @@ class LoginThrottle:
         forget_after: float = 24 * 3600.0,
         namespace: str = "lifecycle",
     ) -> None:
-        self.storage = storage
+        self.shared_storage = storage
+        self.local_storage: Storage = MemoryStorage()
         self.free = {"pair": free_per_pair, "client": free_per_client}
         self.first_delay = first_delay
         self.max_delay = max_delay
@@ -84,11 +99,17 @@ class LoginThrottle:
         return keys
 
     def check(self, address: str, client: str | None) -> None:
+        try:
+            self._check(self.shared_storage, address, client)
+        except SHARED_STORAGE_DOWN:
+            self._check(self.local_storage, address, client)
+
+    def _check(self, storage: Storage, address: str, client: str | None) -> None:
         """Refuses (429 with Retry-After) while the pair or the client is waiting out a delay."""
         for by, key in self._keys(address, client).items():
             waiting = f"{self.namespace}/login-wait/{by}/{key}"
-            if self.storage.get(waiting) > 0:
-                retry_after = max(1, math.ceil(self.storage.get_expiry(waiting) - time.time()))
+            if storage.get(waiting) > 0:
+                retry_after = max(1, math.ceil(storage.get_expiry(waiting) - time.time()))
                 raise RateLimited(
                     f"Too many wrong passwords from this {'address for this login ID' if by == 'pair' else 'address'}; "
                     f"try again in {retry_after} s.",
@@ -96,17 +117,29 @@ class LoginThrottle:
                 )
 
     def failed(self, address: str, client: str | None) -> None:
+        try:
+            self._failed(self.shared_storage, address, client)
+        except SHARED_STORAGE_DOWN:
+            self._failed(self.local_storage, address, client)
+
+    def _failed(self, storage: Storage, address: str, client: str | None) -> None:
         for by, key in self._keys(address, client).items():
-            failures = self.storage.incr(f"{self.namespace}/login-failures/{by}/{key}", int(self.forget_after))
+            failures = storage.incr(f"{self.namespace}/login-failures/{by}/{key}", int(self.forget_after))
             over = failures - self.free[by]
             if over >= 0:
                 delay = min(self.first_delay * 2 ** min(over, 32), self.max_delay)
                 waiting = f"{self.namespace}/login-wait/{by}/{key}"
-                self.storage.clear(waiting)
-                self.storage.incr(waiting, max(1, math.ceil(delay)))
+                storage.clear(waiting)
+                storage.incr(waiting, max(1, math.ceil(delay)))
 
     def succeeded(self, address: str, client: str | None) -> None:
+        try:
+            self._succeeded(self.shared_storage, address, client)
+        except SHARED_STORAGE_DOWN:
+            self._succeeded(self.local_storage, address, client)
+
+    def _succeeded(self, storage: Storage, address: str, client: str | None) -> None:
         """The right password from this pair: its failures are forgotten (the client's stay)."""
         key = self._keys(address, client)["pair"]
-        self.storage.clear(f"{self.namespace}/login-failures/pair/{key}")
-        self.storage.clear(f"{self.namespace}/login-wait/pair/{key}")
+        storage.clear(f"{self.namespace}/login-failures/pair/{key}")
+        storage.clear(f"{self.namespace}/login-wait/pair/{key}")

@@ -123,7 +123,8 @@ def registered_before(server: Server) -> tuple[Flow, list[str]]:
     from lifecycle.settings import Settings
 
     client = httpx.Client(base_url=server.url, timeout=30)
-    settings = Settings(database_url=server.database_url, secret_key="test-secret")
+    # The server's var dir: its key files (the personal-data KEK among them) are this store's.
+    settings = Settings(database_url=server.database_url, secret_key="test-secret", var_dir=server.log.parent / "var")
     application = build_application(settings)
     try:
         authorized(client, service_key(settings, application))
