@@ -356,7 +356,7 @@ def test_K1_an_upload_is_one_file_in_the_field_file_and_nothing_else(client: Tes
 
 def test_K1_a_sheet_named_in_japanese_gets_its_result_sheet_under_its_own_name(client: TestClient, flow: Flow) -> None:
     """A header cannot carry 一括登録シート as is: the download names it by RFC 6266's filename*."""
-    company_id, _ = _company(flow, flow.active_account())
+    company_id, _ = flow.company_with_site(flow.active_account())
     sheet = filled([("新規", "東京本社", flow.sell_ticket()["ticket_id"], "AB12CD", flow.ship())])
     answer = client.post(f"/v1/companies/{company_id}/bulk", files=upload(sheet, name="一括登録シート.xlsx"))
     result = client.get(f"/v1/bulk/{answer.json()['job_id']}/result.xlsx")
