@@ -95,6 +95,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "LIFECYCLE_SCHEDULER_INTERVAL_SECONDS": "0.3",
         "LIFECYCLE_ALLOW_CLOCK_OVERRIDE": "true",
         "LIFECYCLE_REDIS_URL": "",
+        # One client (this machine) signs up and logs in a customer per test, faster than a
+        # person could: the per-client limits (tested in tests/e2e) would turn a quick run away.
+        "LIFECYCLE_SIGN_UP_LIMIT_PER_CLIENT": "1000/minute",
+        "LIFECYCLE_LOGIN_LIMIT_PER_CLIENT": "1000/minute",
+        "LIFECYCLE_PASSWORD_RESET_LIMIT_PER_CLIENT": "1000/minute",
+        "LIFECYCLE_OPEN_ROUTE_LIMIT_PER_CLIENT": "10000/minute",
     }
     for name in [n for n in env if n.startswith("LIFECYCLE_") and n.endswith("_URL_BASE")]:
         del env[name]
