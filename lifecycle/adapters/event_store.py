@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -131,6 +132,7 @@ class OutageAwareDatastore(PostgresDatastore):
         self._probe_error: BaseException | None = None
         self._monitor: threading.Thread | None = None
         self._closed = threading.Event()
+        self._own_connections: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
 
     # --- connections -------------------------------------------------------------------
 
@@ -213,9 +215,28 @@ class OutageAwareDatastore(PostgresDatastore):
                 log.warning("event store answers again after %.1fs", lasted)
             return
 
+    def own_connection(self) -> psycopg.Connection[Any]:
+        """A connection outside the pool, for what holds one for as long as the process runs
+        (a LISTEN, the leadership locks): held from the pool, they would starve the requests
+        of a small one. Closed with the store."""
+        if not self.availability.is_up:
+            raise EventStoreDown(f"the event store does not answer ({self.availability.last_error})")
+        kwargs = dict(self._libpq)
+        if self.pool.get_password_func:
+            kwargs["password"] = self.pool.get_password_func()
+        conn = psycopg.connect(**kwargs)
+        self.after_connect_func()(conn)
+        self._own_connections.add(conn)
+        return conn
+
     def close(self) -> None:
         if hasattr(self, "_closed"):
             self._closed.set()
+        for conn in list(getattr(self, "_own_connections", ())):
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - already gone
+                log.debug("closing an own connection failed", exc_info=True)
         super().close()
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
+import weakref
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
@@ -22,9 +24,75 @@ from lifecycle.ports import Leadership
 log = logging.getLogger(__name__)
 
 
+class LockSession:
+    """One PostgreSQL session of its own, outside the connection pool, that holds every
+    advisory lock of this process with one timeout. A held lock keeps its connection for as
+    long as the job runs: taken from the pool, a dozen of them (one per projection, the
+    scheduler) would starve the requests of a small pool. One session, not one per lock,
+    so a process holds one connection for all its jobs.
+
+    `generation` counts the sessions opened: a lock taken on an earlier one ended with it."""
+
+    def __init__(self, datastore: Any, timeout_ms: str) -> None:
+        self._datastore = datastore
+        self._timeout_ms = timeout_ms
+        self._conn: Any = None
+        self._mutex = threading.Lock()
+        self.generation = 0
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[int, Any]:
+        """The first row of `sql` on the session (opened if needed) and the session's
+        generation; an error closes the session (and every lock on it)."""
+        with self._mutex:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._open()
+                self.generation += 1
+            try:
+                return self.generation, self._conn.execute(sql, params).fetchone()
+            except Exception:
+                self._close()
+                raise
+
+    def close(self) -> None:
+        with self._mutex:
+            self._close()
+
+    def _open(self) -> Any:
+        conn = self._datastore.own_connection()
+        try:
+            # The server ends the session (and its locks) once this process has said nothing
+            # on it for this long: a frozen holder loses its jobs (see the module's docstring).
+            conn.execute("SELECT set_config('idle_session_timeout', %s, false)", (self._timeout_ms,))
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()  # the locks go with the session
+            except Exception:  # noqa: BLE001 - already gone
+                log.debug("closing the lock session failed", exc_info=True)
+
+
+# A process's lock sessions, per store and per timeout.
+_SESSIONS: weakref.WeakKeyDictionary[Any, dict[str, LockSession]] = weakref.WeakKeyDictionary()
+_SESSIONS_MUTEX = threading.Lock()
+
+
+def lock_session(datastore: Any, timeout_ms: str) -> LockSession:
+    with _SESSIONS_MUTEX:
+        sessions = _SESSIONS.setdefault(datastore, {})
+        if timeout_ms not in sessions:
+            sessions[timeout_ms] = LockSession(datastore, timeout_ms)
+        return sessions[timeout_ms]
+
+
 class AdvisoryLock(Leadership):
-    """A PostgreSQL session-level advisory lock held on a connection of its own for as long
-    as this process runs the job."""
+    """A PostgreSQL session-level advisory lock, held on this process's lock session (not a
+    connection of the pool) for as long as this process runs the job."""
 
     # How often a held lock's session is checked. Between checks a runner may go on after
     # its session died; the jobs' compare-and-set on their positions keeps that harmless.
@@ -33,62 +101,45 @@ class AdvisoryLock(Leadership):
     def __init__(self, datastore: PostgresDatastore, key: str, timeout_seconds: float = 30.0) -> None:
         self._datastore = datastore
         self._key = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
-        self._timeout_ms = str(max(1, int(timeout_seconds * 1000)))
-        self._conn: Any = None
+        self._session = lock_session(datastore, str(max(1, int(timeout_seconds * 1000))))
+        self._held_on: int | None = None  # the session generation the lock was taken on
         self._checked_at = 0.0
 
     def acquire(self) -> bool:
-        if self._conn is not None:
+        if self._held_on is not None:
             if time.monotonic() - self._checked_at < self.RECHECK_SECONDS:
                 return True
             try:
-                self._conn.execute("SELECT 1")
+                generation, _ = self._session.execute("SELECT 1")
+            except Exception:  # the session ended: so did the lock
+                generation = None
+            if generation == self._held_on:
                 self._checked_at = time.monotonic()
                 return True
-            except Exception:  # the session ended: so did the lock
-                self.release()
+            self._held_on = None
         availability = getattr(self._datastore, "availability", None)
         if availability is not None and not availability.is_up:
-            return False  # the store is away (lifecycle.adapters.event_store): stand by without waiting on the pool
+            return False  # the store is away (lifecycle.adapters.event_store): stand by without waiting
         try:
-            conn = self._datastore.pool.getconn(timeout=self.RECHECK_SECONDS)
-        except Exception:  # no connection now (the database may be down): stand by
+            generation, row = self._session.execute("SELECT pg_try_advisory_lock(%s) AS held", (self._key,))
+        except Exception:  # no session now (the database may be down): stand by
             return False
-        try:
-            held = conn.execute("SELECT pg_try_advisory_lock(%s) AS held", (self._key,)).fetchone()["held"]
-            if held:  # the session ends, and the lock with it, once this process stops speaking on it
-                conn.execute("SELECT set_config('idle_session_timeout', %s, false)", (self._timeout_ms,))
-        except Exception:
-            conn.close()  # whatever it holds goes with the session; the pool drops it
-            self._datastore.pool.putconn(conn)
-            return False
-        if held:
-            self._conn = conn
+        if row["held"]:
+            self._held_on = generation
             self._checked_at = time.monotonic()
             return True
-        self._datastore.pool.putconn(conn)
         return False
 
     def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
+        held_on, self._held_on = self._held_on, None
+        if held_on is None:
             return
         try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            generation, _ = self._session.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            if generation != held_on:
+                log.debug("the lock had ended with its session")
         except Exception:
             log.debug("advisory unlock failed; the session's end releases it", exc_info=True)
-        self._give_back(conn)
-
-    def _give_back(self, conn: Any) -> None:
-        """To the pool, without the idle timeout (the pool's connections wait idle)."""
-        try:
-            conn.execute("RESET idle_session_timeout")
-        except Exception:
-            log.debug("the lock's connection is gone; the pool drops it", exc_info=True)
-        try:
-            self._datastore.pool.putconn(conn)
-        except Exception:
-            log.debug("could not return the lock's connection", exc_info=True)
 
 
 def leadership_for(

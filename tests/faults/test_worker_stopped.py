@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,15 @@ pytestmark = pytest.mark.postgres
 MAILS = 5
 CLAIM_SECONDS = 3.0
 LEADER_TIMEOUT_SECONDS = 3.0
+
+
+def all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of the process shows state T (stopped by a signal) in /proc."""
+    states = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        states.add(stat[stat.rindex(")") + 2])
+    return states == {"T"}
 
 
 def test_a_worker_stopped_past_its_claim_loses_the_mail_to_another_and_resumed_sends_nothing(
@@ -42,17 +52,22 @@ def test_a_worker_stopped_past_its_claim_loses_the_mail_to_another_and_resumed_s
     # The first worker alone: it leads the scheduler and takes the first mail. It is frozen
     # when the SMTP server sees its MAIL FROM: claimed and rendered, nothing delivered yet.
     stopped = threading.Event()
-    first = stack.start_worker("first", threads=1)
     stopped_at = 0.0
 
     def freeze(_: str) -> None:
         nonlocal stopped_at
         if not stopped.is_set():
-            os.kill(first.pid, signal.SIGSTOP)
+            pid = stack.workers[-1].pid  # the first worker, the only one yet
+            os.kill(pid, signal.SIGSTOP)
+            # The MAIL FROM is answered only once the worker is seen stopped: a loaded host
+            # may take a while to stop every thread of it.
+            wait_until(lambda: all_threads_stopped(pid), 10, "the first worker stopped")
             stopped_at = time.monotonic()
             stopped.set()
 
+    # Set before the worker starts: it may send before start_worker has seen it up.
     stack.sink.on_mail = freeze
+    first = stack.start_worker("first", threads=1)
     wait_until(stopped.is_set, 30, "the first worker's first send")
     stack.sink.on_mail = None
     held = [m for m, row in stack.timers().items() if row["attempts"]]

@@ -55,7 +55,9 @@ def answering_processes(url: str, env: dict[str, str], connections: int = 24) ->
     seen = set()
     for _ in range(connections):
         with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
-            seen.add(json.loads(client.get(f"{url}/v1/health", headers=headers).text)["process_id"])
+            answer = client.get(f"{url}/v1/health", headers=headers)
+            assert "process_id" in answer.json(), (answer.status_code, answer.text)
+            seen.add(answer.json()["process_id"])
     return seen
 
 

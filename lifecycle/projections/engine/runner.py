@@ -119,7 +119,8 @@ class PostgresWakeups:
         outage = OutageLog(log, f"listening on {self._channel}")
         while not self._stopping.is_set():
             try:
-                with self._datastore.get_connection() as conn:
+                # A connection of its own, held while the process runs: not one of the pool's.
+                with self._datastore.own_connection() as conn:
                     conn.execute(SQL("LISTEN {}").format(Identifier(self._channel)))
                     outage.succeeded()
                     self._wake()  # saves made while it was not listening
@@ -128,12 +129,18 @@ class PostgresWakeups:
                             self._wake()
                     conn.execute(SQL("UNLISTEN {}").format(Identifier(self._channel)))
             except Exception as error:
-                if is_outage(error):
+                # The connection is not the pool's: a driver error is an outage when the store
+                # itself does not answer now.
+                if is_outage(error) or self._store_is_down():
                     outage.failed(error)
                     self._stopping.wait(OUTAGE_RETRY_SECONDS)
                 else:
                     log.warning("listening for new events failed; retrying", exc_info=True)
                     self._stopping.wait(2.0)
+
+    def _store_is_down(self) -> bool:
+        probe = getattr(self._datastore, "probe", None)
+        return probe is not None and probe() is not None
 
 
 class ProjectionRunner:
