@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from api.problems import refusal
+from api.request_context import HttpMiddleware
 from lifecycle.domain.errors import BodyTooLarge, DomainError
 
 # POST /v1/companies/{company_id}/bulk: a filled bulk-registration sheet (K-1).
@@ -32,13 +33,13 @@ class BodyOverLimit(HTTPException):
         self.limit = limit
 
 
-class BodyLimits:
+class BodyLimits(HttpMiddleware):
     """ASGI middleware: the outermost one, so nothing reads a body before it is counted."""
 
     def __init__(
         self, app: Any, max_bytes: int, by_path: Sequence[tuple[re.Pattern[str], int, type[DomainError]]] = ()
     ) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
         self.by_path = tuple(by_path)  # (path, its limit, the refusal that names it)
 
@@ -48,10 +49,7 @@ class BodyLimits:
                 return limit, refusal_class
         return self.max_bytes, BodyTooLarge
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         limit, refusal_class = self.limit_for(scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.request_context import HttpMiddleware
 from lifecycle.application.positions import collect_positions
 
 LOG_POSITION_HEADER = "X-Log-Position"
 
 
-class LogPositionHeader:
+class LogPositionHeader(HttpMiddleware):
     """ASGI middleware: answers the last position the request's commands reached."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         reached = collect_positions()
 
         async def send_with_position(message: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ _SANE_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 log = logging.getLogger("lifecycle.requests")
 
 
-class RequestContextMiddleware:
-    """ASGI middleware: sets the request's context, answers its id, logs one line per request
-    (id, method, route, status, duration; never a body, a token or a query string)."""
+class HttpMiddleware:
+    """An ASGI middleware for HTTP requests (`http`); anything else (the lifespan) passes
+    straight on to the app."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -30,6 +30,17 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        raise NotImplementedError
+
+
+class RequestContextMiddleware(HttpMiddleware):
+    """ASGI middleware: sets the request's context, answers its id, logs one line per request
+    (id, method, route, status, duration; never a body, a token or a query string)."""
+
+    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         given = next((v for k, v in scope.get("headers", ()) if k == b"x-request-id"), b"").decode("latin-1")
         request_id = given if _SANE_ID.fullmatch(given) else uuid.uuid4().hex
         context, token = begin_request(request_id)

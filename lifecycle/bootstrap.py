@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
-from typing import Protocol
+from functools import cached_property, partial
+from typing import Any, Protocol
 from uuid import UUID
 
 import dramatiq
@@ -27,7 +27,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from limits.storage import Storage
 
 from lifecycle.adapters.broker import BrokerDispatcher, BulkJobDispatcher, redis_broker
-from lifecycle.adapters.audit_checkpoints import CheckpointStore
+from lifecycle.adapters.audit_checkpoints import SqlCheckpointStore
 from lifecycle.adapters.bulk_uploads import BulkUploadStore
 from lifecycle.adapters.client_addresses import ClientAddresses
 from lifecycle.adapters.clock import SystemClock
@@ -39,7 +39,7 @@ from lifecycle.adapters.passwords import hash_password, verify_password
 from lifecycle.adapters.personal_keys import key_store_for
 from lifecycle.adapters.postal_codes import PosutoDirectory
 from lifecycle.adapters.rate_limits import AttemptLimits, LoginThrottle, limits_storage
-from lifecycle.adapters.timer_store import timer_store_for
+from lifecycle.adapters.timer_store import SqlTimerStore, timer_store_for
 from lifecycle.application import LifecycleApplication
 from lifecycle.application.access import Access
 from lifecycle.application.accounts import Accounts
@@ -72,8 +72,9 @@ from lifecycle.ports import (
     TimerStore,
 )
 from lifecycle.projections.engine.runner import PostgresWakeups
+from lifecycle.projections.engine.views import build_view
 from lifecycle.projections.read_models import STRONG, ReadModels
-from lifecycle.projections.timers import TimerProjection
+from lifecycle.projections.timers import TIMERS_TRACKING, TimerProjection
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 from lifecycle.settings import Settings
@@ -124,12 +125,13 @@ def build_read_models(settings: Settings, application: LifecycleApplication) -> 
         wait_timeout=settings.read_wait_seconds,
         leader_timeout=settings.leader_timeout_seconds,
         max_waiters=settings.read_waiters_max,
+        leadership=partial(leadership_for, getattr(application.factory, "datastore", None)),
     )
 
 
 def build_audit_log(settings: Settings, application: LifecycleApplication, read_models: ReadModels) -> AuditLog:
     """The audit tree's proofs and its signed checkpoints (docs/audit.md)."""
-    store = CheckpointStore(application.recorder.datastore)
+    store = SqlCheckpointStore(application.recorder.datastore)
     with creating_tables(application.store_env):
         store.create_tables()
     return AuditLog(
@@ -162,13 +164,18 @@ def build_feed(settings: Settings, application: LifecycleApplication,
                      waiters_max=settings.events_waiters_max)
 
 
+def build_timer_store(datastore: Any) -> SqlTimerStore:
+    """The timer table in the event store's database, its position in the read models' tracking."""
+    return timer_store_for(datastore, build_view(datastore, TIMERS_TRACKING, ()))
+
+
 def ensure_state_tables(settings: Settings, application: LifecycleApplication) -> None:
     """Every table of state beside the log (lifecycle.store_copy.STATE_TABLES), made if missing."""
     datastore = application.recorder.datastore
     with creating_tables(application.store_env):
-        for store in (SqlCredentialStore(datastore), BulkUploadStore(datastore), CheckpointStore(datastore)):
+        for store in (SqlCredentialStore(datastore), BulkUploadStore(datastore), SqlCheckpointStore(datastore)):
             store.create_tables()
-        timer_store_for(datastore)
+        build_timer_store(datastore)
 
 
 # --- access -----------------------------------------------------------------------------
@@ -301,7 +308,7 @@ def build_notifications(
     wall_clock = SystemClock()  # leases and enqueue times between processes: never a test's fixed clock
     if settings.smtp_timeout_seconds * 2 >= settings.notification_claim_seconds:
         raise ValueError("LIFECYCLE_NOTIFICATION_CLAIM_SECONDS must exceed twice the SMTP timeout")
-    store = timers or timer_store_for(application.recorder.datastore)
+    store = timers or build_timer_store(application.recorder.datastore)
     schedule = NotificationSchedule(
         renewal=application.terms.renewal,
         service_in_business_days=settings.service_in_business_days,

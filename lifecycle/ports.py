@@ -5,19 +5,24 @@ lifecycle/bootstrap.py chooses which ones a process gets.
 - Clock: the current instant.
 - PostalCodeDirectory: the postal-code lookup (住所検索, S-2).
 - Mailer: hands a rendered mail to a server.
-- TimerStore: one row per notification, the timer table (SQL in adapters/timer_store.py).
+- TimerStore: one row per notification, the timer table (SQL in adapters/timer_store.py),
+  its position kept by a Tracking (a read-model view).
 - Dispatcher: hands due notification ids to the senders (a broker, or this process).
-- Leadership: whether this process runs a singleton job (adapters/leadership.py).
+- Leadership, LeadershipFor: whether this process runs a singleton job (adapters/leadership.py).
 - CredentialStore: customers' sessions and API keys' last use (adapters/credentials.py).
 - AttemptCounter, LoginThrottling: rate limits per client address and the waits after wrong
   passwords (adapters/rate_limits.py).
 - BulkUploads: uploaded sheets and the lease on each job (adapters/bulk_uploads.py).
+- CheckpointStore: the audit tree's signed checkpoints (adapters/audit_checkpoints.py).
+- SubjectKeys: the data subjects' keys that seal their personal fields
+  (adapters/personal_keys.py).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -55,6 +60,19 @@ class Leadership:
 
     def release(self) -> None:
         pass
+
+
+class LeadershipFor(Protocol):
+    """The leadership of one singleton job (`job`, and the names of one of its kind)."""
+
+    def __call__(
+        self, job: str, *names: str, timeout_seconds: float = 30.0, turn_seconds: float = 0.0
+    ) -> Leadership: ...
+
+
+def one_process(job: str, *names: str, timeout_seconds: float = 30.0, turn_seconds: float = 0.0) -> Leadership:
+    """One process runs every job (SQLite, the in-memory store)."""
+    return Leadership()
 
 
 # --- mailers ------------------------------------------------------------------------------
@@ -103,6 +121,28 @@ class Mailer(ABC):
 
 
 # --- the timer store -------------------------------------------------------------------
+
+
+class PositionMoved(Exception):
+    """The tracking position is not where the batch started: another runner (or a rebuild
+    swapped in) got there first. The batch is rolled back and the runner starts again."""
+
+
+class Tracking(Protocol):
+    """One row of the read models' tracking (a read-model view, projections/engine/views.py):
+    where in the log a table's contents stand, moved in the same transaction as they change."""
+
+    @property
+    def tracking_name(self) -> str: ...
+
+    def position(self) -> int | None: ...
+
+    def tracked_transaction(self, expected: int | None, position: int) -> AbstractContextManager[Any]:
+        """A transaction that commits only if the position is still `expected` (else
+        PositionMoved), and moves it to `position` with whatever the caller wrote."""
+
+    def resetting_transaction(self) -> AbstractContextManager[Any]:
+        """A transaction that also forgets the position."""
 
 PENDING, SENT, CANCELLED, SKIPPED, FAILED = "pending", "sent", "cancelled", "skipped", "failed"
 
@@ -302,3 +342,40 @@ class BulkUploads(Protocol):
     def finish(self, job_id: UUID) -> None: ...
 
     def stalled(self, at: datetime, older_than: timedelta) -> list[UUID]: ...
+
+
+# --- personal data ------------------------------------------------------------------------
+
+
+class SubjectKeys(Protocol):
+    """The data subjects' keys: personal fields are sealed with them (application/sealing.py)."""
+
+    def key(self, subject_id: str) -> Any: ...
+
+    def key_for_sealing(self, subject_id: str) -> Any: ...
+
+
+# --- the audit log ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    tree_size: int
+    root_hash: str  # hex
+    note: str
+    signed_at: datetime
+
+
+class CheckpointStore(Protocol):
+    """The audit tree's signed checkpoints, kept beside the events (docs/audit.md)."""
+
+    def create_tables(self) -> None: ...
+
+    def add(self, tree_size: int, root_hash: str, note: str, at: datetime) -> None:
+        """Keeps the first checkpoint of each size (two processes may sign the same one)."""
+
+    def latest(self) -> StoredCheckpoint | None: ...
+
+    def at(self, tree_size: int) -> StoredCheckpoint | None: ...
+
+    def all(self) -> list[StoredCheckpoint]: ...

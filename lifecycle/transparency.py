@@ -8,14 +8,12 @@ import logging
 import threading
 from typing import Any
 
-from lifecycle.adapters.audit_checkpoints import CheckpointStore, StoredCheckpoint
 from lifecycle.availability import is_outage
 from lifecycle.checkpoints import Checkpoint, Signer
-from lifecycle.ports import Clock
 from lifecycle.domain.errors import CheckpointNotFound, TreeSizeBeyondLog
+from lifecycle.ports import CheckpointStore, Clock, PositionMoved, StoredCheckpoint
 from lifecycle.projections.audit_tree import AuditTree, ConsistencyProof, InclusionProof, TreeReader
 from lifecycle.projections.engine.runner import ProjectionRunner
-from lifecycle.projections.engine.views import PositionMoved
 
 log = logging.getLogger(__name__)
 

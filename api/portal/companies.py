@@ -9,6 +9,8 @@ application service the API's route calls, behind the API's owner checks (api.ac
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -202,6 +204,79 @@ def _postal_shown(values: dict[str, str]) -> dict[str, str]:
     return {**values, "postal_code": _postal_text(code) if len(code) == 7 and code.isdigit() else code}
 
 
+@dataclass(frozen=True)
+class AddressForm:
+    """A form with an address and 住所検索 (設置先拠点, 障害時連絡先): its page, its fields and
+    their labels, how its values are checked, and the title of its check page."""
+
+    template: str
+    fields: tuple[str, ...]
+    labels: dict[str, str]
+    checked_values: Callable[[Request, Form], dict[str, str]]
+    check_title: str
+
+
+async def _posted(
+    request: Request, kind: AddressForm, page: dict[str, Any], *, back_from_check: bool
+) -> tuple[Form, Any, Response | None]:
+    """The posted form, and the page the 住所検索 buttons (and, when `back_from_check`, the
+    check page's 入力画面に戻る) answer: None when the form was submitted."""
+    data = await request.form()
+    form = read_form(data, kind.fields, kind.labels)
+    if data.get("action") in ("lookup", "town") or (back_from_check and data.get("step") == "edit"):
+        towns, note = await _address_post(request, form, data)
+        return form, data, render(request, kind.template, form=form, towns=towns, note=note, **page,
+                                  status_code=422 if form.errors else 200)
+    return form, data, None
+
+
+async def _saved(form: Form, save: Callable[[], Any]) -> Any:
+    """What `save` answers, or None with its refusal placed on the form (a refusal of the
+    values: any other passes on to the problem page)."""
+    try:
+        return await run_in_threadpool(save)
+    except DomainError as error:
+        if error.kind is not Refusal.INVALID:
+            raise
+        _refusal_at(form, error)
+        return None
+
+
+async def _add_address(
+    request: Request, kind: AddressForm, page: dict[str, Any], action: str,
+    add: Callable[[dict[str, str]], Any], done: Callable[[Any], str],
+) -> Response:
+    """入力 → 入力内容の確認 → saved: the form again (with its refusals), the check page, or
+    the next page once `add` has saved the values."""
+    form, data, answered = await _posted(request, kind, page, back_from_check=True)
+    if answered is not None:
+        return answered
+    values = await run_in_threadpool(kind.checked_values, request, form)
+    if form.ok and data.get("step") != "confirmed":
+        return render(request, "companies/address_check.html", form=form, values=values,
+                      rows=_rows(kind.labels, values), action=action, title=kind.check_title)
+    added = await _saved(form, lambda: add(values)) if form.ok else None
+    if not form.ok:
+        return render(request, kind.template, form=form, towns=[], note=None, **page, status_code=422)
+    return redirect(done(added))
+
+
+async def _change_address(
+    request: Request, kind: AddressForm, page: dict[str, Any], current: dict[str, Any],
+    change: Callable[[dict[str, str]], Any], done: str,
+) -> Response:
+    """An edit saved at once (no check page): only the values that differ from `current`."""
+    form, _, answered = await _posted(request, kind, page, back_from_check=False)
+    if answered is not None:
+        return answered
+    values = await run_in_threadpool(kind.checked_values, request, form)
+    if form.ok:
+        await _saved(form, lambda: change({name: value for name, value in values.items() if value != current[name]}))
+    if not form.ok:
+        return render(request, kind.template, form=form, towns=[], note=None, **page, status_code=422)
+    return redirect(done)
+
+
 # --- 設置先拠点 -------------------------------------------------------------------------------
 
 SITE_FIELDS = ("name", "postal_code", "prefecture", "city", "street", "building", "person", "phone", "email")
@@ -215,6 +290,10 @@ def _site_values(request: Request, form: Form) -> dict[str, str]:
     return check_address_form(
         request, form, SiteCreate, ("name", "prefecture", "city", "street", "building", "person"), ("email",)
     )
+
+
+SITE_FORM = AddressForm("companies/site_form.html", SITE_FIELDS, SITE_LABELS, _site_values,
+                        "設置先拠点 新規登録 入力内容の確認")
 
 
 @router.get("/companies/{company_id}/sites")
@@ -260,28 +339,11 @@ async def new_site(request: Request, customer: CustomerDep, company_id: UUID = O
 async def submit_site(request: Request, customer: CustomerDep, company_id: UUID = OwnCompany) -> Response:
     app = _app(request)
     company = await run_in_threadpool(app.companies.get_company, company_id)
-    data = await request.form()
-    form = read_form(data, SITE_FIELDS, SITE_LABELS)
-    page = {"company": company, "site": None}
-    if data.get("action") in ("lookup", "town") or data.get("step") == "edit":
-        towns, note = await _address_post(request, form, data)
-        return render(request, "companies/site_form.html", form=form, towns=towns, note=note, **page,
-                      status_code=422 if form.errors else 200)
-    values = await run_in_threadpool(_site_values, request, form)
-    if not form.ok:
-        return render(request, "companies/site_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    if data.get("step") != "confirmed":
-        return render(request, "companies/address_check.html", form=form, values=values,
-                      rows=_rows(SITE_LABELS, values),
-                      action=f"{PREFIX}/companies/{company_id}/sites/new", title="設置先拠点 新規登録 入力内容の確認")
-    try:
-        site = await run_in_threadpool(app.companies.add_site, company_id, values)
-    except DomainError as error:
-        if error.kind is not Refusal.INVALID:
-            raise
-        _refusal_at(form, error)
-        return render(request, "companies/site_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    return redirect(f"{PREFIX}/sites/{site['site_id']}?done=site")
+    return await _add_address(
+        request, SITE_FORM, {"company": company, "site": None}, f"{PREFIX}/companies/{company_id}/sites/new",
+        lambda values: app.companies.add_site(company_id, values),
+        lambda site: f"{PREFIX}/sites/{site['site_id']}?done=site",
+    )
 
 
 SITE_FLASH = {
@@ -304,39 +366,29 @@ async def site_detail(request: Request, customer: CustomerDep, site_id: UUID = O
                   flash=SITE_FLASH.get(done))
 
 
+async def _site_page(request: Request, site_id: UUID) -> dict[str, Any]:
+    site = await run_in_threadpool(_app(request).companies.get_site, site_id)
+    return {"company": await run_in_threadpool(_app(request).companies.get_company, site["company_id"]), "site": site}
+
+
+def _edit_form(request: Request, kind: AddressForm, page: dict[str, Any], current: dict[str, Any]) -> Response:
+    form = Form(values=_postal_shown({name: str(current[name]) for name in kind.fields}), order=kind.fields)
+    return render(request, kind.template, form=form, towns=[], note=None, **page)
+
+
 @router.get("/sites/{site_id}/edit")
 async def edit_site(request: Request, customer: CustomerDep, site_id: UUID = OwnSite) -> Response:
-    app = _app(request)
-    site = await run_in_threadpool(app.companies.get_site, site_id)
-    company = await run_in_threadpool(app.companies.get_company, site["company_id"])
-    form = Form(values=_postal_shown({name: str(site[name]) for name in SITE_FIELDS}), order=SITE_FIELDS)
-    return render(request, "companies/site_form.html", form=form, company=company, site=site, towns=[], note=None)
+    page = await _site_page(request, site_id)
+    return _edit_form(request, SITE_FORM, page, page["site"])
 
 
 @router.post("/sites/{site_id}/edit")
 async def change_site(request: Request, customer: CustomerDep, site_id: UUID = OwnSite) -> Response:
-    app = _app(request)
-    site = await run_in_threadpool(app.companies.get_site, site_id)
-    company = await run_in_threadpool(app.companies.get_company, site["company_id"])
-    data = await request.form()
-    form = read_form(data, SITE_FIELDS, SITE_LABELS)
-    page = {"company": company, "site": site}
-    if data.get("action") in ("lookup", "town"):
-        towns, note = await _address_post(request, form, data)
-        return render(request, "companies/site_form.html", form=form, towns=towns, note=note, **page,
-                      status_code=422 if form.errors else 200)
-    values = await run_in_threadpool(_site_values, request, form)
-    if form.ok:
-        changes = {name: value for name, value in values.items() if value != site[name]}
-        try:
-            await run_in_threadpool(app.companies.change_site, site_id, changes)
-        except DomainError as error:
-            if error.kind is not Refusal.INVALID:
-                raise
-            _refusal_at(form, error)
-    if not form.ok:
-        return render(request, "companies/site_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    return redirect(f"{PREFIX}/sites/{site_id}?done=changed")
+    page = await _site_page(request, site_id)
+    return await _change_address(
+        request, SITE_FORM, page, page["site"],
+        lambda changes: _app(request).companies.change_site(site_id, changes), f"{PREFIX}/sites/{site_id}?done=changed",
+    )
 
 
 # --- 障害時連絡先 ------------------------------------------------------------------------------
@@ -357,6 +409,10 @@ def _contact_values(request: Request, form: Form) -> dict[str, str]:
     )
 
 
+CONTACT_FORM = AddressForm("companies/contact_form.html", CONTACT_FIELDS, CONTACT_LABELS, _contact_values,
+                           "障害時連絡先 新規登録 入力内容の確認")
+
+
 @router.get("/sites/{site_id}/contacts/new")
 async def new_contact(request: Request, customer: CustomerDep, site_id: UUID = OwnSite) -> Response:
     site = await run_in_threadpool(_app(request).companies.get_site, site_id)
@@ -368,61 +424,29 @@ async def new_contact(request: Request, customer: CustomerDep, site_id: UUID = O
 async def submit_contact(request: Request, customer: CustomerDep, site_id: UUID = OwnSite) -> Response:
     app = _app(request)
     site = await run_in_threadpool(app.companies.get_site, site_id)
-    data = await request.form()
-    form = read_form(data, CONTACT_FIELDS, CONTACT_LABELS)
-    page = {"site": site, "contact": None}
-    if data.get("action") in ("lookup", "town") or data.get("step") == "edit":
-        towns, note = await _address_post(request, form, data)
-        return render(request, "companies/contact_form.html", form=form, towns=towns, note=note, **page,
-                      status_code=422 if form.errors else 200)
-    values = await run_in_threadpool(_contact_values, request, form)
-    if not form.ok:
-        return render(request, "companies/contact_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    if data.get("step") != "confirmed":
-        return render(request, "companies/address_check.html", form=form, values=values,
-                      rows=_rows(CONTACT_LABELS, values),
-                      action=f"{PREFIX}/sites/{site_id}/contacts/new", title="障害時連絡先 新規登録 入力内容の確認")
-    try:
-        await run_in_threadpool(app.companies.add_fault_contact, site_id, values)
-    except DomainError as error:
-        if error.kind is not Refusal.INVALID:
-            raise
-        _refusal_at(form, error)
-        return render(request, "companies/contact_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    return redirect(f"{PREFIX}/sites/{site_id}?done=contact")
+    return await _add_address(
+        request, CONTACT_FORM, {"site": site, "contact": None}, f"{PREFIX}/sites/{site_id}/contacts/new",
+        lambda values: app.companies.add_fault_contact(site_id, values),
+        lambda _: f"{PREFIX}/sites/{site_id}?done=contact",
+    )
+
+
+async def _contact_page(request: Request, contact_id: UUID) -> dict[str, Any]:
+    contact = await run_in_threadpool(_app(request).companies.get_fault_contact, contact_id)
+    return {"site": await run_in_threadpool(_app(request).companies.get_site, contact["site_id"]), "contact": contact}
 
 
 @router.get("/contacts/{contact_id}/edit")
 async def edit_contact(request: Request, customer: CustomerDep, contact_id: UUID = OwnContact) -> Response:
-    app = _app(request)
-    contact = await run_in_threadpool(app.companies.get_fault_contact, contact_id)
-    site = await run_in_threadpool(app.companies.get_site, contact["site_id"])
-    form = Form(values=_postal_shown({name: str(contact[name]) for name in CONTACT_FIELDS}), order=CONTACT_FIELDS)
-    return render(request, "companies/contact_form.html", form=form, site=site, contact=contact, towns=[], note=None)
+    page = await _contact_page(request, contact_id)
+    return _edit_form(request, CONTACT_FORM, page, page["contact"])
 
 
 @router.post("/contacts/{contact_id}/edit")
 async def change_contact(request: Request, customer: CustomerDep, contact_id: UUID = OwnContact) -> Response:
-    app = _app(request)
-    contact = await run_in_threadpool(app.companies.get_fault_contact, contact_id)
-    site = await run_in_threadpool(app.companies.get_site, contact["site_id"])
-    data = await request.form()
-    form = read_form(data, CONTACT_FIELDS, CONTACT_LABELS)
-    page = {"site": site, "contact": contact}
-    if data.get("action") in ("lookup", "town"):
-        towns, note = await _address_post(request, form, data)
-        return render(request, "companies/contact_form.html", form=form, towns=towns, note=note, **page,
-                      status_code=422 if form.errors else 200)
-    values = await run_in_threadpool(_contact_values, request, form)
-    if form.ok:
-        changes = {name: value for name, value in values.items() if value != contact[name]}
-        try:
-            await run_in_threadpool(app.companies.change_fault_contact, contact_id, changes)
-        except DomainError as error:
-            if error.kind is not Refusal.INVALID:
-                raise
-            _refusal_at(form, error)
-    if not form.ok:
-        return render(request, "companies/contact_form.html", form=form, towns=[], note=None, **page, status_code=422)
-    return redirect(f"{PREFIX}/sites/{contact['site_id']}?done=contact_changed")
-
+    page = await _contact_page(request, contact_id)
+    return await _change_address(
+        request, CONTACT_FORM, page, page["contact"],
+        lambda changes: _app(request).companies.change_fault_contact(contact_id, changes),
+        f"{PREFIX}/sites/{page['contact']['site_id']}?done=contact_changed",
+    )

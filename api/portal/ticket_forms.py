@@ -9,6 +9,7 @@ normalised by the domain's functions (lifecycle.domain.serials), never here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -89,10 +90,16 @@ def check_ticket(app: LifecycleApplication, site_id: UUID, ticket_id: str, verif
             app.shipments.sold_ticket(ticket_id, verification_code)
         except DomainError as error:
             checked.refuse(error, "ticket_id")
+    return _previewed(checked, lambda: app.registrations.preview_ticket(site_id, ticket_id, verification_code, serial))
+
+
+def _previewed(checked: Checked, preview: Callable[[], dict[str, Any]]) -> Checked:
+    """Unless a field was refused already, what the command would answer (saving nothing), or
+    its refusal at the field it is about."""
     if checked.errors:
         return checked
     try:
-        checked.answer = app.registrations.preview_ticket(site_id, ticket_id, verification_code, serial)
+        checked.answer = preview()
     except DomainError as error:
         checked.refuse(error)
     return checked
@@ -113,23 +120,11 @@ def check_bundle(app: LifecycleApplication, site_id: UUID, serial: str, option_s
     checked.options = [folded(s) for s in option_serials]
     serial, given = checked.values["serial"], [s for s in checked.options if s]
     _required(checked, "serial")
-    if checked.errors:
-        return checked
-    try:
-        checked.answer = app.registrations.preview_bundle(site_id, serial, given)
-    except DomainError as error:
-        checked.refuse(error)
-    return checked
+    return _previewed(checked, lambda: app.registrations.preview_bundle(site_id, serial, given))
 
 
 def check_renewal(app: LifecycleApplication, serial: str, ticket_id: str, verification_code: str) -> Checked:
     checked = typed(RENEWAL_FIELDS, ticket_id=ticket_id, verification_code=verification_code)
     ticket_id, verification_code = (checked.values[name] for name in RENEWAL_FIELDS)
     _required(checked, *RENEWAL_FIELDS)
-    if checked.errors:
-        return checked
-    try:
-        checked.answer = app.registrations.preview_renewal(serial, ticket_id, verification_code)
-    except DomainError as error:
-        checked.refuse(error)
-    return checked
+    return _previewed(checked, lambda: app.registrations.preview_renewal(serial, ticket_id, verification_code))

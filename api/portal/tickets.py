@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -100,9 +101,7 @@ def ticket_check(
     form = ticket_forms.check_ticket(_app(request), site_id, ticket_id, verification_code, serial)
     if not form.ok:
         return _ticket_input(request, contract, site, form)
-    return render(request, "tickets/ticket_confirm.html", contract=contract, site=site, form=form,
-                  answer=form.answer, confirm_key=secrets.token_urlsafe(16),
-                  service_in_by=service_in_deadline(_app(request).today()))
+    return _confirmation(request, "tickets/ticket_confirm.html", form, contract=contract, site=site)
 
 
 @router.post("/sites/{site_id}/tickets/confirm")
@@ -115,15 +114,24 @@ def ticket_register(
     form = typed(TICKET_FIELDS, ticket_id=ticket_id, verification_code=verification_code, serial=serial)
     values = [form.values[name] for name in TICKET_FIELDS]
     key = _idempotency(customer.account_id, f"ticket {site_id}", confirm_key, *values)
+    return _confirmed(form, lambda: _app(request).registrations.register_ticket(site_id, *values, key),
+                      lambda: _ticket_input(request, contract, site, form), "registered")
+
+
+def _confirmation(request: Request, template: str, form: Checked, **context: Any) -> Response:
+    """確認: what the command would register, and a key that makes its 登録する register once."""
+    return render(request, template, form=form, answer=form.answer, confirm_key=secrets.token_urlsafe(16),
+                  service_in_by=service_in_deadline(_app(request).today()), **context)
+
+
+def _confirmed(form: Checked, command: Callable[[], dict[str, Any]], again: Callable[[], Response],
+               what: str) -> Response:
+    """登録する / 更新する: the completion page, or the input page again with the refusal at its field."""
     try:
-        answer = _app(request).registrations.register_ticket(site_id, *values, key)
+        answer = command()
     except DomainError as error:
         form.refuse(error)
-        return _ticket_input(request, contract, site, form)
-    return _to_completion(answer, "registered")
-
-
-def _to_completion(answer: dict[str, Any], what: str) -> Response:
+        return again()
     # See Other: reloading the completion page registers nothing again. Its read is strong
     # (the support desk waits for the read models to reach what was committed before it).
     return redirect(f"{PREFIX}/registrations/{answer['serial']}/{what}")
@@ -167,9 +175,8 @@ def bundle_check(
     assert form.answer is not None
     unit = _app(request).shipments.shipped_unit(form.answer["serial"])
     option_models = {o.serial: o.model for o in (unit.bundle.options if unit.bundle else ())}
-    return render(request, "tickets/bundle_confirm.html", contract=contract, site=site, form=form,
-                  answer=form.answer, option_models=option_models, typed_options=[s for s in form.options if s],
-                  confirm_key=secrets.token_urlsafe(16), service_in_by=service_in_deadline(_app(request).today()))
+    return _confirmation(request, "tickets/bundle_confirm.html", form, contract=contract, site=site,
+                         option_models=option_models, typed_options=[s for s in form.options if s])
 
 
 @router.post("/sites/{site_id}/bundles/confirm")
@@ -182,12 +189,9 @@ def bundle_register(
     form = typed(BUNDLE_FIELDS, serial=serial)
     form.options = [s.strip() for s in option_serial or [] if s.strip()]
     key = _idempotency(customer.account_id, f"bundle {site_id}", confirm_key, form.values["serial"], *form.options)
-    try:
-        answer = _app(request).registrations.register_bundle(site_id, form.values["serial"], form.options, key)
-    except DomainError as error:
-        form.refuse(error)
-        return _bundle_input(request, contract, site, form)
-    return _to_completion(answer, "registered")
+    return _confirmed(form, lambda: _app(request).registrations.register_bundle(site_id, form.values["serial"],
+                                                                                form.options, key),
+                      lambda: _bundle_input(request, contract, site, form), "registered")
 
 
 # --- 更新 -------------------------------------------------------------------------------
@@ -232,9 +236,7 @@ def renewal_check(
     form = ticket_forms.check_renewal(_app(request), serial, ticket_id, verification_code)
     if not form.ok:
         return _renewal_input(request, context, form)
-    return render(request, "tickets/renewal_confirm.html", form=form, answer=form.answer,
-                  confirm_key=secrets.token_urlsafe(16), service_in_by=service_in_deadline(_app(request).today()),
-                  **context)
+    return _confirmation(request, "tickets/renewal_confirm.html", form, **context)
 
 
 @router.post("/registrations/{serial}/renewal/confirm")
@@ -247,12 +249,8 @@ def renewal_register(
     form = typed(RENEWAL_FIELDS, ticket_id=ticket_id, verification_code=verification_code)
     values = [form.values[name] for name in RENEWAL_FIELDS]
     key = _idempotency(customer.account_id, f"renewal {serial}", confirm_key, *values)
-    try:
-        answer = _app(request).registrations.renew(serial, *values, key)
-    except DomainError as error:
-        form.refuse(error)
-        return _renewal_input(request, context, form)
-    return _to_completion(answer, "renewed")
+    return _confirmed(form, lambda: _app(request).registrations.renew(serial, *values, key),
+                      lambda: _renewal_input(request, context, form), "renewed")
 
 
 # --- 登録完了 / 更新完了 ----------------------------------------------------------------------

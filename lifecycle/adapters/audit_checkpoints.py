@@ -3,24 +3,16 @@ at an instant cannot be made again later), so `lifecycle store copy` carries it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from lifecycle.adapters.side_tables import SideTables, utc_instant, utc_text
+from lifecycle.ports import StoredCheckpoint
 
 TABLE = "audit_checkpoints"
 
 
-@dataclass(frozen=True)
-class StoredCheckpoint:
-    tree_size: int
-    root_hash: str  # hex
-    note: str
-    signed_at: datetime
-
-
-class CheckpointStore(SideTables):
+class SqlCheckpointStore(SideTables):
     def __init__(self, datastore: Any) -> None:
         super().__init__(datastore)
         self.table = self.qualified(TABLE)

@@ -4,7 +4,7 @@ or PostgreSQL), never only in the broker; the SQL behind `lifecycle.ports.TimerS
 The rows are a projection of the event log (`TimerProjection` in lifecycle/projections/timers.py): the process
 managers' decisions (`lifecycle/policies/mail_timers.py`) and the tracking position of the
 last event applied are committed in one transaction, through the read models' own tracking
-(`ReadModelView.tracked_transaction`), so the table can always be dropped and rebuilt from
+(the port `lifecycle.ports.Tracking`, a read-model view that bootstrap passes in), so the table can always be dropped and rebuilt from
 the log. A rebuilt table forgets only the operational columns: sends in progress, retry
 counts and failures (a failed mail becomes due again).
 """
@@ -33,12 +33,10 @@ from lifecycle.domain.notifications import (
     Timer,
     TimerChange,
 )
-from lifecycle.ports import CANCELLED, FAILED, PENDING, SENT, TimerRow, TimerStore
-from lifecycle.projections.engine.views import PositionMoved, ReadModelView, build_view
+from lifecycle.ports import CANCELLED, FAILED, PENDING, SENT, PositionMoved, TimerRow, TimerStore, Tracking
 
 log = logging.getLogger(__name__)
 
-TRACKING_NAME = "notification_timers"
 # Where the position was kept before the timer table shared the read models' tracking.
 OLD_TRACKING_TABLE = "notification_timers_tracking"
 
@@ -49,15 +47,16 @@ COLUMNS = (
 
 
 class SqlTimerStore(TimerStore):
-    """The timer table, its position kept by a read-model view. SQL is written once with %s
-    placeholders; the two subclasses say how their database spells names and instants."""
+    """The timer table, its position kept by the read models' tracking (`tracking`: the
+    timer table's row in it). SQL is written once with %s placeholders; the two subclasses
+    say how their database spells names and instants."""
 
     table: str
     skip_locked = ""
 
-    def __init__(self, datastore: Any) -> None:
+    def __init__(self, datastore: Any, tracking: Tracking) -> None:
         self.datastore = datastore
-        self.tracking: ReadModelView = build_view(datastore, TRACKING_NAME, ())
+        self.tracking = tracking
 
     # --- dialect ------------------------------------------------------------------------
 
@@ -112,7 +111,7 @@ class SqlTimerStore(TimerStore):
         if old is None:
             return
         with self.transaction(commit=False) as cursor:
-            self._execute(cursor, f"SELECT position FROM {old} WHERE name = %s", (TRACKING_NAME,))
+            self._execute(cursor, f"SELECT position FROM {old} WHERE name = %s", (self.tracking.tracking_name,))
             row = cursor.fetchone()
         if row is not None and not self.tracking.position():
             try:
@@ -442,8 +441,8 @@ class SQLiteTimerStore(SqlTimerStore):
 class PostgresTimerStore(SqlTimerStore):
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, datastore: PostgresDatastore) -> None:
-        super().__init__(datastore)
+    def __init__(self, datastore: PostgresDatastore, tracking: Tracking) -> None:
+        super().__init__(datastore, tracking)
         self.schema = '"' + datastore.schema.replace('"', '""') + '"'
         self.table = f"{self.schema}.notification_timers"
 
@@ -475,13 +474,13 @@ class PostgresTimerStore(SqlTimerStore):
             return old if row and row["found"] else None
 
 
-def timer_store_for(datastore: Any) -> SqlTimerStore:
+def timer_store_for(datastore: Any, tracking: Tracking) -> SqlTimerStore:
     """The timer store in the application's own database, its tables created when missing."""
     store: SqlTimerStore
     if isinstance(datastore, PostgresDatastore):
-        store = PostgresTimerStore(datastore)
+        store = PostgresTimerStore(datastore, tracking)
     elif isinstance(datastore, SQLiteDatastore):
-        store = SQLiteTimerStore(datastore)
+        store = SQLiteTimerStore(datastore, tracking)
     else:
         raise TypeError(f"no timer store for {type(datastore).__name__}")
     store.create_tables()

@@ -31,12 +31,12 @@ from lifecycle.aggregates.index import Index
 from lifecycle.application.after_answer import AfterAnswer
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
 from lifecycle.application.positions import log_position_of, note_position
-from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper, SubjectKeys
+from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper
 from lifecycle.application.transcodings import register_value_types
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import ConcurrentUpdate, DomainError, IdempotencyKeyReused, RecordedRefusal
 from lifecycle.domain.terms import SupportTerms
-from lifecycle.ports import Clock, PostalCodeDirectory
+from lifecycle.ports import Clock, PostalCodeDirectory, SubjectKeys
 
 if TYPE_CHECKING:
     from lifecycle.application.accounts import Accounts
@@ -60,13 +60,6 @@ def snapshot_due(version: int, interval: int) -> bool:
     while step * 8 <= version:
         step *= 2
     return version % step == 0
-
-
-def _keys_in_memory(_datastore: Any) -> SubjectKeys:
-    """Keys for an application on the in-memory store (unit tests)."""
-    from lifecycle.adapters.personal_keys import InMemoryKeyStore
-
-    return InMemoryKeyStore()
 
 
 def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
@@ -105,11 +98,12 @@ class LifecycleApplication(Application[UUID]):
         password_hasher: Callable[[str], str],
         env: dict[str, str] | None = None,
         contract_cache_size: int = 1000,
-        personal_keys: Callable[[Any], SubjectKeys] | None = None,
+        personal_keys: Callable[[Any], SubjectKeys],
     ) -> None:
         # The data subjects' keys, made from the store's datastore by construct_mapper (which
-        # the library's __init__ calls): bootstrap passes the table beside the events.
-        self._personal_keys_for = personal_keys or _keys_in_memory
+        # the library's __init__ calls): bootstrap passes the table beside the events, or keys
+        # in memory for an in-memory store.
+        self._personal_keys_for = personal_keys
         super().__init__(env=env)
         self.store_env = dict(env or {})  # as given: bootstrap creates side tables under its DDL lock
         self.clock = clock

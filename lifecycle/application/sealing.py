@@ -20,7 +20,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -34,6 +34,7 @@ from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import EMAIL_KEY_PREFIX, Index
 from lifecycle.domain.privacy import ERASED, PERSONAL_FIELDS, UNREADABLE, SubjectKind
+from lifecycle.ports import SubjectKeys
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,6 @@ class SealedAsBase64(Transcoding):
 
 class SealBroken(Exception):
     """A sealed value that does not open with its subject's key."""
-
-
-class SubjectKeys(Protocol):
-    """The data subjects' keys (lifecycle.adapters.personal_keys)."""
-
-    def key(self, subject_id: str) -> Any: ...
-
-    def key_for_sealing(self, subject_id: str) -> Any: ...
 
 
 def associated_data(subject_id: str, topic: str, field: str) -> bytes:

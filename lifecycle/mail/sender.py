@@ -50,6 +50,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError
 
+from lifecycle.aggregates.accounts import Account
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
 from lifecycle.application.mail_records import MailRecords
@@ -344,13 +345,35 @@ class NotificationSender:
         log.info("retention: %s", erased, extra={"notification_id": str(row.notification_id)})
         return Settled(Outcome.DONE, erased)
 
-    def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
+    def _account_to_mail(
+        self, row: TimerRow, sent: Callable[[Account, UUID], bool] = Account.has_mail
+    ) -> Account | Settled:
+        """The account a mail goes to, or why it is not sent: already sent (by default: any mail
+        of the account with the notification's id), or the account's personal data erased."""
         timer = row.timer
         account = self.accounts.account(timer.aggregate_id)
-        if account.has_confirmation_mail(timer.notification_id):
+        if sent(account, timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         if account.is_erased:
             return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        return account
+
+    def _account_letter(self, account: Account, mail: OutgoingMail, record_on: Callable[..., None]) -> Letter:
+        """The mail, and how its sending is recorded on the account: `record_on(account,
+        recipients, message_id, at)`."""
+
+        def record(accepted: tuple[str, ...], at: datetime) -> None:
+            self.records.record_account_mail_sent(
+                account.id, lambda a: record_on(a, list(accepted), mail.message_id, at), account=account
+            )
+
+        return Letter(mail, record)
+
+    def _account_confirmation(self, row: TimerRow) -> Letter | Settled:
+        timer = row.timer
+        account = self._account_to_mail(row, sent=Account.has_confirmation_mail)
+        if isinstance(account, Settled):
+            return account
         if account.is_active:
             return Settled(Outcome.SKIPPED, "the account is already active")
         if self.clock.now() > account.confirmation_expires_at:
@@ -364,23 +387,15 @@ class NotificationSender:
             url=_with_token(self.confirmation_url_base, token),
             expires_at=account.confirmation_expires_at,
         )
-
-        def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_account_mail_sent(
-                account.id,
-                lambda a: a.record_confirmation_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
-                account=account,
-            )
-
-        return Letter(mail, record)
+        return self._account_letter(
+            account, mail, lambda a, *sent: a.record_confirmation_mail_sent(timer.notification_id, *sent)
+        )
 
     def _email_change_confirmation(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        account = self.accounts.account(timer.aggregate_id)
-        if account.has_mail(timer.notification_id):
-            return Settled(Outcome.ALREADY_SENT)
-        if account.is_erased:
-            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        account = self._account_to_mail(row)
+        if isinstance(account, Settled):
+            return account
         pending = account.email_change()
         if pending is None or email_change_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the e-mail change was applied or superseded")
@@ -395,23 +410,15 @@ class NotificationSender:
             url=_with_token(self.email_change_url_base, self.accounts.email_change_token(account.id)),
             expires_at=pending["expires_at"],
         )
-
-        def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_account_mail_sent(
-                account.id,
-                lambda a: a.record_email_change_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
-                account=account,
-            )
-
-        return Letter(mail, record)
+        return self._account_letter(
+            account, mail, lambda a, *sent: a.record_email_change_mail_sent(timer.notification_id, *sent)
+        )
 
     def _password_reset(self, row: TimerRow) -> Letter | Settled:
         timer = row.timer
-        account = self.accounts.account(timer.aggregate_id)
-        if account.has_mail(timer.notification_id):
-            return Settled(Outcome.ALREADY_SENT)
-        if account.is_erased:
-            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        account = self._account_to_mail(row)
+        if isinstance(account, Settled):
+            return account
         pending = account.password_reset()
         if pending is None or password_reset_id(account.id, pending["requested_at"]) != timer.notification_id:
             return Settled(Outcome.SKIPPED, "the password reset was used or superseded")
@@ -425,15 +432,9 @@ class NotificationSender:
             url=_with_token(self.password_reset_url_base, self.accounts.password_reset_token(account.id)),
             expires_at=pending["expires_at"],
         )
-
-        def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_account_mail_sent(
-                account.id,
-                lambda a: a.record_password_reset_mail_sent(timer.notification_id, list(accepted), mail.message_id, at),
-                account=account,
-            )
-
-        return Letter(mail, record)
+        return self._account_letter(
+            account, mail, lambda a, *sent: a.record_password_reset_mail_sent(timer.notification_id, *sent)
+        )
 
 
     def _notice(self, row: TimerRow) -> Letter | Settled:
@@ -442,11 +443,9 @@ class NotificationSender:
         support) to the address the change replaced. A notice found long after its event
         (a timer table rebuilt from an old log) is not worth sending."""
         timer = row.timer
-        account = self.accounts.account(timer.aggregate_id)
-        if account.has_mail(timer.notification_id):
-            return Settled(Outcome.ALREADY_SENT)
-        if account.is_erased:
-            return Settled(Outcome.SKIPPED, "the account's personal data was erased (docs/privacy.md)")
+        account = self._account_to_mail(row)
+        if isinstance(account, Settled):
+            return account
         if self.clock.now() - timer.due_at > NOTICE_WORTH_SENDING:
             return Settled(Outcome.SKIPPED, "the notice is too old to be useful")
         now = self.clock.now()
@@ -467,17 +466,9 @@ class NotificationSender:
             mail = self.composer.email_changed(
                 timer.notification_id, recipient, now, user_name=account.name, changed_at=timer.due_at,
             )
-
-        def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_account_mail_sent(
-                account.id,
-                lambda a: a.record_notice_mail_sent(
-                    timer.notification_id, timer.kind.value, list(accepted), mail.message_id, at
-                ),
-                account=account,
-            )
-
-        return Letter(mail, record)
+        return self._account_letter(
+            account, mail, lambda a, *sent: a.record_notice_mail_sent(timer.notification_id, timer.kind.value, *sent)
+        )
 
 
 # A notice to the owner due longer ago than this is skipped (see NotificationSender._notice).

@@ -13,8 +13,8 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 
-from lifecycle.adapters.leadership import leadership_for
 from lifecycle.domain.errors import PositionBeyondLog, ReadModelBehind, ReadModelStopped, UnknownProjection
+from lifecycle.ports import LeadershipFor, one_process
 from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.audit_tree import AuditTree
 from lifecycle.projections.coverage import Coverage
@@ -55,6 +55,7 @@ class ReadModels:
         wait_timeout: float = 5.0,
         leader_timeout: float = 30.0,
         max_waiters: int = 16,
+        leadership: LeadershipFor = one_process,
     ) -> None:
         self.app = app
         self.wait_timeout = wait_timeout
@@ -67,8 +68,7 @@ class ReadModels:
             self.runners[cls.name] = ProjectionRunner(
                 app,
                 cls(view),
-                leadership=leadership_for(self.datastore, "projection", cls.name, timeout_seconds=leader_timeout,
-                                          turn_seconds=poll_interval),
+                leadership=leadership("projection", cls.name, timeout_seconds=leader_timeout, turn_seconds=poll_interval),
                 batch_size=batch_size,
                 poll_interval=poll_interval,
                 gather_seconds=gather_seconds if cls.gather_seconds is None else cls.gather_seconds,

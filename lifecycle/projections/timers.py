@@ -15,12 +15,14 @@ from eventsourcing.utils import get_topic
 
 from lifecycle.domain.notifications import TimerChange
 from lifecycle.policies.mail_timers import HANDLED_EVENTS, NotificationPolicies
-from lifecycle.ports import TimerStore
+from lifecycle.ports import PositionMoved, TimerStore
 from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.runner import TRANSIENT, EventNotApplied, FailedEvent
-from lifecycle.projections.engine.views import PositionMoved
 
 log = logging.getLogger(__name__)
+
+# The timer table's row in the read models' tracking (the timer store's `Tracking`).
+TIMERS_TRACKING = "notification_timers"
 
 
 class TimerProjection:

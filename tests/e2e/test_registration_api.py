@@ -174,6 +174,20 @@ class TestNewTicket:
         )
         assert_problem(response, 409, "FAULT_CONTACT_REQUIRED")
 
+    def test_S5_a_site_without_fault_contact_is_refused_before_its_serial_is_looked_up(self, flow: Flow) -> None:
+        """S-5 comes first: a registration at a site with no fault contact is refused for that,
+        whatever else is wrong with it (here a serial that was never shipped, E5)."""
+        company = flow.company()
+        site_id = flow.site(company["company_id"])["site_id"]
+        unknown = next_serial()
+        ticket = flow.client.post(f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(), "serial": unknown})
+        assert_problem(ticket, 409, "FAULT_CONTACT_REQUIRED")
+        bundle = flow.client.post(f"/v1/sites/{site_id}/bundles", json={"serial": unknown, "option_serials": []})
+        assert_problem(bundle, 409, "FAULT_CONTACT_REQUIRED")
+        flow.fault_contact(site_id)  # the same request at a ready site: now the serial is what is wrong
+        ticket = flow.client.post(f"/v1/sites/{site_id}/registrations", json={**flow.sell_ticket(), "serial": unknown})
+        assert_problem(ticket, 422, "SERIAL_NOT_FOUND")
+
     def test_unknown_site_is_404(self, flow: Flow) -> None:
         response = flow.client.post(
             "/v1/sites/00000000-0000-0000-0000-000000000000/registrations",

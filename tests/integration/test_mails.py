@@ -288,18 +288,18 @@ def test_M4_a_timer_table_from_an_earlier_release_keeps_its_place_in_the_log(sto
     """The timer table's position now lives in the read models' tracking; a table made when
     it had a tracking table of its own adopts that position once, instead of replaying the
     whole log (which would be harmless, but slow)."""
-    from lifecycle.adapters.timer_store import OLD_TRACKING_TABLE, timer_store_for
-    from lifecycle.bootstrap import build_application
+    from lifecycle.adapters.timer_store import OLD_TRACKING_TABLE
+    from lifecycle.bootstrap import build_application, build_timer_store
 
     app = build_application(store_settings)
     try:
-        store = timer_store_for(app.recorder.datastore)
+        store = build_timer_store(app.recorder.datastore)
         old = OLD_TRACKING_TABLE if store_settings.database_url.startswith("sqlite") else f"{store.schema}.{OLD_TRACKING_TABLE}"
         with store.transaction(commit=True) as cursor:
             store._execute(cursor, f"CREATE TABLE {old} (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
             store._execute(cursor, f"INSERT INTO {old} VALUES (%s, %s)", ("notification_timers", 4242))
         store.tracking.drop_tables()  # as if the shared tracking had never had the timers' row
-        adopted = timer_store_for(app.recorder.datastore)
+        adopted = build_timer_store(app.recorder.datastore)
         assert adopted.position() == 4242
         assert adopted._old_tracking_table() is None  # the old table is gone
     finally:

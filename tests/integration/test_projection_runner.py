@@ -7,12 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lifecycle.adapters.leadership import AdvisoryLock
+from lifecycle.adapters.leadership import AdvisoryLock, leadership_for
 from lifecycle.bootstrap import build_application
 from lifecycle.domain.dates import TOKYO
 from lifecycle.projections.coverage import Coverage
@@ -172,7 +173,10 @@ def test_two_processes_on_postgres_run_each_projection_once_and_take_over(postgr
     over from the committed position."""
     settings = settings_for("postgres", tmp_path, postgres_url)
     first_app, second_app = build_application(settings), build_application(settings)
-    first, second = ReadModels(first_app, wait_timeout=10), ReadModels(second_app, wait_timeout=10)
+    first, second = (  # each with PostgreSQL's leadership, as bootstrap gives it
+        ReadModels(app, wait_timeout=10, leadership=partial(leadership_for, app.factory.datastore))
+        for app in (first_app, second_app)
+    )
     first.start()
     second.start()
     try:

@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
-from tests.support import free_port, wait_until_up
+from tests.support import free_port, run_lifecycle, served, settings_env
 
 
 def children(pid: int) -> set[int]:
@@ -81,36 +80,13 @@ def server_settings(tmp_path: Path, postgres_url: str) -> Settings:
 
 @pytest.fixture
 def server(tmp_path: Path, server_settings: Settings) -> Iterator[tuple[subprocess.Popen, str]]:
-    settings = server_settings
-    env = {
-        **os.environ,
-        "LIFECYCLE_DATABASE_URL": settings.database_url,
-        "LIFECYCLE_DATABASE_SCHEMA": settings.database_schema,
-        "LIFECYCLE_SECRET_KEY": settings.secret_key,
-        "LIFECYCLE_VAR_DIR": str(settings.var_dir),
-        # Small (with as many again in overflow), yet more than the background jobs' leader
-        # locks and listener hold in one process (four projections, the timer scheduler, the
-        # LISTEN: six), so requests still find connections.
-        "LIFECYCLE_DATABASE_POOL_SIZE": "4",
-    }
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lifecycle", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "server.log").open("wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url, process)
-        DETAILS[url] = _dashboards_key(settings)
+    # Small (with as many again in overflow), yet more than the background jobs' leader locks
+    # and listener hold in one process (four projections, the timer scheduler, the LISTEN:
+    # six), so requests still find connections.
+    env = settings_env(server_settings, LIFECYCLE_DATABASE_POOL_SIZE="4")
+    with served("--workers", "2", env=env, log=tmp_path / "server.log", timeout=90) as (process, url):
+        DETAILS[url] = _dashboards_key(server_settings)
         yield process, url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.mark.postgres
@@ -234,8 +210,5 @@ def test_processes_that_cannot_start_stop_the_supervisor_instead_of_restarting(t
 
 def serve_two_processes(database_url: str, tmp_path: Path, **settings: str) -> subprocess.CompletedProcess:
     """`lifecycle serve --workers 2` that is expected to exit by itself."""
-    env = {**os.environ, "LIFECYCLE_DATABASE_URL": database_url, "LIFECYCLE_VAR_DIR": str(tmp_path / "var"), **settings}
-    return subprocess.run(
-        [sys.executable, "-m", "lifecycle", "serve", "--port", str(free_port()), "--workers", "2"],
-        env=env, capture_output=True, text=True, timeout=120, check=False,
-    )
+    env = settings_env(LIFECYCLE_DATABASE_URL=database_url, LIFECYCLE_VAR_DIR=str(tmp_path / "var"), **settings)
+    return run_lifecycle("serve", "--port", str(free_port()), "--workers", "2", env=env, timeout=120)

@@ -34,10 +34,10 @@ from eventsourcing.persistence import DataError, Notification, PersistenceError,
 from eventsourcing.postgres import PostgresDatastore
 
 from lifecycle.availability import OutageLog, is_outage
-from lifecycle.ports import Leadership
+from lifecycle.ports import Leadership, PositionMoved
 from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.engine.projection import ReadModelProjection
-from lifecycle.projections.engine.views import Changes, PositionMoved
+from lifecycle.projections.engine.views import Changes
 
 log = logging.getLogger(__name__)
 

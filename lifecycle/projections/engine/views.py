@@ -21,6 +21,8 @@ from eventsourcing.persistence import TrackingRecorder
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
+from lifecycle.ports import PositionMoved
+
 Row = dict[str, Any]
 
 TRACKING_TABLE = "projection_tracking"  # PostgreSQL; SQLite's recorder has one fixed table
@@ -38,11 +40,6 @@ class Table:
 
     def blank(self) -> Row:
         return dict.fromkeys(self.columns)
-
-
-class PositionMoved(Exception):
-    """The tracking position is not where the batch started: another runner (or a rebuild
-    swapped in) got there first. The batch is rolled back and the runner starts again."""
 
 
 @dataclass
