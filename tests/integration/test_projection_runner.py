@@ -317,7 +317,7 @@ def test_leading_every_projection_holds_no_connection_of_the_pool(postgres_url: 
     and health answered 503 while the database was fine)."""
     settings = settings_for("postgres", tmp_path, postgres_url).model_copy(update={"database_pool_size": 1})
     app = build_application(settings)
-    read_models = ReadModels(app, wait_timeout=10)
+    read_models = ReadModels(app, wait_timeout=10, leadership=partial(leadership_for, app.factory.datastore))
     read_models.start()
     try:
         register_units(app, 1)
