@@ -1,16 +1,18 @@
-"""Sending one notification, once (M-4).
+"""Sending each notification once (M-4).
 
-The broker delivers a notification id at least once, and a worker can die at any
-instant. `deliver` makes that safe with records before and after the one step that cannot be
-undone, handing the message to the mail server:
+The broker delivers a batch of notification ids at least once, and a worker can die at any
+instant. `deliver_many` makes that safe with records before and after the one step that
+cannot be undone, handing a message to the mail server:
 
-1. claim and record-before, in one commit: the timer row is held for `lease` (one sender
-   at a time; a row that is not pending, or held by a live worker, is left alone), and the
-   rendered message, with its deterministic Message-ID, is written to the row's outbox
-   before the server sees a byte of it.
-2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
-   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event is saved on the
-   aggregate, then the row is settled.
+1. claim and record-before, in one commit for the batch: each timer row is held for `lease`
+   (one sender at a time; a row that is not pending, or held by a live worker, is left
+   alone), and its rendered message, with its deterministic Message-ID, is written to the
+   row's outbox before the server sees a byte of it.
+2. send, then record-after, mail by mail: the ServiceInNotified / RenewalReminderSent /
+   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event
+   is saved on the aggregate as soon as the server has taken the message, and the thread
+   waits for that commit before its next mail (threads recording at the same moment share
+   one transaction: MailRecords). The rows are settled in one commit after the batch.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
 once the lease has run out (the scheduler enqueues it again):
@@ -21,15 +23,18 @@ once the lease has run out (the scheduler enqueues it again):
   same bytes with the same Message-ID, which mail stores use to recognise a copy (our
   Maildir writer, and e.g. a mail catcher set to ignore duplicate ids, keep one). So a
   recipient never gets two different mails for one notification, nor none.
-- after 2: the aggregate already records the notification; nothing is sent again.
-The window of the third case is one database commit long; `interrupted` on the row counts
-how often a send was resumed after a worker died holding it.
+- after 2 (recorded, the row not yet settled): the aggregate already records the
+  notification; nothing is sent again, and the row is settled then.
+The window of the third case is one database commit long, for one mail per thread whatever
+the batch; `interrupted` on the row counts how often a send was resumed after a worker died
+holding it.
 
 A worker that is not killed but frozen (SIGSTOP, a paused VM) or held up while it holds a
 claim is the other danger: once the claim runs out the mail is given to another worker, and
-the first, resumed, would send it too. So the message goes only after a last check (just
+the first, resumed, would send it too. So each message goes only after a last check (just
 before SMTP DATA) that at least half of the claim is left; a worker held up past that sends
-nothing and leaves the row to the worker that took it over.
+nothing and leaves the row to the worker that took it over. A batch's claims are all made
+at its start: a mail late in a slow batch meets the same check.
 
 Failures are retried through the timer itself (durable, unlike a broker's delayed
 message): the n-th failure makes the row due again after min(base * 2**(n-1), max)
