@@ -45,8 +45,8 @@ class GroupCommit:
         self._saving = False
 
     def save(self, aggregate: Aggregate) -> bool:
-        """Whether `aggregate` was saved: False when a concurrent change won (nothing of it
-        saved); the store's errors are raised in every thread whose offer they concern."""
+        """Whether `aggregate` was saved; False when a concurrent change won or the save
+        failed (the caller records afresh). The thread that ran a failed save raises its error."""
         offer = _Offer(aggregate)
         with self._lock:
             self._offered.append(offer)
@@ -63,17 +63,17 @@ class GroupCommit:
                     self._lock.acquire()
                     self._saving = False
                     self._saved.notify_all()
-        if offer.error is not None:
-            raise offer.error
         return offer.saved
 
     def _save(self, group: list[_Offer]) -> None:
         try:
             saved = self._save_once(*[offer.aggregate for offer in group]) is not None
-        except Exception as error:  # noqa: BLE001 - handed to each thread concerned
+        except BaseException:
+            # The store failed, or this thread was interrupted (a time limit), perhaps after
+            # the commit: each offer is recorded afresh, on a load that shows what was saved.
             for offer in group:
-                offer.error, offer.saved = error, False
-            return
+                offer.saved = False
+            raise
         for offer in group:
             offer.saved = saved
 
@@ -82,7 +82,6 @@ class _Offer:
     def __init__(self, aggregate: Aggregate) -> None:
         self.aggregate = aggregate
         self.saved: bool | None = None
-        self.error: Exception | None = None
 
 
 def _distinct(offers: list[_Offer]) -> tuple[list[_Offer], list[_Offer]]:
