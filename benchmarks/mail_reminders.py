@@ -110,6 +110,22 @@ def fill_log(app: Any, reminders: int, per_company: int) -> None:
         app.save(*changed)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process on this host so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends(database: str) -> dict[int, float]:
+    """The CPU so far of each PostgreSQL server process serving `database` (the same host)."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,))]
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
 def wait_sent(notifications: Any, expected: int, started: float, timeout: float = 1800) -> float:
     while True:
         counts = notifications.store.counts()
@@ -183,17 +199,30 @@ def main() -> None:  # noqa: PLR0915 - a script
             notifications.in_process.start()
 
         already_sent = notifications.store.counts().get("sent", 0)  # the recorded service-in mails
+        # CPU while sending: the workers (this process's in-process worker when embedded),
+        # the SMTP sink and PostgreSQL's server processes for this database.
+        cpu_before = {"workers": sum(cpu_seconds(w.pid) for w in workers) + time.process_time(),
+                      "sink": cpu_seconds(sink.pid)}
+        backends = database_backends(database) if args.mode == "redis" else {}
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         fired = notifications.scheduler.run_once(DUE)
         enqueue_seconds = time.perf_counter() - started
         assert len(fired) == args.reminders, (len(fired), notifications.store.counts())
         total = wait_sent(notifications, already_sent + args.reminders, started)
+        cpu = {"workers": sum(cpu_seconds(w.pid) for w in workers) + time.process_time() - cpu_before["workers"],
+               "sink": cpu_seconds(sink.pid) - cpu_before["sink"]}
+        if args.mode == "redis":
+            cpu["postgres"] = sum(seconds - backends.get(pid, 0.0)
+                                  for pid, seconds in database_backends(database).items())
         where = (f"{args.workers} worker process(es) x {args.threads} threads, prefetch {args.prefetch}"
                  if args.mode == "redis" else f"in-process worker, {args.threads} threads")
         print(f"scheduler: {len(fired):,} due reminders enqueued in {enqueue_seconds:.2f}s "
               f"({len(fired) / enqueue_seconds:,.0f}/s)")
         print(f"sent and recorded: {args.reminders:,} mails in {total:.1f}s = {args.reminders / total:,.0f} mails/s "
               f"({where})")
+        print("CPU per mail: " + ", ".join(f"{name} {seconds / args.reminders * 1000:.2f} ms" for name, seconds in cpu.items())
+              + f"; load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     finally:
         for worker in workers:
             worker.terminate()

@@ -346,9 +346,10 @@ def build_notifications(
     if broker is None and settings.redis_url:
         broker = redis_broker(settings.redis_url, settings.redis_namespace, settings.redis_timeout_seconds)
     if broker is not None:
-        dispatcher = BrokerDispatcher(broker)
+        dispatcher = BrokerDispatcher(broker, settings.notification_batch_size)
     else:
-        in_process = dispatcher = InProcessWorker(sender.deliver, settings.worker_threads)
+        in_process = dispatcher = InProcessWorker(sender.deliver_many, settings.worker_threads,
+                                                  settings.notification_batch_size)
     scheduler = TimerScheduler(
         projection.catch_up,
         store,
@@ -577,7 +578,8 @@ def bootstrap_worker(
     application = build_application(settings, clock=clock)
     notifications = build_notifications(settings, application, mailer=mailer, broker=broker, clock=clock)
     assert notifications.broker is not None, "a worker needs a broker"
-    declare_send_notification(notifications.broker, notifications.sender.deliver, settings.notification_claim_seconds)
+    declare_send_notification(notifications.broker, notifications.sender.deliver_many,
+                              settings.notification_claim_seconds)
     # K-1: bulk jobs; a job whose worker died is found by its lease and enqueued again.
     bulk = build_bulk(settings, application, notifications.broker, in_process=False, sweep=True)
     declare_run_bulk_job(notifications.broker, bulk.imports.run, time_limit_seconds=24 * 3600)

@@ -243,6 +243,23 @@ class TimerStore(ABC):
         self, notification_id: UUID, error: str, retry_at: datetime | None, at: datetime, *, keep_outbox: bool
     ) -> None: ...
 
+    # A worker's batch: each row as above, many in one transaction (the SQL stores).
+    def get_many(self, notification_ids: Sequence[UUID]) -> dict[UUID, TimerRow]:
+        rows = {notification_id: self.get(notification_id) for notification_id in notification_ids}
+        return {notification_id: row for notification_id, row in rows.items() if row is not None}
+
+    def claim_many(
+        self, claims: Sequence[tuple[UUID, bytes, Sequence[str], str]], now: datetime, until: datetime
+    ) -> dict[UUID, TimerRow]:
+        """`claim` of each (notification id, data, recipients, message id): the rows claimed."""
+        rows = {c[0]: self.claim(c[0], now, until, c[1], c[2], c[3]) for c in claims}
+        return {notification_id: row for notification_id, row in rows.items() if row is not None}
+
+    def settle_many(self, settles: Sequence[tuple[UUID, str, datetime, str | None]]) -> None:
+        """`settle` of each (notification id, state, at, note)."""
+        for notification_id, state, at, note in settles:
+            self.settle(notification_id, state, at, note)
+
     # the operator's side
     @abstractmethod
     def failed(self) -> list[TimerRow]: ...

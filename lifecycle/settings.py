@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     leader_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     worker_threads: int = Field(default=4, ge=1, le=256)
     worker_prefetch: int = Field(default=64, ge=1, le=10_000)
+    # Due notifications a worker takes at once: their rows claimed in one commit, each
+    # contract and account loaded once for them (each mail is still recorded as it goes).
+    notification_batch_size: int = Field(default=20, ge=1, le=500)
     # Retention (docs/privacy.md): a provisional account never confirmed has its personal
     # data erased this many days after sign-up (a timer like the mails').
     provisional_account_retention_days: int = Field(default=30, ge=1, le=3650)

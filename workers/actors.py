@@ -1,6 +1,6 @@
-"""The dramatiq actor that sends one notification.
+"""The dramatiq actor that sends notifications.
 
-It takes a notification id, never an object, and is idempotent: the sender claims the timer
+It takes a batch of notification ids, never objects, and is idempotent: the sender claims the timer
 row and checks the aggregate's record before sending (see lifecycle/mail/sender.py). Its
 retry policy is explicit: dramatiq retries nothing (max_retries=0), because a failed send is
 rescheduled in the timer table, which survives a Redis restart, while dramatiq's delayed
@@ -10,7 +10,7 @@ retries would live only in Redis. The API and the scheduler enqueue to it by nam
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
 import dramatiq
@@ -22,15 +22,19 @@ from lifecycle.adapters.broker import ACTOR_NAME, BULK_ACTOR_NAME, BULK_QUEUE_NA
 log = logging.getLogger(__name__)
 
 
-def declare_send_notification(broker: Broker, deliver: Callable[[UUID], object], time_limit_seconds: float) -> dramatiq.Actor:
-    def send_notification(notification_id: str) -> None:
+def declare_send_notification(
+    broker: Broker, deliver: Callable[[Sequence[UUID]], object], time_limit_seconds: float
+) -> dramatiq.Actor:
+    def send_notification(notification_ids: list[str] | str) -> None:
+        # A batch of ids; a single id is a message enqueued by an earlier release.
+        ids = [notification_ids] if isinstance(notification_ids, str) else notification_ids
         try:
-            deliver(UUID(notification_id))
+            deliver([UUID(notification_id) for notification_id in ids])
         except TimeLimitExceeded:
             # A worker held up (frozen, a slow relay) past the claim: the timer has the mail,
             # enqueued again once the claim runs out. One line, not a traceback.
             log.warning("notification %s: stopped after %gs, its claim's length; the scheduler enqueues it again",
-                        notification_id, time_limit_seconds)
+                        ", ".join(ids), time_limit_seconds)
 
     return dramatiq.actor(
         send_notification,

@@ -46,17 +46,22 @@ def ping(broker: Broker) -> None:
 
 
 class BrokerDispatcher:
-    """Hands notification ids to the broker, for whichever worker process takes them."""
+    """Hands notification ids to the broker, for whichever worker process takes them: one
+    message per `batch_size` ids (the scheduler gives a contract's due mails side by side,
+    so a worker loads each contract once for its mails of the batch)."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, batch_size: int = 1) -> None:
         self.broker = broker
+        self.batch_size = batch_size
 
     def dispatch(self, notification_ids: Sequence[UUID]) -> None:
+        ids = [str(notification_id) for notification_id in notification_ids]
         try:
-            for notification_id in notification_ids:
+            for start in range(0, len(ids), self.batch_size):
                 self.broker.enqueue(
                     dramatiq.Message(
-                        queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(str(notification_id),), kwargs={}, options={}
+                        queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(ids[start:start + self.batch_size],),
+                        kwargs={}, options={},
                     )
                 )
         except REDIS_ERRORS as error:  # the timers keep what was not enqueued: see mail/scheduler.py

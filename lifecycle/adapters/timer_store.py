@@ -256,7 +256,8 @@ class SqlTimerStore(TimerStore):
                 ),
             )
             rows = [self._row(r) for r in cursor.fetchall()]
-        return sorted(rows, key=lambda r: r.timer.due_at)
+        # A contract's mails side by side: a worker's batch then loads each contract once.
+        return sorted(rows, key=lambda r: (r.timer.due_at, str(r.timer.aggregate_id)))
 
     def forget_enqueue(self, notification_ids: Sequence[UUID]) -> None:
         """The broker did not take them: let the next scheduler run try again."""
@@ -271,40 +272,56 @@ class SqlTimerStore(TimerStore):
     # --- the sender's side --------------------------------------------------------------
 
     def get(self, notification_id: UUID) -> TimerRow | None:
+        return self.get_many([notification_id]).get(notification_id)
+
+    def get_many(self, notification_ids: Sequence[UUID]) -> dict[UUID, TimerRow]:
+        if not notification_ids:
+            return {}
         with self.transaction(commit=False) as cursor:
-            self._execute(cursor, f"SELECT {COLUMNS} FROM {self.table} WHERE notification_id = %s", (str(notification_id),))
-            row = cursor.fetchone()
-        return self._row(row) if row else None
+            self._execute(cursor, f"SELECT {COLUMNS} FROM {self.table} WHERE notification_id IN "
+                                  f"({', '.join(['%s'] * len(notification_ids))})", [str(n) for n in notification_ids])
+            rows = [self._row(row) for row in cursor.fetchall()]
+        return {row.notification_id: row for row in rows}
 
     def claim(
         self, notification_id: UUID, now: datetime, until: datetime, data: bytes, recipients: Sequence[str], message_id: str
     ) -> TimerRow | None:
-        """Hold a pending timer for sending until `until`, unless a worker holds it now, and
-        record the message about to be sent (record-before) in the same commit. An outbox
+        return self.claim_many([(notification_id, data, recipients, message_id)], now, until).get(notification_id)
+
+    def claim_many(
+        self, claims: Sequence[tuple[UUID, bytes, Sequence[str], str]], now: datetime, until: datetime
+    ) -> dict[UUID, TimerRow]:
+        """Hold each pending timer for sending until `until`, unless a worker holds it now, and
+        record the message about to be sent (record-before), all in one commit. An outbox
         left by an interrupted or failed send is kept: that message is the one to send.
-        Answers None when it is not pending or is held: there is nothing to do."""
+        Answers the rows claimed; one not pending or held is left out: nothing to do.
+        Rows are taken in the order of their ids, so two workers never wait on each other."""
+        claimed: dict[UUID, TimerRow] = {}
         with self.transaction(commit=True) as cursor:
-            self._execute(
-                cursor,
-                f"UPDATE {self.table} SET claimed_until = %s, attempts = attempts + 1, "
-                "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END), "
-                "recipients = CASE WHEN outbox IS NULL THEN %s ELSE recipients END, "
-                "message_id = CASE WHEN outbox IS NULL THEN %s ELSE message_id END, "
-                "outbox = COALESCE(outbox, %s) "
-                "WHERE notification_id = %s AND state = %s AND (claimed_until IS NULL OR claimed_until < %s) "
-                f"RETURNING {COLUMNS}",
-                (
-                    self.instant(until),
-                    json.dumps(list(recipients)),
-                    message_id,
-                    data,
-                    str(notification_id),
-                    PENDING,
-                    self.instant(now),
-                ),
-            )
-            row = cursor.fetchone()
-        return self._row(row) if row else None
+            for notification_id, data, recipients, message_id in sorted(claims, key=lambda c: str(c[0])):
+                self._execute(
+                    cursor,
+                    f"UPDATE {self.table} SET claimed_until = %s, attempts = attempts + 1, "
+                    "interrupted = interrupted + (CASE WHEN claimed_until IS NULL THEN 0 ELSE 1 END), "
+                    "recipients = CASE WHEN outbox IS NULL THEN %s ELSE recipients END, "
+                    "message_id = CASE WHEN outbox IS NULL THEN %s ELSE message_id END, "
+                    "outbox = COALESCE(outbox, %s) "
+                    "WHERE notification_id = %s AND state = %s AND (claimed_until IS NULL OR claimed_until < %s) "
+                    f"RETURNING {COLUMNS}",
+                    (
+                        self.instant(until),
+                        json.dumps(list(recipients)),
+                        message_id,
+                        data,
+                        str(notification_id),
+                        PENDING,
+                        self.instant(now),
+                    ),
+                )
+                row = cursor.fetchone()
+                if row:
+                    claimed[notification_id] = self._row(row)
+        return claimed
 
     def forget_personal_data(self, aggregate_ids: Sequence[UUID], values: Sequence[str]) -> int:
         wanted = [v for v in values if v]
@@ -329,12 +346,19 @@ class SqlTimerStore(TimerStore):
 
     def settle(self, notification_id: UUID, state: str, at: datetime, note: str | None = None) -> None:
         """Sent (its event recorded) or skipped: done with for good."""
+        self.settle_many([(notification_id, state, at, note)])
+
+    def settle_many(self, settles: Sequence[tuple[UUID, str, datetime, str | None]]) -> None:
+        if not settles:
+            return
         with self.transaction(commit=True) as cursor:
-            self._execute(
-                cursor,
-                f"UPDATE {self.table} SET state = %s, settled_at = %s, claimed_until = NULL, outbox = NULL, "
-                "last_error = COALESCE(%s, last_error) WHERE notification_id = %s AND state = %s",
-                (state, self.instant(at), note, str(notification_id), PENDING),
+            cursor.executemany(
+                self.sql(
+                    f"UPDATE {self.table} SET state = %s, settled_at = %s, claimed_until = NULL, outbox = NULL, "
+                    "last_error = COALESCE(%s, last_error) WHERE notification_id = %s AND state = %s"
+                ),
+                [(state, self.instant(at), note, str(notification_id), PENDING)
+                 for notification_id, state, at, note in sorted(settles, key=lambda s: str(s[0]))],
             )
 
     def record_failure(

@@ -11,15 +11,19 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 from uuid import UUID
 
 log = logging.getLogger(__name__)
 
 
 class InProcessWorker:
-    def __init__(self, deliver: Callable[[UUID], object], threads: int = 2) -> None:
+    def __init__(self, deliver: Callable[[Any], object], threads: int = 2, batch_size: int | None = None) -> None:
+        """`deliver` takes one id, or with a `batch_size` a list of up to that many (the
+        mails: what the queue holds when a thread is free)."""
         self.deliver = deliver
         self.threads = max(1, threads)
+        self.batch_size = batch_size
         self._queue: queue.Queue[UUID | None] = queue.Queue()
         self._queued: set[UUID] = set()
         self._lock = threading.Lock()
@@ -37,16 +41,27 @@ class InProcessWorker:
 
     def _work(self) -> None:
         while True:
-            notification_id = self._queue.get()
-            if notification_id is None or self._stopping.is_set():
+            batch = [self._queue.get()]
+            while len(batch) < (self.batch_size or 1) and batch[-1] is not None:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is None or self._stopping.is_set()
+            ids = [notification_id for notification_id in batch if notification_id is not None]
+            if stop:
                 return  # what is left in the queue is still pending in the timer table
             with self._lock:
-                self._queued.discard(notification_id)
+                self._queued.difference_update(ids)
                 self._busy += 1
             try:
-                self.deliver(notification_id)
+                if self.batch_size is None:
+                    self.deliver(ids[0])
+                else:
+                    self.deliver(ids)
             except Exception:
-                log.exception("notification %s: delivery failed; the scheduler will dispatch it again", notification_id)
+                log.exception("notifications %s: delivery failed; the scheduler will dispatch them again",
+                              ", ".join(map(str, ids)))
             finally:
                 with self._lock:
                     self._busy -= 1

@@ -1,16 +1,18 @@
-"""Sending one notification, once (M-4).
+"""Sending each notification once (M-4).
 
-The broker delivers a notification id at least once, and a worker can die at any
-instant. `deliver` makes that safe with records before and after the one step that cannot be
-undone, handing the message to the mail server:
+The broker delivers a batch of notification ids at least once, and a worker can die at any
+instant. `deliver_many` makes that safe with records before and after the one step that
+cannot be undone, handing a message to the mail server:
 
-1. claim and record-before, in one commit: the timer row is held for `lease` (one sender
-   at a time; a row that is not pending, or held by a live worker, is left alone), and the
-   rendered message, with its deterministic Message-ID, is written to the row's outbox
-   before the server sees a byte of it.
-2. send, then record-after: the ServiceInNotified / RenewalReminderSent /
-   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event is saved on the
-   aggregate, then the row is settled.
+1. claim and record-before, in one commit for the batch: each timer row is held for `lease`
+   (one sender at a time; a row that is not pending, or held by a live worker, is left
+   alone), and its rendered message, with its deterministic Message-ID, is written to the
+   row's outbox before the server sees a byte of it.
+2. send, then record-after, mail by mail: the ServiceInNotified / RenewalReminderSent /
+   ConfirmationMailSent / EmailChangeMailSent / PasswordResetMailSent / NoticeMailSent event
+   is saved on the aggregate as soon as the server has taken the message, and the thread
+   waits for that commit before its next mail (threads recording at the same moment share
+   one transaction: MailRecords). The rows are settled in one commit after the batch.
 
 A worker killed (SIGKILL) at any point leaves a row that a later delivery finds again
 once the lease has run out (the scheduler enqueues it again):
@@ -21,15 +23,18 @@ once the lease has run out (the scheduler enqueues it again):
   same bytes with the same Message-ID, which mail stores use to recognise a copy (our
   Maildir writer, and e.g. a mail catcher set to ignore duplicate ids, keep one). So a
   recipient never gets two different mails for one notification, nor none.
-- after 2: the aggregate already records the notification; nothing is sent again.
-The window of the third case is one database commit long; `interrupted` on the row counts
-how often a send was resumed after a worker died holding it.
+- after 2 (recorded, the row not yet settled): the aggregate already records the
+  notification; nothing is sent again, and the row is settled then.
+The window of the third case is one database commit long, for one mail per thread whatever
+the batch; `interrupted` on the row counts how often a send was resumed after a worker died
+holding it.
 
 A worker that is not killed but frozen (SIGSTOP, a paused VM) or held up while it holds a
 claim is the other danger: once the claim runs out the mail is given to another worker, and
-the first, resumed, would send it too. So the message goes only after a last check (just
+the first, resumed, would send it too. So each message goes only after a last check (just
 before SMTP DATA) that at least half of the claim is left; a worker held up past that sends
-nothing and leaves the row to the worker that took it over.
+nothing and leaves the row to the worker that took it over. A batch's claims are all made
+at its start: a mail late in a slow batch meets the same check.
 
 Failures are retried through the timer itself (durable, unlike a broker's delayed
 message): the n-th failure makes the row due again after min(base * 2**(n-1), max)
@@ -42,7 +47,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -51,10 +56,11 @@ from uuid import UUID
 from eventsourcing.persistence import InterfaceError, OperationalError
 
 from lifecycle.aggregates.accounts import Account
+from lifecycle.aggregates.contract import Contract
 from lifecycle.application.accounts import Accounts
 from lifecycle.application.companies import Companies
 from lifecycle.application.mail_records import MailRecords
-from lifecycle.availability import EventStoreDown
+from lifecycle.availability import EventStoreDown, is_outage
 from lifecycle.domain.access import SYSTEM_MAILER, acting_as
 from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import DomainError
@@ -164,27 +170,63 @@ class NotificationSender:
         self.erase_unconfirmed: Callable[[UUID], str] | None = None
 
     def deliver(self, notification_id: UUID) -> Outcome:
-        # What a send records (the mail on the contract or account) names the mailer as its actor.
-        with acting_as(SYSTEM_MAILER, request_id=f"notification:{notification_id}"):
-            return self._deliver(notification_id)
+        return self.deliver_many([notification_id])[notification_id]
 
-    def _deliver(self, notification_id: UUID) -> Outcome:
-        row = self.store.get(notification_id)
-        if row is None or row.state != PENDING:
-            return Outcome.NOT_CLAIMED
-        prepared = self._prepare(row)
-        if isinstance(prepared, Settled):
-            state = SENT if prepared.outcome in (Outcome.ALREADY_SENT, Outcome.DONE) else SKIPPED
-            self.store.settle(notification_id, state, self.clock.now(), prepared.reason or None)
-            return prepared.outcome
+    def deliver_many(self, notification_ids: Sequence[UUID]) -> dict[UUID, Outcome]:
+        """A batch, each mail as `deliver` would send it alone: one read of the rows, each
+        contract and account loaded once, every claim and outbox in one commit, then each
+        mail sent and recorded in turn, and the rows settled in one commit at the end."""
+        ids = list(dict.fromkeys(notification_ids))
+        rows = self.store.get_many(ids)
+        outcomes = dict.fromkeys(ids, Outcome.NOT_CLAIMED)
+        loads = _Loads(self.companies, self.accounts)
+        letters: dict[UUID, tuple[TimerRow, Letter]] = {}
+        settles: list[tuple[UUID, str, datetime, str | None]] = []
+        for notification_id in ids:
+            row = rows.get(notification_id)
+            if row is None or row.state != PENDING:
+                continue
+            # What a send records (the mail on the contract or account) names the mailer as its actor.
+            try:
+                with acting_as(SYSTEM_MAILER, request_id=f"notification:{notification_id}"):
+                    prepared = self._prepare(row, loads)
+            except Exception as error:  # one mail's trouble leaves the rest of the batch to go
+                if is_outage(error):
+                    raise  # the store is away: so for the whole batch
+                log.exception("notification %s: could not be prepared; the scheduler enqueues it again",
+                              notification_id)
+                continue
+            if isinstance(prepared, Settled):
+                state = SENT if prepared.outcome in (Outcome.ALREADY_SENT, Outcome.DONE) else SKIPPED
+                settles.append((notification_id, state, self.clock.now(), prepared.reason or None))
+                outcomes[notification_id] = prepared.outcome
+            else:
+                letters[notification_id] = (row, prepared)
+        self.store.settle_many(settles)
+        if not letters:
+            return outcomes
         now = self.wall_clock.now()
-        rendered = prepared.mail
-        claimed = self.store.claim(
-            notification_id, now, now + self.lease, rendered.data, rendered.recipients, rendered.message_id
+        claimed = self.store.claim_many(
+            [(n, letter.mail.data, letter.mail.recipients, letter.mail.message_id) for n, (_, letter) in letters.items()],
+            now, now + self.lease,
         )
-        if claimed is None:
-            return Outcome.NOT_CLAIMED
+        settles = []
+        try:
+            for notification_id, (row, letter) in letters.items():
+                if notification_id in claimed:
+                    with acting_as(SYSTEM_MAILER, request_id=f"notification:{notification_id}"):
+                        outcomes[notification_id] = self._send(row, letter, claimed[notification_id], settles)
+        finally:
+            # A row left unsettled (a worker dying before this) is found again: its event is
+            # in the log, so it is settled then without sending.
+            self.store.settle_many(settles)
+        return outcomes
+
+    def _send(self, row: TimerRow, prepared: Letter, claimed: TimerRow,
+              settles: list[tuple[UUID, str, datetime, str | None]]) -> Outcome:
+        notification_id = row.notification_id
         assert claimed.outbox is not None
+        rendered = prepared.mail
         mail = OutgoingMail(claimed.message_id or rendered.message_id, rendered.sender, claimed.recipients,
                             rendered.subject, claimed.outbox)
         if mail.data != rendered.data:
@@ -202,8 +244,10 @@ class NotificationSender:
         except Exception as error:  # noqa: BLE001 - any other error leaves it unknown whether the server took it
             return self._failed(claimed, f"{type(error).__name__}: {error}", keep_outbox=True)
         sent_at = self.clock.now()
+        # Recorded at once, mail by mail: the moment the server holds a message that the log
+        # does not is one commit long, whatever the batch.
         self._record(prepared.record, accepted, sent_at)
-        self.store.settle(notification_id, SENT, sent_at, prepared.note or None)
+        settles.append((notification_id, SENT, sent_at, prepared.note or None))
         # Ids, the kind and a count: never the addresses.
         log.info("notification %s (%s) sent to %d recipients", notification_id, row.timer.kind.value, len(accepted),
                  extra={"notification_id": str(notification_id), "kind": row.timer.kind.value,
@@ -251,13 +295,13 @@ class NotificationSender:
 
     # --- what to send -------------------------------------------------------------------
 
-    def _prepare(self, row: TimerRow) -> Letter | Settled:
+    def _prepare(self, row: TimerRow, loads: _Loads) -> Letter | Settled:
         timer = row.timer
         try:
             if timer.kind is NotificationKind.SERVICE_IN:
-                return self._service_in(row)
+                return self._service_in(row, loads)
             if timer.kind is NotificationKind.RENEWAL_REMINDER:
-                return self._renewal_reminder(row)
+                return self._renewal_reminder(row, loads)
             if timer.kind is NotificationKind.EMAIL_CHANGE_CONFIRMATION:
                 return self._email_change_confirmation(row)
             if timer.kind is NotificationKind.PASSWORD_RESET:
@@ -270,14 +314,14 @@ class NotificationSender:
         except DomainError as error:  # the aggregate no longer has what the mail is about
             return Settled(Outcome.SKIPPED, f"{error.code}: {error.detail}")
 
-    def _service_in(self, row: TimerRow) -> Letter | Settled:
+    def _service_in(self, row: TimerRow, loads: _Loads) -> Letter | Settled:
         timer = row.timer
-        contract = self.companies.company(timer.aggregate_id)
+        contract = loads.company(timer.aggregate_id)
         if contract.has_notified(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         assert timer.serial is not None
         registration = contract.registration(timer.serial)
-        account = self.accounts.account(contract.account_id)
+        account = loads.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
         if not recipients:
             return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
@@ -292,14 +336,14 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_contract_mail_sent(contract.id, lambda c: c.record_service_in_notified(
-                timer.notification_id, timer.serial, list(accepted), mail.message_id, at), contract=contract)
+            loads.keep(self.records.record_contract_mail_sent(contract.id, lambda c: c.record_service_in_notified(
+                timer.notification_id, timer.serial, list(accepted), mail.message_id, at), contract=loads.take(contract.id)))
 
         return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
-    def _renewal_reminder(self, row: TimerRow) -> Letter | Settled:
+    def _renewal_reminder(self, row: TimerRow, loads: _Loads) -> Letter | Settled:
         timer = row.timer
-        contract = self.companies.company(timer.aggregate_id)
+        contract = loads.company(timer.aggregate_id)
         if contract.has_notified(timer.notification_id):
             return Settled(Outcome.ALREADY_SENT)
         assert timer.serial is not None and timer.stage is not None and timer.period_end is not None
@@ -309,7 +353,7 @@ class NotificationSender:
         window = self.renewal.window(timer.period_end)
         if tokyo_today(self.clock.now()) > window[1]:
             return Settled(Outcome.SKIPPED, f"the renewal window closed on {window[1]}")
-        account = self.accounts.account(contract.account_id)
+        account = loads.account(contract.account_id)
         recipients = contract.notification_recipients(timer.serial, account.email)
         if not recipients:
             return Settled(Outcome.SKIPPED, _erased_note(contract.erased_recipients(timer.serial, account.email)))
@@ -327,9 +371,9 @@ class NotificationSender:
         )
 
         def record(accepted: tuple[str, ...], at: datetime) -> None:
-            self.records.record_contract_mail_sent(contract.id, lambda c: c.record_renewal_reminder_sent(
+            loads.keep(self.records.record_contract_mail_sent(contract.id, lambda c: c.record_renewal_reminder_sent(
                 timer.notification_id, timer.serial, timer.stage.value, timer.period_end, list(accepted),
-                mail.message_id, at), contract=contract)
+                mail.message_id, at), contract=loads.take(contract.id)))
 
         return Letter(mail, record, _erased_note(contract.erased_recipients(timer.serial, account.email)))
 
@@ -469,6 +513,37 @@ class NotificationSender:
         return self._account_letter(
             account, mail, lambda a, *sent: a.record_notice_mail_sent(timer.notification_id, timer.kind.value, *sent)
         )
+
+
+class _Loads:
+    """A batch's contracts and registrants, each loaded once. A contract's mails of one
+    batch are recorded on the same object, one after another (each save moves its version);
+    should another process have changed the contract meanwhile, the record loads it afresh,
+    and the next mail is recorded on that one."""
+
+    def __init__(self, companies: Companies, accounts: Accounts) -> None:
+        self.companies, self.accounts = companies, accounts
+        self._contracts: dict[UUID, Contract] = {}
+        self._accounts: dict[UUID, Account] = {}
+
+    def company(self, contract_id: UUID) -> Contract:
+        if contract_id not in self._contracts:
+            self._contracts[contract_id] = self.companies.company(contract_id)
+        return self._contracts[contract_id]
+
+    def take(self, contract_id: UUID) -> Contract | None:
+        """The contract to record a mail on; None after a failed record (it may hold an
+        event the store does not): the record then loads it afresh."""
+        return self._contracts.pop(contract_id, None)
+
+    def keep(self, contract: Contract) -> None:
+        """The contract as a record saved it, for the batch's next mail on it."""
+        self._contracts[contract.id] = contract
+
+    def account(self, account_id: UUID) -> Account:
+        if account_id not in self._accounts:
+            self._accounts[account_id] = self.accounts.account(account_id)
+        return self._accounts[account_id]
 
 
 # A notice to the owner due longer ago than this is skipped (see NotificationSender._notice).

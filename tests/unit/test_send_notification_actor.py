@@ -18,7 +18,7 @@ def test_M4_actor_hands_each_id_to_the_sender_and_leaves_retries_to_the_timers()
     actor of that name receives every id."""
     broker = StubBroker()
     delivered: list[UUID] = []
-    actor = declare_send_notification(broker, delivered.append, time_limit_seconds=30)
+    actor = declare_send_notification(broker, delivered.extend, time_limit_seconds=30)
     assert actor.queue_name == QUEUE_NAME
     assert actor.options["max_retries"] == 0
     assert actor.options["time_limit"] == 30_000
@@ -42,10 +42,10 @@ def test_M4_a_send_held_up_past_the_claim_is_stopped_with_one_line_and_no_traceb
     broker.emit_after("process_boot")  # starts the time limit's watcher, as a worker process does
     finished: list[UUID] = []
 
-    def held_up(notification_id: UUID) -> None:
+    def held_up(notification_ids: list[UUID]) -> None:
         for _ in range(60):  # 3 s, in steps the time limit can interrupt
             time.sleep(0.05)
-        finished.append(notification_id)
+        finished.extend(notification_ids)
 
     declare_send_notification(broker, held_up, time_limit_seconds=1)
     notification_id = uuid4()
