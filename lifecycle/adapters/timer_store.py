@@ -160,18 +160,38 @@ class SqlTimerStore(TimerStore):
             self._apply_all(cursor, changes)
 
     def _apply_all(self, cursor: Any, changes: Sequence[TimerChange]) -> None:
-        """In order; each run of changes with the same statement (most of a batch is new
-        timers, then the settles of their mails) goes with one executemany: one round trip
-        on PostgreSQL instead of one per change."""
-        statement, rows = None, []
+        """With the effect of applying them in order, in a few statements: a run of changes
+        goes as its new timers first, then its settles and cancels, one executemany per kind
+        (one round trip each on PostgreSQL, however the kinds alternate in the log). That is
+        the same as in order because settles and cancels commute (a settle makes a row SENT
+        whatever it was; a cancel only touches PENDING or FAILED rows) and because a run is cut
+        before a new timer that a settle or cancel earlier in the run would have touched had
+        the timer been there (rare: a timer is scheduled before its mail and its renewal)."""
+        run: list[TimerChange] = []
+        settled: set[UUID] = set()
+        cancelled: set[tuple[UUID, str, date]] = set()
+        confirmed: set[UUID] = set()
         for change in changes:
-            next_statement, params = self._statement_for(change)
-            if next_statement != statement and rows:
-                cursor.executemany(self.sql(statement), rows)
-                rows = []
-            statement = next_statement
-            rows.append(params)
-        if rows:
+            if isinstance(change, Schedule) and _touched_earlier(change.timer, settled, cancelled, confirmed):
+                self._apply_run(cursor, run)
+                run = []
+                settled, cancelled, confirmed = set(), set(), set()
+            run.append(change)
+            if isinstance(change, Settle):
+                settled.add(change.notification_id)
+            elif isinstance(change, CancelReminders):
+                cancelled.add((change.contract_id, change.serial, change.period_end))
+            elif isinstance(change, CancelConfirmation):
+                confirmed.add(change.account_id)
+        self._apply_run(cursor, run)
+
+    def _apply_run(self, cursor: Any, run: Sequence[TimerChange]) -> None:
+        by_statement: dict[str, list[tuple[Any, ...]]] = {}
+        # New timers first (sorted is stable: the rest keep their order).
+        for change in sorted(run, key=lambda c: not isinstance(c, Schedule)):
+            statement, params = self._statement_for(change)
+            by_statement.setdefault(statement, []).append(params)
+        for statement, rows in by_statement.items():
             cursor.executemany(self.sql(statement), rows)
 
     def _statement_for(self, change: TimerChange) -> tuple[str, tuple[Any, ...]]:
@@ -473,6 +493,19 @@ class PostgresTimerStore(SqlTimerStore):
             self._execute(cursor, "SELECT to_regclass(%s) AS found", (old,))
             row = cursor.fetchone()
             return old if row and row["found"] else None
+
+
+def _touched_earlier(
+    timer: Timer, settled: set[UUID], cancelled: set[tuple[UUID, str, date]], confirmed: set[UUID]
+) -> bool:
+    """Whether a settle or cancel already in the run would have touched this new timer."""
+    if timer.notification_id in settled:
+        return True
+    if timer.kind is NotificationKind.RENEWAL_REMINDER:
+        return (timer.aggregate_id, timer.serial, timer.period_end) in cancelled
+    if timer.kind in (NotificationKind.ACCOUNT_CONFIRMATION, NotificationKind.ACCOUNT_RETENTION):
+        return timer.aggregate_id in confirmed
+    return False
 
 
 def timer_store_for(datastore: Any) -> SqlTimerStore:
