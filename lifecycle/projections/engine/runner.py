@@ -19,6 +19,7 @@ or a rebuild tries again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -168,6 +169,8 @@ class ProjectionRunner:
         # the one it cannot hold.
         self._single_until: int | None = None
         self._committed: int | None = None  # the position this process knows is committed
+        # The rebuilds switched in when the cached rows were first read (None: read it again).
+        self._generation: int | None = None
         self._rows_since_analyze = 0
         self._wake = threading.Event()
         self._hurry = threading.Event()
@@ -190,7 +193,7 @@ class ProjectionRunner:
 
     def run_once(self) -> int:
         """Applies the next batch; answers how many notifications it moved past (0: none new)."""
-        start = self._committed if self._committed is not None else self.position()
+        start = self._start()
         head = self.head()
         if head <= start:
             self._analyze_after_catching_up()
@@ -235,7 +238,7 @@ class ProjectionRunner:
         progress: Progress = no_progress,
     ) -> int:
         target = self.head() if until is None else until
-        start = self._committed if self._committed is not None else self.position()
+        start = self._start()
         first = start
         progress(start, target)
         pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
@@ -271,6 +274,20 @@ class ProjectionRunner:
             self._analyze_after_catching_up()
         return start - first
 
+    def start_of_catch_up(self) -> int | None:
+        """Where a catch-up together with other read models would start this one (None: it
+        goes alone, being stopped or looking for a refused event one at a time)."""
+        if self.failed_event is not None or self._single_until is not None:
+            return None
+        return self._start()
+
+    def _start(self) -> int:
+        """The position the next batch starts from. After a reset, the generation is read
+        before the position: a rebuild switched in between makes the first commit refused."""
+        if self._generation is None:
+            self._generation = self.view.generation()
+        return self._committed if self._committed is not None else self.position()
+
     def _fetch(self, start: int, head: int) -> tuple[Sequence[Notification], int]:
         """The next batch of this projection's events after `start`, up to `head`, and the
         position it reaches."""
@@ -289,12 +306,15 @@ class ProjectionRunner:
         # Every event up to `stop` has been read when the batch is not full.
         return notifications, notifications[-1].id if len(notifications) == limit else stop
 
-    def _apply(self, notifications: Sequence[Notification]) -> tuple[Changes, int]:
-        """Applies a batch to the rows; answers its changes."""
+    def _apply(
+        self, notifications: Sequence[Notification], to_event: Callable[[Notification], Any] | None = None
+    ) -> tuple[Changes, int]:
+        """Applies a batch to the rows; answers its changes. `to_event` decodes a stored event
+        (a shared page's decoder, so that read models reading together decode each event once)."""
         rows = self.projection.rows
         rows.begin()
         try:
-            to_event = self.app.mapper.to_domain_event
+            to_event = to_event or self.app.mapper.to_domain_event
             tracking_name = self.view.tracking_name
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
             process_stored = self.projection.process_stored if self.projection.reads_stored_events else None
@@ -318,7 +338,7 @@ class ProjectionRunner:
 
     def _commit(self, start: int, end: int, changes: Changes, notifications: Sequence[Notification]) -> None:
         try:
-            self.view.commit(start, end, changes)
+            self.view.commit(start, end, changes, self._generation)
         except STORE_REFUSALS as error:
             if len(notifications) == 1:
                 raise EventNotApplied(self.name, FailedEvent.of(notifications[0], error)) from error
@@ -343,6 +363,7 @@ class ProjectionRunner:
     def _abandon(self) -> None:
         self.projection.rows.forget()  # the cache may hold rows of rolled-back batches
         self._committed = None
+        self._generation = None
 
     def _analyze_after_catching_up(self) -> None:
         if self._rows_since_analyze > ANALYZE_AFTER_ROWS:
@@ -485,3 +506,122 @@ class ProjectionRunner:
             "state": "stopped" if self.failed_event else "running" if self.is_leader else "standby",
             "failed_event": self.failed_event.as_dict() if self.failed_event else None,
         }
+
+
+class DecodedPage:
+    """One page of the log for several read models: each event decoded once, when the first
+    of them asks for it."""
+
+    def __init__(self, to_event: Callable[[Notification], Any]) -> None:
+        self._to_event = to_event
+        self._events: dict[int, Any] = {}
+
+    def event(self, notification: Notification) -> Any:
+        event = self._events.get(notification.id)
+        if event is None:
+            event = self._events[notification.id] = self._to_event(notification)
+        return event
+
+
+@dataclass
+class _Member:
+    """A read model in a catch-up together: where it is, what it reads, its batch in commit."""
+
+    runner: ProjectionRunner
+    start: int
+    topics: frozenset[str] | None  # None: every event
+    committer: ThreadPoolExecutor
+    pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
+
+
+def catch_up_together(
+    app: Application[Any],
+    runners: Sequence[ProjectionRunner],
+    *,
+    page_size: int = 10_000,
+    deadline: float | None = None,
+    progress: Progress = no_progress,
+) -> None:
+    """Brings several read models towards the head of the log reading it once: one reader
+    fetches pages of the events any of them shows (the next page while this one is applied),
+    each event is decoded once for all, and each read model commits its rows with its own
+    position in its own transaction (its own thread), as when it runs alone. A read model
+    that meets anything but success here (an event it cannot apply, a refused batch, a moved
+    position) leaves the group with its cache dropped; its own `catch_up` then goes on from
+    its committed position and says what happened. Used where many events wait: at start
+    and by rebuilds, and by `ReadModels.catch_up`."""
+    target = app.recorder.max_notification_id() or 0
+    with contextlib.ExitStack() as stack:
+        members: list[_Member] = []
+        for runner in runners:
+            start = runner.start_of_catch_up()
+            if start is not None and start < target:
+                committer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix=f"commit-{runner.name}"))
+                topics = frozenset(runner.projection.topics) or None
+                members.append(_Member(runner, start, topics, committer))
+        if not members:
+            return
+        every_topic = any(m.topics is None for m in members)
+        topics = () if every_topic else tuple(sorted(set().union(*(m.topics or () for m in members))))
+        reader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="read-together"))
+
+        def fetch(start: int) -> tuple[Sequence[Notification], int]:
+            stop = min(target, start + 10 * page_size)
+            page = app.recorder.select_notifications(
+                start=start, limit=page_size, stop=stop, topics=topics, inclusive_of_start=False
+            )
+            return page, page[-1].id if len(page) == page_size else stop
+
+        low = min(m.start for m in members)
+        progress(low, target)
+        fetched: Future[tuple[Sequence[Notification], int]] | None = reader.submit(fetch, low)
+        try:
+            while fetched is not None and members and (deadline is None or time.monotonic() < deadline):
+                page, end = fetched.result()
+                fetched = reader.submit(fetch, end) if end < target else None
+                decoded = DecodedPage(app.mapper.to_domain_event)
+                for member in list(members):
+                    if end > member.start and not _step(member, page, end, decoded.event):
+                        members.remove(member)
+                progress(end, target)
+        finally:
+            for member in members:
+                _settle(member)
+
+
+def _step(member: _Member, page: Sequence[Notification], end: int, to_event: Callable[[Notification], Any]) -> bool:
+    """Applies one page to one member and hands its batch to its committer; False when the
+    member leaves the group."""
+    runner, start, topics = member.runner, member.start, member.topics
+    mine = [n for n in page if n.id > start and (topics is None or n.topic in topics)]
+    try:
+        changes, count = runner._apply(mine, to_event)
+        if member.pending is not None:
+            pending, member.pending = member.pending, None
+            runner._finish(pending)
+        member.pending = (member.committer.submit(runner._commit, start, end, changes, mine), end, changes, count, mine)
+        member.start = end
+        if runner.projection.rows.over_capacity():
+            _settle(member)
+        return True
+    except Exception:
+        log.debug("projection %s leaves the catch-up together", runner.name, exc_info=True)
+        if member.pending is not None:
+            member.pending[0].exception()  # settled before the runner goes on alone
+            member.pending = None
+        runner._abandon()
+        return False
+
+
+def _settle(member: _Member) -> None:
+    """Waits for the member's batch in commit."""
+    if member.pending is None:
+        return
+    pending, member.pending = member.pending, None
+    try:
+        member.runner._finish(pending)
+        member.runner.projection.rows.end()
+    except Exception:
+        log.debug("projection %s: a batch of the catch-up together was not committed", member.runner.name,
+                  exc_info=True)
+        member.runner._abandon()
