@@ -475,6 +475,40 @@ class PostgresTimerStore(SqlTimerStore):
     def _serialise_ddl(self, cursor: Any) -> None:
         self._execute(cursor, "SELECT pg_advisory_xact_lock(hashtext(%s))", (self.table,))
 
+    def _apply_run(self, cursor: Any, run: Sequence[TimerChange]) -> None:
+        """As the base class, but each kind of change as one statement over arrays (unnest)
+        rather than a statement per change: a rebuild's 50,000 timers in a few statements."""
+        by_kind: dict[type, list[tuple[Any, ...]]] = {}
+        others: list[TimerChange] = []
+        for change in run:
+            if isinstance(change, (Schedule, Settle, CancelReminders)):
+                by_kind.setdefault(type(change), []).append(self._statement_for(change)[1])
+            else:
+                others.append(change)
+        if Schedule in by_kind:  # first: the settles and cancels of the run may touch them
+            columns = list(zip(*by_kind[Schedule]))
+            self._execute(cursor, (
+                f"INSERT INTO {self.table} (notification_id, kind, aggregate_id, serial, stage, period_end, due_at, "
+                "state, attempts, failures, interrupted, recipients) "
+                "SELECT *, 0, 0, 0, '[]' FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], "
+                "%s::date[], %s::timestamptz[], %s::text[]) ON CONFLICT (notification_id) DO NOTHING"
+            ), [list(column) for column in columns])
+        if Settle in by_kind:
+            self._execute(cursor, (
+                f"UPDATE {self.table} t SET state = %s, outbox = NULL, claimed_until = NULL "
+                "FROM unnest(%s::text[]) AS s(id) WHERE t.notification_id = s.id AND t.state <> %s"
+            ), (SENT, [params[1] for params in by_kind[Settle]], SENT))
+        if CancelReminders in by_kind:
+            rows = by_kind[CancelReminders]  # (CANCELLED, contract, kind, serial, period_end, PENDING, FAILED)
+            self._execute(cursor, (
+                f"UPDATE {self.table} t SET state = %s FROM unnest(%s::text[], %s::text[], %s::date[]) AS c(a, s, p) "
+                "WHERE t.aggregate_id = c.a AND t.kind = %s AND t.serial = c.s AND t.period_end = c.p "
+                "AND t.state IN (%s, %s)"
+            ), (CANCELLED, [r[1] for r in rows], [r[3] for r in rows], [r[4] for r in rows],
+                NotificationKind.RENEWAL_REMINDER.value, PENDING, FAILED))
+        if others:
+            super()._apply_run(cursor, others)
+
     def create_table_statements(self) -> list[str]:
         return [
             f"CREATE TABLE IF NOT EXISTS {self.table} ("
