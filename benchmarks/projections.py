@@ -210,7 +210,8 @@ def main() -> None:
     # The key files of the store's personal data: kept beside the database for --reuse.
     var_dir = Path(tempfile.gettempdir()) / name
     var_dir.mkdir(exist_ok=True)
-    settings = Settings(database_url=url, secret_key="bench", var_dir=var_dir, run_projections=False)
+    settings = Settings(database_url=url, secret_key="bench", var_dir=var_dir, run_projections=False,
+                        database_pool_size=20)  # a reader and a committer per runner, side by side
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
     app = build_application(settings, clock=clock)
     try:

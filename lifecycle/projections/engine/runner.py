@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -306,15 +306,12 @@ class ProjectionRunner:
         # Every event up to `stop` has been read when the batch is not full.
         return notifications, notifications[-1].id if len(notifications) == limit else stop
 
-    def _apply(
-        self, notifications: Sequence[Notification], to_event: Callable[[Notification], Any] | None = None
-    ) -> tuple[Changes, int]:
-        """Applies a batch to the rows; answers its changes. `to_event` decodes a stored event
-        (a shared page's decoder, so that read models reading together decode each event once)."""
+    def _apply(self, notifications: Sequence[Notification]) -> tuple[Changes, int]:
+        """Applies a batch to the rows; answers its changes."""
         rows = self.projection.rows
         rows.begin()
         try:
-            to_event = to_event or self.app.mapper.to_domain_event
+            to_event = self.app.mapper.to_domain_event
             tracking_name = self.view.tracking_name
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
             process_stored = self.projection.process_stored if self.projection.reads_stored_events else None
@@ -508,21 +505,6 @@ class ProjectionRunner:
         }
 
 
-class DecodedPage:
-    """One page of the log for several read models: each event decoded once, when the first
-    of them asks for it."""
-
-    def __init__(self, to_event: Callable[[Notification], Any]) -> None:
-        self._to_event = to_event
-        self._events: dict[int, Any] = {}
-
-    def event(self, notification: Notification) -> Any:
-        event = self._events.get(notification.id)
-        if event is None:
-            event = self._events[notification.id] = self._to_event(notification)
-        return event
-
-
 @dataclass
 class _Member:
     """A read model in a catch-up together: where it is, what it reads, its batch in commit."""
@@ -532,6 +514,11 @@ class _Member:
     topics: frozenset[str] | None  # None: every event
     committer: ThreadPoolExecutor
     pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
+    applied: list[Notification] = field(default_factory=list)  # of the page being applied
+    failed: bool = False
+
+    def wants(self, notification: Notification) -> bool:
+        return notification.id > self.start and (self.topics is None or notification.topic in self.topics)
 
 
 def catch_up_together(
@@ -544,12 +531,13 @@ def catch_up_together(
 ) -> None:
     """Brings several read models towards the head of the log reading it once: one reader
     fetches pages of the events any of them shows (the next page while this one is applied),
-    each event is decoded once for all, and each read model commits its rows with its own
+    each event is decoded once and handed to every read model that shows it (then dropped:
+    no page of decoded events is kept), and each read model commits its rows with its own
     position in its own transaction (its own thread), as when it runs alone. A read model
     that meets anything but success here (an event it cannot apply, a refused batch, a moved
     position) leaves the group with its cache dropped; its own `catch_up` then goes on from
-    its committed position and says what happened. Used where many events wait: at start
-    and by rebuilds, and by `ReadModels.catch_up`."""
+    its committed position and says what happened. Used at start, by rebuilds and by
+    `ReadModels.catch_up`."""
     target = app.recorder.max_notification_id() or 0
     with contextlib.ExitStack() as stack:
         members: list[_Member] = []
@@ -579,9 +567,10 @@ def catch_up_together(
             while fetched is not None and members and (deadline is None or time.monotonic() < deadline):
                 page, end = fetched.result()
                 fetched = reader.submit(fetch, end) if end < target else None
-                decoded = DecodedPage(app.mapper.to_domain_event)
+                _apply_page(app, [m for m in members if end > m.start], page)
                 for member in list(members):
-                    if end > member.start and not _step(member, page, end, decoded.event):
+                    if member.failed or (end > member.start and not _hand_to_committer(member, end)):
+                        _leave(member)
                         members.remove(member)
                 progress(end, target)
         finally:
@@ -589,28 +578,63 @@ def catch_up_together(
                 _settle(member)
 
 
-def _step(member: _Member, page: Sequence[Notification], end: int, to_event: Callable[[Notification], Any]) -> bool:
-    """Applies one page to one member and hands its batch to its committer; False when the
-    member leaves the group."""
-    runner, start, topics = member.runner, member.start, member.topics
-    mine = [n for n in page if n.id > start and (topics is None or n.topic in topics)]
-    try:
-        changes, count = runner._apply(mine, to_event)
-        if member.pending is not None:
-            pending, member.pending = member.pending, None
+def _apply_page(app: Application[Any], members: Sequence[_Member], page: Sequence[Notification]) -> None:
+    """Each event of the page to each member that shows it, in log order, decoded once."""
+    to_event = app.mapper.to_domain_event
+    for member in members:
+        member.runner.projection.rows.begin()
+        member.applied = []
+    for notification in page:
+        event = None
+        for member in members:
+            if member.failed or not member.wants(notification):
+                continue
+            projection = member.runner.projection
+            try:
+                if projection.reads_stored_events:
+                    projection.process_stored(notification)
+                else:
+                    if event is None:
+                        event = to_event(notification)
+                    projection.process_event(event, Tracking(member.runner.view.tracking_name, notification.id))
+            except Exception:
+                log.debug("projection %s leaves the catch-up together at position %s", member.runner.name,
+                          notification.id, exc_info=True)
+                member.failed = True
+                continue
+            member.applied.append(notification)
+
+
+def _hand_to_committer(member: _Member, end: int) -> bool:
+    """The member's page of changes to its committer (once its previous batch is in); False
+    when that batch was not committed."""
+    runner = member.runner
+    changes = runner.projection.rows.changes.copy()  # the next page changes the cached rows
+    if member.pending is not None:
+        pending, member.pending = member.pending, None
+        try:
             runner._finish(pending)
-        member.pending = (member.committer.submit(runner._commit, start, end, changes, mine), end, changes, count, mine)
-        member.start = end
-        if runner.projection.rows.over_capacity():
-            _settle(member)
-        return True
-    except Exception:
-        log.debug("projection %s leaves the catch-up together", runner.name, exc_info=True)
-        if member.pending is not None:
-            member.pending[0].exception()  # settled before the runner goes on alone
-            member.pending = None
-        runner._abandon()
-        return False
+        except Exception:
+            log.debug("projection %s: a batch of the catch-up together was not committed", runner.name,
+                      exc_info=True)
+            return False
+    applied = member.applied
+    member.pending = (
+        member.committer.submit(runner._commit, member.start, end, changes, applied), end, changes, len(applied),
+        applied,
+    )
+    member.start = end
+    if runner.projection.rows.over_capacity():
+        _settle(member)
+    return True
+
+
+def _leave(member: _Member) -> None:
+    """Out of the group: its batch in commit settled, its cache dropped."""
+    if member.pending is not None:
+        member.pending[0].exception()
+        member.pending = None
+    member.runner._abandon()
 
 
 def _settle(member: _Member) -> None:
