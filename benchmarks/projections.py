@@ -132,10 +132,6 @@ def catch_up_benchmarks(app: Any, settings: Settings, head: int, batch_size: int
 
 
 def read_model_benchmarks(app: Any, head: int, batch_size: int, alone: bool) -> None:
-    try:
-        from lifecycle.projections.engine.runner import catch_up_together
-    except ImportError:  # an older tree
-        catch_up_together = None
     read_models = [name for name in PROJECTIONS if name != "audit_tree"]
     print(f"catch-up from zero over {head:,} log events, batch size {batch_size}:")
     for name in PROJECTIONS if alone else ():
@@ -156,17 +152,13 @@ def read_model_benchmarks(app: Any, head: int, batch_size: int, alone: bool) -> 
         wall, cpu = timed(side_by_side)
         assert all(runner.position() == head for runner in runners), "a runner failed (see above)"
         print(rate(f"{label}: side by side, a thread each", head, wall, cpu))
-        if catch_up_together is not None:
-            runners = fresh_runners(app, names, batch_size)
-
-            def together() -> None:  # as at start, by `ReadModels.catch_up` and by rebuilds
-                catch_up_together(app, runners, page_size=max(batch_size, 10_000))
-                for runner in runners:
-                    runner.catch_up()
-
-            wall, cpu = timed(together)
-            assert all(runner.position() == head for runner in runners)
-            print(rate(f"{label}: together, the log read once", head, wall, cpu))
+        fresh_runners(app, names, batch_size)  # dropped: from zero
+        models = ReadModels(app, projections=[PROJECTIONS[name] for name in names], batch_size=batch_size)
+        # As at start and in rebuilds: the read models of domain events read the log together, the
+        # audit tree in a thread beside them (older trees: one read model after another).
+        wall, cpu = timed(models.catch_up)
+        assert all(runner.position() == head for runner in models.runners.values())
+        print(rate(f"{label}: ReadModels.catch_up", head, wall, cpu))
 
 
 def timer_benchmark(app: Any, settings: Settings) -> None:
