@@ -154,15 +154,18 @@ class ReadModels:
         """The read models of domain events read the log together (each event decoded once);
         a projection of the stored events (the audit tree, which hashes every event and
         decodes none) reads it in a thread of its own beside them, as that overlaps better."""
+        decoded = [r for r in runners if not r.projection.reads_stored_events]
+        # One progress report: the group's, or (the audit tree alone) the audit tree's.
+        quiet = {**options, "progress": no_progress} if decoded else options
         beside = [
-            threading.Thread(target=catch_up_together, args=(self.app, [runner]), kwargs=options,
+            threading.Thread(target=catch_up_together, args=(self.app, [runner]), kwargs=quiet,
                              name=f"catch-up-{runner.name}")
             for runner in runners if runner.projection.reads_stored_events
         ]
         for thread in beside:
             thread.start()
         try:
-            catch_up_together(self.app, [r for r in runners if not r.projection.reads_stored_events], **options)
+            catch_up_together(self.app, decoded, **options)
         finally:
             for thread in beside:
                 thread.join()
