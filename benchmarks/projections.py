@@ -1,7 +1,12 @@
 """Projection benchmarks on PostgreSQL: catch-up from zero over a log of about a million
-events, and the expiry dashboard's latency over 100,000 registrations.
+events (each read model alone, all side by side, all reading the log together, the timer
+projection), and the expiry dashboard's latency over 100,000 registrations.
 
     .venv/bin/python benchmarks/projections.py [--registrations 100000] [--batch-size 5000]
+    .venv/bin/python benchmarks/projections.py --reuse DATABASE --only catch-up   # a kept log
+
+With PYTHONPATH naming another tree of the project, it measures that tree's code (what it
+lacks, such as reading together, is skipped).
 
 Makes a database of its own on the server of LIFECYCLE_BENCH_POSTGRES_URL (default: the
 local test server), fills the log through the domain model (real events, saved in large
@@ -30,6 +35,7 @@ from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.bootstrap import build_access, build_application
 from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
+from lifecycle.bootstrap import build_notifications
 from lifecycle.projections.engine.runner import ProjectionRunner
 from lifecycle.projections.engine.views import build_view
 from lifecycle.projections.read_models import PROJECTIONS, ReadModels
@@ -97,6 +103,79 @@ def fill_log(app: Any, registrations: int, per_company: int) -> int:
     return app.recorder.max_notification_id() or 0
 
 
+def timed(what: Any) -> tuple[float, float]:
+    """Wall seconds and this process's CPU seconds of `what()`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    what()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def rate(label: str, events: int, wall: float, cpu: float) -> str:
+    return (f"  {label:<56} {wall:6.1f}s {events / wall:9,.0f} log events/s, "
+            f"{cpu * 1e6 / events:5.1f} µs CPU per log event (load {os.getloadavg()[0]:.1f})")
+
+
+def fresh_runners(app: Any, names: list[str], batch_size: int) -> list[ProjectionRunner]:
+    runners = []
+    for name in names:
+        cls = PROJECTIONS[name]
+        view = build_view(app.factory.datastore, cls.name, cls.tables, topics=cls.topics, revision=cls.revision)
+        view.drop_tables()  # from zero, also when reusing a log
+        view.create_tables()
+        runners.append(ProjectionRunner(app, cls(view), batch_size=batch_size))
+    return runners
+
+
+def catch_up_benchmarks(app: Any, settings: Settings, head: int, batch_size: int, alone: bool) -> None:
+    read_model_benchmarks(app, head, batch_size, alone)
+    timer_benchmark(app, settings)
+
+
+def read_model_benchmarks(app: Any, head: int, batch_size: int, alone: bool) -> None:
+    read_models = [name for name in PROJECTIONS if name != "audit_tree"]
+    print(f"catch-up from zero over {head:,} log events, batch size {batch_size}:")
+    for name in PROJECTIONS if alone else ():
+        [runner] = fresh_runners(app, [name], batch_size)
+        wall, cpu = timed(runner.catch_up)
+        assert runner.position() == head
+        print(rate(f"{name} alone ({runner.events_processed:,} of its events)", head, wall, cpu))
+    for label, names in (("read models", read_models), ("read models and audit tree", list(PROJECTIONS))):
+        runners = fresh_runners(app, names, batch_size)
+
+        def side_by_side() -> None:  # each runner in its own thread, as a service's runners tail the log
+            threads = [threading.Thread(target=runner.catch_up) for runner in runners]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        wall, cpu = timed(side_by_side)
+        assert all(runner.position() == head for runner in runners), "a runner failed (see above)"
+        print(rate(f"{label}: side by side, a thread each", head, wall, cpu))
+        fresh_runners(app, names, batch_size)  # dropped: from zero
+        models = ReadModels(app, projections=[PROJECTIONS[name] for name in names], batch_size=batch_size)
+        # As at start and in rebuilds: the read models of domain events read the log together, the
+        # audit tree in a thread beside them (older trees: one read model after another).
+        wall, cpu = timed(models.catch_up)
+        assert all(runner.position() == head for runner in models.runners.values())
+        print(rate(f"{label}: ReadModels.catch_up", head, wall, cpu))
+
+
+def timer_benchmark(app: Any, settings: Settings) -> None:
+    notifications = build_notifications(settings, app)
+    notifications.projection.store.clear()
+    applied = 0
+
+    def timers() -> None:
+        nonlocal applied
+        applied = notifications.projection.catch_up()
+
+    wall, cpu = timed(timers)
+    print(f"  timer projection: {applied:,} of its events -> {sum(notifications.store.counts().values()):,} timers "
+          f"in {wall:.1f}s = {applied / wall:,.0f} events/s, {cpu * 1e6 / applied:.1f} µs CPU per event "
+          f"(load {os.getloadavg()[0]:.1f})")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
@@ -110,6 +189,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
     parser.add_argument("--reuse", metavar="DATABASE", help="A database kept by --keep: its log is reused.")
+    parser.add_argument("--only", choices=("catch-up", "timers", "dashboard"), help="One part of the benchmark.")
+    parser.add_argument("--alone", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also each projection alone (the default).")
     args = parse_args(parser, registrations=200, per_company=20, queries=10, batch_size=100)
 
     name = args.reuse or f"lifecycle_bench_{os.getpid()}"
@@ -117,8 +199,11 @@ def main() -> None:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    var_dir = Path(tempfile.mkdtemp(prefix=name))
-    settings = Settings(database_url=url, secret_key="bench", var_dir=var_dir, run_projections=False)
+    # The key files of the store's personal data: kept beside the database for --reuse.
+    var_dir = Path(tempfile.gettempdir()) / name
+    var_dir.mkdir(exist_ok=True)
+    settings = Settings(database_url=url, secret_key="bench", var_dir=var_dir, run_projections=False,
+                        database_pool_size=20)  # a reader and a committer per runner, side by side
     clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
     app = build_application(settings, clock=clock)
     try:
@@ -137,40 +222,15 @@ def main() -> None:
         _, token = access.create_key(f"bench-{os.getpid()}", ["dashboards"])
         head = app.recorder.max_notification_id() or 0
 
-        print(f"catch-up from zero, batch size {args.batch_size}:")
-        total_seconds = 0.0
-        for cls in PROJECTIONS.values():
-            view = build_view(app.factory.datastore, cls.name, cls.tables, topics=cls.topics, revision=cls.revision)
-            view.drop_tables()  # from zero, also when reusing a log
-            view.create_tables()
-            runner = ProjectionRunner(app, cls(view), batch_size=args.batch_size)
-            started = time.perf_counter()
-            runner.catch_up()
-            seconds = time.perf_counter() - started
-            total_seconds += seconds
-            assert runner.position() == head
-            print(f"  {cls.name:<11} {seconds:6.1f}s  {head / seconds:9,.0f} log events/s  "
-                  f"({runner.events_processed:,} of its topics applied, {runner.events_processed / seconds:,.0f}/s)")
-        print(f"  one after another: every read model caught up in {total_seconds:.1f}s, "
-              f"{head / total_seconds:,.0f} log events/s")
-
-        # As the service does it: the three runners at once, each in its own thread.
-        runners = []
-        for cls in PROJECTIONS.values():
-            view = build_view(app.factory.datastore, cls.name, cls.tables, topics=cls.topics, revision=cls.revision)
-            view.drop_tables()
-            view.create_tables()
-            runners.append(ProjectionRunner(app, cls(view), batch_size=args.batch_size))
-        threads = [threading.Thread(target=runner.catch_up) for runner in runners]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-        assert all(runner.position() == head for runner in runners)
-        print(f"  side by side (threads): every read model caught up in {seconds:.1f}s, "
-              f"{head / seconds:,.0f} log events/s")
+        if args.only == "timers":
+            timer_benchmark(app, settings)
+            return
+        if args.only != "dashboard":
+            catch_up_benchmarks(app, settings, head, args.batch_size, args.alone)
+        if args.only == "catch-up":
+            return
+        if args.only == "dashboard":  # the read models from zero, together (the dashboard reads coverage)
+            ReadModels(app).catch_up()
 
         read_models = ReadModels(app)
         dashboards = Dashboards(read_models, clock, app.terms.renewal)

@@ -124,8 +124,9 @@ class Mailer(ABC):
 
 
 class PositionMoved(Exception):
-    """The tracking position is not where the batch started: another runner (or a rebuild
-    swapped in) got there first. The batch is rolled back and the runner starts again."""
+    """The tracking position is not where the batch started, or the tables are not the ones
+    the runner's rows were read from: another runner got there first, or a rebuild was
+    switched in. The batch is rolled back and the runner starts again from what is stored."""
 
 
 class Tracking(Protocol):

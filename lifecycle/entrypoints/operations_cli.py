@@ -216,9 +216,10 @@ def projections_rebuild(
     with command_runtime() as runtime:
         try:
             read_models = runtime.read_models
-            for projection in [name] if name else list(read_models.runners):
-                with progress_bar(projection) as progress:
-                    position = read_models.rebuild(projection, progress=progress)
+            names = [name] if name else list(read_models.runners)
+            with progress_bar(name or "read models") as progress:  # all of them read the log together
+                positions = read_models.rebuild_together(names, progress=progress)
+            for projection, position in positions.items():
                 typer.echo(f"{projection}: rebuilt up to log position {position}")
         except DomainError as error:
             typer.echo(f"error: {error}", err=True)
@@ -281,9 +282,8 @@ def store_copy(
         for end, app in zip(ends, apps):
             read_models = build_read_models(end, app)
             if app is apps[1]:
-                for name in read_models.runners:
-                    with progress_bar(f"rebuild {name}") as progress:
-                        read_models.rebuild(name, progress=progress)
+                with progress_bar("rebuild read models") as progress:
+                    read_models.rebuild_together(list(read_models.runners), progress=progress)
             audit = build_audit_log(end, app, read_models)
             audit.catch_up()
             size = audit.tree.size()

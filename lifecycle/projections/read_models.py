@@ -19,8 +19,13 @@ from lifecycle.progress import Progress, no_progress
 from lifecycle.projections.audit_tree import AuditTree
 from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.engine.projection import ReadModelProjection
-from lifecycle.projections.engine.runner import EventNotApplied, PostgresWakeups, ProjectionRunner
-from lifecycle.projections.engine.views import REBUILD_SUFFIX, ReadModelView, build_view
+from lifecycle.projections.engine.runner import (
+    EventNotApplied,
+    PostgresWakeups,
+    ProjectionRunner,
+    catch_up_together,
+)
+from lifecycle.projections.engine.views import REBUILD_SUFFIX, ReadModelView, RebuildBehind, build_view
 from lifecycle.projections.parties import Parties
 from lifecycle.projections.service_in import ServiceIn
 
@@ -94,15 +99,19 @@ class ReadModels:
         # Bring the read models up to date before serving (bounded: a long log finishes
         # catching up in the background), so a restarted service reads what it wrote.
         deadline = time.monotonic() + catch_up_seconds
-        for runner in self.runners.values():
-            if runner.leadership.acquire():
-                runner.is_leader = True
-                try:
-                    runner.catch_up(deadline=deadline)
-                except EventNotApplied as stopped:
-                    runner.stop_at(stopped)
-                except Exception:
-                    log.exception("catching up %s at start failed; its runner retries", runner.name)
+        leading = [runner for runner in self.runners.values() if runner.leadership.acquire()]
+        try:
+            self._catch_up_together(leading, deadline=deadline)
+        except Exception:
+            log.exception("catching up the read models together at start failed; each goes on alone")
+        for runner in leading:
+            runner.is_leader = True
+            try:
+                runner.catch_up(deadline=deadline)
+            except EventNotApplied as stopped:
+                runner.stop_at(stopped)
+            except Exception:
+                log.exception("catching up %s at start failed; its runner retries", runner.name)
         for runner in self.runners.values():
             runner.start()
         self.app.save_listeners.append(self.nudge)  # type: ignore[attr-defined]
@@ -135,9 +144,31 @@ class ReadModels:
             listener()
 
     def catch_up(self) -> None:
-        """Brings every read model up to the head of the log in this thread (tools, tests)."""
+        """Brings every read model up to the head of the log (tools, tests): together, then
+        each alone for what is left (none, unless one met an event it cannot apply)."""
+        self._catch_up_together(list(self.runners.values()))
         for runner in self.runners.values():
             runner.catch_up()
+
+    def _catch_up_together(self, runners: Sequence[ProjectionRunner], **options: Any) -> None:
+        """The read models of domain events read the log together (each event decoded once);
+        a projection of the stored events (the audit tree, which hashes every event and
+        decodes none) reads it in a thread of its own beside them, as that overlaps better."""
+        decoded = [r for r in runners if not r.projection.reads_stored_events]
+        # One progress report: the group's, or (the audit tree alone) the audit tree's.
+        quiet = {**options, "progress": no_progress} if decoded else options
+        beside = [
+            threading.Thread(target=catch_up_together, args=(self.app, [runner]), kwargs=quiet,
+                             name=f"catch-up-{runner.name}")
+            for runner in runners if runner.projection.reads_stored_events
+        ]
+        for thread in beside:
+            thread.start()
+        try:
+            catch_up_together(self.app, decoded, **options)
+        finally:
+            for thread in beside:
+                thread.join()
 
     # --- read-your-writes ------------------------------------------------------------
 
@@ -211,23 +242,46 @@ class ReadModels:
     # --- rebuild ---------------------------------------------------------------------
 
     def rebuild(self, name: str, batch_size: int = 5000, progress: Progress = no_progress) -> int:
-        """Replays the whole log into fresh tables, then swaps them in for the live ones in
-        one transaction; reads go on meanwhile. Answers the position of the rebuilt model.
-        A live runner notices its position moved and continues from the rebuilt one.
-        `progress` hears the log position read against the log's head."""
-        if name not in self.runners:
-            raise UnknownProjection(f"No projection named {name!r}; known: {', '.join(self.runners)}.")
-        cls = type(self.runners[name].projection)
-        fresh = build_view(
-            self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX, topics=cls.topics, revision=cls.revision
-        )
-        fresh.drop_tables()
-        fresh.create_tables()
-        builder = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)
-        builder.catch_up(progress=progress)
-        position = fresh.position()
-        self.view(name).swap_in(fresh)
-        self.view(name).analyze()
-        log.info("projection %s rebuilt up to position %s and swapped in", name, position)
-        self.runners[name].nudge()
-        return position
+        """Rebuilds one read model (`rebuild_together`); answers its position."""
+        return self.rebuild_together([name], batch_size, progress)[name]
+
+    def rebuild_together(
+        self, names: Sequence[str], batch_size: int = 5000, progress: Progress = no_progress
+    ) -> dict[str, int]:
+        """Replays the whole log into fresh tables beside the live ones (read once for all the
+        named read models), then switches each in when it has caught up with its live model:
+        in one transaction that moves the live position to the rebuilt one's and refuses
+        (RebuildBehind) while the live one is ahead, so a read never sees a half-built model
+        nor one behind what it saw before. Reads go on from the live tables meanwhile, kept
+        up to date by their runners. A live runner's next batch is then refused (the
+        generation changed): it drops its cached rows and goes on from the rebuilt position.
+        Answers each rebuilt model's position. `progress` hears the log position read
+        against the log's head."""
+        unknown = [name for name in names if name not in self.runners]
+        if unknown:
+            raise UnknownProjection(f"No projection named {unknown[0]!r}; known: {', '.join(self.runners)}.")
+        builders: dict[str, ProjectionRunner] = {}
+        for name in names:
+            cls = type(self.runners[name].projection)
+            fresh = build_view(
+                self.datastore, cls.name, cls.tables, suffix=REBUILD_SUFFIX, topics=cls.topics, revision=cls.revision
+            )
+            fresh.drop_tables()
+            fresh.create_tables()
+            builders[name] = ProjectionRunner(self.app, cls(fresh), batch_size=batch_size)
+        self._catch_up_together(list(builders.values()), page_size=max(batch_size, 10_000), progress=progress)
+        positions = {}
+        for name, builder in builders.items():
+            live = self.view(name)
+            while True:
+                builder.catch_up(progress=progress)  # what came since (or all, alone, after a failure)
+                try:
+                    live.swap_in(builder.view)
+                    break
+                except RebuildBehind:
+                    continue  # its live runner went on meanwhile: catch up with it, then switch
+            live.analyze()
+            positions[name] = live.position()
+            log.info("projection %s rebuilt up to position %s and switched in", name, positions[name])
+            self.runners[name].nudge()
+        return positions

@@ -39,7 +39,7 @@ class TimerProjection:
     name = "timers"
 
     def __init__(
-        self, application: Application[Any], store: TimerStore, policies: NotificationPolicies, batch_size: int = 500
+        self, application: Application[Any], store: TimerStore, policies: NotificationPolicies, batch_size: int = 5000
     ) -> None:
         self.application = application
         self.store = store

@@ -213,3 +213,44 @@ def test_rebuild_command_rebuilds_one_or_all_projections(tmp_path: Path, monkeyp
     result = CliRunner().invoke(cli, ["projections", "rebuild"])
     assert result.exit_code == 0 and {"parties:", "coverage:", "service_in:"} <= set(result.output.split())
     assert CliRunner().invoke(cli, ["projections", "rebuild", "nope"]).exit_code == 1
+
+
+def test_rebuild_switches_in_only_once_caught_up_and_live_runners_drop_their_cached_rows(tmp_path: Path) -> None:
+    clock = FixedClock(datetime(2026, 11, 20, 10, tzinfo=TOKYO))
+    app = build_application(settings_for("sqlite", tmp_path), clock=clock)
+    try:
+        read_models = ReadModels(app)
+        world = World(app, clock)
+        for n, operation in enumerate(["company", "site", "contact", "ship", "register", "ship"]):
+            world.run(operation, 0 if operation in ("site", "register") else n)
+        read_models.catch_up()
+        live, runner = read_models.view("coverage"), read_models.runners["coverage"]
+        [first] = live.query("SELECT registration_id, model FROM {registrations}")
+        # Rows the live runner holds in memory that the rebuilt tables will not have (as rows
+        # derived by handlers a rebuild corrects): it must not write them back afterwards.
+        runner.projection.rows.get("registrations", first["registration_id"])["model"] = "CACHED"
+
+        switch, attempts = live.swap_in, []
+
+        def live_runner_goes_ahead_first(fresh: Any) -> None:
+            attempts.append(fresh.position())
+            if len(attempts) == 1:  # a registration saved and shown live while the rebuild finishes
+                world.run("register", 1)
+                runner.catch_up()
+            switch(fresh)
+
+        live.swap_in = live_runner_goes_ahead_first  # type: ignore[method-assign]
+        head = app.recorder.max_notification_id()
+        assert read_models.rebuild("coverage") == app.recorder.max_notification_id() > head
+        assert len(attempts) == 2 and attempts[0] == head  # refused while behind the live model
+        assert runner.position() == app.recorder.max_notification_id()
+        assert {r["serial"] for r in live.query("SELECT serial FROM {registrations}")} == set(world.registered)
+        read_models.wait_for(app.recorder.max_notification_id(), "coverage")  # no wait: shown already
+
+        world.run("upgrade", 0)  # the live runner changes the first registration's row again
+        read_models.catch_up()
+        [row] = live.query("SELECT model, service FROM {registrations} WHERE registration_id = :r",
+                           {"r": first["registration_id"]})
+        assert row == {"model": first["model"], "service": "プレミアム0"}
+    finally:
+        app.close()

@@ -83,7 +83,9 @@ class Rows:
             self._size += 1
         self._cache[table][key] = row
         self.changes.upserts.setdefault(table, {})[key] = row
-        self.changes.deletes.get(table, set()).discard(key)
+        deletes = self.changes.deletes.get(table)
+        if deletes:
+            deletes.discard(key)
         return row
 
     def delete(self, table: str, key: Any) -> None:

@@ -19,13 +19,14 @@ or a rebuild tries again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -175,6 +176,8 @@ class ProjectionRunner:
         # the one it cannot hold.
         self._single_until: int | None = None
         self._committed: int | None = None  # the position this process knows is committed
+        # The rebuilds switched in when the cached rows were first read (None: read it again).
+        self._generation: int | None = None
         self._rows_since_analyze = 0
         self._wake = threading.Event()
         self._hurry = threading.Event()
@@ -197,7 +200,7 @@ class ProjectionRunner:
 
     def run_once(self) -> int:
         """Applies the next batch; answers how many notifications it moved past (0: none new)."""
-        start = self._committed if self._committed is not None else self.position()
+        start = self._start()
         head = self.head()
         if head <= start:
             self._analyze_after_catching_up()
@@ -242,7 +245,7 @@ class ProjectionRunner:
         progress: Progress = no_progress,
     ) -> int:
         target = self.head() if until is None else until
-        start = self._committed if self._committed is not None else self.position()
+        start = self._start()
         first = start
         progress(start, target)
         pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
@@ -277,6 +280,20 @@ class ProjectionRunner:
         if start >= target:
             self._analyze_after_catching_up()
         return start - first
+
+    def start_of_catch_up(self) -> int | None:
+        """Where a catch-up together with other read models would start this one (None: it
+        goes alone, being stopped or looking for a refused event one at a time)."""
+        if self.failed_event is not None or self._single_until is not None:
+            return None
+        return self._start()
+
+    def _start(self) -> int:
+        """The position the next batch starts from. After a reset, the generation is read
+        before the position: a rebuild switched in between makes the first commit refused."""
+        if self._generation is None:
+            self._generation = self.view.generation()
+        return self._committed if self._committed is not None else self.position()
 
     def _fetch(self, start: int, head: int) -> tuple[Sequence[Notification], int]:
         """The next batch of this projection's events after `start`, up to `head`, and the
@@ -325,7 +342,7 @@ class ProjectionRunner:
 
     def _commit(self, start: int, end: int, changes: Changes, notifications: Sequence[Notification]) -> None:
         try:
-            self.view.commit(start, end, changes)
+            self.view.commit(start, end, changes, self._generation)
         except STORE_REFUSALS as error:
             if len(notifications) == 1:
                 raise EventNotApplied(self.name, FailedEvent.of(notifications[0], error)) from error
@@ -350,6 +367,7 @@ class ProjectionRunner:
     def _abandon(self) -> None:
         self.projection.rows.forget()  # the cache may hold rows of rolled-back batches
         self._committed = None
+        self._generation = None
 
     def _analyze_after_catching_up(self) -> None:
         if self._rows_since_analyze > ANALYZE_AFTER_ROWS:
@@ -492,3 +510,149 @@ class ProjectionRunner:
             "state": "stopped" if self.failed_event else "running" if self.is_leader else "standby",
             "failed_event": self.failed_event.as_dict() if self.failed_event else None,
         }
+
+
+@dataclass
+class _Member:
+    """A read model in a catch-up together: where it is, what it reads, its batch in commit."""
+
+    runner: ProjectionRunner
+    start: int
+    topics: frozenset[str] | None  # None: every event
+    committer: ThreadPoolExecutor
+    pending: tuple[Future[None], int, Changes, int, Sequence[Notification]] | None = None
+    applied: list[Notification] = field(default_factory=list)  # of the page being applied
+    failed: bool = False
+
+    def wants(self, notification: Notification) -> bool:
+        return notification.id > self.start and (self.topics is None or notification.topic in self.topics)
+
+
+def catch_up_together(
+    app: Application[Any],
+    runners: Sequence[ProjectionRunner],
+    *,
+    page_size: int = 10_000,
+    deadline: float | None = None,
+    progress: Progress = no_progress,
+) -> None:
+    """Brings several read models towards the head of the log reading it once: one reader
+    fetches pages of the events any of them shows (the next page while this one is applied),
+    each event is decoded once and handed to every read model that shows it (then dropped:
+    no page of decoded events is kept), and each read model commits its rows with its own
+    position in its own transaction (its own thread), as when it runs alone. A read model
+    that meets anything but success here (an event it cannot apply, a refused batch, a moved
+    position) leaves the group with its cache dropped; its own `catch_up` then goes on from
+    its committed position and says what happened. Used at start, by rebuilds and by
+    `ReadModels.catch_up`."""
+    target = app.recorder.max_notification_id() or 0
+    with contextlib.ExitStack() as stack:
+        members: list[_Member] = []
+        for runner in runners:
+            start = runner.start_of_catch_up()
+            if start is not None and start < target:
+                committer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix=f"commit-{runner.name}"))
+                topics = frozenset(runner.projection.topics) or None
+                members.append(_Member(runner, start, topics, committer))
+        if not members:
+            return
+        every_topic = any(m.topics is None for m in members)
+        topics = () if every_topic else tuple(sorted(set().union(*(m.topics or () for m in members))))
+        reader = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="read-together"))
+
+        def fetch(start: int) -> tuple[Sequence[Notification], int]:
+            stop = min(target, start + 10 * page_size)
+            page = app.recorder.select_notifications(
+                start=start, limit=page_size, stop=stop, topics=topics, inclusive_of_start=False
+            )
+            return page, page[-1].id if len(page) == page_size else stop
+
+        low = min(m.start for m in members)
+        progress(low, target)
+        fetched: Future[tuple[Sequence[Notification], int]] | None = reader.submit(fetch, low)
+        try:
+            while fetched is not None and members and (deadline is None or time.monotonic() < deadline):
+                page, end = fetched.result()
+                fetched = reader.submit(fetch, end) if end < target else None
+                _apply_page(app, [m for m in members if end > m.start], page)
+                for member in list(members):
+                    if member.failed or (end > member.start and not _hand_to_committer(member, end)):
+                        _leave(member)
+                        members.remove(member)
+                progress(end, target)
+        finally:
+            for member in members:
+                _settle(member)
+
+
+def _apply_page(app: Application[Any], members: Sequence[_Member], page: Sequence[Notification]) -> None:
+    """Each event of the page to each member that shows it, in log order, decoded once."""
+    to_event = app.mapper.to_domain_event
+    for member in members:
+        member.runner.projection.rows.begin()
+        member.applied = []
+    for notification in page:
+        event = None
+        for member in members:
+            if member.failed or not member.wants(notification):
+                continue
+            projection = member.runner.projection
+            try:
+                if projection.reads_stored_events:
+                    projection.process_stored(notification)
+                else:
+                    if event is None:
+                        event = to_event(notification)
+                    projection.process_event(event, Tracking(member.runner.view.tracking_name, notification.id))
+            except Exception:
+                log.debug("projection %s leaves the catch-up together at position %s", member.runner.name,
+                          notification.id, exc_info=True)
+                member.failed = True
+                continue
+            member.applied.append(notification)
+
+
+def _hand_to_committer(member: _Member, end: int) -> bool:
+    """The member's page of changes to its committer (once its previous batch is in); False
+    when that batch was not committed."""
+    runner = member.runner
+    changes = runner.projection.rows.changes.copy()  # the next page changes the cached rows
+    if member.pending is not None:
+        pending, member.pending = member.pending, None
+        try:
+            runner._finish(pending)
+        except Exception:
+            log.debug("projection %s: a batch of the catch-up together was not committed", runner.name,
+                      exc_info=True)
+            return False
+    applied = member.applied
+    member.pending = (
+        member.committer.submit(runner._commit, member.start, end, changes, applied), end, changes, len(applied),
+        applied,
+    )
+    member.start = end
+    if runner.projection.rows.over_capacity():
+        _settle(member)
+    return True
+
+
+def _leave(member: _Member) -> None:
+    """Out of the group: its batch in commit settled, its cache dropped."""
+    if member.pending is not None:
+        member.pending[0].exception()
+        member.pending = None
+    member.runner._abandon()
+
+
+def _settle(member: _Member) -> None:
+    """Waits for the member's batch in commit."""
+    if member.pending is None:
+        return
+    pending, member.pending = member.pending, None
+    try:
+        member.runner._finish(pending)
+        member.runner.projection.rows.end()
+    except Exception:
+        log.debug("projection %s: a batch of the catch-up together was not committed", member.runner.name,
+                  exc_info=True)
+        member.runner._abandon()

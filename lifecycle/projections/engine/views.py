@@ -42,6 +42,10 @@ class Table:
         return dict.fromkeys(self.columns)
 
 
+class RebuildBehind(Exception):
+    """The live read model has moved past the rebuilt one: not switched; catch up and retry."""
+
+
 @dataclass
 class Changes:
     """What one batch changes: rows to write and keys to delete, per table."""
@@ -83,6 +87,15 @@ class ReadModelView(TrackingRecorder):
     def tracking_name(self) -> str:
         return f"{self.projection_name}{self.suffix}"
 
+    @property
+    def generation_name(self) -> str:
+        """The tracking row counting the rebuilds switched in (its "position"): a runner whose
+        cached rows came from older tables finds its batch refused (PositionMoved)."""
+        return f"{self.tracking_name}#generation"
+
+    def generation(self) -> int:
+        return self.max_tracking_id(self.generation_name) or 0
+
     def bare(self, name: str, suffix: str | None = None) -> str:
         """The stored name of one of this read model's tables."""
         return f"rm_{self.projection_name}_{name}{self.suffix if suffix is None else suffix}"
@@ -110,22 +123,28 @@ class ReadModelView(TrackingRecorder):
         ...
 
     @abstractmethod
-    def tracked_transaction(self, expected: int | None, position: int) -> AbstractContextManager[Any]:
+    def tracked_transaction(
+        self, expected: int | None, position: int, generation: int | None = None
+    ) -> AbstractContextManager[Any]:
         """A transaction that commits only if the tracking position is still `expected`
         (else PositionMoved), and moves it to `position` with whatever the caller wrote:
-        the one tracking mechanism of every read model and of the timer table."""
+        the one tracking mechanism of every read model and of the timer table. With a
+        `generation`, also only if no rebuild was switched in since the caller read it."""
 
     @abstractmethod
     def resetting_transaction(self) -> AbstractContextManager[Any]:
         """A transaction that also forgets the tracking position."""
 
     @abstractmethod
-    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
+    def commit(self, expected: int | None, position: int, changes: Changes, generation: int | None = None) -> None:
         ...
 
     @abstractmethod
     def swap_in(self, fresh: ReadModelView) -> None:
-        ...
+        """Switches the rebuilt tables in for the live ones in one transaction, the live
+        position becoming the rebuilt one's; RebuildBehind (nothing switched) when the live
+        model is ahead of the rebuilt one, so that no read ever sees fewer events than it was
+        promised. Counts a generation, so the live runners drop their cached rows."""
 
     # --- shared ---------------------------------------------------------------------
 
@@ -237,7 +256,7 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
         return sql.format(tracking=f'"{self.datastore.schema}"."{self.tracking_table_name}"')
 
     @contextmanager
-    def tracked_transaction(self, expected: int | None, position: int) -> Iterator[Any]:
+    def tracked_transaction(self, expected: int | None, position: int, generation: int | None = None) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as curs:
             # Without waiting for the WAL flush: a crash can lose only whole batches, rows and
             # position together, and the runner applies them again from the log.
@@ -246,12 +265,13 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
                 # No row to lock yet: two first batches would both insert one.
                 curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"tracking {self.tracking_name}",))
             curs.execute(
-                self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
-                (self.tracking_name,),
+                self._tracking_sql(
+                    "SELECT application_name, notification_id FROM {tracking} "
+                    "WHERE application_name IN (%s, %s) FOR UPDATE"
+                ),
+                (self.tracking_name, self.generation_name),
             )
-            found = curs.fetchone()
-            if ((found and found["notification_id"]) or 0) != (expected or 0):
-                raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found}")
+            _check_tracking(self, _positions(curs.fetchall()), expected, generation)
             yield curs
             curs.execute(
                 self._tracking_sql(
@@ -270,8 +290,8 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
                 self._tracking_sql("DELETE FROM {tracking} WHERE application_name = %s"), (self.tracking_name,)
             )
 
-    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
-        with self.tracked_transaction(expected, position) as curs:
+    def commit(self, expected: int | None, position: int, changes: Changes, generation: int | None = None) -> None:
+        with self.tracked_transaction(expected, position, generation) as curs:
             self._write_changes(curs, changes)
 
     # Above this many rows a table's changes go through COPY into a temporary table and one
@@ -328,6 +348,7 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
                 self._tracking_sql("SELECT notification_id FROM {tracking} WHERE application_name = %s FOR UPDATE"),
                 (self.tracking_name,),
             )
+            _check_not_behind(curs, self._tracking_sql("{tracking}"), "%s", self, fresh)
             for t in self.tables.values():
                 curs.execute(f"DROP TABLE IF EXISTS {self.table(t.name)}")  # type: ignore[arg-type]
                 curs.execute(f"ALTER TABLE {fresh.table(t.name)} RENAME TO {self.bare(t.name)}")  # type: ignore[arg-type]
@@ -339,6 +360,7 @@ class PostgresReadModel(ReadModelView, PostgresTrackingRecorder):
                     f"ALTER INDEX IF EXISTS {self.qualify(pkey)} RENAME TO {self.bare(t.name)}_pkey"
                 )
             _move_tracking(curs, self._tracking_sql("{tracking}"), fresh.tracking_name, self.tracking_name, "%s")
+            _count_generation(curs, self._tracking_sql("{tracking}"), self.generation_name, "%s")
 
 
 class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
@@ -359,12 +381,13 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
             return [dict(row) for row in curs.fetchall()]
 
     @contextmanager
-    def tracked_transaction(self, expected: int | None, position: int) -> Iterator[Any]:
+    def tracked_transaction(self, expected: int | None, position: int, generation: int | None = None) -> Iterator[Any]:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT notification_id FROM tracking WHERE application_name = ?", (self.tracking_name,))
-            found = curs.fetchone()
-            if ((found and found[0]) or 0) != (expected or 0):
-                raise PositionMoved(f"{self.tracking_name}: expected {expected}, found {found and found[0]}")
+            curs.execute(
+                "SELECT application_name, notification_id FROM tracking WHERE application_name IN (?, ?)",
+                (self.tracking_name, self.generation_name),
+            )
+            _check_tracking(self, _positions(curs.fetchall()), expected, generation)
             yield curs
             curs.execute(
                 "INSERT INTO tracking VALUES (?, ?) ON CONFLICT (application_name) "
@@ -378,8 +401,8 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
             yield curs
             curs.execute("DELETE FROM tracking WHERE application_name = ?", (self.tracking_name,))
 
-    def commit(self, expected: int | None, position: int, changes: Changes) -> None:
-        with self.tracked_transaction(expected, position) as curs:
+    def commit(self, expected: int | None, position: int, changes: Changes, generation: int | None = None) -> None:
+        with self.tracked_transaction(expected, position, generation) as curs:
             _write_changes(curs, self, changes, ":{}")
 
     def _reset_tracking(self) -> None:
@@ -396,6 +419,7 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
 
     def swap_in(self, fresh: ReadModelView) -> None:
         with self.datastore.transaction(commit=True) as curs:
+            _check_not_behind(curs, "tracking", "?", self, fresh)
             for t in self.tables.values():
                 curs.execute(f"DROP TABLE IF EXISTS {self.table(t.name)}")
                 curs.execute(f"ALTER TABLE {fresh.table(t.name)} RENAME TO {self.bare(t.name)}")
@@ -407,6 +431,7 @@ class SQLiteReadModel(ReadModelView, SQLiteTrackingRecorder):
                         f"ON {self.table(t.name)} ({', '.join(index)})"
                     )
             _move_tracking(curs, "tracking", fresh.tracking_name, self.tracking_name, "?")
+            _count_generation(curs, "tracking", self.generation_name, "?")
 
 
 def _holdable_value(value: Any) -> Any:
@@ -432,6 +457,39 @@ def _write_changes(curs: Any, view: ReadModelView, changes: Changes, placeholder
     for name, rows in changes.upserts.items():
         if rows:
             curs.executemany(view._upsert_sql(view.tables[name], placeholder), list(rows.values()))
+
+
+def _positions(rows: Iterable[Any]) -> dict[str, int]:
+    """Tracking rows (PostgreSQL's as dicts, SQLite's as tuples) by name."""
+    return {r["application_name"]: r["notification_id"] for r in rows} if rows and isinstance(
+        next(iter(rows)), dict) else {r[0]: r[1] for r in rows}
+
+
+def _check_tracking(view: ReadModelView, found: Mapping[str, int], expected: int | None, generation: int | None) -> None:
+    if (found.get(view.tracking_name) or 0) != (expected or 0):
+        raise PositionMoved(f"{view.tracking_name}: expected {expected}, found {found.get(view.tracking_name)}")
+    if generation is not None and (found.get(view.generation_name) or 0) != generation:
+        raise PositionMoved(f"{view.tracking_name}: a rebuild was switched in")
+
+
+def _check_not_behind(curs: Any, table: str, mark: str, live: ReadModelView, fresh: ReadModelView) -> None:
+    """In the switch's transaction, the live row locked: the live model is not ahead."""
+    curs.execute(
+        f"SELECT application_name, notification_id FROM {table} WHERE application_name IN ({mark}, {mark})",
+        (live.tracking_name, fresh.tracking_name),
+    )
+    found = _positions(curs.fetchall())
+    live_position, rebuilt = found.get(live.tracking_name) or 0, found.get(fresh.tracking_name) or 0
+    if live_position > rebuilt:
+        raise RebuildBehind(f"{live.tracking_name}: live at {live_position}, rebuilt at {rebuilt}")
+
+
+def _count_generation(curs: Any, table: str, name: str, mark: str) -> None:
+    curs.execute(
+        f"INSERT INTO {table} VALUES ({mark}, 1) ON CONFLICT (application_name) "
+        f"DO UPDATE SET notification_id = {table}.notification_id + 1",
+        (name,),
+    )
 
 
 def _move_tracking(curs: Any, table: str, source: str, target: str, mark: str) -> None:
