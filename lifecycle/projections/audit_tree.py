@@ -64,9 +64,7 @@ class AuditTree(ReadModelProjection):
     def process_stored(self, notifications: Sequence[Notification]) -> None:
         rows = self.rows
         size = rows.get("size", TREE)
-        if size is None or TREE not in rows.changes.upserts.get("size", ()):
-            size = rows.put("size", {"name": TREE, "leaves": size["leaves"] if size else 0})
-        first = size["leaves"]
+        first = size["leaves"] if size else 0
         hashes: list[bytes] = []
         for notification in notifications:
             try:
@@ -75,6 +73,7 @@ class AuditTree(ReadModelProjection):
                 raise StoredEventFailed(notification) from error
         if not hashes:
             return
+        rows.put("size", {"name": TREE, "leaves": first + len(hashes)})
         # Rows are only ever added (never read back in a batch but through `_sibling`): straight
         # into the batch's changes, past the row cache.
         upserts = rows.changes.upserts
@@ -96,8 +95,6 @@ class AuditTree(ReadModelProjection):
             for index, h in enumerate(parents, first):
                 key = node_key(level, index)
                 nodes[key] = {"node": key, "hash": h.hex()}
-        # In place: the size row is put once per batch, and the batch's changes hold this dict.
-        size["leaves"] += len(notifications)
 
 
 @dataclass(frozen=True)

@@ -134,5 +134,6 @@ class ReadModelProjection(Projection[ReadModelView]):
 
     def process_stored(self, notifications: Sequence[Notification]) -> None:
         """A batch of stored events, as the log holds them (projections that `reads_stored_events`);
-        raises StoredEventFailed from the error at an event it cannot apply."""
+        raises StoredEventFailed from the error at an event it cannot apply. Each row it puts is a
+        new dict, never changed afterwards: the batch is committed while the next is applied."""
         raise NotImplementedError
