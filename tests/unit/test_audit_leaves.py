@@ -4,17 +4,9 @@ bytes the rfc8785 package gives, for every event type and whatever the event hol
 
 from __future__ import annotations
 
-import dataclasses
-import decimal
-import enum
 import json
-import types
-import typing
 import uuid
-from collections import abc
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Any
 
 import pytest
 import rfc8785
@@ -23,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle.audit import export_record, leaf_of
+from tests.event_samples import HOSTILE_STRINGS, sample_event
 
 
 @dataclass
@@ -82,46 +75,6 @@ def test_audit_leaf_sorts_keys_as_jcs_does_whatever_their_characters(state, asci
 
 # --- every event type the log can hold, as the application stores it (personal fields sealed) ---
 
-# Strings a leaf must survive: control characters, quotes and backslashes, DEL and U+2028,
-# Japanese and full-width text, a private-use character, a combining mark, a character outside
-# the BMP. No 16-digit runs here (those take the reference on purpose, tested apart).
-HOSTILE = ["\x00\x1f\"\\\x7f\u2028\n", "東京\uff11\ue000", "\U0001f600 e\u0301", "1.5e3 -0", ""]
-
-
-def _value_for(tp: Any, n: int, strings: list[str]) -> Any:
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if isinstance(tp, typing.TypeVar):  # the aggregate's id
-        return uuid.uuid5(uuid.NAMESPACE_OID, str(n))
-    if origin in (typing.Union, types.UnionType):
-        return _value_for(next(a for a in args if a is not type(None)), n, strings)
-    if origin is tuple:
-        if len(args) == 2 and args[1] is Ellipsis:
-            return (_value_for(args[0], n, strings), _value_for(args[0], n + 1, strings))
-        return tuple(_value_for(a, n + i, strings) for i, a in enumerate(args))
-    if origin in (list, abc.Sequence):
-        return [_value_for(args[0], n, strings)]
-    if origin in (dict, abc.Mapping):
-        return {strings[n % len(strings)]: _value_for(args[1], n, strings)}
-    if origin is typing.Literal:
-        return args[0]
-    simple = {str: strings[n % len(strings)], bool: True, int: 10**15 - 1 - n, float: 0.1 + n,
-              decimal.Decimal: decimal.Decimal("1.10"), uuid.UUID: uuid.uuid5(uuid.NAMESPACE_OID, str(n)),
-              datetime: datetime(2026, 12, 8, 1, 2, 3, 456789, tzinfo=timezone.utc), date: date(2026, 12, 8)}
-    if tp in simple or tp is typing.Any:
-        return simple.get(tp, strings[n % len(strings)])
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return next(iter(tp))
-    if dataclasses.is_dataclass(tp):
-        return _event_of(tp, n, strings)
-    raise TypeError(f"no sample value for {tp!r}")
-
-
-def _event_of(cls: type, n: int, strings: list[str]) -> Any:
-    hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _value_for(hints[f.name], n + i, strings)
-                  for i, f in enumerate(dataclasses.fields(cls)) if f.init})
-
-
 def _leaves_of_every_event_type(application, strings: list[str], monkeypatch) -> tuple[int, int]:  # noqa: ANN001
     """Checks every event type's leaf against the reference; answers (types, how many of them
     took the reference)."""
@@ -131,7 +84,7 @@ def _leaves_of_every_event_type(application, strings: list[str], monkeypatch) ->
     by_reference = []
     monkeypatch.setattr(audit, "canonical_json", lambda value: by_reference.append(value) or rfc8785.dumps(value))
     for n, (name, topic) in enumerate(sorted(EVENT_TYPES.items())):
-        event = _event_of(resolve_topic(topic), n, strings)
+        event = sample_event(resolve_topic(topic), n, strings)
         stored = application.mapper.to_stored_event(event)
         notification = Stored(n + 1, stored.originator_id, stored.originator_version, stored.topic, stored.state)
         assert leaf_of(notification) == rfc8785.dumps(export_record(notification)), name
@@ -139,7 +92,7 @@ def _leaves_of_every_event_type(application, strings: list[str], monkeypatch) ->
 
 
 def test_audit_leaf_of_every_event_type_is_the_reference_jcs(application, monkeypatch) -> None:  # noqa: ANN001
-    count, by_reference = _leaves_of_every_event_type(application, HOSTILE, monkeypatch)
+    count, by_reference = _leaves_of_every_event_type(application, HOSTILE_STRINGS, monkeypatch)
     assert count > 40
     # Only events with a fraction (a float field) or a mapping (its sample keys hold U+E000) need
     # the reference; all others take the fast way.
