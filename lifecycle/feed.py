@@ -33,7 +33,7 @@ from eventsourcing.utils import get_topic
 from lifecycle.aggregates.accounts import Account
 from lifecycle.aggregates.api_keys import ApiKey, KeyRing
 from lifecycle.aggregates.bulk_job import BulkJob
-from lifecycle.aggregates.contract import Contract, Registration
+from lifecycle.aggregates.contract import Contract
 from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
 from lifecycle.aggregates.shipments import Ticket, Unit
@@ -80,7 +80,8 @@ def _visible(value: Any) -> Any:
 
 def visible_state(state: dict[str, Any]) -> dict[str, Any]:
     """A decoded event's state as JSON values, personal fields sealed (docs/privacy.md) shown as
-    sealed: the one place to adapt when a role may see them opened."""
+    sealed; with `_visible_stored` (the same from the stored JSON), the place to adapt when a
+    role may see them opened."""
     return _visible(plain(state))
 
 
@@ -97,9 +98,9 @@ class _TypeUnknown(Exception):
 # The stored JSON's tagged values ({"_type_": name, "_data_": ...}, the transcoder's) as
 # `visible_state` shows them once decoded: the same JSON values straight from the stored bytes,
 # without making and unmaking the objects (most of a page's cost). A tag not listed takes the
-# decoder (tests/integration/test_event_feed_rendering.py checks both agree for every event type).
+# decoder (tests/unit/test_event_feed_rendering.py checks both agree for every event type).
 _AS_TEXT = frozenset({"datetime_iso", "date_iso"})  # isoformat() both ways
-_DATACLASSES = frozenset(cls.__name__ for cls in VALUE_TYPES if cls is not Registration)  # their fields
+_DATACLASSES = frozenset(cls.__name__ for cls in VALUE_TYPES)  # stored as their fields
 _decode_stored = msgspec.json.Decoder().decode
 
 
