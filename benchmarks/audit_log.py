@@ -12,6 +12,7 @@
 5. latency: a consumer long-polling the feed, and an event saved: time until it has it, on
    SQLite (the saving process's own wake-up) and on PostgreSQL (a writer with its own
    connections, so the consumer hears of it by LISTEN/NOTIFY).
+6. live: the tree's CPU per event in batches of 500 on PostgreSQL, as beside a running service.
 
     .venv/bin/python benchmarks/audit_log.py                          # 1,000,000 leaves, 200,000-event store
     .venv/bin/python benchmarks/audit_log.py --store-events 1000000   # the projection over a million
@@ -189,6 +190,47 @@ def bench_feed(settings, app, limit_events: int) -> None:  # noqa: ANN001
           f"load average {os.getloadavg()[0]:.1f})")
 
 
+def database_cpu_seconds(url: str) -> float:
+    """The CPU time of every PostgreSQL backend connected to this benchmark's database (its own
+    database: no one else's work), from the kernel's nanosecond run-time counters."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not on this host
+            pass
+    return total / 1e9
+
+
+def bench_live(settings, events: int) -> None:  # noqa: ANN001
+    """The tree's own cost beside a live service: batches of 500 events (about a second of
+    registrations at full speed here), on PostgreSQL; the CPU per event of this process (its
+    reads, leaves, nodes and writes) and of the database's backends (on this host)."""
+    from lifecycle.bootstrap import build_application
+    from lifecycle.projections.audit_tree import AuditTree
+    from lifecycle.projections.read_models import ReadModels
+
+    app = build_application(settings)
+    try:
+        seed_events(app, events // 2)
+        runner = ReadModels(app, projections=[AuditTree], batch_size=500).runners["audit_tree"]
+        runner.head()  # its connections open before the count starts
+        done, cpu, db = 0, time.process_time(), database_cpu_seconds(settings.database_url)
+        while moved := runner.run_once():
+            done += moved
+        cpu, db = time.process_time() - cpu, database_cpu_seconds(settings.database_url) - db
+        print(f"tree beside a live service: {done:,} events in batches of 500 on PostgreSQL, per event "
+              f"{cpu / done * 1e6:.1f} µs of this process's CPU and {db / done * 1e6:.1f} µs of the database's "
+              f"(load average {os.getloadavg()[0]:.1f})")
+    finally:
+        app.close()
+
+
 def bench_latency(label: str, feed_app, writer_app, settings, rounds: int) -> None:  # noqa: ANN001
     from lifecycle.bootstrap import build_feed
 
@@ -227,9 +269,10 @@ def main() -> None:
                         help="the size of the tree written in bulk for proofs at that size")
     parser.add_argument("--feed-events", type=int, default=200_000)
     parser.add_argument("--latency-rounds", type=int, default=20)
+    parser.add_argument("--live-events", type=int, default=4000, help="events for the tree's cost beside a live service")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parse_args(parser, leaves=2000, store_events=2000, proofs=20, proof_leaves=3000, feed_events=2000,
-                      latency_rounds=3)
+                      latency_rounds=3, live_events=40)
 
     from lifecycle.bootstrap import build_application
 
@@ -264,6 +307,7 @@ def main() -> None:
                 finally:
                     feed_app.close()
                     writer_app.close()
+                bench_live(pg, args.live_events)
             finally:
                 with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

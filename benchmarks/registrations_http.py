@@ -614,7 +614,7 @@ def main() -> int:
                 f"{result.tps:7.1f}/s  p50 {result.percentile(50):6.1f} p95 {result.percentile(95):6.1f} "
                 f"p99 {result.percentile(99):6.1f} ms  CPU% server {cpu['server']:.0f} ({split}) postgres {cpu['postgres']:.0f} "
                 f"client {cpu['client']:.0f} other {cpu['other']:.0f}; CPU ms per registration: server "
-                f"{per_request['server']:.1f} postgres {per_request['postgres']:.1f}" + ("  (ticket pool exhausted)" if result.pool_exhausted else ""))
+                f"{per_request['server']:.2f} postgres {per_request['postgres']:.2f}" + ("  (ticket pool exhausted)" if result.pool_exhausted else ""))
             for sample in result.error_samples:
                 log(f"         error: {sample}")
             if name == "warm-up":

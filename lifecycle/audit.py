@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TextIO
+
+import msgspec
 
 from lifecycle.progress import Progress, no_progress
 
@@ -40,17 +41,19 @@ def export_record(notification: Any) -> dict[str, Any]:
     }
 
 
-# Where Python's sorted, compact JSON may differ from RFC 8785 (JCS), which then canonicalises
-# (tests/unit/test_audit_leaves.py checks the two agree): a number with a fraction or an
-# exponent, or an integer too long for a double (JCS writes numbers as ECMAScript does); and
-# a key holding a character at or above U+E000, raw or escaped (JCS sorts keys by UTF-16 code
-# units, Python by code points). Such characters in values are written alike by both.
-_LONG_INTEGER = re.compile(r"[0-9]{16}")
-_HIGH = re.compile(r"[\ue000-\U0010ffff]|\\u[dDeEfF]")
-_SUSPECT = re.compile(r"[0-9]{16}|[\ue000-\U0010ffff]|\\u[dDeEfF]")  # either of the two: one pass
-_HIGH_KEY = re.compile(r'"(?:[^"\\]|\\.)*(?:[\ue000-\U0010ffff]|\\u[dDeEfF])(?:[^"\\]|\\.)*"\s*:')
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS), by the reference implementation."""
+    import rfc8785
+
+    return rfc8785.dumps(value)
 
 
+# The leaf the fast way: the stored JSON decoded and re-encoded with sorted keys by msgspec (in C),
+# which writes what JCS writes (tests/unit/test_audit_leaves.py checks them against the reference
+# for every event type and every character) except where it cannot: a number with a fraction or
+# an exponent, or an integer past 2^53 (JCS writes numbers as ECMAScript does, or refuses them),
+# and keys holding a character at or above U+E000 (JCS sorts keys by UTF-16 code units, msgspec
+# by code points). Events with any of those, or JSON msgspec refuses, take the reference.
 class _Fraction(Exception):
     pass
 
@@ -59,39 +62,49 @@ def _refuse_fraction(text: str) -> float:
     raise _Fraction
 
 
-_DECODER = json.JSONDecoder(parse_float=_refuse_fraction)
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-_TOPICS: dict[str, str] = {}  # topic -> its JSON string: a handful of topics, met again and again
+_DECODER = msgspec.json.Decoder(float_hook=_refuse_fraction)
+_ENCODE_SORTED = msgspec.json.Encoder(order="sorted").encode
+_SAFE_INTEGER = 2**53 - 1
+# One pass over the stored bytes marks digits "1" and the UTF-8 lead bytes of U+E000 and beyond
+# "h": 16 digits in a row may be an integer past 2^53; no "h" (and no escape) means no key can
+# hold such a character, so no key needs looking at.
+_MARKS = bytes(0x31 if 0x30 <= b <= 0x39 else 0x68 if 0xEE <= b <= 0xF4 else 0x20 for b in range(256))
+_SIXTEEN_DIGITS = b"1" * 16
+_TOPICS: dict[str, bytes] = {}  # topic -> its JCS string: a handful of topics, met again and again
 
 
-def canonical_json(value: Any) -> bytes:
-    import rfc8785
-
-    return rfc8785.dumps(value)
+def _has_high_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any((not k.isascii() and max(k) >= "\ue000") or _has_high_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_high_key(v) for v in value)
+    return False
 
 
 def leaf_of(notification: Any) -> bytes:
     """The audit tree's leaf of a stored event: the RFC 8785 (JCS) canonical JSON of its export
     record without `prev` and `hash`."""
     state = notification.state
-    text = state.decode() if isinstance(state, (bytes, bytearray, memoryview)) else state
-    topic = notification.topic
-    if _SUSPECT.search(text) and (_LONG_INTEGER.search(text) or _HIGH_KEY.search(text)):
+    if not isinstance(state, bytes):
+        state = state.encode() if isinstance(state, str) else bytes(state)
+    marks = state.translate(_MARKS)
+    if _SIXTEEN_DIGITS in marks or not (0 < notification.id <= _SAFE_INTEGER
+                                        and 0 <= notification.originator_version <= _SAFE_INTEGER):
         return canonical_json(export_record(notification))
-    quoted = _TOPICS.get(topic)
-    if quoted is None:
-        if _HIGH.search(topic):
-            return canonical_json(export_record(notification))
-        quoted = _TOPICS.setdefault(topic, json.dumps(topic, ensure_ascii=False))
     try:
-        value = _DECODER.decode(text)
-    except _Fraction:
+        value = _DECODER.decode(state)
+    except (_Fraction, msgspec.DecodeError):
         return canonical_json(export_record(notification))
+    if (b"h" in marks or b"\\u" in state) and _has_high_key(value):
+        return canonical_json(export_record(notification))
+    topic = _TOPICS.get(notification.topic)
+    if topic is None:
+        topic = _TOPICS.setdefault(notification.topic, canonical_json(notification.topic))
     # Keys in JCS order (originator_id, originator_version, position, state, topic).
-    return (
-        f'{{"originator_id":"{notification.originator_id}","originator_version":{notification.originator_version},'
-        f'"position":{notification.id},"state":{_ENCODER.encode(value)},"topic":{quoted}}}'
-    ).encode()
+    return b'{"originator_id":"%s","originator_version":%d,"position":%d,"state":%s,"topic":%s}' % (
+        str(notification.originator_id).encode(), notification.originator_version, notification.id,
+        _ENCODE_SORTED(value), topic,
+    )
 
 
 def export_log(recorder: Any, out: TextIO, *, batch_size: int = 5000, progress: Progress = no_progress) -> int:

@@ -18,15 +18,14 @@ a LISTEN of its own or (SQLite) a look at the head every few ms while someone wa
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
@@ -40,6 +39,7 @@ from lifecycle.aggregates.index import Index
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.history import plain
 from lifecycle.application.sealing import Sealed
+from lifecycle.application.transcodings import VALUE_TYPES
 from lifecycle.domain.errors import EventTypeUnknown
 
 AGGREGATES: tuple[type[Aggregate], ...] = (Contract, Account, Unit, Ticket, BulkJob, ApiKey, KeyRing, CommandAnswer, Index)
@@ -47,6 +47,7 @@ SPEC_VERSION = "1.0"
 # Never in the feed, whoever reads it: credentials' hashes.
 SECRET_FIELDS = frozenset({"password_hash", "secret_hash"})
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+_NOT_DATA = ENVELOPE | SECRET_FIELDS
 
 
 def _event_types() -> dict[str, str]:
@@ -61,6 +62,7 @@ def _event_types() -> dict[str, str]:
 
 EVENT_TYPES = _event_types()
 TYPE_OF_TOPIC = {topic: name for name, topic in EVENT_TYPES.items()}
+CONTRACT_TOPICS = frozenset(t for name, t in EVENT_TYPES.items() if name.startswith("lifecycle.Contract."))
 
 
 SEALED = "(sealed)"  # a personal field as the `events` role sees it: sealed, never opened
@@ -76,11 +78,49 @@ def _visible(value: Any) -> Any:
     return value
 
 
-def event_data(topic: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The `data` of an event as the `events` role sees it: the event's fields less the
-    envelope and credentials' hashes, personal fields sealed (docs/privacy.md) shown as sealed.
-    The one place to adapt when a role may see them opened."""
-    return _visible(plain({k: v for k, v in state.items() if k not in ENVELOPE and k not in SECRET_FIELDS}))
+def visible_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A decoded event's state as JSON values, personal fields sealed (docs/privacy.md) shown as
+    sealed; with `_visible_stored` (the same from the stored JSON), the place to adapt when a
+    role may see them opened."""
+    return _visible(plain(state))
+
+
+def event_data(state: dict[str, Any]) -> dict[str, Any]:
+    """The `data` of an event as the `events` role sees it, from its `visible_state`: the
+    event's fields less the envelope and credentials' hashes."""
+    return {k: v for k, v in state.items() if k not in _NOT_DATA}
+
+
+class _TypeUnknown(Exception):
+    pass
+
+
+# The stored JSON's tagged values ({"_type_": name, "_data_": ...}, the transcoder's) as
+# `visible_state` shows them once decoded: the same JSON values straight from the stored bytes,
+# without making and unmaking the objects (most of a page's cost). A tag not listed takes the
+# decoder (tests/unit/test_event_feed_rendering.py checks both agree for every event type).
+_AS_TEXT = frozenset({"datetime_iso", "date_iso"})  # isoformat() both ways
+_DATACLASSES = frozenset(cls.__name__ for cls in VALUE_TYPES)  # stored as their fields
+_decode_stored = msgspec.json.Decoder().decode
+
+
+def _visible_stored(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "_type_" in value and "_data_" in value and len(value) == 2:
+            tag, data = value["_type_"], value["_data_"]
+            if tag in _AS_TEXT:
+                return data
+            if tag == "uuid_hex" and len(data) == 32:
+                return f"{data[:8]}-{data[8:12]}-{data[12:16]}-{data[16:20]}-{data[20:]}"
+            if tag == "sealed":
+                return SEALED
+            if tag in _DATACLASSES:
+                return _visible_stored(data)
+            raise _TypeUnknown(tag)
+        return {k: _visible_stored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible_stored(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -199,37 +239,40 @@ class EventFeed:
             if waiting:
                 self._waiters.release()
 
+    def _visible_state(self, notification: Notification) -> dict[str, Any]:
+        try:
+            return _visible_stored(_decode_stored(notification.state))
+        except (_TypeUnknown, msgspec.DecodeError):
+            return visible_state(self.decode(notification.state))
+
     def _cloud_events(self, batch: Sequence[Notification]) -> list[dict[str, Any]]:
-        decoded = [self.decode(n.state) for n in batch]
-        contract_topics = {t for name, t in EVENT_TYPES.items() if name.startswith("lifecycle.Contract.")}
-        for n, state in zip(batch, decoded):
-            if n.topic in contract_topics and "contract_number" in state:
+        states = [self._visible_state(n) for n in batch]
+        for n, state in zip(batch, states):
+            if n.topic in CONTRACT_TOPICS and "contract_number" in state:
                 self._numbers[str(n.originator_id)] = state["contract_number"]
-        missing = {str(n.originator_id) for n in batch if n.topic in contract_topics} - self._numbers.keys()
+        missing = {str(n.originator_id) for n in batch if n.topic in CONTRACT_TOPICS} - self._numbers.keys()
         for originator in missing:
             self._numbers[originator] = self._contract_number(UUID(originator))
         events = []
-        for n, state in zip(batch, decoded):
+        for n, state in zip(batch, states):
             originator = str(n.originator_id)
             name = TYPE_OF_TOPIC.get(n.topic) or "lifecycle." + n.topic.rpartition(":")[2]
-            timestamp = state.get("timestamp")
             event = {
                 "specversion": SPEC_VERSION,
                 "id": f"{originator}/{n.originator_version}",
                 "source": f"/lifecycle/{name.split('.')[1]}/{originator}",
                 "type": name,
-                "time": timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp,
+                "time": state.get("timestamp"),
                 "sequence": str(n.originator_version),
                 "position": n.id,
                 "datacontenttype": "application/json",
-                "data": event_data(n.topic, state),
+                "data": event_data(state),
             }
             number = self._numbers.get(originator)
             if number is not None:
                 event["subject"] = number
             events.append(event)
         return events
-
 
     def _contract_number(self, contract_id: UUID) -> str:
         """From the contract's first event (its number never changes)."""
@@ -249,5 +292,4 @@ class EventFeed:
         self.watch.stop()
 
 
-def json_batch(events: list[dict[str, Any]]) -> bytes:
-    return json.dumps(events, ensure_ascii=False, separators=(",", ":")).encode()
+json_batch = msgspec.json.Encoder().encode  # a page's events as one CloudEvents JSON batch

@@ -4,7 +4,8 @@ Its leaves are the stored events in log order with dense indexes from 0 (the sto
 notification ids may have gaps), leaf i being `lifecycle.audit.leaf_of` of the i-th event.
 The projection stores every complete aligned subtree ("node", level l and index i covering
 leaves [i·2^l, (i+1)·2^l); level 0 in the leaves table), so a new event writes its leaf and the
-subtrees it completes (amortised two rows, at most log n), and any root or proof needs O(log n) node lookups.
+subtrees it completes (amortised two rows, at most log n; a batch of events at a time, level by
+level), and any root or proof needs O(log n) node lookups.
 Node rows never change once written: a reader may read the size first, then the nodes.
 
 The order of the leaves is the order of the log's ids. On PostgreSQL the library's recorder
@@ -21,7 +22,7 @@ from eventsourcing.persistence import Notification
 
 from lifecycle import merkle
 from lifecycle.audit import leaf_of
-from lifecycle.projections.engine.projection import ReadModelProjection
+from lifecycle.projections.engine.projection import ReadModelProjection, StoredEventFailed
 from lifecycle.projections.engine.views import ReadModelView, Table
 
 # Level 0: each leaf's log position and hash (hex); levels 1 and up: "level/index" -> hash.
@@ -60,28 +61,40 @@ class AuditTree(ReadModelProjection):
         assert row is not None, f"audit tree: node {level}/{index} missing"
         return bytes.fromhex(row["hash"])
 
-    def process_stored(self, notification: Notification) -> None:
+    def process_stored(self, notifications: Sequence[Notification]) -> None:
         rows = self.rows
         size = rows.get("size", TREE)
-        if size is None or TREE not in rows.changes.upserts.get("size", ()):
-            size = rows.put("size", {"name": TREE, "leaves": size["leaves"] if size else 0})
-        index = size["leaves"]
-        h = merkle.leaf_hash(leaf_of(notification))
+        first = size["leaves"] if size else 0
+        hashes: list[bytes] = []
+        for notification in notifications:
+            try:
+                hashes.append(merkle.leaf_hash(leaf_of(notification)))
+            except Exception as error:
+                raise StoredEventFailed(notification) from error
+        if not hashes:
+            return
+        rows.put("size", {"name": TREE, "leaves": first + len(hashes)})
         # Rows are only ever added (never read back in a batch but through `_sibling`): straight
         # into the batch's changes, past the row cache.
         upserts = rows.changes.upserts
-        upserts.setdefault("leaves", {})[index] = {"leaf_index": index, "position": notification.id, "hash": h.hex()}
-        level, i = 0, index
-        while True:  # a right child completes its parent, and perhaps the parent's parent
-            parent = merkle.node_hash(self._sibling(level, i - 1), h) if i & 1 else None
-            self._right_edge[level] = (i, h)
-            if parent is None:
-                break
-            level, i, h = level + 1, i >> 1, parent
-            key = node_key(level, i)
-            upserts.setdefault("nodes", {})[key] = {"node": key, "hash": h.hex()}
-        # In place: the size row is put once per batch, and the batch's changes hold this dict.
-        size["leaves"] = index + 1
+        leaves = upserts.setdefault("leaves", {})
+        for index, notification, h in zip(range(first, first + len(hashes)), notifications, hashes):
+            leaves[index] = {"leaf_index": index, "position": notification.id, "hash": h.hex()}
+        nodes = upserts.setdefault("nodes", {})
+        # Level by level: the batch's nodes at `level` are hashes[0:] from index `first`; each right
+        # child completes its parent, so the parents are the pairs (the first one's left sibling
+        # from an earlier batch when `first` is odd).
+        level = 0
+        while hashes:
+            right_edge = (first + len(hashes) - 1, hashes[-1])
+            if first & 1:
+                hashes = [self._sibling(level, first - 1), *hashes]
+            self._right_edge[level] = right_edge
+            parents = [merkle.node_hash(hashes[k], hashes[k + 1]) for k in range(0, len(hashes) - 1, 2)]
+            level, first, hashes = level + 1, first >> 1, parents
+            for index, h in enumerate(parents, first):
+                key = node_key(level, index)
+                nodes[key] = {"node": key, "hash": h.hex()}
 
 
 @dataclass(frozen=True)

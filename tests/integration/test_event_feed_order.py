@@ -49,7 +49,9 @@ def test_events_consumer_restarted_at_random_sees_every_event_once_in_order(stor
         finally:
             app.close()
         restarts += 1
-        if not any(t.is_alive() for t in writers) and seen and len(seen) >= WRITERS * EACH:
+        # A few restarts at least, even when the writers are done before the consumer's first
+        # application is up (a loaded host): a restart after the end must see nothing again.
+        if not any(t.is_alive() for t in writers) and len(seen) >= WRITERS * EACH and restarts > 3:
             break
         assert restarts < 2000
     for thread in writers:
@@ -62,4 +64,3 @@ def test_events_consumer_restarted_at_random_sees_every_event_once_in_order(stor
         app.close()
     assert len(logged) == WRITERS * EACH
     assert seen == logged  # each once, in log order
-    assert restarts > 3

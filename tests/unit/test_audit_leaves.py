@@ -1,6 +1,6 @@
 """The audit tree's leaf of a stored event is the RFC 8785 (JCS) canonical JSON of its export
-record: the fast way (Python's sorted JSON, when nothing in the text can differ) gives the very
-bytes the rfc8785 package gives, whatever the event holds."""
+record: the fast way (msgspec's sorted JSON, when nothing in the text can differ) gives the very
+bytes the rfc8785 package gives, for every event type and whatever the event holds."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import json
 import uuid
 from dataclasses import dataclass
 
+import pytest
 import rfc8785
+from eventsourcing.utils import resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lifecycle.audit import export_record, leaf_of
+from tests.event_samples import HOSTILE_STRINGS, sample_event
 
 
 @dataclass
@@ -66,5 +69,55 @@ def test_audit_leaf_sorts_keys_as_jcs_does_whatever_their_characters(state, asci
     try:
         expected = rfc8785.dumps(export_record(stored))
     except Exception:  # integers beyond a double: JCS refuses them, and so does the leaf
+        return
+    assert leaf_of(stored) == expected
+
+
+# --- every event type the log can hold, as the application stores it (personal fields sealed) ---
+
+def _leaves_of_every_event_type(application, strings: list[str], monkeypatch) -> tuple[int, int]:  # noqa: ANN001
+    """Checks every event type's leaf against the reference; answers (types, how many of them
+    took the reference)."""
+    from lifecycle import audit
+    from lifecycle.feed import EVENT_TYPES
+
+    by_reference = []
+    monkeypatch.setattr(audit, "canonical_json", lambda value: by_reference.append(value) or rfc8785.dumps(value))
+    for n, (name, topic) in enumerate(sorted(EVENT_TYPES.items())):
+        event = sample_event(resolve_topic(topic), n, strings)
+        stored = application.mapper.to_stored_event(event)
+        notification = Stored(n + 1, stored.originator_id, stored.originator_version, stored.topic, stored.state)
+        assert leaf_of(notification) == rfc8785.dumps(export_record(notification)), name
+    return len(EVENT_TYPES), sum(isinstance(v, dict) for v in by_reference)
+
+
+def test_audit_leaf_of_every_event_type_is_the_reference_jcs(application, monkeypatch) -> None:  # noqa: ANN001
+    count, by_reference = _leaves_of_every_event_type(application, HOSTILE_STRINGS, monkeypatch)
+    assert count > 40
+    # Only events with a fraction (a float field) or a mapping (its sample keys hold U+E000) need
+    # the reference; all others take the fast way.
+    assert by_reference <= 4
+
+
+def test_audit_leaf_of_every_event_type_with_long_digits_and_high_keys(application, monkeypatch) -> None:  # noqa: ANN001
+    """16 digits in a row (maybe an integer JCS writes otherwise) and keys past U+E000 send an
+    event to the reference; the leaf is the same bytes either way."""
+    count, by_reference = _leaves_of_every_event_type(
+        application, ["12345678901234567", "\ue000", "\U0001f600", "a"], monkeypatch)
+    assert by_reference >= count // 2
+
+
+@pytest.mark.parametrize("text", [
+    b'{"a":"\\ud800"}', b'{"a":"\\udc00x"}', b'{"a":NaN}', b'{"a":1.0}', b'{"a":1e5}', b'{"a":-0.0}',
+    b'{"a":9007199254740993}', b'{"a":123456789012345678901234}', b'{"\\ue000":1,"\\ud83d\\ude00":2}',
+    b'{"\xee\x80\x80":1,"\xf0\x9f\x98\x80":2}', b' {"a" : [1, -0, 2] , "a":3} ', b'{"a":"\xff"}',
+])
+def test_audit_leaf_of_json_the_fast_way_cannot_hold_is_the_reference_or_fails_as_it_does(text: bytes) -> None:
+    stored = Stored(5, uuid.UUID(int=3), 2, "t:T", text)
+    try:
+        expected = rfc8785.dumps(export_record(stored))
+    except Exception:  # noqa: BLE001 - the reference refuses it: no leaf
+        with pytest.raises(Exception):  # noqa: B017, PT011
+            leaf_of(stored)
         return
     assert leaf_of(stored) == expected

@@ -5,7 +5,7 @@ of the batch being applied."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -94,6 +94,14 @@ class Rows:
         self.changes.deletes.setdefault(table, set()).add(key)
 
 
+class StoredEventFailed(Exception):
+    """`process_stored` could not apply this stored event (the cause is chained)."""
+
+    def __init__(self, notification: Notification) -> None:
+        super().__init__(f"stored event at position {notification.id}")
+        self.notification = notification
+
+
 def topics_of(*event_classes: type) -> tuple[str, ...]:
     return tuple(get_topic(cls) for cls in event_classes)
 
@@ -108,7 +116,7 @@ class ReadModelProjection(Projection[ReadModelView]):
     # Raised when the handlers change how rows are derived: the read model is rebuilt once.
     revision: ClassVar[int] = 1
     # True for a projection of the stored bytes themselves (the audit tree): the runner hands
-    # it each stored event (`process_stored`) instead of the domain event.
+    # it each batch of stored events (`process_stored`) instead of domain events one by one.
     reads_stored_events: ClassVar[bool] = False
     # The pause between batches while saves keep coming, when this projection wants its own
     # (None: the setting's): one that no read waits for can gather more per transaction.
@@ -126,6 +134,8 @@ class ReadModelProjection(Projection[ReadModelView]):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Events this read model does not show change nothing."""
 
-    def process_stored(self, notification: Notification) -> None:
-        """A stored event, as the log holds it (projections that `reads_stored_events`)."""
+    def process_stored(self, notifications: Sequence[Notification]) -> None:
+        """A batch of stored events, as the log holds them (projections that `reads_stored_events`);
+        raises StoredEventFailed from the error at an event it cannot apply. Each row it puts is a
+        new dict, never changed afterwards: the batch is committed while the next is applied."""
         raise NotImplementedError

@@ -37,7 +37,7 @@ from eventsourcing.postgres import PostgresDatastore
 from lifecycle.availability import OutageLog, is_outage
 from lifecycle.ports import Leadership, PositionMoved
 from lifecycle.progress import Progress, no_progress
-from lifecycle.projections.engine.projection import ReadModelProjection
+from lifecycle.projections.engine.projection import ReadModelProjection, StoredEventFailed
 from lifecycle.projections.engine.views import Changes
 
 log = logging.getLogger(__name__)
@@ -318,16 +318,20 @@ class ProjectionRunner:
         rows = self.projection.rows
         rows.begin()
         try:
+            if self.projection.reads_stored_events:
+                try:
+                    self.projection.process_stored(notifications)
+                except StoredEventFailed as failed:
+                    error = failed.__cause__ or failed
+                    raise EventNotApplied(self.name, FailedEvent.of(failed.notification, error)) from error
+                # Not copied: such a projection puts new rows in each batch, and changes none after.
+                return rows.changes, len(notifications)
             to_event = self.app.mapper.to_domain_event
             tracking_name = self.view.tracking_name
             process_event = self.projection.process_event  # bound once: dispatching rebinds on each access
-            process_stored = self.projection.process_stored if self.projection.reads_stored_events else None
             for notification in notifications:
                 try:
-                    if process_stored is not None:
-                        process_stored(notification)
-                    else:
-                        process_event(to_event(notification), Tracking(tracking_name, notification.id))
+                    process_event(to_event(notification), Tracking(tracking_name, notification.id))
                 except STORE_REFUSALS as error:
                     raise EventNotApplied(self.name, FailedEvent.of(notification, error)) from error
                 except TRANSIENT:
@@ -599,7 +603,7 @@ def _apply_page(app: Application[Any], members: Sequence[_Member], page: Sequenc
             projection = member.runner.projection
             try:
                 if projection.reads_stored_events:
-                    projection.process_stored(notification)
+                    projection.process_stored([notification])
                 else:
                     if event is None:
                         event = to_event(notification)
