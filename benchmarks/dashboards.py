@@ -46,6 +46,9 @@ from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folde
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 20, 10, tzinfo=TOKYO)
+# The stores hold made-up data and are kept for reruns (and copied): one fixed key wraps their
+# personal-data keys, where a service makes a random one in its var folder.
+PRIVACY_KEY = "120b91c6e827f15506d5d851e6e33dc4c74b893527b1867929fa6d8045ebb83b"
 TODAY = NOW.date()
 SITE = {
     "name": "本社", "postal_code": "1000001", "prefecture": "東京都", "city": "千代田区", "street": "千代田1-1",
@@ -141,7 +144,7 @@ def main() -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     settings = Settings(database_url=url, secret_key="bench", var_dir=Path(tempfile.mkdtemp(prefix=name)),
-                        run_projections=False)
+                        privacy_key=PRIVACY_KEY, run_projections=False)
     clock = FixedClock(NOW)
     app = build_application(settings, clock=clock)
     try:

@@ -177,6 +177,39 @@ class TestExpiryDashboard:
         assert [i["serial"] for i in dashboards.expiry("lapsed")["items"]] == [serial]
 
 
+    def test_counts_kept_by_the_projection_agree_with_the_registrations_under_every_filter(self, world: Any) -> None:
+        """The counts per end date, company, service and model that the coverage projection keeps
+        (renewals and a service upgrade move them) give what counting the registrations gives."""
+        app, read_models, dashboards, _ = world
+        units = scenario(app)
+        app.registrations.upgrade_service_level(units[1].serial, "オンサイトスタンダード", "sales")
+        read_models.catch_up()
+        view = read_models.view("coverage")
+        site_id = view.query("SELECT site_id FROM {registrations} LIMIT 1")[0]["site_id"]
+        name = dashboards.expiry()["by_company"][0]["company_name"]
+        cases = [
+            ExpiryFilters(), ExpiryFilters(contract_number=units[0].company), ExpiryFilters(company=name[-3:]),
+            ExpiryFilters(service="オンサイトスタンダード"), ExpiryFilters(model="AT-x510"),
+            ExpiryFilters(service="デリバリースタンダード", model="AT-x510"), ExpiryFilters(site_id=site_id),
+            ExpiryFilters(contract_number=units[0].company, service="オンサイトスタンダード"),
+        ]
+        for filters in cases:
+            where = {k: v for k, v in vars(filters).items() if v}
+            rows = [r for r in view.query("SELECT r.*, c.contract_number, c.name FROM {registrations} r "
+                                          "JOIN " + read_models.view("parties").table("contracts")
+                                          + " c ON c.contract_id = r.contract_id WHERE r.is_current = 1")
+                    if all((name in r["name"]) if k == "company" else r[k] == v for k, v in where.items())]
+            assert rows or filters.service, filters
+            for list_name in ("ending_180", "expired_renewable", "lapsed"):
+                answer = dashboards.expiry(list_name, filters, limit=500)
+                members = [r for r in rows if dashboards._in_list(list_name, r["period_end"],
+                                                                  dashboards.expiry_bounds(TODAY))]
+                assert answer["total"] == len(members), (filters, list_name)
+                assert {c["company_id"]: c["count"] for c in answer["by_company"]} == dict(
+                    Counter(r["contract_id"] for r in members)), (filters, list_name)
+                assert sorted(i["serial"] for i in answer["items"]) == sorted(r["serial"] for r in members)
+
+
 class TestServiceInDashboard:
     def test_M1_waiting_registrations_have_their_deadline_and_turn_overdue(self, world: Any) -> None:
         app, read_models, dashboards, clock = world
