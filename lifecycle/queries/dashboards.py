@@ -32,6 +32,24 @@ SERVICE_IN_SORTS = {
 EXPORT_LIMIT = 100_000
 
 
+def _segments(ordered: list[tuple[Any, int]], page: dict[str, int]) -> list[tuple[Any, int, int]]:
+    """(group, skip, take) of each group of rows a page holds, the groups in the page's order
+    with their row counts."""
+    segments = []
+    skip, wanted = page["offset"], page["limit"]
+    for group, count in ordered:
+        if skip >= count:
+            skip -= count
+            continue
+        take = min(count - skip, wanted)
+        segments.append((group, skip, take))
+        wanted -= take
+        skip = 0
+        if wanted <= 0:
+            break
+    return segments
+
+
 @dataclass(frozen=True)
 class ExpiryFilters:
     contract_number: str | None = None
@@ -153,7 +171,9 @@ class Dashboards:
         page = {"limit": EXPORT_LIMIT, "offset": 0} if export else {"limit": limit, "offset": offset}
         if sort in ("company", "contract_number"):
             items = self._page_by_company(sort, per_company, selected, params, page)
-        else:
+        elif sort == "model" and not (filters.site_id or filters.contract_number or filters.company):
+            items = self._page_by_model(filters, list_name, selected, params, page)
+        else:  # in the index's order (or one company's or site's rows sorted)
             items = self._query(
                 f"SELECT r.* FROM {{registrations}} r WHERE {selected} "
                 f"ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
@@ -238,20 +258,7 @@ class Dashboards:
         ordered = sorted(
             per_company, key=lambda r: (companies.get(r["company_id"], {}).get(field) or "", r["company_id"])
         )
-        # Which part of which company's rows the page holds.
-        segments: list[tuple[str, int, int]] = []
-        skip, wanted = page["offset"], page["limit"]
-        for company in ordered:
-            count = int(company["count"])
-            if skip >= count:
-                skip -= count
-                continue
-            take = min(count - skip, wanted)
-            segments.append((company["company_id"], skip, take))
-            wanted -= take
-            skip = 0
-            if wanted <= 0:
-                break
+        segments = _segments([(c["company_id"], int(c["count"])) for c in ordered], page)
         # Companies with few rows in the list are read together; a large one by its slice.
         whole = [c for c, skip, take in segments if skip == 0 and take <= 200]
         rows_of: dict[str, list[dict[str, Any]]] = {}
@@ -274,6 +281,27 @@ class Dashboards:
                     {**params, "company_id": company_id, "limit": take, "offset": skip},
                 )
             items += rows
+        return items
+
+    def _page_by_model(
+        self, filters: ExpiryFilters, list_name: str, selected: str, params: dict[str, Any], page: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """A page sorted by model, then end: the list's count per model from the counts the
+        projection keeps, then each model's part of the page from the (model, end) index."""
+        named = [f"k.{field} = :{field}" for field in ("service", "model") if getattr(filters, field)]
+        per_model = self._query(
+            "SELECT k.model AS model, SUM(k.count) AS count FROM {kind_end_counts} k "
+            f"WHERE {' AND '.join([self._list_condition(list_name, 'k'), *named])} GROUP BY k.model",
+            params,
+        )
+        ordered = sorted((r["model"], int(r["count"])) for r in per_model if int(r["count"]) > 0)
+        items: list[dict[str, Any]] = []
+        for model, skip, take in _segments(ordered, page):
+            items += self._query(
+                f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.model = :the_model "
+                "ORDER BY r.period_end, r.serial LIMIT :limit OFFSET :offset",
+                {**params, "the_model": model, "limit": take, "offset": skip},
+            )
         return items
 
     def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:
