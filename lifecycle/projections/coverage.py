@@ -52,7 +52,7 @@ REGISTRATIONS = Table(
         ("serial",),
         # Pages of a list sorted by serial or by model, and its counts filtered by service or model.
         ("is_current", "serial", "period_end"),
-        ("is_current", "model", "period_end", "serial"),
+        ("is_current", "model", "period_end", "serial", "contract_id"),
         ("is_current", "service", "period_end", "contract_id"),
     ),
 )

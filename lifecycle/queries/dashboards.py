@@ -174,11 +174,7 @@ class Dashboards:
         elif sort == "model" and not (filters.site_id or filters.contract_number or filters.company):
             items = self._page_by_model(filters, list_name, selected, params, page)
         else:  # in the index's order (or one company's or site's rows sorted)
-            items = self._query(
-                f"SELECT r.* FROM {{registrations}} r WHERE {selected} "
-                f"ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
-                {**params, **page},
-            )
+            items = self._page_in_order(selected, EXPIRY_SORTS[sort], {**params, **page})
         companies = self._companies({r["contract_id"] for r in items} | {r["company_id"] for r in by_company})
         return {
             "as_of": today,
@@ -297,12 +293,22 @@ class Dashboards:
         ordered = sorted((r["model"], int(r["count"])) for r in per_model if int(r["count"]) > 0)
         items: list[dict[str, Any]] = []
         for model, skip, take in _segments(ordered, page):
-            items += self._query(
-                f"SELECT r.* FROM {{registrations}} r WHERE {selected} AND r.model = :the_model "
-                "ORDER BY r.period_end, r.serial LIMIT :limit OFFSET :offset",
+            items += self._page_in_order(
+                f"{selected} AND r.model = :the_model", "r.period_end, r.serial",
                 {**params, "the_model": model, "limit": take, "offset": skip},
             )
         return items
+
+    def _page_in_order(self, selected: str, order: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One page of registrations: the rows skipped by the offset are passed in the index
+        alone (their serials), and only the page's rows are read (a unit has one current
+        registration, so its serial names it)."""
+        return self._query(
+            f"SELECT r.* FROM (SELECT r.serial AS page_serial FROM {{registrations}} r WHERE {selected} "
+            f"ORDER BY {order} LIMIT :limit OFFSET :offset) page "
+            f"JOIN {{registrations}} r ON r.serial = page.page_serial AND r.is_current = 1 ORDER BY {order}",
+            params,
+        )
 
     def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
