@@ -23,10 +23,12 @@ EXPIRY_SORTS = {
     "company": "c.name, r.period_end, r.serial",
     "model": "r.model, r.period_end, r.serial",
 }
+# notified_at is NULL on every waiting row: leading with it lets the (notified_at, …) indexes
+# give the page in order (PostgreSQL does not take IS NULL as an equality when ordering).
 SERVICE_IN_SORTS = {
-    "deadline": "s.deadline, s.position",
-    "-deadline": "s.deadline DESC, s.position",
-    "registered_on": "s.registered_on, s.position",
+    "deadline": "s.notified_at, s.deadline, s.position",
+    "-deadline": "s.notified_at DESC, s.deadline DESC, s.position",
+    "registered_on": "s.notified_at, s.registered_on, s.position",
     "contract_number": "c.contract_number, s.deadline, s.position",
 }
 EXPORT_LIMIT = 100_000
