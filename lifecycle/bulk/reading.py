@@ -115,7 +115,7 @@ def read_sheet(data: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_BY
     except Exception as error:  # noqa: BLE001 - any failure to open an upload means the same to its sender
         raise BulkNotXlsx(f"openpyxl cannot open the workbook: {type(error).__name__}: {error}") from None
     try:
-        sheet_name, header, merges, sheet = _locate(data, workbook, checked.members_with_merges)
+        sheet_name, header, merges, sheet = locate_data_sheet(data, workbook, checked.members_with_merges)
         rows = _read_rows(sheet, header, merges, max_rows)
     except (DomainError, MemoryError):
         raise
@@ -153,7 +153,7 @@ class _Merge:
     max_row: int
 
 
-def _locate(
+def locate_data_sheet(
     data: bytes, workbook: Workbook, with_merges: frozenset[str]
 ) -> tuple[str, HeaderMatch, list[_Merge], Any]:
     if not workbook.worksheets:  # openpyxl opens a package whose workbook part names no sheet

@@ -34,8 +34,10 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from lifecycle.bulk.columns import HEADER_SEARCH_COLUMNS, HEADER_SEARCH_ROWS, RESULT_HEADERS, TEMPLATE_SHEET, header_key
-from lifecycle.bulk.container import MAX_BYTES, check_upload
+from lifecycle.bulk.container import MAX_BYTES, check_upload, worksheet_parts
 from lifecycle.bulk.headers import HeaderMatch, HeaderMiss, find_headers, wrong_headers
+from lifecycle.bulk.patching import Cell, Layout, Style, patched_results
+from lifecycle.bulk.reading import locate_data_sheet
 from lifecycle.bulk.rows import ParsedSheet, find_duplicates
 from lifecycle.bulk.template import ENGLISH_FILL, HEADER_BORDER, HEADER_FILL
 from lifecycle.domain.errors import BulkDuplicateRow, BulkNotXlsx, DomainError
@@ -65,12 +67,16 @@ NO_FILL = PatternFill(fill_type=None)
 # Status and code on one line each, the message wrapped.
 _ALIGNMENTS = (Alignment(vertical="top"), Alignment(vertical="top"), Alignment(wrap_text=True, vertical="top"))
 MAX_COLUMN = 16_384  # XFD, the last column of a sheet
+_TEXT_FORMAT = 49  # the built-in number format "@"
 _FILL_OF = {
     RowStatus.REFUSED: BAD_FILL,
     RowStatus.DUPLICATE_IN_SHEET: BAD_FILL,
     RowStatus.REGISTERED: GOOD_FILL,
     RowStatus.RENEWED: GOOD_FILL,
 }
+
+
+_FILL_NUMBER = {status: 1 if fill is GOOD_FILL else 2 for status, fill in _FILL_OF.items()}  # NO_FILL 0
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,10 @@ def results_from_reading(parsed: ParsedSheet) -> dict[int, RowResult]:
 
 def write_results(original: bytes, results: Sequence[RowResult], *, max_bytes: int = MAX_BYTES) -> bytes:
     """The uploaded workbook with each row's result added; see the module docstring."""
-    check_upload(original, max_bytes=max_bytes)  # the same guards as reading: never trust stored bytes
+    checked = check_upload(original, max_bytes=max_bytes)  # the same guards as reading: never trust stored bytes
+    patched = _written_into_xml(original, results, checked.members_with_merges)
+    if patched is not None:
+        return patched
     try:
         workbook = load_workbook(BytesIO(original), data_only=True, keep_links=False)
     except (DomainError, MemoryError):
@@ -149,6 +158,55 @@ def write_results(original: bytes, results: Sequence[RowResult], *, max_bytes: i
     out = BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def _written_into_xml(original: bytes, results: Sequence[RowResult], with_merges: frozenset[str]) -> bytes | None:
+    """The answer written into the package's XML (patching.py), or None where that does not
+    apply; the same cells, values and styles as the openpyxl way below."""
+    try:
+        workbook = load_workbook(BytesIO(original), read_only=True, data_only=True, keep_links=False)
+    except Exception:  # noqa: BLE001 - the openpyxl way reports it
+        return None
+    try:
+        title, header, merges, _ = locate_data_sheet(original, workbook, with_merges)
+    except Exception:  # noqa: BLE001 - as above
+        return None
+    finally:
+        workbook.close()
+    part = worksheet_parts(original).get(title)
+    if part is None:
+        return None
+    for result in results:
+        if result.row < header.first_data_row:
+            raise ValueError(f"Row {result.row} is a header row; data start at row {header.first_data_row}.")
+
+    def layout(used: int) -> Layout:
+        last = max([used, header.last_column, *(m.max_col for m in merges)])
+        first = header.result_column or (
+            header.last_column + 1 if last + len(RESULT_HEADERS) > MAX_COLUMN else last + 1)
+        center = Alignment(horizontal="center", vertical="center")
+        styles: list[Style] = [(fill, Font(bold=fill is HEADER_FILL), HEADER_BORDER, center, 0)
+                               for fill in (HEADER_FILL, ENGLISH_FILL)]
+        for fill in (NO_FILL, GOOD_FILL, BAD_FILL):  # style 2 + 3 * fill + offset
+            styles += [(fill, None, None, alignment, _TEXT_FORMAT) for alignment in _ALIGNMENTS]
+        rows: dict[int, list[Cell]] = {}
+        for offset, (ja, en, _) in enumerate(RESULT_HEADERS):
+            labels = ([(header.header_rows[0], f"{ja} / {en}", 0)] if len(header.header_rows) == 1 else
+                      [(header.header_rows[0], ja, 0), (header.header_rows[1], en, 1)])
+            for row, text, style in labels:
+                rows.setdefault(row, []).append(Cell(first + offset, text, style))
+        for result in results:
+            message = "\n".join(part for part in (result.message_ja, result.detail) if part) or None
+            base = 2 + 3 * _FILL_NUMBER.get(result.status, 0)
+            rows[result.row] = [
+                Cell(first + offset, value, base + offset)
+                for offset, value in enumerate((result.status_display, result.code, message))
+            ]
+        widths = {first + offset: width for offset, (_, _, width) in enumerate(RESULT_HEADERS)}
+        clear = (first, first + len(RESULT_HEADERS) - 1, header.first_data_row if header.result_column else 1 << 30)
+        return rows, clear, widths, styles
+
+    return patched_results(original, part, layout)
 
 
 def _data_sheet(sheets: Sequence[Worksheet]) -> tuple[Worksheet, HeaderMatch]:

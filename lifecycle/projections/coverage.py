@@ -45,7 +45,16 @@ REGISTRATIONS = Table(
     key="registration_id",
     # (is_current, period_end, serial, contract_id) serves the expiry dashboard from the index
     # alone: counts per end date, pages in end order, counts per company.
-    indexes=(("site_id",), ("is_current", "period_end", "serial", "contract_id"), ("contract_id",), ("serial",)),
+    indexes=(
+        ("site_id",),
+        ("is_current", "period_end", "serial", "contract_id"),
+        ("contract_id", "is_current", "period_end", "serial"),
+        ("serial",),
+        # Pages of a list sorted by serial or by model, and its counts filtered by service or model.
+        ("is_current", "serial", "period_end"),
+        ("is_current", "model", "period_end", "serial", "contract_id"),
+        ("is_current", "service", "period_end", "contract_id"),
+    ),
 )
 TERMS = Table(
     "terms",
@@ -69,6 +78,20 @@ TERMS = Table(
 # How many current registrations end on each day: the expiry dashboard's counts without
 # reading every registration (coverage ends on month ends, so there are few rows).
 END_COUNTS = Table("end_counts", {"period_end": "text", "count": "integer"}, key="period_end")
+# The same per company and end date: the dashboard's counts per company (and its pages sorted
+# by company) read these, a row per company and month end, instead of every registration.
+COMPANY_END_COUNTS = Table(
+    "company_end_counts",
+    {"company_end": "text", "period_end": "text", "contract_id": "text", "count": "integer"},
+    key="company_end",
+    indexes=(("period_end", "contract_id", "count"),),
+)
+# And per service and model: the counts of a list filtered by either (few rows).
+KIND_END_COUNTS = Table(
+    "kind_end_counts",
+    {"kind_end": "text", "period_end": "text", "service": "text", "model": "text", "count": "integer"},
+    key="kind_end",
+)
 UNITS = Table(
     "units",
     {
@@ -82,13 +105,16 @@ UNITS = Table(
 )
 
 
+_COUNT_KEYS = {t.name: t.key for t in (END_COUNTS, COMPANY_END_COUNTS, KIND_END_COUNTS)}
+
+
 def term_key(contract_id: Any, serial: str, ticket_id: str | None) -> str:
     return f"{contract_id}:{serial}:{ticket_id or 'bundle'}"
 
 
 class Coverage(ReadModelProjection):
     name = "coverage"
-    tables = (REGISTRATIONS, TERMS, UNITS, END_COUNTS)
+    tables = (REGISTRATIONS, TERMS, UNITS, END_COUNTS, COMPANY_END_COUNTS, KIND_END_COUNTS)
     revision = 2  # 2: a renewal's registered_on is its Tokyo date (was the UTC one)
     topics = topics_of(
         Unit.Shipped,
@@ -102,10 +128,18 @@ class Coverage(ReadModelProjection):
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Other events do not change coverage."""
 
-    def _count_end(self, period_end: str, change: int) -> None:
-        row = self.rows.get("end_counts", period_end) or {"period_end": period_end, "count": 0}
-        row["count"] += change
-        self.rows.put("end_counts", row)
+    def _count(self, registration: dict[str, Any], change: int) -> None:
+        """Counts a current registration in (+1) or out (-1) of the dashboard's counts."""
+        end = registration["period_end"]
+        for table, key, fields in (
+            ("end_counts", end, {}),
+            ("company_end_counts", f"{end}|{registration['contract_id']}", {"contract_id": registration["contract_id"]}),
+            ("kind_end_counts", f"{end}|{registration['service']}|{registration['model']}",
+             {"service": registration["service"], "model": registration["model"]}),
+        ):
+            row = self.rows.get(table, key) or {_COUNT_KEYS[table]: key, "period_end": end, **fields, "count": 0}
+            row["count"] += change
+            self.rows.put(table, row)
 
     @process_event.register(Unit.Shipped)
     def _shipped(self, e: Unit.Shipped, _: Tracking) -> None:
@@ -124,13 +158,13 @@ class Coverage(ReadModelProjection):
             if previous and previous != registration_id:
                 earlier = self.rows.get("registrations", previous)
                 if earlier is not None and earlier["serial"] == serial and earlier["is_current"]:
+                    self._count(earlier, -1)
                     earlier["is_current"] = 0
                     self.rows.put("registrations", earlier)
-                    self._count_end(earlier["period_end"], -1)
             unit["registration_id"] = registration_id
             self.rows.put("units", unit)
         key = term_key(contract_id, e.serial, ticket_id)
-        self.rows.put(
+        registration = self.rows.put(
             "registrations",
             {
                 "registration_id": registration_id,
@@ -156,7 +190,7 @@ class Coverage(ReadModelProjection):
                 "position": tracking.notification_id,
             },
         )
-        self._count_end(e.period.end.isoformat(), +1)
+        self._count(registration, +1)
         self.rows.put(
             "terms",
             {
@@ -198,8 +232,7 @@ class Coverage(ReadModelProjection):
         if registration is None:
             return
         if registration["is_current"]:
-            self._count_end(registration["period_end"], -1)
-            self._count_end(e.period.end.isoformat(), +1)
+            self._count(registration, -1)
         renewals = [*json.loads(registration["renewal_ticket_ids"]), e.ticket_id]
         registration.update(
             service=e.service,
@@ -211,6 +244,8 @@ class Coverage(ReadModelProjection):
             terms=registration["terms"] + 1,
         )
         self.rows.put("registrations", registration)
+        if registration["is_current"]:
+            self._count(registration, +1)
         self.rows.put(
             "terms",
             {
@@ -234,5 +269,9 @@ class Coverage(ReadModelProjection):
         registration = self._registration_of(e)
         if registration is None:
             return
+        if registration["is_current"]:
+            self._count(registration, -1)
         registration["service"] = e.service
         self.rows.put("registrations", registration)
+        if registration["is_current"]:
+            self._count(registration, +1)

@@ -35,14 +35,22 @@ SERVICE_INS = Table(
         "position": "bigint",
     },
     key="term_key",
-    indexes=(("notified_at", "deadline"), ("contract_id",)),
+    # Pages of the waiting list in each order, and each company's or site's waiting terms.
+    indexes=(
+        ("notified_at", "deadline", "position"),
+        ("notified_at", "registered_on", "position"),
+        ("contract_id", "notified_at", "deadline", "position"),
+        ("site_id", "notified_at", "deadline", "position"),
+    ),
 )
+# How many terms wait per deadline: the dashboard's counts without reading every waiting term.
+WAITING_COUNTS = Table("waiting_counts", {"deadline": "text", "count": "integer"}, key="deadline")
 # Per unit in a contract: its site, and which of its terms still wait, oldest first.
 WAITING = Table("waiting", {"unit_key": "text", "site_id": "text", "term_keys": "text"}, key="unit_key")
 
 class ServiceIn(ReadModelProjection):
     name = "service_in"
-    tables = (SERVICE_INS, WAITING)
+    tables = (SERVICE_INS, WAITING, WAITING_COUNTS)
     topics = topics_of(
         Contract.TicketRegistered, Contract.BundleRegistered, Contract.Renewed, Contract.ServiceInNotified
     )
@@ -56,11 +64,17 @@ class ServiceIn(ReadModelProjection):
         unit_key = f"{contract_id}:{serial}"
         return self.rows.get("waiting", unit_key) or {"unit_key": unit_key, "term_keys": "[]"}
 
+    def _count_waiting(self, deadline: str, change: int) -> None:
+        row = self.rows.get("waiting_counts", deadline) or {"deadline": deadline, "count": 0}
+        row["count"] += change
+        self.rows.put("waiting_counts", row)
+
     def _registered(self, e: Any, tracking: Tracking, source: str, registered_on: date, site_id: Any) -> None:
         contract_id = str(e.originator_id)
         ticket_id = getattr(e, "ticket_id", None)
         key = term_key(contract_id, e.serial, ticket_id)
-        self.rows.put(
+        # A term is registered once (its ticket is used once; a bundle covers its unit once).
+        row = self.rows.put(
             "service_ins",
             {
                 "term_key": key,
@@ -77,6 +91,7 @@ class ServiceIn(ReadModelProjection):
                 "position": tracking.notification_id,
             },
         )
+        self._count_waiting(row["deadline"], +1)
         waiting = self._waiting(contract_id, e.serial)
         waiting["term_keys"] = json.dumps([*json.loads(waiting["term_keys"]), key])
         waiting["site_id"] = str(site_id) if site_id else waiting.get("site_id")
@@ -113,6 +128,8 @@ class ServiceIn(ReadModelProjection):
         ]
         key, row = (matching or rows)[0]
         sent_at = getattr(e, "sent_at", None) or e.timestamp
+        if row["notified_at"] is None:
+            self._count_waiting(row["deadline"], -1)
         row["notified_at"] = sent_at.isoformat()
         self.rows.put("service_ins", row)
         keys.remove(key)

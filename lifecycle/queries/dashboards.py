@@ -23,13 +23,33 @@ EXPIRY_SORTS = {
     "company": "c.name, r.period_end, r.serial",
     "model": "r.model, r.period_end, r.serial",
 }
+# notified_at is NULL on every waiting row: leading with it lets the (notified_at, …) indexes
+# give the page in order (PostgreSQL does not take IS NULL as an equality when ordering).
 SERVICE_IN_SORTS = {
-    "deadline": "s.deadline, s.position",
-    "-deadline": "s.deadline DESC, s.position",
-    "registered_on": "s.registered_on, s.position",
+    "deadline": "s.notified_at, s.deadline, s.position",
+    "-deadline": "s.notified_at DESC, s.deadline DESC, s.position",
+    "registered_on": "s.notified_at, s.registered_on, s.position",
     "contract_number": "c.contract_number, s.deadline, s.position",
 }
 EXPORT_LIMIT = 100_000
+
+
+def _segments(ordered: list[tuple[Any, int]], page: dict[str, int]) -> list[tuple[Any, int, int]]:
+    """(group, skip, take) of each group of rows a page holds, the groups in the page's order
+    with their row counts."""
+    segments = []
+    skip, wanted = page["offset"], page["limit"]
+    for group, count in ordered:
+        if skip >= count:
+            skip -= count
+            continue
+        take = min(count - skip, wanted)
+        segments.append((group, skip, take))
+        wanted -= take
+        skip = 0
+        if wanted <= 0:
+            break
+    return segments
 
 
 @dataclass(frozen=True)
@@ -41,16 +61,23 @@ class ExpiryFilters:
     company: str | None = None  # part of the company name
 
 
+def _company_where(filters: ExpiryFilters, alias: str) -> tuple[list[str], dict[str, Any]]:
+    """The filters that name companies (by contract number, by part of the name)."""
+    clauses, params = [], {}
+    if filters.contract_number:
+        clauses.append(f"{alias}.contract_id IN (SELECT contract_id FROM {{contracts}} WHERE contract_number = :contract_number)")
+        params["contract_number"] = filters.contract_number.strip().upper()
+    if filters.company:
+        clauses.append(f"{alias}.contract_id IN (SELECT contract_id FROM {{contracts}} WHERE name LIKE :company)")
+        params["company"] = f"%{filters.company}%"
+    return clauses, params
+
+
 def _expiry_where(filters: ExpiryFilters) -> tuple[str, dict[str, Any]]:
     """Conditions on the registrations alone (companies by subquery), so that the counts and
     the first pages are read from the coverage index without a join."""
-    clauses, params = ["r.is_current = 1"], {}
-    if filters.contract_number:
-        clauses.append("r.contract_id IN (SELECT contract_id FROM {contracts} WHERE contract_number = :contract_number)")
-        params["contract_number"] = filters.contract_number.strip().upper()
-    if filters.company:
-        clauses.append("r.contract_id IN (SELECT contract_id FROM {contracts} WHERE name LIKE :company)")
-        params["company"] = f"%{filters.company}%"
+    companies, params = _company_where(filters, "r")
+    clauses = ["r.is_current = 1", *companies]
     if filters.site_id:
         clauses.append("r.site_id = :site_id")
         params["site_id"] = filters.site_id
@@ -80,7 +107,10 @@ class Dashboards:
         names = {
             "registrations": self.coverage.table("registrations"),
             "end_counts": self.coverage.table("end_counts"),
+            "company_end_counts": self.coverage.table("company_end_counts"),
+            "kind_end_counts": self.coverage.table("kind_end_counts"),
             "service_ins": self.service_in_view.table("service_ins"),
+            "waiting_counts": self.service_in_view.table("waiting_counts"),
             "contracts": self.parties.table("contracts"),
             "sites": self.parties.table("sites"),
         }
@@ -95,12 +125,12 @@ class Dashboards:
         return bounds
 
     @staticmethod
-    def _list_condition(name: str) -> str:
+    def _list_condition(name: str, alias: str = "r") -> str:
         if name.startswith("ending_"):
-            return f"r.period_end >= :today AND r.period_end <= :d{name.removeprefix('ending_')}"
+            return f"{alias}.period_end >= :today AND {alias}.period_end <= :d{name.removeprefix('ending_')}"
         if name == "expired_renewable":
-            return "r.period_end < :today AND r.period_end >= :lapsed_before"
-        return "r.period_end < :lapsed_before"  # lapsed
+            return f"{alias}.period_end < :today AND {alias}.period_end >= :lapsed_before"
+        return f"{alias}.period_end < :lapsed_before"  # lapsed
 
     @staticmethod
     def _in_list(name: str, end: str, bounds: dict[str, str]) -> bool:
@@ -124,19 +154,11 @@ class Dashboards:
     ) -> dict[str, Any]:
         self.read_models.wait_to_read(read_at, "coverage", "parties")
         today = self.today()
-        where, params = _expiry_where(filters or ExpiryFilters())
+        filters = filters or ExpiryFilters()
+        where, params = _expiry_where(filters)
         bounds = self.expiry_bounds(today)
         params.update(bounds)
-        # Coverage ends on few distinct days (month ends): count per end date, then add up;
-        # unfiltered, from the counts the projection keeps.
-        if filters is None or filters == ExpiryFilters():
-            per_end = self._query("SELECT period_end, count FROM {end_counts} WHERE count > 0", {})
-        else:
-            per_end = self._query(
-                f"SELECT r.period_end AS period_end, COUNT(*) AS count FROM {{registrations}} r WHERE {where} "
-                "GROUP BY r.period_end",
-                params,
-            )
+        per_end = self._per_end(filters, where, params)
         counts = {
             name: sum(int(row["count"]) for row in per_end if self._in_list(name, row["period_end"], bounds))
             for name in EXPIRY_LISTS
@@ -146,22 +168,15 @@ class Dashboards:
             if self._in_list(list_name, row["period_end"], bounds):
                 months[row["period_end"][:7]] = months.get(row["period_end"][:7], 0) + int(row["count"])
         selected = f"{where} AND {self._list_condition(list_name)}"
-        # Counted per company from the index alone; the sorts by company use these counts too.
-        per_company = self._query(
-            f"SELECT r.contract_id AS company_id, COUNT(*) AS count FROM {{registrations}} r WHERE {selected} "
-            "GROUP BY r.contract_id",
-            params,
-        )
+        per_company = self._per_company(filters, list_name, selected, params)
         by_company = sorted(per_company, key=lambda r: (-int(r["count"]), r["company_id"]))[:top_companies]
         page = {"limit": EXPORT_LIMIT, "offset": 0} if export else {"limit": limit, "offset": offset}
         if sort in ("company", "contract_number"):
             items = self._page_by_company(sort, per_company, selected, params, page)
-        else:
-            items = self._query(
-                f"SELECT r.* FROM {{registrations}} r WHERE {selected} "
-                f"ORDER BY {EXPIRY_SORTS[sort]} LIMIT :limit OFFSET :offset",
-                {**params, **page},
-            )
+        elif sort == "model" and not (filters.site_id or filters.contract_number or filters.company):
+            items = self._page_by_model(filters, list_name, selected, params, page)
+        else:  # in the index's order (or one company's or site's rows sorted)
+            items = self._page_in_order(selected, EXPIRY_SORTS[sort], {**params, **page})
         companies = self._companies({r["contract_id"] for r in items} | {r["company_id"] for r in by_company})
         return {
             "as_of": today,
@@ -178,6 +193,54 @@ class Dashboards:
             "items": [self._expiry_item({**r, **companies.get(r["contract_id"], {})}, today) for r in items],
         }
 
+    def _per_end(self, filters: ExpiryFilters, where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Current registrations per end date. Coverage ends on few distinct days (month ends),
+        so the lists' counts add these up; they come from the counts the projection keeps
+        unless a filter needs the registrations themselves (a site, or a service or model
+        together with companies: then as many rows as match are counted)."""
+        companies, _ = _company_where(filters, "k")
+        kinds = {"service": filters.service, "model": filters.model}
+        if filters.site_id or (companies and any(kinds.values())):
+            return self._query(
+                f"SELECT r.period_end AS period_end, COUNT(*) AS count FROM {{registrations}} r WHERE {where} "
+                "GROUP BY r.period_end",
+                params,
+            )
+        if companies:
+            return self._query(
+                "SELECT k.period_end AS period_end, SUM(k.count) AS count FROM {company_end_counts} k "
+                f"WHERE {' AND '.join(companies)} GROUP BY k.period_end",
+                params,
+            )
+        if any(kinds.values()):
+            named = [f"k.{field} = :{field}" for field, value in kinds.items() if value]
+            return self._query(
+                "SELECT k.period_end AS period_end, SUM(k.count) AS count FROM {kind_end_counts} k "
+                f"WHERE {' AND '.join(named)} GROUP BY k.period_end",
+                params,
+            )
+        return self._query("SELECT period_end, count FROM {end_counts} WHERE count > 0", {})
+
+    def _per_company(
+        self, filters: ExpiryFilters, list_name: str, selected: str, params: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The list's registrations per company (the sorts by company use these counts too):
+        from the counts per company and end date the projection keeps, a row per company and
+        month end, unless a filter on the registrations themselves needs them counted."""
+        if filters.site_id or filters.service or filters.model:
+            return self._query(
+                f"SELECT r.contract_id AS company_id, COUNT(*) AS count FROM {{registrations}} r WHERE {selected} "
+                "GROUP BY r.contract_id",
+                params,
+            )
+        companies, _ = _company_where(filters, "k")
+        where = " AND ".join([self._list_condition(list_name, "k"), *companies])
+        return self._query(
+            f"SELECT k.contract_id AS company_id, SUM(k.count) AS count FROM {{company_end_counts}} k WHERE {where} "
+            "GROUP BY k.contract_id HAVING SUM(k.count) > 0",
+            params,
+        )
+
     def _page_by_company(
         self,
         sort: str,
@@ -193,20 +256,7 @@ class Dashboards:
         ordered = sorted(
             per_company, key=lambda r: (companies.get(r["company_id"], {}).get(field) or "", r["company_id"])
         )
-        # Which part of which company's rows the page holds.
-        segments: list[tuple[str, int, int]] = []
-        skip, wanted = page["offset"], page["limit"]
-        for company in ordered:
-            count = int(company["count"])
-            if skip >= count:
-                skip -= count
-                continue
-            take = min(count - skip, wanted)
-            segments.append((company["company_id"], skip, take))
-            wanted -= take
-            skip = 0
-            if wanted <= 0:
-                break
+        segments = _segments([(c["company_id"], int(c["count"])) for c in ordered], page)
         # Companies with few rows in the list are read together; a large one by its slice.
         whole = [c for c, skip, take in segments if skip == 0 and take <= 200]
         rows_of: dict[str, list[dict[str, Any]]] = {}
@@ -230,6 +280,37 @@ class Dashboards:
                 )
             items += rows
         return items
+
+    def _page_by_model(
+        self, filters: ExpiryFilters, list_name: str, selected: str, params: dict[str, Any], page: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """A page sorted by model, then end: the list's count per model from the counts the
+        projection keeps, then each model's part of the page from the (model, end) index."""
+        named = [f"k.{field} = :{field}" for field in ("service", "model") if getattr(filters, field)]
+        per_model = self._query(
+            "SELECT k.model AS model, SUM(k.count) AS count FROM {kind_end_counts} k "
+            f"WHERE {' AND '.join([self._list_condition(list_name, 'k'), *named])} GROUP BY k.model",
+            params,
+        )
+        ordered = sorted((r["model"], int(r["count"])) for r in per_model if int(r["count"]) > 0)
+        items: list[dict[str, Any]] = []
+        for model, skip, take in _segments(ordered, page):
+            items += self._page_in_order(
+                f"{selected} AND r.model = :the_model", "r.period_end, r.serial",
+                {**params, "the_model": model, "limit": take, "offset": skip},
+            )
+        return items
+
+    def _page_in_order(self, selected: str, order: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One page of registrations: the rows skipped by the offset are passed in the index
+        alone (their serials), and only the page's rows are read (a unit has one current
+        registration, so its serial names it)."""
+        return self._query(
+            f"SELECT r.* FROM (SELECT r.serial AS page_serial FROM {{registrations}} r WHERE {selected} "
+            f"ORDER BY {order} LIMIT :limit OFFSET :offset) page "
+            f"JOIN {{registrations}} r ON r.serial = page.page_serial AND r.is_current = 1 ORDER BY {order}",
+            params,
+        )
 
     def _companies(self, contract_ids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}
@@ -285,26 +366,37 @@ class Dashboards:
         today = self.today()
         clauses, params = ["s.notified_at IS NULL"], {"today": today.isoformat()}
         if contract_number:
-            clauses.append("c.contract_number = :contract_number")
+            clauses.append("s.contract_id IN (SELECT contract_id FROM {contracts} WHERE contract_number = :contract_number)")
             params["contract_number"] = contract_number.strip().upper()
         if site_id:
             clauses.append("s.site_id = :site_id")
             params["site_id"] = site_id
         where = " AND ".join(clauses)
-        source = "{service_ins} s LEFT JOIN {contracts} c ON c.contract_id = s.contract_id"
-        counts = self._query(
-            "SELECT COUNT(*) AS waiting, "
-            "COALESCE(SUM(CASE WHEN s.deadline < :today THEN 1 ELSE 0 END), 0) AS overdue, "
-            "COALESCE(SUM(CASE WHEN s.deadline = :today THEN 1 ELSE 0 END), 0) AS due_today "
-            f"FROM {source} WHERE {where}",
-            params,
-        )[0]
+        if len(clauses) == 1:  # everything waiting: from the counts per deadline the projection keeps
+            per_deadline = self._query("SELECT deadline, count FROM {waiting_counts} WHERE count > 0", {})
+        else:  # one company's or site's waiting terms
+            per_deadline = self._query(
+                f"SELECT s.deadline AS deadline, COUNT(*) AS count FROM {{service_ins}} s WHERE {where} "
+                "GROUP BY s.deadline",
+                params,
+            )
+        counts = {
+            "waiting": sum(int(r["count"]) for r in per_deadline),
+            "overdue": sum(int(r["count"]) for r in per_deadline if r["deadline"] < params["today"]),
+            "due_today": sum(int(r["count"]) for r in per_deadline if r["deadline"] == params["today"]),
+        }
         selected = f"{where} AND s.deadline < :today" if overdue_only else where
         page = {"limit": EXPORT_LIMIT, "offset": 0} if export else {"limit": limit, "offset": offset}
+        if sort == "contract_number":
+            source = "{service_ins} s LEFT JOIN {contracts} c ON c.contract_id = s.contract_id"
+        else:  # the page is read from the index in order; only its rows are joined
+            source = (f"(SELECT s.* FROM {{service_ins}} s WHERE {selected} ORDER BY {SERVICE_IN_SORTS[sort]} "
+                      "LIMIT :limit OFFSET :offset) s LEFT JOIN {contracts} c ON c.contract_id = s.contract_id")
         rows = self._query(
             "SELECT s.*, c.contract_number, c.name AS company_name, st.name AS site_name "
             f"FROM {source} LEFT JOIN {{sites}} st ON st.site_id = s.site_id "
-            f"WHERE {selected} ORDER BY {SERVICE_IN_SORTS[sort]} LIMIT :limit OFFSET :offset",
+            + (f"WHERE {selected} ORDER BY {SERVICE_IN_SORTS[sort]} LIMIT :limit OFFSET :offset"
+               if sort == "contract_number" else f"ORDER BY {SERVICE_IN_SORTS[sort]}"),
             {**params, **page},
         )
         items = []

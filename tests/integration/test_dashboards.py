@@ -81,7 +81,8 @@ def new_site(app: Any, name: str) -> tuple[str, str]:
 def register(app: Any, site_id: str, sold_on: date, term_years: int) -> str:
     serial = f"DB{next(_numbers):010d}"
     ticket_id = str(next(_numbers))
-    app.shipments.record_shipment(serial, "12345-01", "AT-x510", sold_on)
+    model = "AT-x230" if int(serial[2:]) % 3 == 0 else "AT-x510"  # two models, for the sort by model
+    app.shipments.record_shipment(serial, "12345-01", model, sold_on)
     app.shipments.record_ticket_sale(ticket_id, "C", "12345-99", "デリバリースタンダード", term_years, "new", sold_on)
     app.registrations.register_ticket(site_id, ticket_id, "C", serial)
     return serial
@@ -175,6 +176,43 @@ class TestExpiryDashboard:
         assert [i["serial"] for i in dashboards.expiry("expired_renewable")["items"]] == [serial]
         clock.set(datetime(2027, 4, 1, 9, tzinfo=TOKYO))  # the window closed on 2027-03-31
         assert [i["serial"] for i in dashboards.expiry("lapsed")["items"]] == [serial]
+
+
+    def test_counts_kept_by_the_projection_agree_with_the_registrations_under_every_filter(self, world: Any) -> None:
+        """The counts per end date, company, service and model that the coverage projection keeps
+        (renewals and a service upgrade move them) give what counting the registrations gives."""
+        app, read_models, dashboards, _ = world
+        units = scenario(app)
+        app.registrations.upgrade_service_level(units[1].serial, "オンサイトスタンダード", "sales")
+        read_models.catch_up()
+        view = read_models.view("coverage")
+        site_id = view.query("SELECT site_id FROM {registrations} LIMIT 1")[0]["site_id"]
+        name = dashboards.expiry()["by_company"][0]["company_name"]
+        cases = [
+            ExpiryFilters(), ExpiryFilters(contract_number=units[0].company), ExpiryFilters(company=name[-3:]),
+            ExpiryFilters(service="オンサイトスタンダード"), ExpiryFilters(model="AT-x510"),
+            ExpiryFilters(service="デリバリースタンダード", model="AT-x510"), ExpiryFilters(site_id=site_id),
+            ExpiryFilters(contract_number=units[0].company, service="オンサイトスタンダード"),
+        ]
+        for filters in cases:
+            where = {k: v for k, v in vars(filters).items() if v}
+            rows = [r for r in view.query("SELECT r.*, c.contract_number, c.name FROM {registrations} r "
+                                          "JOIN " + read_models.view("parties").table("contracts")
+                                          + " c ON c.contract_id = r.contract_id WHERE r.is_current = 1")
+                    if all((v in r["name"]) if k == "company" else r[k] == v for k, v in where.items())]
+            assert rows or filters.service, filters
+            for list_name in ("ending_180", "expired_renewable", "lapsed"):
+                answer = dashboards.expiry(list_name, filters, limit=500)
+                members = [r for r in rows if dashboards._in_list(list_name, r["period_end"],
+                                                                  dashboards.expiry_bounds(TODAY))]
+                assert answer["total"] == len(members), (filters, list_name)
+                assert {c["company_id"]: c["count"] for c in answer["by_company"]} == dict(
+                    Counter(r["contract_id"] for r in members)), (filters, list_name)
+                assert sorted(i["serial"] for i in answer["items"]) == sorted(r["serial"] for r in members)
+                pages = [dashboards.expiry(list_name, filters, sort="model", limit=3, offset=o)["items"]
+                         for o in range(0, len(members), 3)]
+                assert [i["serial"] for page in pages for i in page] == [
+                    r["serial"] for r in sorted(members, key=lambda r: (r["model"], r["period_end"], r["serial"]))]
 
 
 class TestServiceInDashboard:

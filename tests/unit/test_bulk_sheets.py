@@ -677,6 +677,49 @@ def test_K1_write_results_on_a_sheet_with_one_header_row_labels_both_languages()
         write_results(original, [RowResult(1, RowStatus.REGISTERED)])
 
 
+def _looks(data: bytes) -> list[tuple[Any, ...]]:
+    """Every cell of the data sheet a user sees (a value, a fill): value, fill, font, border,
+    alignment, format; and the columns' widths."""
+    sheet = _results_sheet(data)
+    return [
+        (c.coordinate, c.value, c.fill.fill_type, c.fill.start_color.rgb, c.font.b, c.border.left.style,
+         c.alignment.wrap_text, c.alignment.vertical, c.alignment.horizontal, c.number_format)
+        for row in sheet.iter_rows() for c in row if c.value is not None or c.fill.fill_type is not None
+    ] + [(letter, sheet.column_dimensions[letter].width) for letter in "ABCDEFGHIJK"]
+
+
+def test_K1_the_answer_written_into_the_xml_looks_as_openpyxl_writes_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The result sheet is written into the file's XML (seconds saved on 10,000 rows); a user
+    sees the same cells, styles and widths as when openpyxl loads and saves the workbook, also
+    for an answer uploaded again, and the other sheet is still there."""
+    original = _template_with([NEW_ROW, BUNDLE_ROW, None, NEW_ROW, RENEWAL_ROW],
+                              edit=lambda sheet: sheet.cell(row=1, column=7, value="備考"))
+    results = [
+        RowResult(3, RowStatus.REGISTERED),
+        RowResult(4, "refused", "BUNDLE_OPTIONS_INVALID", "標準添付オプション <&> が正しくありません。", "K1L2 is not"),
+        RowResult(5, RowStatus.EMPTY),
+        RowResult(6, RowStatus.DUPLICATE_IN_SHEET, "BULK_DUPLICATE_ROW", "重複"),
+        RowResult(7, RowStatus.RENEWED),
+        RowResult(9, RowStatus.EMPTY),  # a row the sheet has no element for
+    ]
+    fast = write_results(original, results)
+    again_fast = write_results(fast, results[:2])
+    monkeypatch.setattr("lifecycle.bulk.results._written_into_xml", lambda *args: None)
+    slow = write_results(original, results)
+    assert _looks(fast) == _looks(slow)
+    assert _looks(again_fast) == _looks(write_results(slow, results[:2]))
+    assert "記入方法" in openpyxl.load_workbook(io.BytesIO(fast)).sheetnames
+    assert [row.content_key for row in read_sheet(fast).rows] == [row.content_key for row in read_sheet(slow).rows]
+
+
+def test_K1_a_sheet_the_xml_way_does_not_handle_is_answered_by_openpyxl() -> None:
+    """A data sheet whose cells carry no references (other writers may omit them) is still answered."""
+    original = plain_workbook([["種別", "設置先", "チケットID", "確認コード", "シリアル番号"], list(NEW_ROW[:5])])
+    without_refs = rewritten(original, {"xl/worksheets/sheet1.xml": lambda xml: re.sub(rb"<c r=\"[A-Z]+[0-9]+\"", b"<c", xml)})
+    sheet = openpyxl.load_workbook(io.BytesIO(write_results(without_refs, [RowResult(2, RowStatus.REGISTERED)]))).active
+    assert sheet["F2"].value == "登録済み (registered)" and sheet["F1"].value == "結果 / Status"
+
+
 def test_K1_write_results_refuses_what_read_sheet_refuses() -> None:
     """Stored bytes are not trusted: the answer is built only for a file that passes the same guards."""
     with pytest.raises(DomainError) as refused:
