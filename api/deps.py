@@ -1,4 +1,7 @@
-"""Dependencies as typed aliases: each route takes the service it calls."""
+"""Dependencies as typed aliases: each route takes the service it calls.
+
+They only pick an object off the runtime, so they are `async def`: FastAPI runs a plain `def`
+dependency on the thread pool, a hand-off that costs more than the lookup itself."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -48,30 +51,30 @@ def counted_client(request: Request) -> str | None:
     return client_address(request)
 
 
-def get_application(runtime: RuntimeDep) -> LifecycleApplication:
+async def get_application(runtime: RuntimeDep) -> LifecycleApplication:
     return runtime.application
 
 
 AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 
 
-def get_accounts(app: AppDep) -> Accounts:
+async def get_accounts(app: AppDep) -> Accounts:
     return app.accounts
 
 
-def get_shipments(app: AppDep) -> ShipmentHistory:
+async def get_shipments(app: AppDep) -> ShipmentHistory:
     return app.shipments
 
 
-def get_companies(app: AppDep) -> Companies:
+async def get_companies(app: AppDep) -> Companies:
     return app.companies
 
 
-def get_registrations(app: AppDep) -> Registrations:
+async def get_registrations(app: AppDep) -> Registrations:
     return app.registrations
 
 
-def get_history(app: AppDep) -> ContractHistory:
+async def get_history(app: AppDep) -> ContractHistory:
     return app.history
 
 
@@ -113,23 +116,23 @@ async def get_idempotency_key(
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-def get_support_desk(runtime: RuntimeDep) -> SupportDesk:
+async def get_support_desk(runtime: RuntimeDep) -> SupportDesk:
     return runtime.support_desk
 
 
-def get_dashboards(runtime: RuntimeDep) -> Dashboards:
+async def get_dashboards(runtime: RuntimeDep) -> Dashboards:
     return runtime.dashboards
 
 
-def get_read_models(runtime: RuntimeDep) -> ReadModels:
+async def get_read_models(runtime: RuntimeDep) -> ReadModels:
     return runtime.read_models
 
 
-def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
+async def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
     return runtime.notifications.admin
 
 
-def get_bulk(runtime: RuntimeDep) -> BulkImports:
+async def get_bulk(runtime: RuntimeDep) -> BulkImports:
     return runtime.bulk
 
 
@@ -140,7 +143,7 @@ ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
 NotificationsDep = Annotated[NotificationsAdmin, Depends(get_notifications)]
 
 
-def get_read_at(
+async def get_read_at(
     min_position: Annotated[
         int | None,
         Query(
