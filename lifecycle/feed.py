@@ -149,7 +149,7 @@ class EventFeed:
     """The pages of the feed; a BackgroundService of the Runtime (its listener, if any)."""
 
     def __init__(self, app: Any, watch: HeadWatch, listener: Any = None, *, pushed: bool = False,
-                 wait_max_seconds: float = 30.0, waiters_max: int = 16) -> None:
+                 wait_max_seconds: float = 30.0, waiters_max: int = 16, numbers_max: int = 1000) -> None:
         self.app = app
         self.recorder = app.recorder
         self.decode = app.mapper.transcoder.decode
@@ -162,6 +162,7 @@ class EventFeed:
         self.wait_max_seconds = wait_max_seconds
         self._waiters = threading.BoundedSemaphore(waiters_max)
         self._numbers: dict[str, str] = {}  # contract id -> number, never changes once made
+        self._numbers_max = numbers_max  # emptied before a page when it holds this many
 
     def topics_for(self, types: Sequence[str]) -> tuple[str, ...]:
         unknown = [t for t in types if t not in EVENT_TYPES]
@@ -201,6 +202,8 @@ class EventFeed:
 
     def _cloud_events(self, batch: Sequence[Notification]) -> list[dict[str, Any]]:
         decoded = [self.decode(n.state) for n in batch]
+        if len(self._numbers) >= self._numbers_max:
+            self._numbers.clear()  # what this page needs is read again below
         contract_topics = {t for name, t in EVENT_TYPES.items() if name.startswith("lifecycle.Contract.")}
         for n, state in zip(batch, decoded):
             if n.topic in contract_topics and "contract_number" in state:

@@ -142,6 +142,8 @@ class LifecycleApplication(Application[UUID]):
         password_hasher: Callable[[str], str],
         env: dict[str, str] | None = None,
         contract_cache_size: int = 1000,
+        job_cache_size: int = 100,
+        index_cache_size: int = 50_000,
         personal_keys: Callable[[Any], SubjectKeys] | None = None,
     ) -> None:
         # The data subjects' keys, made from the store's datastore by construct_mapper (which
@@ -174,11 +176,15 @@ class LifecycleApplication(Application[UUID]):
         # A bulk job gains one event per batch of rows, and its progress is asked for while it
         # runs (the worker reloads it for each batch too): kept like contracts, so a load reads
         # only the batches recorded since instead of every one.
-        self._jobs = Repository(event_store=self.events, cache_maxsize=100, fastforward=True)
+        self._jobs = Repository(
+            event_store=self.events, cache_maxsize=job_cache_size if job_cache_size > 0 else None, fastforward=True
+        )
         # Striped: commands on one contract in this process take turns (see _execute).
         self._command_locks = [threading.Lock() for _ in range(64)]
-        # Index aggregates never change once claimed: key -> ref, found ones only.
+        # Index aggregates never change once claimed: key -> ref, found ones only, emptied
+        # when it holds index_cache_size.
         self._index_refs: dict[str, UUID] = {}
+        self._index_cache_size = index_cache_size
         # Work done after a command's answer (a password-reset request's lookup).
         self.after_answer = AfterAnswer()
 
@@ -262,8 +268,10 @@ class LifecycleApplication(Application[UUID]):
             index = self.load(Index.create_id(key), Index)
             if index is None:
                 return None
-            if len(self._index_refs) >= 100_000:
+            if len(self._index_refs) >= self._index_cache_size:
                 self._index_refs.clear()
+                if not self._index_cache_size:
+                    return index.ref
             ref = self._index_refs[key] = index.ref
         return ref
 
