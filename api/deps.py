@@ -1,4 +1,9 @@
-"""Dependencies as typed aliases: each route takes the service it calls."""
+"""Dependencies as typed aliases: each route takes the service it calls.
+
+They only pick an object off the runtime, so they are `async def` (FastAPI runs a plain `def`
+dependency on the thread pool, a hand-off that costs more than the lookup itself), and each
+reads it off the request itself rather than through another dependency: FastAPI's work for
+each dependency of a request costs more than the lookup too."""
 
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from lifecycle.queries.dashboards import Dashboards
 from lifecycle.queries.support_desk import SupportDesk
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -48,31 +53,31 @@ def counted_client(request: Request) -> str | None:
     return client_address(request)
 
 
-def get_application(runtime: RuntimeDep) -> LifecycleApplication:
-    return runtime.application
+async def get_application(request: Request) -> LifecycleApplication:
+    return request.app.state.application
 
 
 AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 
 
-def get_accounts(app: AppDep) -> Accounts:
-    return app.accounts
+async def get_accounts(request: Request) -> Accounts:
+    return request.app.state.application.accounts
 
 
-def get_shipments(app: AppDep) -> ShipmentHistory:
-    return app.shipments
+async def get_shipments(request: Request) -> ShipmentHistory:
+    return request.app.state.application.shipments
 
 
-def get_companies(app: AppDep) -> Companies:
-    return app.companies
+async def get_companies(request: Request) -> Companies:
+    return request.app.state.application.companies
 
 
-def get_registrations(app: AppDep) -> Registrations:
-    return app.registrations
+async def get_registrations(request: Request) -> Registrations:
+    return request.app.state.application.registrations
 
 
-def get_history(app: AppDep) -> ContractHistory:
-    return app.history
+async def get_history(request: Request) -> ContractHistory:
+    return request.app.state.application.history
 
 
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
@@ -113,24 +118,24 @@ async def get_idempotency_key(
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-def get_support_desk(runtime: RuntimeDep) -> SupportDesk:
-    return runtime.support_desk
+async def get_support_desk(request: Request) -> SupportDesk:
+    return request.app.state.runtime.support_desk
 
 
-def get_dashboards(runtime: RuntimeDep) -> Dashboards:
-    return runtime.dashboards
+async def get_dashboards(request: Request) -> Dashboards:
+    return request.app.state.runtime.dashboards
 
 
-def get_read_models(runtime: RuntimeDep) -> ReadModels:
-    return runtime.read_models
+async def get_read_models(request: Request) -> ReadModels:
+    return request.app.state.runtime.read_models
 
 
-def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
-    return runtime.notifications.admin
+async def get_notifications(request: Request) -> NotificationsAdmin:
+    return request.app.state.runtime.notifications.admin
 
 
-def get_bulk(runtime: RuntimeDep) -> BulkImports:
-    return runtime.bulk
+async def get_bulk(request: Request) -> BulkImports:
+    return request.app.state.runtime.bulk
 
 
 BulkDep = Annotated[BulkImports, Depends(get_bulk)]
@@ -140,7 +145,7 @@ ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
 NotificationsDep = Annotated[NotificationsAdmin, Depends(get_notifications)]
 
 
-def get_read_at(
+async def get_read_at(
     min_position: Annotated[
         int | None,
         Query(

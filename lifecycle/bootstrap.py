@@ -102,7 +102,11 @@ def build_application(
             password_hasher=password_hasher or hash_password,
             env=env,
             contract_cache_size=settings.contract_cache_size,
-            personal_keys=lambda datastore: key_store_for(datastore, settings.privacy_kek() if datastore else None),
+            job_cache_size=settings.job_cache_size,
+            index_cache_size=settings.index_cache_size,
+            personal_keys=lambda datastore: key_store_for(
+                datastore, settings.privacy_kek() if datastore else None, cache_size=settings.personal_key_cache_size
+            ),
         )
     # The commands and queries of each area, sharing the application's store.
     application.accounts = Accounts(application)
@@ -155,13 +159,14 @@ def build_feed(settings: Settings, application: LifecycleApplication,
         read_models.log_listeners.append(watch.changed)
         # On SQLite another process (a command) may write too: the watch looks at the head as well.
         return EventFeed(application, watch, pushed=read_models.listens,
-                         wait_max_seconds=settings.events_wait_max_seconds, waiters_max=settings.events_waiters_max)
+                         wait_max_seconds=settings.events_wait_max_seconds, waiters_max=settings.events_waiters_max,
+                         numbers_max=settings.contract_cache_size)
     listener = None
     datastore = getattr(application.factory, "datastore", None)
     if isinstance(datastore, PostgresDatastore) and isinstance(recorder, PostgresApplicationRecorder):
         listener = PostgresWakeups(datastore, recorder.channel_name, watch.changed)
     return EventFeed(application, watch, listener, wait_max_seconds=settings.events_wait_max_seconds,
-                     waiters_max=settings.events_waiters_max)
+                     waiters_max=settings.events_waiters_max, numbers_max=settings.contract_cache_size)
 
 
 def build_timer_store(datastore: Any) -> SqlTimerStore:
@@ -200,6 +205,7 @@ def build_access(
         throttle=throttle,
         session_idle=timedelta(minutes=settings.session_idle_minutes),
         session_lifetime=timedelta(hours=settings.session_absolute_hours),
+        touched_max=settings.credential_cache_size,
     )
 
 

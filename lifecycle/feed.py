@@ -189,7 +189,7 @@ class EventFeed:
     """The pages of the feed; a BackgroundService of the Runtime (its listener, if any)."""
 
     def __init__(self, app: Any, watch: HeadWatch, listener: Any = None, *, pushed: bool = False,
-                 wait_max_seconds: float = 30.0, waiters_max: int = 16) -> None:
+                 wait_max_seconds: float = 30.0, waiters_max: int = 16, numbers_max: int = 1000) -> None:
         self.app = app
         self.recorder = app.recorder
         self.decode = app.mapper.transcoder.decode
@@ -202,6 +202,7 @@ class EventFeed:
         self.wait_max_seconds = wait_max_seconds
         self._waiters = threading.BoundedSemaphore(waiters_max)
         self._numbers: dict[str, str] = {}  # contract id -> number, never changes once made
+        self._numbers_max = numbers_max  # emptied before a page when it holds this many
 
     def topics_for(self, types: Sequence[str]) -> tuple[str, ...]:
         unknown = [t for t in types if t not in EVENT_TYPES]
@@ -247,6 +248,8 @@ class EventFeed:
 
     def _cloud_events(self, batch: Sequence[Notification]) -> list[dict[str, Any]]:
         states = [self._visible_state(n) for n in batch]
+        if len(self._numbers) >= self._numbers_max:
+            self._numbers.clear()  # what this page needs is read again below
         for n, state in zip(batch, states):
             if n.topic in CONTRACT_TOPICS and "contract_number" in state:
                 self._numbers[str(n.originator_id)] = state["contract_number"]

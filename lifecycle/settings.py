@@ -31,8 +31,18 @@ class Settings(BaseSettings):
     database_connect_timeout_seconds: int = Field(default=2, ge=2)
     database_statement_timeout_seconds: float = Field(default=5.0, ge=0)  # 0: none
     database_lock_timeout_seconds: int = Field(default=2, ge=0)  # whole seconds (the library's); 0: none
-    # Contracts kept in memory per process (each use still reads what was saved since); 0: none.
+    # What each process keeps in memory, at most (docs/operating.md: what each holds, and the
+    # memory it takes). Contracts (each use still reads what was saved since; also the event
+    # feed's contract numbers); 0: none.
     contract_cache_size: int = Field(default=1000, ge=0)
+    # Bulk registration jobs (each read still reads the batches recorded since); 0: none.
+    job_cache_size: int = Field(default=100, ge=0)
+    # Index entries found (a site, a fault contact, a login ID... -> the aggregate it names).
+    index_cache_size: int = Field(default=50_000, ge=0)
+    # Data subjects' keys read (each trusted for 30 s, then read again).
+    personal_key_cache_size: int = Field(default=50_000, ge=1)
+    # API keys and sessions whose last use this process wrote (written again after a minute).
+    credential_cache_size: int = Field(default=10_000, ge=1)
     # Signs confirmation tokens. Unset: a random key kept in var_dir, made on first start.
     secret_key: str = ""
     # The key-encryption key of the data subjects' keys (docs/privacy.md): 64 hex digits.

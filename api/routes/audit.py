@@ -20,7 +20,7 @@ NOTE = {200: {"content": {"text/plain": {"example": "lifecycle.example/audit\n42
 TreeSize = Annotated[int, Query(ge=1, le=MAX_POSITION)]
 
 
-def get_audit(runtime: RuntimeDep) -> AuditLog:
+async def get_audit(runtime: RuntimeDep) -> AuditLog:
     return runtime.audit
 
 

@@ -16,7 +16,7 @@ router = APIRouter(route_class=PolicyRoute, prefix="/v1/events", tags=["events"]
 BATCH = "application/cloudevents-batch+json"
 
 
-def get_feed(runtime: RuntimeDep) -> EventFeed:
+async def get_feed(runtime: RuntimeDep) -> EventFeed:
     return runtime.feed
 
 

@@ -45,7 +45,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 from psycopg.rows import DictRow
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composable, Identifier
 from psycopg_pool import PoolTimeout, TooManyRequests
 from psycopg_pool.base import AttemptWithBackoff
 
@@ -257,11 +257,23 @@ def _insert_in_binary(recorder: PostgresAggregateRecorder) -> None:
 
 
 class BinaryInsertApplicationRecorder(PostgresApplicationRecorder):
-    """The events' recorder (see `_insert_in_binary`)."""
+    """The events' recorder (see `_insert_in_binary`). The statements every save sends
+    before its INSERT (the lock timeout, the table lock, NOTIFY) are the library's, composed
+    once here: the library composes them for each save, quoting their names each time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _insert_in_binary(self)
+        self.lock_table_statements = [_composed_once(statement) for statement in self.lock_table_statements]
+        self._notify_statement = _composed_once(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+
+    def _notify_channel(self, curs: Any) -> None:
+        curs.execute(self._notify_statement)
+
+
+def _composed_once(statement: Any) -> Any:
+    """A statement with no parameters, as the bytes psycopg would compose it into on each use."""
+    return statement.as_string(None).encode() if isinstance(statement, Composable) else statement
 
 
 class BinaryInsertAggregateRecorder(PostgresAggregateRecorder):

@@ -63,11 +63,11 @@ class PersonalKeyStore(SideTables):
     time, not one query per subject)."""
 
     CACHE_SECONDS = 30.0
-    CACHE_MAX = 200_000
     PREFETCH = 200
 
-    def __init__(self, datastore: Any, kek: bytes) -> None:
+    def __init__(self, datastore: Any, kek: bytes, *, cache_size: int = 50_000) -> None:
         super().__init__(datastore)
+        self.cache_max = max(cache_size, self.PREFETCH)  # a window read must fit
         self.table = self.qualified("personal_data_keys")
         self._kek = AESGCM(kek)
         self._cache: dict[str, _Cached] = {}
@@ -202,7 +202,7 @@ class PersonalKeyStore(SideTables):
             rows = cursor.fetchall()
         now = time.monotonic()
         with self._lock:
-            if len(self._cache) + len(rows) > self.CACHE_MAX:
+            if len(self._cache) + len(rows) > self.cache_max:
                 self._cache.clear()
             for row in rows:
                 wrapped = row["wrapped_key"]
@@ -212,7 +212,7 @@ class PersonalKeyStore(SideTables):
     def _remember(self, subject_id: str, generation: int, wrapped: bytes, cipher: AESGCM | None = None) -> _Cached:
         cached = _Cached(time.monotonic(), generation, wrapped, cipher)
         with self._lock:
-            if len(self._cache) >= self.CACHE_MAX:
+            if len(self._cache) >= self.cache_max:
                 self._cache.clear()
             self._cache[subject_id] = cached
         return cached
@@ -260,14 +260,14 @@ class InMemoryKeyStore:
         return self._erased.get(subject_id)
 
 
-def key_store_for(datastore: Any, kek: bytes | None) -> PersonalKeyStore | InMemoryKeyStore:
+def key_store_for(datastore: Any, kek: bytes | None, *, cache_size: int = 50_000) -> PersonalKeyStore | InMemoryKeyStore:
     """The keys beside the events' database (their table made and the KEK checked), or in
     memory for an in-memory store."""
     if datastore is None:
         return InMemoryKeyStore()
     if kek is None:
         raise WrongKeyEncryptionKey("an event store in a database needs LIFECYCLE_PRIVACY_KEY (or var_dir's privacy_key)")
-    store = PersonalKeyStore(datastore, kek)
+    store = PersonalKeyStore(datastore, kek, cache_size=cache_size)
     store.create_tables()
     store.check_kek()
     return store

@@ -55,6 +55,7 @@ class Access:
         throttle: LoginThrottling | None = None,
         session_idle: timedelta = timedelta(minutes=30),
         session_lifetime: timedelta = timedelta(hours=12),
+        touched_max: int = 10_000,
     ) -> None:
         self.app = app
         self.store = store
@@ -64,7 +65,8 @@ class Access:
         self.session_lifetime = session_lifetime
         # Checked when the address is unknown, so that it costs what a wrong password does.
         self._dummy_hash = app.hash_password(secrets.token_urlsafe(16))
-        self._touched: dict[str, float] = {}
+        self._touched: dict[str, float] = {}  # emptied when it holds touched_max
+        self._touched_max = touched_max
         self._touched_lock = threading.Lock()
 
     # --- API keys -------------------------------------------------------------------------
@@ -241,7 +243,7 @@ class Access:
         with self._touched_lock:
             if now - self._touched.get(what, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
                 return False
-            if len(self._touched) > 100_000:
+            if len(self._touched) >= self._touched_max:
                 self._touched.clear()
             self._touched[what] = now
             return True

@@ -16,7 +16,8 @@ import hmac
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -30,6 +31,7 @@ from lifecycle.aggregates.idempotency import CommandAnswer
 from lifecycle.aggregates.index import Index
 from lifecycle.application.after_answer import AfterAnswer
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
+from lifecycle.application.event_reads import select_events_after
 from lifecycle.application.positions import log_position_of, note_position
 from lifecycle.application.sealing import SealedAsBase64, Sealer, SealingMapper
 from lifecycle.application.transcodings import register_value_types
@@ -70,6 +72,41 @@ def apply_events(aggregate: Any, domain_events: Iterable[Any]) -> Any:
     return aggregate
 
 
+class _ReadAhead(threading.local):
+    """The events a thread read ahead for the loads of the command it is deciding
+    (LifecycleApplication.read_ahead): for each aggregate, the version they follow."""
+
+    after: dict[UUID, int] | None = None
+    found: dict[UUID, list[Any]]
+
+
+class _EventsReadAhead:
+    """The event store as the repositories see it: a load of an aggregate this thread read
+    ahead (a cached contract's fast-forward, a unit's or ticket's replay) takes its events
+    from what was read, instead of a query of its own. Any other read is the store's."""
+
+    def __init__(self, events: Any, ahead: _ReadAhead, to_domain_event: Callable[[Any], Any]) -> None:
+        self._events = events
+        self._ahead = ahead
+        self._to_domain_event = to_domain_event
+
+    def get(self, originator_id: UUID, *, gt: int | None = None, lte: int | None = None,
+            desc: bool = False, limit: int | None = None) -> Any:
+        after = self._ahead.after
+        if after is not None and lte is None and not desc and limit is None:
+            read_after = after.get(originator_id)
+            if read_after is not None and (gt or 0) >= read_after:
+                return [
+                    self._to_domain_event(stored)
+                    for stored in self._ahead.found.get(originator_id, ())
+                    if stored.originator_version > (gt or 0)
+                ]
+        return self._events.get(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._events, name)
+
+
 class LifecycleApplication(Application[UUID]):
     """Accounts, shipment history, contracts and registrations in one event store, so that a
     registration saves the contract, the ticket and the unit atomically. Each area's
@@ -99,6 +136,8 @@ class LifecycleApplication(Application[UUID]):
         env: dict[str, str] | None = None,
         contract_cache_size: int = 1000,
         personal_keys: Callable[[Any], SubjectKeys],
+        job_cache_size: int = 100,
+        index_cache_size: int = 50_000,
     ) -> None:
         # The data subjects' keys, made from the store's datastore by construct_mapper (which
         # the library's __init__ calls): bootstrap passes the table beside the events, or keys
@@ -113,14 +152,17 @@ class LifecycleApplication(Application[UUID]):
         self.hash_password = password_hasher
         # Called after each save, e.g. to wake this process's projection runners.
         self.save_listeners: list[Callable[[], None]] = []
+        # What a command reads ahead, in one query, for its loads (read_ahead).
+        self._read_ahead = _ReadAhead()
+        events = _EventsReadAhead(self.events, self._read_ahead, self.mapper.to_domain_event)
         # Other aggregates are small and never snapshotted: they are read without first asking
         # the snapshot store (one query instead of two per aggregate).
-        self._unsnapshotted = Repository(event_store=self.events)
+        self._unsnapshotted = Repository(event_store=events)
         # Contracts grow with every registration of their company, and nearly every command
         # loads one: recently used ones stay in memory and each load reads only the events
         # saved since (by any process), instead of a snapshot and the events after it.
         self._contracts = Repository(
-            event_store=self.events,
+            event_store=events,
             snapshot_store=self.snapshots,
             cache_maxsize=contract_cache_size if contract_cache_size > 0 else None,
             fastforward=True,
@@ -128,11 +170,15 @@ class LifecycleApplication(Application[UUID]):
         # A bulk job gains one event per batch of rows, and its progress is asked for while it
         # runs (the worker reloads it for each batch too): kept like contracts, so a load reads
         # only the batches recorded since instead of every one.
-        self._jobs = Repository(event_store=self.events, cache_maxsize=100, fastforward=True)
+        self._jobs = Repository(
+            event_store=self.events, cache_maxsize=job_cache_size if job_cache_size > 0 else None, fastforward=True
+        )
         # Striped: commands on one contract in this process take turns (see _execute).
         self._command_locks = [threading.Lock() for _ in range(64)]
-        # Index aggregates never change once claimed: key -> ref, found ones only.
+        # Index aggregates never change once claimed: key -> ref, found ones only, emptied
+        # when it holds index_cache_size.
         self._index_refs: dict[str, UUID] = {}
+        self._index_cache_size = index_cache_size
         # Work done after a command's answer (a password-reset request's lookup).
         self.after_answer = AfterAnswer()
 
@@ -185,6 +231,28 @@ class LifecycleApplication(Application[UUID]):
             for aggregate_id, events in stored.items()
         }
 
+    @contextmanager
+    def read_ahead(self, *aggregate_ids: UUID | None, contract_id: UUID | None = None) -> Iterator[None]:
+        """Reads the aggregates a command is about to load in one query instead of one each:
+        inside the block, loading any of them (`load`) takes its events from this read. Each
+        is read whole, except the contract `contract_id` when this process has it cached:
+        only its events after the cached version (what its load's fast-forward would read).
+        A concurrent change is caught by the save, as for any load."""
+        after = {aggregate_id: 0 for aggregate_id in aggregate_ids if aggregate_id is not None}
+        if contract_id is not None and self._contracts.cache is not None:
+            try:
+                after[contract_id] = self._contracts.cache.get(contract_id).version
+            except KeyError:
+                pass  # loaded as usual, from its snapshot
+        found = select_events_after(self.recorder, after)
+        ahead = self._read_ahead
+        outer = ahead.after, getattr(ahead, "found", {})
+        ahead.after, ahead.found = after, found
+        try:
+            yield
+        finally:
+            ahead.after, ahead.found = outer
+
     def exists(self, aggregate_id: UUID) -> bool:
         return aggregate_id in self.repository
 
@@ -194,8 +262,10 @@ class LifecycleApplication(Application[UUID]):
             index = self.load(Index.create_id(key), Index)
             if index is None:
                 return None
-            if len(self._index_refs) >= 100_000:
+            if len(self._index_refs) >= self._index_cache_size:
                 self._index_refs.clear()
+                if not self._index_cache_size:
+                    return index.ref
             ref = self._index_refs[key] = index.ref
         return ref
 

@@ -4,13 +4,14 @@ and one round trip per aggregate was most of its time."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.utils import retry
 
 
 def select_events_of(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
@@ -37,6 +38,40 @@ def select_events_of(recorder: Any, ids: Sequence[UUID]) -> dict[UUID, list[Stor
             rows = [(UUID(row["originator_id"]), row) for row in curs.fetchall()]
     else:  # the in-memory store: one aggregate at a time
         return {i: list(events) for i in ids if (events := recorder.select_events(i))}
+    return _by_aggregate(rows)
+
+
+@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)  # as the library's own reads
+def select_events_after(recorder: Any, after: Mapping[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+    """The stored events of each aggregate named, after the version given for it (0: all of
+    them), in version order, in one query: a command's aggregates read together."""
+    if not after:
+        return {}
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statement = (
+            f'SELECT originator_id, originator_version, topic, state FROM "{recorder.datastore.schema}".'
+            f'"{recorder.events_table_name}" e JOIN unnest(%s::uuid[], %s::bigint[]) AS a(id, version) '
+            "ON e.originator_id = a.id AND e.originator_version > a.version ORDER BY originator_id, originator_version"
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (list(after), list(after.values())), prepare=True)
+            rows = [(row["originator_id"], row) for row in curs.fetchall()]
+    elif isinstance(recorder, SQLiteAggregateRecorder):
+        where = " OR ".join(["(originator_id = ? AND originator_version > ?)"] * len(after))
+        statement = (
+            f"SELECT originator_id, originator_version, topic, state FROM {recorder.events_table_name} "
+            f"WHERE {where} ORDER BY originator_id, originator_version"
+        )
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, [value for i, v in after.items() for value in (i.hex, v)])
+            rows = [(UUID(row["originator_id"]), row) for row in curs.fetchall()]
+    else:  # the in-memory store: one aggregate at a time
+        return {i: list(events) for i, v in after.items() if (events := recorder.select_events(i, gt=v or None))}
+    return _by_aggregate(rows)
+
+
+def _by_aggregate(rows: list[tuple[UUID, Any]]) -> dict[UUID, list[StoredEvent]]:
+    found: dict[UUID, list[StoredEvent]] = {}
     for originator_id, row in rows:
         found.setdefault(originator_id, []).append(
             StoredEvent(

@@ -29,6 +29,15 @@ if TYPE_CHECKING:
     from lifecycle.application.shipments import ShipmentHistory
 
 
+def _unit_id(serial: str) -> UUID | None:
+    """The id of the unit a printed serial names; None when it names none (the command then
+    refuses it where it always did)."""
+    try:
+        return Unit.create_id(normalise_serial(serial))
+    except DomainError:
+        return None
+
+
 class Shipments(Protocol):
     """Where a decision finds units and tickets: the store (ShipmentHistory), or in a batch
     the store as changed by the batch's earlier rows."""
@@ -61,11 +70,15 @@ class Registrations:
         serial: str,
         idempotency: IdempotencyKey | None = None,
     ) -> Answer:
-        def decide():  # noqa: ANN202
-            contract = self.companies.contract_of_site(site_id)
-            return self.decide_ticket(contract, site_id, ticket_id, verification_code, serial, self.shipments)
+        contract_id = self.app.indexed(site_key(site_id))
 
-        return self.app.execute(decide, idempotency, serialize_on=self.app.indexed(site_key(site_id)))
+        def decide():  # noqa: ANN202
+            unit_id, ticket_id_ = _unit_id(serial), Ticket.create_id(normalise_ticket_id(ticket_id))
+            with self.app.read_ahead(unit_id, ticket_id_, contract_id=contract_id):
+                contract = self.companies.contract_of_site(site_id)
+                return self.decide_ticket(contract, site_id, ticket_id, verification_code, serial, self.shipments)
+
+        return self.app.execute(decide, idempotency, serialize_on=contract_id)
 
     def register_bundle(
         self,
@@ -74,11 +87,14 @@ class Registrations:
         option_serials: list[str],
         idempotency: IdempotencyKey | None = None,
     ) -> Answer:
-        def decide():  # noqa: ANN202
-            contract = self.companies.contract_of_site(site_id)
-            return self.decide_bundle(contract, site_id, serial, option_serials, self.shipments)
+        contract_id = self.app.indexed(site_key(site_id))
 
-        return self.app.execute(decide, idempotency, serialize_on=self.app.indexed(site_key(site_id)))
+        def decide():  # noqa: ANN202
+            with self.app.read_ahead(_unit_id(serial), contract_id=contract_id):
+                contract = self.companies.contract_of_site(site_id)
+                return self.decide_bundle(contract, site_id, serial, option_serials, self.shipments)
+
+        return self.app.execute(decide, idempotency, serialize_on=contract_id)
 
     def decide_ticket(
         self, contract: Contract, site_id: UUID, ticket_id: str, verification_code: str, serial: str,
