@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -45,25 +46,19 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(eq=False)
 class Access:
-    def __init__(
-        self,
-        app: LifecycleApplication,
-        store: CredentialStore,
-        *,
-        verify_password: Callable[[str, str], bool],
-        throttle: LoginThrottling | None = None,
-        session_idle: timedelta = timedelta(minutes=30),
-        session_lifetime: timedelta = timedelta(hours=12),
-    ) -> None:
-        self.app = app
-        self.store = store
-        self.verify_password = verify_password
-        self.throttle = throttle
-        self.session_idle = session_idle
-        self.session_lifetime = session_lifetime
+    app: LifecycleApplication
+    store: CredentialStore
+    _: KW_ONLY
+    verify_password: Callable[[str, str], bool]
+    throttle: LoginThrottling | None = None
+    session_idle: timedelta = timedelta(minutes=30)
+    session_lifetime: timedelta = timedelta(hours=12)
+
+    def __post_init__(self) -> None:
         # Checked when the address is unknown, so that it costs what a wrong password does.
-        self._dummy_hash = app.hash_password(secrets.token_urlsafe(16))
+        self._dummy_hash = self.app.hash_password(secrets.token_urlsafe(16))
         self._touched: dict[str, float] = {}
         self._touched_lock = threading.Lock()
 
