@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from operator import attrgetter
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
 
@@ -55,31 +56,21 @@ def get_application(runtime: RuntimeDep) -> LifecycleApplication:
 AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 
 
-def get_accounts(app: AppDep) -> Accounts:
-    return app.accounts
+def _part(path: str) -> Any:
+    """A dependency answering one part of the running service, named by its attribute path."""
+    get = attrgetter(path)
+
+    def part(runtime: RuntimeDep) -> Any:
+        return get(runtime)
+
+    return Depends(part)
 
 
-def get_shipments(app: AppDep) -> ShipmentHistory:
-    return app.shipments
-
-
-def get_companies(app: AppDep) -> Companies:
-    return app.companies
-
-
-def get_registrations(app: AppDep) -> Registrations:
-    return app.registrations
-
-
-def get_history(app: AppDep) -> ContractHistory:
-    return app.history
-
-
-AccountsDep = Annotated[Accounts, Depends(get_accounts)]
-ShipmentsDep = Annotated[ShipmentHistory, Depends(get_shipments)]
-CompaniesDep = Annotated[Companies, Depends(get_companies)]
-RegistrationsDep = Annotated[Registrations, Depends(get_registrations)]
-HistoryDep = Annotated[ContractHistory, Depends(get_history)]
+AccountsDep = Annotated[Accounts, _part("application.accounts")]
+ShipmentsDep = Annotated[ShipmentHistory, _part("application.shipments")]
+CompaniesDep = Annotated[Companies, _part("application.companies")]
+RegistrationsDep = Annotated[Registrations, _part("application.registrations")]
+HistoryDep = Annotated[ContractHistory, _part("application.history")]
 
 
 async def get_idempotency_key(
@@ -113,31 +104,11 @@ async def get_idempotency_key(
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-def get_support_desk(runtime: RuntimeDep) -> SupportDesk:
-    return runtime.support_desk
-
-
-def get_dashboards(runtime: RuntimeDep) -> Dashboards:
-    return runtime.dashboards
-
-
-def get_read_models(runtime: RuntimeDep) -> ReadModels:
-    return runtime.read_models
-
-
-def get_notifications(runtime: RuntimeDep) -> NotificationsAdmin:
-    return runtime.notifications.admin
-
-
-def get_bulk(runtime: RuntimeDep) -> BulkImports:
-    return runtime.bulk
-
-
-BulkDep = Annotated[BulkImports, Depends(get_bulk)]
-SupportDeskDep = Annotated[SupportDesk, Depends(get_support_desk)]
-DashboardsDep = Annotated[Dashboards, Depends(get_dashboards)]
-ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
-NotificationsDep = Annotated[NotificationsAdmin, Depends(get_notifications)]
+BulkDep = Annotated[BulkImports, _part("bulk")]
+SupportDeskDep = Annotated[SupportDesk, _part("support_desk")]
+DashboardsDep = Annotated[Dashboards, _part("dashboards")]
+ReadModelsDep = Annotated[ReadModels, _part("read_models")]
+NotificationsDep = Annotated[NotificationsAdmin, _part("notifications.admin")]
 
 
 def get_read_at(
