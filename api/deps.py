@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from operator import attrgetter
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Header, Query, Request
 
@@ -60,31 +61,21 @@ async def get_application(request: Request) -> LifecycleApplication:
 AppDep = Annotated[LifecycleApplication, Depends(get_application)]
 
 
-async def get_accounts(request: Request) -> Accounts:
-    return request.app.state.application.accounts
+def _part(path: str) -> Any:
+    """A dependency answering one part of the running service, named by its attribute path."""
+    get = attrgetter(path)
+
+    async def part(request: Request) -> Any:  # async: no thread-pool hand-off for an attribute
+        return get(request.app.state.runtime)
+
+    return Depends(part)
 
 
-async def get_shipments(request: Request) -> ShipmentHistory:
-    return request.app.state.application.shipments
-
-
-async def get_companies(request: Request) -> Companies:
-    return request.app.state.application.companies
-
-
-async def get_registrations(request: Request) -> Registrations:
-    return request.app.state.application.registrations
-
-
-async def get_history(request: Request) -> ContractHistory:
-    return request.app.state.application.history
-
-
-AccountsDep = Annotated[Accounts, Depends(get_accounts)]
-ShipmentsDep = Annotated[ShipmentHistory, Depends(get_shipments)]
-CompaniesDep = Annotated[Companies, Depends(get_companies)]
-RegistrationsDep = Annotated[Registrations, Depends(get_registrations)]
-HistoryDep = Annotated[ContractHistory, Depends(get_history)]
+AccountsDep = Annotated[Accounts, _part("application.accounts")]
+ShipmentsDep = Annotated[ShipmentHistory, _part("application.shipments")]
+CompaniesDep = Annotated[Companies, _part("application.companies")]
+RegistrationsDep = Annotated[Registrations, _part("application.registrations")]
+HistoryDep = Annotated[ContractHistory, _part("application.history")]
 
 
 async def get_idempotency_key(
@@ -118,31 +109,11 @@ async def get_idempotency_key(
 IdempotencyDep = Annotated[IdempotencyKey | None, Depends(get_idempotency_key)]
 
 
-async def get_support_desk(request: Request) -> SupportDesk:
-    return request.app.state.runtime.support_desk
-
-
-async def get_dashboards(request: Request) -> Dashboards:
-    return request.app.state.runtime.dashboards
-
-
-async def get_read_models(request: Request) -> ReadModels:
-    return request.app.state.runtime.read_models
-
-
-async def get_notifications(request: Request) -> NotificationsAdmin:
-    return request.app.state.runtime.notifications.admin
-
-
-async def get_bulk(request: Request) -> BulkImports:
-    return request.app.state.runtime.bulk
-
-
-BulkDep = Annotated[BulkImports, Depends(get_bulk)]
-SupportDeskDep = Annotated[SupportDesk, Depends(get_support_desk)]
-DashboardsDep = Annotated[Dashboards, Depends(get_dashboards)]
-ReadModelsDep = Annotated[ReadModels, Depends(get_read_models)]
-NotificationsDep = Annotated[NotificationsAdmin, Depends(get_notifications)]
+BulkDep = Annotated[BulkImports, _part("bulk")]
+SupportDeskDep = Annotated[SupportDesk, _part("support_desk")]
+DashboardsDep = Annotated[Dashboards, _part("dashboards")]
+ReadModelsDep = Annotated[ReadModels, _part("read_models")]
+NotificationsDep = Annotated[NotificationsAdmin, _part("notifications.admin")]
 
 
 async def get_read_at(

@@ -52,6 +52,7 @@ from lifecycle.application.privacy import Privacy
 from lifecycle.application.open_doors import OpenDoors
 from lifecycle.application.registrations import Registrations
 from lifecycle.application.shipments import ShipmentHistory
+from lifecycle.application.views import fields_of
 from lifecycle.checkpoints import Signer
 from lifecycle.domain.notifications import NotificationSchedule
 from lifecycle.feed import EventFeed, HeadWatch
@@ -242,13 +243,8 @@ def build_login_throttle(settings: Settings, storage: Storage) -> LoginThrottle:
 def vendor_from(settings: Settings) -> Vendor:
     return Vendor(
         name=settings.vendor_name,
-        mail_from=settings.mail_from,
-        call_center_name=settings.call_center_name,
-        call_center_phone=settings.call_center_phone,
-        call_center_mail=settings.call_center_mail,
-        call_center_hours=settings.call_center_hours,
-        contracts_desk_name=settings.contracts_desk_name,
-        contracts_desk_mail=settings.contracts_desk_mail,
+        **fields_of(settings, "mail_from", "call_center_name", "call_center_phone", "call_center_mail"),
+        **fields_of(settings, "call_center_hours", "contracts_desk_name", "contracts_desk_mail"),
         service_desk_names=dict(settings.service_desk_names),
     )
 

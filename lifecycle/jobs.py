@@ -9,10 +9,14 @@ import threading
 from collections.abc import Callable
 from uuid import UUID
 
+from lifecycle.background import BackgroundThread
+
 log = logging.getLogger(__name__)
 
 
-class StalledJobSweeper:
+class StalledJobSweeper(BackgroundThread):
+    thread_name = "bulk-sweeper"
+
     def __init__(self, resume_stalled: Callable[[], list[UUID]], interval_seconds: float) -> None:
         self.resume_stalled = resume_stalled
         self.interval = interval_seconds
@@ -29,13 +33,3 @@ class StalledJobSweeper:
                 log.exception("bulk: looking for stalled jobs failed; trying again")
             self._stopping.wait(self.interval)
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="bulk-sweeper", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from lifecycle.availability import is_outage
+from lifecycle.background import BackgroundThread
 from lifecycle.checkpoints import Checkpoint, Signer
 from lifecycle.domain.errors import CheckpointNotFound, TreeSizeBeyondLog
 from lifecycle.ports import CheckpointStore, Clock, PositionMoved, StoredCheckpoint
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 LOOK_SECONDS = 1.0
 
 
-class AuditLog:
+class AuditLog(BackgroundThread):
+    thread_name = "audit-checkpoints"
+
     def __init__(
         self,
         runner: ProjectionRunner,
@@ -122,16 +125,9 @@ class AuditLog:
     def start(self) -> None:
         if not (self.every_events or self.every_minutes):
             return
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="audit-checkpoints", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
+    def _loop(self) -> None:
         while not self._stopping.wait(LOOK_SECONDS):
             try:
                 # The process that runs the tree signs it: no lock (and pooled connection) of its own.

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -45,28 +46,21 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass(eq=False)
 class Access:
-    def __init__(
-        self,
-        app: LifecycleApplication,
-        store: CredentialStore,
-        *,
-        verify_password: Callable[[str, str], bool],
-        throttle: LoginThrottling | None = None,
-        session_idle: timedelta = timedelta(minutes=30),
-        session_lifetime: timedelta = timedelta(hours=12),
-        touched_max: int = 10_000,
-    ) -> None:
-        self.app = app
-        self.store = store
-        self.verify_password = verify_password
-        self.throttle = throttle
-        self.session_idle = session_idle
-        self.session_lifetime = session_lifetime
+    app: LifecycleApplication
+    store: CredentialStore
+    _: KW_ONLY
+    verify_password: Callable[[str, str], bool]
+    throttle: LoginThrottling | None = None
+    session_idle: timedelta = timedelta(minutes=30)
+    session_lifetime: timedelta = timedelta(hours=12)
+    touched_max: int = 10_000  # last-use times kept before they are emptied
+
+    def __post_init__(self) -> None:
         # Checked when the address is unknown, so that it costs what a wrong password does.
-        self._dummy_hash = app.hash_password(secrets.token_urlsafe(16))
+        self._dummy_hash = self.app.hash_password(secrets.token_urlsafe(16))
         self._touched: dict[str, float] = {}  # emptied when it holds touched_max
-        self._touched_max = touched_max
         self._touched_lock = threading.Lock()
 
     # --- API keys -------------------------------------------------------------------------
@@ -243,7 +237,7 @@ class Access:
         with self._touched_lock:
             if now - self._touched.get(what, -TOUCH_EVERY_SECONDS) < TOUCH_EVERY_SECONDS:
                 return False
-            if len(self._touched) >= self._touched_max:
+            if len(self._touched) >= self.touched_max:
                 self._touched.clear()
             self._touched[what] = now
             return True

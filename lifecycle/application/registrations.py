@@ -15,7 +15,7 @@ from lifecycle.aggregates.contract import Contract, Registration
 from lifecycle.aggregates.index import site_key
 from lifecycle.aggregates.shipments import Ticket, Unit
 from lifecycle.application.commands import Answer, Decision, IdempotencyKey
-from lifecycle.application.views import registration_view
+from lifecycle.application.views import fields_of, registration_view
 from lifecycle.domain.errors import (
     DomainError,
     NotRegistered,
@@ -111,13 +111,8 @@ class Registrations:
         unit.cover(contract.id, unit.serial, period.end, today, self.app.terms.renewal)
         contract.register_ticket(
             site_id=site_id,
-            serial=unit.serial,
-            ticket_id=ticket.ticket_id,
-            code_no=unit.code_no,
-            model=unit.model,
-            service=ticket.service,
-            term_years=ticket.term_years,
-            sold_on=ticket.sold_on,
+            **fields_of(unit, "serial", "code_no", "model"),
+            **fields_of(ticket, "ticket_id", "service", "term_years", "sold_on"),
             period=period,
             registered_on=today,
         )
@@ -141,14 +136,8 @@ class Registrations:
             covered.cover(contract.id, unit.serial, period.end, today, self.app.terms.renewal)
         contract.register_bundle(
             site_id=site_id,
-            serial=unit.serial,
-            code_no=unit.code_no,
-            model=unit.model,
-            service=bundle.service,
-            term_years=bundle.term_years,
-            sold_on=bundle.sold_on,
-            ticket_model=bundle.ticket_model,
-            options=bundle.options,
+            **fields_of(unit, "serial", "code_no", "model"),
+            **fields_of(bundle, "service", "term_years", "sold_on", "ticket_model", "options"),
             period=period,
             registered_on=today,
         )

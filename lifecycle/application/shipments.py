@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lifecycle.aggregates.shipments import BundleTerms, OptionUnit, Ticket, Unit
 from lifecycle.application.commands import Answer, IdempotencyKey
+from lifecycle.application.views import fields_of
 from lifecycle.domain.errors import (
     InvalidTicketId,
     InvalidTicketTerm,
@@ -28,10 +29,7 @@ TICKET_KINDS = ("new", "renewal")
 
 def unit_view(unit: Unit) -> dict[str, Any]:
     return {
-        "serial": unit.serial,
-        "code_no": unit.code_no,
-        "model": unit.model,
-        "shipped_on": unit.shipped_on,
+        **fields_of(unit, "serial", "code_no", "model", "shipped_on"),
         "bundle": asdict(unit.bundle) if unit.bundle else None,
         "bundle_serial": unit.bundle_serial,
     }
@@ -138,11 +136,6 @@ class ShipmentHistory:
 
 def ticket_view(ticket: Ticket) -> dict[str, Any]:
     return {
-        "ticket_id": ticket.ticket_id,
-        "code_no": ticket.code_no,
-        "service": ticket.service,
-        "term_years": ticket.term_years,
-        "kind": ticket.kind,
-        "sold_on": ticket.sold_on,
+        **fields_of(ticket, "ticket_id", "code_no", "service", "term_years", "kind", "sold_on"),
         "registered_serial": ticket.used_for,
     }

@@ -11,6 +11,11 @@ from lifecycle.aggregates.contract import Contract, FaultContact, Registration, 
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod, coverage_status
 
 
+def fields_of(source: object, *names: str) -> dict[str, Any]:
+    """The named attributes of `source` under their own names, in the order given."""
+    return {name: getattr(source, name) for name in names}
+
+
 def period_view(period: SupportPeriod) -> dict[str, date]:
     return {"start": period.start, "end": period.end}
 
@@ -18,11 +23,7 @@ def period_view(period: SupportPeriod) -> dict[str, date]:
 def account_view(account: Account) -> dict[str, Any]:
     return {
         "account_id": account.id,
-        "email": account.email,
-        "name": account.name,
-        "company_name": account.company_name,
-        "phone": account.phone,
-        "status": account.status,
+        **fields_of(account, "email", "name", "company_name", "phone", "status"),
         # A-3: the address waiting for its confirmation mail; Q17: set the password again.
         "pending_email": (account.email_change() or {}).get("email"),
         "password_reset_required": account.password_reset_required,
@@ -32,9 +33,7 @@ def account_view(account: Account) -> dict[str, Any]:
 def company_view(contract: Contract) -> dict[str, Any]:
     return {
         "company_id": contract.id,
-        "contract_number": contract.contract_number,
-        "name": contract.name,
-        "account_id": contract.account_id,
+        **fields_of(contract, "contract_number", "name", "account_id"),
         "site_ids": [site.site_id for site in contract.sites.values()],
     }
 
@@ -103,17 +102,8 @@ def registration_view(
 ) -> dict[str, Any]:
     assert registration.covered_from is not None
     return registration_answer(
-        serial=registration.serial,
-        is_bundle=registration.is_bundle,
-        ticket_id=registration.ticket_id,
-        model=registration.model,
-        code_no=registration.code_no,
-        service=registration.service,
-        term_years=registration.term_years,
-        period=registration.period,
-        covered_from=registration.covered_from,
-        registered_on=registration.registered_on,
-        ticket_model=registration.ticket_model,
+        **fields_of(registration, "serial", "is_bundle", "ticket_id", "model", "code_no", "service", "term_years"),
+        **fields_of(registration, "period", "covered_from", "registered_on", "ticket_model"),
         option_serials=[option.serial for option in registration.options],
         renewal_ticket_ids=list(registration.renewal_ticket_ids),
         site_id=registration.site_id,

@@ -4,6 +4,7 @@ the due timers now (and, as a test aid, as of another instant), rebuilding the t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,20 +15,13 @@ from lifecycle.ports import Clock, TimerStore
 from lifecycle.progress import Progress, no_progress
 
 
+@dataclass(eq=False)
 class NotificationsAdmin:
-    def __init__(
-        self,
-        store: TimerStore,
-        scheduler: TimerScheduler,
-        dispatch: Callable[[Sequence[UUID]], None],
-        rebuild: Callable[[Progress], int],
-        clock: Clock,
-    ) -> None:
-        self.store = store
-        self.scheduler = scheduler
-        self.dispatch = dispatch
-        self._rebuild = rebuild
-        self.clock = clock
+    store: TimerStore
+    scheduler: TimerScheduler
+    dispatch: Callable[[Sequence[UUID]], None]
+    rebuild_timers: Callable[[Progress], int]
+    clock: Clock
 
     def run_timers(self, as_of: datetime | None = None) -> list[dict[str, Any]]:
         """Fire every timer due by `as_of`: answers what was handed to the workers."""
@@ -53,4 +47,4 @@ class NotificationsAdmin:
     def rebuild(self, progress: Progress = no_progress) -> int:
         """Drop the timer table and derive it again from the log (sent mails stay sent);
         `progress` hears the log position read against the log's head."""
-        return self._rebuild(progress)
+        return self.rebuild_timers(progress)

@@ -13,12 +13,16 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from lifecycle.availability import OutageLog, is_outage
+from lifecycle.background import BackgroundThread
 from lifecycle.ports import Clock, Leadership, TimerRow, TimerStore
 
 log = logging.getLogger(__name__)
 
 
-class TimerScheduler:
+class TimerScheduler(BackgroundThread):
+    thread_name = "timer-scheduler"
+    join_seconds = 30
+
     def __init__(
         self,
         catch_up: Callable[[], object],  # brings the timer table up to the log
@@ -100,15 +104,8 @@ class TimerScheduler:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="timer-scheduler", daemon=True)
-        self._thread.start()
-
     def stop(self) -> None:
         self._stopping.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        self._wake.set()  # the loop waits on _wake: it sees _stopping at once
+        super().stop()
         self.leadership.release()

@@ -60,6 +60,11 @@ CONTACTS = Table(
 )
 
 
+def _columns_of(changes: dict[str, Any], table: Table) -> dict[str, Any]:
+    """The changes a row of `table` takes: its columns but its key."""
+    return {k: v for k, v in changes.items() if k in table.columns and k != table.key}
+
+
 def _fields(event: Any, table: Table) -> dict[str, Any]:
     return {name: getattr(event, name) for name in table.columns if hasattr(event, name)}
 
@@ -81,6 +86,13 @@ class Parties(ReadModelProjection):
         Contract.PersonalDataErased,
     )
 
+    def _change(self, table: str, key: str, changes: dict[str, Any]) -> None:
+        """Writes `changes` into the row of `table` under `key`, when there is one."""
+        row = self.rows.get(table, key)
+        if row is not None:
+            row.update(changes)
+            self.rows.put(table, row)
+
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Other events do not change the parties."""
@@ -99,10 +111,7 @@ class Parties(ReadModelProjection):
 
     @process_event.register(Contract.CompanyRenamed)
     def _company_renamed(self, e: Contract.CompanyRenamed, _: Tracking) -> None:
-        row = self.rows.get("contracts", str(e.originator_id))
-        if row is not None:
-            row["name"] = e.name
-            self.rows.put("contracts", row)
+        self._change("contracts", str(e.originator_id), {"name": e.name})
 
     @process_event.register(Contract.SiteAdded)
     def _site_added(self, e: Contract.SiteAdded, _: Tracking) -> None:
@@ -112,10 +121,7 @@ class Parties(ReadModelProjection):
 
     @process_event.register(Contract.SiteChanged)
     def _site_changed(self, e: Contract.SiteChanged, _: Tracking) -> None:
-        row = self.rows.get("sites", str(e.site_id))
-        if row is not None:
-            row.update({k: v for k, v in e.changes.items() if k in SITES.columns and k != SITES.key})
-            self.rows.put("sites", row)
+        self._change("sites", str(e.site_id), _columns_of(e.changes, SITES))
 
     @process_event.register(Contract.FaultContactAdded)
     def _contact_added(self, e: Contract.FaultContactAdded, _: Tracking) -> None:
@@ -131,10 +137,7 @@ class Parties(ReadModelProjection):
 
     @process_event.register(Contract.ContactChanged)
     def _contact_changed(self, e: Contract.ContactChanged, _: Tracking) -> None:
-        row = self.rows.get("contacts", str(e.contact_id))
-        if row is not None:
-            row.update({k: v for k, v in e.changes.items() if k in CONTACTS.columns and k != CONTACTS.key})
-            self.rows.put("contacts", row)
+        self._change("contacts", str(e.contact_id), _columns_of(e.changes, CONTACTS))
 
     @process_event.register(Account.SignedUp)
     def _signed_up(self, e: Account.SignedUp, _: Tracking) -> None:
@@ -143,32 +146,20 @@ class Parties(ReadModelProjection):
     @process_event.register(Account.EmailChanged)
     def _email_changed(self, e: Account.EmailChanged, _: Tracking) -> None:
         """A-3, confirmed by the new address."""
-        row = self.rows.get("accounts", str(e.originator_id))
-        if row is not None:
-            row["email"] = e.email
-            self.rows.put("accounts", row)
+        self._change("accounts", str(e.originator_id), {"email": e.email})
 
     @process_event.register(Account.ProfileChanged)
     def _profile_changed(self, e: Account.ProfileChanged, _: Tracking) -> None:
-        row = self.rows.get("accounts", str(e.originator_id))
-        if row is not None:
-            row.update({k: v for k, v in e.changes.items() if k in ACCOUNTS.columns and k != ACCOUNTS.key})
-            self.rows.put("accounts", row)
+        self._change("accounts", str(e.originator_id), _columns_of(e.changes, ACCOUNTS))
 
     # --- personal data forgotten (docs/privacy.md): the fields show the marker ------------
 
     @process_event.register(Account.PersonalDataErased)
     def _account_erased(self, e: Account.PersonalDataErased, _: Tracking) -> None:
-        row = self.rows.get("accounts", str(e.originator_id))
-        if row is not None:
-            row.update(dict.fromkeys(PERSONAL_FIELDS[SubjectKind.ACCOUNT], ERASED))
-            self.rows.put("accounts", row)
+        self._change("accounts", str(e.originator_id), dict.fromkeys(PERSONAL_FIELDS[SubjectKind.ACCOUNT], ERASED))
 
     @process_event.register(Contract.PersonalDataErased)
     def _person_erased(self, e: Contract.PersonalDataErased, _: Tracking) -> None:
         kind = SubjectKind(e.subject_kind)
         table = "sites" if kind is SubjectKind.SITE_PERSON else "contacts"
-        row = self.rows.get(table, str(e.subject_id))
-        if row is not None:
-            row.update(dict.fromkeys(PERSONAL_FIELDS[kind], ERASED))
-            self.rows.put(table, row)
+        self._change(table, str(e.subject_id), dict.fromkeys(PERSONAL_FIELDS[kind], ERASED))

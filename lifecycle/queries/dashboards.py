@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from lifecycle.domain.dates import tokyo_today
-from lifecycle.domain.periods import RenewalPolicy
-from lifecycle.ports import Clock
-from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
+from lifecycle.projections.read_models import STRONG, ReadAt
+from lifecycle.queries.base import ReadModelQueries
 
 WINDOWS = (30, 60, 90, 180)
 EXPIRY_LISTS = ("ending_30", "ending_60", "ending_90", "ending_180", "expired_renewable", "lapsed")
@@ -90,18 +88,7 @@ def _expiry_where(filters: ExpiryFilters) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), params
 
 
-class Dashboards:
-    def __init__(self, read_models: ReadModels, clock: Clock, policy: RenewalPolicy) -> None:
-        self.read_models = read_models
-        self.clock = clock
-        self.policy = policy
-        self.coverage = read_models.view("coverage")
-        self.service_in_view = read_models.view("service_in")
-        self.parties = read_models.view("parties")
-
-    def today(self) -> date:
-        return tokyo_today(self.clock.now())
-
+class Dashboards(ReadModelQueries):
     def _tables(self, sql: str) -> str:
         """SQL naming tables of several read models (they share the database)."""
         names = {

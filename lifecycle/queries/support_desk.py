@@ -12,7 +12,6 @@ from typing import Any
 from uuid import UUID
 
 from lifecycle.application.views import registration_answer
-from lifecycle.domain.dates import tokyo_today
 from lifecycle.domain.errors import (
     ContractNotFound,
     DomainError,
@@ -27,6 +26,7 @@ from lifecycle.domain.periods import ENDING_SOON_DAYS, RenewalPolicy, SupportPer
 from lifecycle.domain.serials import normalise_serial, normalise_ticket_id
 from lifecycle.ports import Clock
 from lifecycle.projections.read_models import STRONG, ReadAt, ReadModels
+from lifecycle.queries.base import ReadModelQueries
 
 # The ticket list's order: what covers the unit now, what comes next, what is over.
 ORDER = {"active": 0, "future": 1, "expired_renewable": 2, "lapsed": 3, "expired": 4}
@@ -38,18 +38,10 @@ def _day(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-class SupportDesk:
+class SupportDesk(ReadModelQueries):
     def __init__(self, read_models: ReadModels, clock: Clock, policy: RenewalPolicy, ending_soon_days: int = ENDING_SOON_DAYS) -> None:
-        self.read_models = read_models
-        self.clock = clock
-        self.policy = policy
+        super().__init__(read_models, clock, policy)
         self.ending_soon_days = ending_soon_days
-        self.coverage = read_models.view("coverage")
-        self.parties = read_models.view("parties")
-        self.service_in = read_models.view("service_in")
-
-    def today(self) -> date:
-        return tokyo_today(self.clock.now())
 
     def _wait(self, read_at: ReadAt) -> None:
         self.read_models.wait_to_read(read_at, "coverage", "parties", "service_in")
@@ -69,7 +61,7 @@ class SupportDesk:
         )
         notices = {
             row["term_key"]: row
-            for row in self.service_in.query(
+            for row in self.service_in_view.query(
                 "SELECT * FROM {service_ins} WHERE contract_id = :c AND serial = :s",
                 {"c": registration["contract_id"], "s": registration["serial"]},
             )
