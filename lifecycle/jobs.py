@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from uuid import UUID
 
+from lifecycle.availability import OutageLog, is_outage
 from lifecycle.background import BackgroundThread
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,17 @@ class StalledJobSweeper(BackgroundThread):
         self._thread: threading.Thread | None = None
 
     def _loop(self) -> None:
+        outage = OutageLog(log, "bulk sweeper")
         while not self._stopping.is_set():
             try:
                 resumed = self.resume_stalled()
+                outage.succeeded()
                 if resumed:
                     log.info("bulk: resuming %d stalled job(s)", len(resumed))
-            except Exception:
-                log.exception("bulk: looking for stalled jobs failed; trying again")
+            except Exception as error:
+                if is_outage(error):  # the store away: one line, not a traceback every turn
+                    outage.failed(error)
+                else:
+                    log.exception("bulk: looking for stalled jobs failed; trying again")
             self._stopping.wait(self.interval)
 
