@@ -53,7 +53,9 @@ class StatementCounter:
 
         def execute(cursor, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
             if threading.get_ident() == counter.thread:
-                text = query if isinstance(query, str) else query.as_string(cursor)
+                # A statement is text, bytes (composed once, as the save's are) or composed SQL.
+                text = query if isinstance(query, str) else (
+                    query.decode() if isinstance(query, bytes) else query.as_string(cursor))
                 counter.counts[" ".join(text.split()[:1]).upper()] += 1
             return counter._execute(cursor, query, *args, **kwargs)
 
