@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -41,7 +42,8 @@ from lifecycle.projections.read_models import ReadAt, ReadModels
 from lifecycle.projections.service_in import ServiceIn
 from lifecycle.queries.dashboards import Dashboards
 from lifecycle.settings import Settings
-from tests.fakes import FixedClock
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests.fakes, run as documented (after PYTHONPATH)
+from tests.fakes import FixedClock  # noqa: E402
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 

@@ -41,7 +41,8 @@ from lifecycle.domain.dates import TOKYO
 from lifecycle.domain.notifications import service_in_id
 from lifecycle.domain.periods import RenewalPolicy, SupportPeriod
 from lifecycle.settings import Settings
-from tests.fakes import FixedClock
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # tests.fakes, run as documented (after PYTHONPATH)
+from tests.fakes import FixedClock  # noqa: E402
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

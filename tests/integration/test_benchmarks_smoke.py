@@ -34,7 +34,6 @@ def test_benchmark_runs_at_smoke_size(script: str, extra: list[str], tmp_path: P
         "LIFECYCLE_TEST_POSTGRES_URL": ADMIN_URL,
         "LIFECYCLE_BENCH_POSTGRES_URL": ADMIN_URL,
         "LIFECYCLE_BENCH_REDIS_URL": "redis://127.0.0.1:6379/14",
-        "PYTHONPATH": str(BENCHMARKS.parent),
     }
     args = [sys.executable, str(BENCHMARKS / script), "--smoke", *extra]
     if script in {"contract_growth.py", "registrations_http.py", "bulk_in_process.py", "bulk_import.py"}:
