@@ -31,9 +31,10 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+
+from eventsourcing.persistence import Notification
 
 from smoke import parse_args  # benchmarks/smoke.py: scripts run from this folder
 
@@ -42,14 +43,6 @@ sys.path.insert(0, str(REPO))
 
 ADMIN_URL = os.environ.get("LIFECYCLE_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-
-@dataclass
-class Stored:
-    id: int
-    originator_id: uuid.UUID
-    originator_version: int
-    topic: str
-    state: bytes
 
 
 def settings_for(url: str, var: Path, **extra):  # noqa: ANN003, ANN201
@@ -85,7 +78,11 @@ def bench_leaves(app, count: int) -> None:  # noqa: ANN001
     from lifecycle.audit import leaf_of
 
     templates = app.recorder.select_notifications(start=1, limit=100)
-    events = [Stored(i + 1, uuid.uuid4(), t.originator_version, t.topic, t.state)
+    events = [Notification(id=i + 1,
+                           originator_id=uuid.uuid4(),
+                           originator_version=t.originator_version,
+                           topic=t.topic,
+                           state=t.state)
               for i, t in zip(range(count), (templates[i % len(templates)] for i in range(count)))]
     started, cpu = time.perf_counter(), time.process_time()
     frontier = merkle.Frontier()

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import pytest
 import rfc8785
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,14 +17,6 @@ from hypothesis import strategies as st
 from lifecycle.audit import export_record, leaf_of
 from tests.event_samples import HOSTILE_STRINGS, sample_event
 
-
-@dataclass
-class Stored:
-    id: int
-    originator_id: uuid.UUID
-    originator_version: int
-    topic: str
-    state: bytes
 
 
 json_values = st.recursive(
@@ -43,13 +35,20 @@ def test_audit_leaf_is_the_jcs_of_the_export_record(state, ascii_out, position, 
         rfc8785.dumps(state)
     except Exception:  # text JCS cannot hold (lone surrogates): no such event is storable as JSON either
         return
-    stored = Stored(position, uuid.uuid4(), 3, topic, json.dumps(state, ensure_ascii=ascii_out).encode())
+    stored = Notification(id=position,
+                          originator_id=uuid.uuid4(),
+                          originator_version=3,
+                          topic=topic,
+                          state=json.dumps(state, ensure_ascii=ascii_out).encode())
     assert leaf_of(stored) == rfc8785.dumps(export_record(stored))
 
 
 def test_audit_leaf_of_a_plain_japanese_event():
-    stored = Stored(7, uuid.UUID(int=1), 1, "lifecycle.aggregates.contract:Contract.Registered",
-                    json.dumps({"名前": "山田", "b": [1, 2], "a": {"z": None, "y": "\n"}}, ensure_ascii=False).encode())
+    stored = Notification(id=7,
+                          originator_id=uuid.UUID(int=1),
+                          originator_version=1,
+                          topic="lifecycle.aggregates.contract:Contract.Registered",
+                          state=json.dumps({"名前": "山田", "b": [1, 2], "a": {"z": None, "y": "\n"}}, ensure_ascii=False).encode())
     assert leaf_of(stored) == rfc8785.dumps(export_record(stored))
     assert leaf_of(stored).startswith(b'{"originator_id":"00000000-0000-0000-0000-000000000001","originator_version":1,')
 
@@ -65,7 +64,11 @@ tricky_text = st.text(alphabet=st.sampled_from(["a", "Z", "é", "山", "\ue000",
 def test_audit_leaf_sorts_keys_as_jcs_does_whatever_their_characters(state, ascii_out):
     """Keys of characters past U+E000 and outside the BMP sort differently by code point and by
     UTF-16 unit; long integers and fractions are written differently: the leaf is still JCS."""
-    stored = Stored(1, uuid.UUID(int=7), 1, "t:T", json.dumps(state, ensure_ascii=ascii_out).encode())
+    stored = Notification(id=1,
+                          originator_id=uuid.UUID(int=7),
+                          originator_version=1,
+                          topic="t:T",
+                          state=json.dumps(state, ensure_ascii=ascii_out).encode())
     try:
         expected = rfc8785.dumps(export_record(stored))
     except Exception:  # integers beyond a double: JCS refuses them, and so does the leaf
@@ -86,7 +89,11 @@ def _leaves_of_every_event_type(application, strings: list[str], monkeypatch) ->
     for n, (name, topic) in enumerate(sorted(EVENT_TYPES.items())):
         event = sample_event(resolve_topic(topic), n, strings)
         stored = application.mapper.to_stored_event(event)
-        notification = Stored(n + 1, stored.originator_id, stored.originator_version, stored.topic, stored.state)
+        notification = Notification(id=n + 1,
+                                    originator_id=stored.originator_id,
+                                    originator_version=stored.originator_version,
+                                    topic=stored.topic,
+                                    state=stored.state)
         assert leaf_of(notification) == rfc8785.dumps(export_record(notification)), name
     return len(EVENT_TYPES), sum(isinstance(v, dict) for v in by_reference)
 
@@ -113,7 +120,7 @@ def test_audit_leaf_of_every_event_type_with_long_digits_and_high_keys(applicati
     b'{"\xee\x80\x80":1,"\xf0\x9f\x98\x80":2}', b' {"a" : [1, -0, 2] , "a":3} ', b'{"a":"\xff"}',
 ])
 def test_audit_leaf_of_json_the_fast_way_cannot_hold_is_the_reference_or_fails_as_it_does(text: bytes) -> None:
-    stored = Stored(5, uuid.UUID(int=3), 2, "t:T", text)
+    stored = Notification(id=5, originator_id=uuid.UUID(int=3), originator_version=2, topic="t:T", state=text)
     try:
         expected = rfc8785.dumps(export_record(stored))
     except Exception:  # noqa: BLE001 - the reference refuses it: no leaf
