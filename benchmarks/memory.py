@@ -26,7 +26,6 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,7 +67,6 @@ def server_pids(service: http.Service) -> list[int]:
 
 def set_up(settings, companies: int, registrations: int, log) -> list[http.Job]:  # noqa: ANN001
     """Reference data, saved in process before the server starts."""
-    from lifecycle.aggregates.shipments import Ticket, Unit
     from lifecycle.bootstrap import build_access, build_application
     from tests.fakes import FakePostalCodes
 
@@ -89,21 +87,7 @@ def set_up(settings, companies: int, registrations: int, log) -> list[http.Job]:
             if (n + 1) % 1000 == 0 and n + 1 < companies:
                 log(f"  ... {n + 1:,} companies: {time.perf_counter() - started:.1f} s")
         log(f"  {companies:,} companies with a site and a fault contact: {time.perf_counter() - started:.1f} s")
-        started = time.perf_counter()
-        jobs, batch = [], []
-        for n in range(registrations):
-            ticket_id, serial = f"{10_000_000 + n:08d}", f"BN{n:014d}"
-            batch.append(Unit(serial, "1234501", "AT-x510-28GTX", date(2026, 11, 2), None, None))
-            batch.append(Ticket(ticket_id, http.VERIFICATION_CODE, "1234599", http.SERVICE, 1, "new",
-                                date(2026, 11, 10)))
-            jobs.append(http.Job(site_ids[n % companies], ticket_id, serial))
-            if len(batch) >= 2000:
-                app.save(*batch)
-                batch.clear()
-        if batch:
-            app.save(*batch)
-        log(f"  {registrations:,} shipped units and sold tickets in bulk: {time.perf_counter() - started:.1f} s")
-        return jobs
+        return http.save_units_and_tickets(app, site_ids, registrations, log)
     finally:
         app.close()
 

@@ -233,8 +233,6 @@ class Job:
 def setup_reference_data(app, port: int, sites: int, units: int, log) -> list[Job]:  # noqa: ANN001
     from uuid import UUID
 
-    from lifecycle.aggregates.shipments import Ticket, Unit
-
     def post(path: str, body: dict, expect: int = 201) -> dict:
         status, answer = http_request("127.0.0.1", port, "POST", path, body)
         if status != expect:
@@ -263,8 +261,15 @@ def setup_reference_data(app, port: int, sites: int, units: int, log) -> list[Jo
         site_ids.append(site["site_id"])
     log(f"  account, {sites} companies with a site and a fault contact over HTTP: {time.perf_counter() - t0:.1f} s")
 
-    # Shipped units and sold tickets: what POST /v1/shipments and POST /v1/tickets record
-    # (normalised values), saved in bulk through the application object.
+    return save_units_and_tickets(app, site_ids, units, log)
+
+
+def save_units_and_tickets(app, site_ids: list[str], units: int, log) -> list[Job]:  # noqa: ANN001
+    """Shipped units and sold tickets, a pair per job spread over the sites: what POST
+    /v1/shipments and POST /v1/tickets record (normalised values), saved in bulk through the
+    application object."""
+    from lifecycle.aggregates.shipments import Ticket, Unit
+
     t0 = time.perf_counter()
     jobs = []
     batch = []
@@ -274,13 +279,13 @@ def setup_reference_data(app, port: int, sites: int, units: int, log) -> list[Jo
         batch.append(Unit(serial, CODE_NO.replace("-", ""), "AT-x510-28GTX", date(2026, 11, 2), None, None))
         batch.append(Ticket(ticket_id, VERIFICATION_CODE, TICKET_CODE_NO.replace("-", ""), SERVICE, 1, "new",
                             date(2026, 11, 10)))
-        jobs.append(Job(site_ids[n % sites], ticket_id, serial))
+        jobs.append(Job(site_ids[n % len(site_ids)], ticket_id, serial))
         if len(batch) >= 2000:
             app.save(*batch)
             batch.clear()
     if batch:
         app.save(*batch)
-    log(f"  {units} shipped units and {units} sold tickets in bulk: {time.perf_counter() - t0:.1f} s")
+    log(f"  {units:,} shipped units and {units:,} sold tickets in bulk: {time.perf_counter() - t0:.1f} s")
     return jobs
 
 
