@@ -20,16 +20,9 @@ from lifecycle.projections.read_models import ReadModels
 from lifecycle.queries.dashboards import Dashboards, ExpiryFilters
 from lifecycle.settings import Settings
 from tests.fakes import FixedClock
+from tests.scenario import CONTACT_BODY, SITE_BODY
 
 TODAY = date(2026, 11, 20)
-SITE = {
-    "name": "本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤",
-    "phone": "03-1234-5678", "email": "site@example.co.jp",
-}
-CONTACT = {
-    "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木",
-    "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "",
-}
 _numbers = itertools.count(30_000_000)
 
 
@@ -73,8 +66,8 @@ def new_site(app: Any, name: str) -> tuple[str, str]:
     account = app.accounts.sign_up(f"{uuid4().hex[:8]}@example.co.jp", "secret123", "山田", name, "03-1234-5678", True)
     app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
     company = app.companies.register_company(account["account_id"], name)
-    site = app.companies.add_site(company["company_id"], SITE)
-    app.companies.add_fault_contact(site["site_id"], CONTACT)
+    site = app.companies.add_site(company["company_id"], SITE_BODY)
+    app.companies.add_fault_contact(site["site_id"], CONTACT_BODY)
     return company["contract_number"], site["site_id"]
 
 

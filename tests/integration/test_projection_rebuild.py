@@ -21,15 +21,8 @@ from lifecycle.projections.coverage import Coverage
 from lifecycle.projections.read_models import ReadModels
 from tests.conftest import settings_for
 from tests.fakes import FixedClock
+from tests.scenario import CONTACT_BODY, SITE_BODY
 
-SITE = {
-    "name": "本社", "postal_code": "1000001", "street": "千代田1-1", "person": "佐藤",
-    "phone": "03-1234-5678", "email": "site@example.co.jp",
-}
-CONTACT = {
-    "company": "株式会社サンプル", "postal_code": "1000001", "street": "千代田1-1", "person": "鈴木",
-    "phone": "03-2345-6789", "mail1": "noc@example.co.jp", "mail2": "",
-}
 OPERATIONS = (
     "company", "site", "contact", "rename", "change_site", "change_contact", "ship", "ship_bundle",
     "register", "register_bundle", "renew", "upgrade", "notify", "sell", "days_pass",
@@ -65,9 +58,9 @@ class World:
             app.accounts.verify_account(app.accounts.confirmation_token(account["account_id"]))
             self.companies.append(app.companies.register_company(account["account_id"], f"会社{n}")["company_id"])
         elif operation == "site":
-            self.sites.append(app.companies.add_site(self.pick(self.companies, n), SITE)["site_id"])
+            self.sites.append(app.companies.add_site(self.pick(self.companies, n), SITE_BODY)["site_id"])
         elif operation == "contact" and self.sites:
-            self.contacts.append(app.companies.add_fault_contact(self.pick(self.sites, n), CONTACT)["contact_id"])
+            self.contacts.append(app.companies.add_fault_contact(self.pick(self.sites, n), CONTACT_BODY)["contact_id"])
         elif operation == "rename":
             app.companies.rename_company(self.pick(self.companies, n), f"新会社{n}")
         elif operation == "change_site" and self.sites:
