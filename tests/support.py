@@ -87,13 +87,18 @@ def served(*args: str, env: Mapping[str, str], log: Path, port: int | None = Non
         wait_until_up(url, process, timeout=timeout, log=log)
         yield process, url
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen, timeout: float = 40) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def assert_one_clear_line(completed: subprocess.CompletedProcess[str], *expected: str) -> str:

@@ -27,7 +27,7 @@ from uuid import uuid4
 import httpx2 as httpx
 import pytest
 
-from tests.support import free_port, wait_until_up
+from tests.support import free_port, stop, wait_until_up
 
 CHROMIUM = os.environ.get("LIFECYCLE_CHROMIUM", "/usr/bin/chromium")
 # No update checks, no sync, no field trials, nothing that phones home.
@@ -116,12 +116,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         wait_until_up(url, process, timeout=60, log=log)
         yield Served(url, home / "mail", api_key, env)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)
 
 
 # Package scope: sync_playwright keeps an event loop running in the main thread while it is open,

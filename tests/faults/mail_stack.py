@@ -34,6 +34,7 @@ from tests.faults.pg_cluster import PgCluster
 from tests.faults.redis_server import RedisServer
 from tests.mail_sink import SmtpSink
 from tests.scenario import Flow
+from tests.support import stop
 
 
 @dataclass
@@ -52,12 +53,7 @@ class Worker:
     def stop(self) -> None:
         if self.process.poll() is None:
             os.kill(self.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-            self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process, timeout=30)
 
 
 @dataclass

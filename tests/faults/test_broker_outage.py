@@ -20,7 +20,7 @@ import pytest
 from lifecycle.settings import Settings
 from tests.conftest import settings_for
 from tests.faults.redis_server import RedisServer
-from tests.support import free_port, wait_until_up
+from tests.support import free_port, stop, wait_until_up
 from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres
@@ -56,12 +56,7 @@ def server(settings: Settings, redis_server: RedisServer, tmp_path: Path) -> Ite
         wait_until_up(url, process, log=log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
     assert "Traceback" not in log.read_text(errors="replace")
 
 

@@ -22,7 +22,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.faults.pg_cluster import PgCluster
-from tests.support import free_port, wait_until_up
+from tests.support import free_port, stop, wait_until_up
 from tests.scenario import Flow, authorized, next_serial, service_key
 
 pytestmark = pytest.mark.postgres
@@ -63,12 +63,7 @@ def server(running_pg_cluster: PgCluster, tmp_path: Path) -> Iterator[Server]:
         wait_until_up(url, process, log=log)
         yield Server(url, database_url, process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @dataclass
