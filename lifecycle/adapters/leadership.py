@@ -132,12 +132,10 @@ class AdvisoryLock(Leadership):
 
     def release(self) -> None:
         held_on, self._held_on = self._held_on, None
-        if held_on is None:
-            return
+        if held_on is None or held_on != self._session.generation:
+            return  # never held, or it ended with its session: no session to open for it
         try:
-            generation, _ = self._session.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
-            if generation != held_on:
-                log.debug("the lock had ended with its session")
+            self._session.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
         except Exception:
             log.debug("advisory unlock failed; the session's end releases it", exc_info=True)
 
