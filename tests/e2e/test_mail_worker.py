@@ -217,7 +217,9 @@ MAILS = 240
 
 @pytest.mark.parametrize(
     "stack",
-    [{"notification_claim_seconds": 3, "smtp_timeout_seconds": 1, "notification_requeue_seconds": 2}],
+    # A message per mail: each kill leaves one claim to run out, not a batch of them.
+    [{"notification_claim_seconds": 3, "smtp_timeout_seconds": 1, "notification_requeue_seconds": 2,
+      "notification_batch_size": 1}],
     indirect=True,
 )
 def test_M4_twenty_sigkills_of_the_worker_while_it_sends_and_every_mail_arrives_once(stack: Stack) -> None:

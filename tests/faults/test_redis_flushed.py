@@ -30,6 +30,7 @@ def test_redis_flushed_while_mails_are_sent_and_every_due_mail_is_sent_once(
         # A backlog waits in Redis rather than in the worker's memory (as thousands would
         # with the default prefetch): the flush has messages to lose.
         worker_prefetch=4,
+        notification_batch_size=1,  # a message per mail, so the backlog is many messages
     )
     expected = stack.register(MAILS)
     stack.sink.delay = 0.02  # a relay taking its time: the sending lasts a few seconds
